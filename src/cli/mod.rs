@@ -1,0 +1,173 @@
+//! The command line: clap definitions (also the source of the man pages)
+//! and dispatch to the code that owns each command.
+//!
+//! Exit codes (SPEC §9): 0 ok, 1 failure, 2 usage (clap's own).
+
+mod check;
+mod client;
+mod next;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A declarative job runner for Linux servers: cron with time zones,
+/// timeouts, retries, a JSON run log and an admin API.
+#[derive(Debug, Parser)]
+#[command(name = "cronduct", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the configuration file is.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArg {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "CRONDUCT_CONFIG",
+        default_value = "/etc/cronduct/jobs.toml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
+}
+
+/// How a client command reaches the daemon.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Base URL of the admin API (default: `[daemon].listen` from the config).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Print JSON for scripts instead of tables for people.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground.
+    Run(RunArgs),
+    /// Validate the configuration and show each job's next run.
+    Check(CheckArgs),
+    /// Print the next fire instants of a schedule or a configured job.
+    Next(NextArgs),
+    /// List the jobs the daemon runs.
+    Jobs(ClientArgs),
+    /// Show the daemon's status.
+    Status(ClientArgs),
+    /// Start a run of a job now.
+    Trigger(TriggerArgs),
+    /// Stop scheduling a job until it is resumed.
+    Pause(JobArgs),
+    /// Schedule a paused job again.
+    Resume(JobArgs),
+    /// Cancel a job's running attempts.
+    Cancel(JobArgs),
+    /// Show recent runs, of one job or of all.
+    Runs(RunsArgs),
+    /// Make the daemon re-read its configuration.
+    Reload(ClientArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print only errors; exit status says whether the file is valid.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NextArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// A configured job whose schedule to use.
+    #[arg(value_name = "JOB", conflicts_with = "schedule", required_unless_present = "schedule")]
+    pub job: Option<String>,
+    /// A cron expression or macro, instead of a job.
+    #[arg(long, value_name = "EXPR")]
+    pub schedule: Option<String>,
+    /// IANA time zone for --schedule (default: the system zone).
+    #[arg(long, value_name = "TZ", requires = "schedule")]
+    pub timezone: Option<String>,
+    /// Print instants strictly after this RFC 3339 time (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub from: Option<String>,
+    /// How many instants to print.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub count: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// The job id.
+    pub job: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The job id.
+    pub job: String,
+    /// Wait for the run to finish; exit 1 unless it succeeded.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only this job's runs.
+    pub job: Option<String>,
+    /// Only runs with this status.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// How many runs to show, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Parses the command line and runs the command; what `main` calls.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cronduct: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => crate::daemon::main(&args.config.config),
+        Command::Check(args) => check::run(&args),
+        Command::Next(args) => next::run(&args),
+        Command::Jobs(args) => client::jobs(&args),
+        Command::Status(args) => client::status(&args),
+        Command::Trigger(args) => client::trigger(&args),
+        Command::Pause(args) => client::pause(&args, true),
+        Command::Resume(args) => client::pause(&args, false),
+        Command::Cancel(args) => client::cancel(&args),
+        Command::Runs(args) => client::runs(&args),
+        Command::Reload(args) => client::reload(&args),
+    }
+}

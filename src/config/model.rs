@@ -1,0 +1,221 @@
+//! The validated configuration: what the daemon runs on.
+//!
+//! Every value here has been checked and every default resolved, so the
+//! daemon never re-validates. Nothing here touches the file system.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+use crate::schedule::Schedule;
+
+/// A whole, valid configuration: the main file and its includes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The main file, as given (made absolute).
+    pub path: PathBuf,
+    /// The main file and every include that matched, for the file watcher.
+    pub files: Vec<PathBuf>,
+    /// The directories whose changes may add or remove an include.
+    pub include_dirs: Vec<PathBuf>,
+    pub daemon: DaemonSettings,
+    pub smtp: Option<SmtpSettings>,
+    /// Jobs by id, in id order.
+    pub jobs: BTreeMap<String, Job>,
+}
+
+/// `[daemon]`, with per-user defaults filled in (SPEC §1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonSettings {
+    pub listen: SocketAddr,
+    /// `admin_key_file`; when `None` the key comes from `CRONDUCT_ADMIN_KEY`
+    /// or is generated into `<state_dir>/admin.key`.
+    pub admin_key_file: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub log_file: PathBuf,
+    pub log_max_size: u64,
+    pub log_keep: u32,
+    pub shutdown_grace: Duration,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Tls,
+}
+
+/// `[smtp]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub from: String,
+    pub username: Option<String>,
+    /// Read at send time, so a rotated password needs no reload.
+    pub password_file: Option<PathBuf>,
+}
+
+/// What to do when two runs of one job would overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// Skip the new run while one is active (logged as a `skip` event).
+    Forbid,
+    /// Let runs overlap.
+    Allow,
+    /// Cancel the active run, then start the new one.
+    Replace,
+}
+
+impl Concurrency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Concurrency::Forbid => "forbid",
+            Concurrency::Allow => "allow",
+            Concurrency::Replace => "replace",
+        }
+    }
+}
+
+/// A command to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A string, run as `<shell> -c <string>`.
+    Shell(String),
+    /// An array, executed directly without a shell.
+    Argv(Vec<String>),
+}
+
+/// An HTTP request to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Validated: absolute `http` or `https` URL.
+    pub url: String,
+    /// Upper-case method name.
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    /// Statuses that count as success; empty means any 2xx.
+    pub expect_status: Vec<u16>,
+}
+
+/// What a job does: exactly one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Command(Command),
+    Http(HttpRequest),
+}
+
+impl Action {
+    /// `"command"` or `"http"`, as the API reports it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Command(_) => "command",
+            Action::Http(_) => "http",
+        }
+    }
+}
+
+/// The outcomes that trigger a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NotifyOn {
+    pub failure: bool,
+    pub recovery: bool,
+    pub success: bool,
+}
+
+/// `notify = { ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    pub email: Vec<String>,
+    pub webhook: Option<String>,
+    pub on: NotifyOn,
+    /// Consecutive failed runs before the first failure notice (>= 1).
+    pub after: u32,
+}
+
+/// One job, with `[defaults]` applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub description: String,
+    pub schedule: Schedule,
+    pub timezone: Tz,
+    pub action: Action,
+    pub enabled: bool,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub retry_backoff: f64,
+    pub concurrency: Concurrency,
+    pub jitter: Duration,
+    pub catch_up: Option<Duration>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub working_dir: Option<PathBuf>,
+    /// `[defaults].env` merged with the job's `env` (the job wins).
+    pub env: BTreeMap<String, String>,
+    pub shell: String,
+    pub output_limit: usize,
+    pub notify: Option<Notify>,
+    /// The file the job was defined in.
+    pub source: PathBuf,
+}
+
+impl Job {
+    /// The delay before retry number `n` (1-based):
+    /// `retry_delay × retry_backoff^(n-1)` (SPEC §5), capped at a day so a
+    /// large backoff cannot overflow.
+    pub fn retry_delay_for(&self, n: u32) -> Duration {
+        let factor = self.retry_backoff.powi(n.saturating_sub(1) as i32);
+        let secs = self.retry_delay.as_secs_f64() * factor;
+        Duration::from_secs_f64(secs.clamp(0.0, 86_400.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(delay: u64, backoff: f64) -> Job {
+        Job {
+            id: "j".into(),
+            description: String::new(),
+            schedule: "@hourly".parse().expect("valid"),
+            timezone: Tz::UTC,
+            action: Action::Command(Command::Shell("true".into())),
+            enabled: true,
+            timeout: None,
+            kill_grace: Duration::from_secs(10),
+            retries: 3,
+            retry_delay: Duration::from_secs(delay),
+            retry_backoff: backoff,
+            concurrency: Concurrency::Forbid,
+            jitter: Duration::ZERO,
+            catch_up: None,
+            user: None,
+            group: None,
+            working_dir: None,
+            env: BTreeMap::new(),
+            shell: "/bin/sh".into(),
+            output_limit: 65536,
+            notify: None,
+            source: PathBuf::from("jobs.toml"),
+        }
+    }
+
+    #[test]
+    fn retry_delay_grows_by_backoff() {
+        let j = job(30, 2.0);
+        let got: Vec<u64> = (1..=4).map(|n| j.retry_delay_for(n).as_secs()).collect();
+        assert_eq!(got, vec![30, 60, 120, 240]);
+        assert_eq!(job(30, 1.0).retry_delay_for(5).as_secs(), 30);
+        assert_eq!(job(30, 1e9).retry_delay_for(9).as_secs(), 86_400);
+    }
+}

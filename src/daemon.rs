@@ -1,0 +1,9 @@
+//! `cronduct run`: the scheduler task and everything it wires together.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn main(config: &Path) -> anyhow::Result<ExitCode> {
+    let _ = config;
+    unimplemented!()
+}

@@ -1,0 +1,20 @@
+//! cronduct: a declarative job runner for Linux servers.
+//!
+//! The binary is a thin shell over [`cli::main`]. Module map:
+//! `config` (TOML → validated model), `schedule` (pure: expression + zone →
+//! next instant), `action` (command and HTTP attempts), `daemon` (the
+//! scheduler task that owns all job state), `log` (the JSONL run log and
+//! the history index), `state` (what survives restarts), `notify` (email
+//! and webhooks), `api` (the admin HTTP API), `clock` (the only wall-clock
+//! reader).
+
+pub mod action;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod log;
+pub mod notify;
+pub mod record;
+pub mod schedule;
+pub mod state;

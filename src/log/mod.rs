@@ -1,0 +1,1 @@
+//! The execution log (SPEC §6): JSONL writer, rotation, reading back.

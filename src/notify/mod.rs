@@ -1,0 +1,1 @@
+//! Notifications (SPEC §7): email and webhooks.

@@ -1,0 +1,207 @@
+//! The records of the execution log (SPEC §6): one JSON object per line.
+//!
+//! These types are the wire format that users' scripts parse, so field
+//! names and order are part of the contract. This module owns only the
+//! shapes and their (de)serialisation; writing them is `log`'s job.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Why a run started; the same on every attempt of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+    CatchUp,
+    Reboot,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Exit code 0, or an expected HTTP status.
+    Success,
+    /// Non-zero exit, death by signal, or an unexpected HTTP status.
+    Failed,
+    /// Killed because `timeout` expired.
+    Timeout,
+    /// Cancelled through the API, by `concurrency = "replace"` or at shutdown.
+    Cancelled,
+    /// Could not start: bad user, spawn failure, connection refused...
+    Error,
+    /// Had a `start` line but no `finish` line when the daemon restarted.
+    Lost,
+}
+
+impl Status {
+    /// Every status, in the order used for stats and metrics.
+    pub const ALL: [Status; 6] = [
+        Status::Success,
+        Status::Failed,
+        Status::Timeout,
+        Status::Cancelled,
+        Status::Error,
+        Status::Lost,
+    ];
+
+    /// The name used in the log and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failed => "failed",
+            Status::Timeout => "timeout",
+            Status::Cancelled => "cancelled",
+            Status::Error => "error",
+            Status::Lost => "lost",
+        }
+    }
+
+    /// Whether a run ending with this status counts as a failure for
+    /// notifications and `consecutive_failures` (SPEC §7).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Status::Failed | Status::Timeout | Status::Error | Status::Lost
+        )
+    }
+
+    /// Whether an attempt ending with this status may be retried (SPEC §5).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Status::Failed | Status::Timeout | Status::Error)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown status {s:?}; expected one of success, failed, timeout, cancelled, error, lost")
+            })
+    }
+}
+
+/// An attempt has begun.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartRecord {
+    #[serde(with = "ts")]
+    pub ts: DateTime<Utc>,
+    pub run_id: String,
+    pub job: String,
+    pub attempt: u32,
+    pub trigger: Trigger,
+    #[serde(with = "ts")]
+    pub scheduled_at: DateTime<Utc>,
+    /// The child's pid; null for HTTP jobs.
+    pub pid: Option<u32>,
+    pub host: String,
+}
+
+/// An attempt has ended. Also the record the API returns for a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishRecord {
+    #[serde(with = "ts")]
+    pub ts: DateTime<Utc>,
+    pub run_id: String,
+    pub job: String,
+    pub attempt: u32,
+    pub trigger: Trigger,
+    #[serde(with = "ts")]
+    pub scheduled_at: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    /// Name of the signal that ended the process (`"SIGKILL"`), if any.
+    pub signal: Option<String>,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub output_truncated: bool,
+    pub will_retry: bool,
+    #[serde(with = "ts::option")]
+    pub retry_at: Option<DateTime<Utc>>,
+    pub host: String,
+}
+
+/// A scheduled start did not happen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkipRecord {
+    #[serde(with = "ts")]
+    pub ts: DateTime<Utc>,
+    pub job: String,
+    #[serde(with = "ts")]
+    pub scheduled_at: DateTime<Utc>,
+    pub reason: String,
+    pub host: String,
+}
+
+/// One line of the execution log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LogEvent {
+    Start(StartRecord),
+    Finish(FinishRecord),
+    Skip(SkipRecord),
+}
+
+/// RFC 3339 UTC timestamps with milliseconds, as SPEC §6 requires:
+/// `2026-03-29T01:00:00.000Z`.
+pub mod ts {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Formats an instant the way the log and the API write it.
+    pub fn format(t: &DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+
+    /// The same for optional instants (`null` when absent).
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&format(t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            let s = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+            s.map(|s| {
+                DateTime::parse_from_rfc3339(&s)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+        }
+    }
+}
