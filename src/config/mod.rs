@@ -5,6 +5,7 @@
 //! line and column, the job and the key, and what would be valid.
 
 pub mod model;
+pub mod units;
 
 pub use model::*;
 

@@ -105,3 +105,31 @@ impl Schedule {
         }
     }
 }
+
+/// The system's time zone: `TZ` (an IANA name, optionally with a leading
+/// `:`), else the target of the `/etc/localtime` link, else
+/// `/etc/timezone`, else UTC.
+pub fn system_timezone() -> Tz {
+    fn parse(name: &str) -> Option<Tz> {
+        name.trim().trim_start_matches(':').parse().ok()
+    }
+    if let Ok(tz) = std::env::var("TZ") {
+        if let Some(tz) = parse(&tz) {
+            return tz;
+        }
+    }
+    if let Ok(target) = std::fs::read_link("/etc/localtime") {
+        let target = target.to_string_lossy();
+        if let Some(idx) = target.find("zoneinfo/") {
+            if let Some(tz) = parse(&target[idx + "zoneinfo/".len()..]) {
+                return tz;
+            }
+        }
+    }
+    if let Ok(name) = std::fs::read_to_string("/etc/timezone") {
+        if let Some(tz) = parse(&name) {
+            return tz;
+        }
+    }
+    Tz::UTC
+}
