@@ -9,6 +9,7 @@
 //! reader).
 
 pub mod action;
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -95,7 +95,11 @@ pub struct NextArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// A configured job whose schedule to use.
-    #[arg(value_name = "JOB", conflicts_with = "schedule", required_unless_present = "schedule")]
+    #[arg(
+        value_name = "JOB",
+        conflicts_with = "schedule",
+        required_unless_present = "schedule"
+    )]
     pub job: Option<String>,
     /// A cron expression or macro, instead of a job.
     #[arg(long, value_name = "EXPR")]

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-const DURATION_HELP: &str = "a duration like \"500ms\", \"90s\", \"5m\", \"1h30m\", \"2d\" or a whole number of seconds";
+const DURATION_HELP: &str =
+    "a duration like \"500ms\", \"90s\", \"5m\", \"1h30m\", \"2d\" or a whole number of seconds";
 const SIZE_HELP: &str = "a size like \"64KiB\", \"1MiB\", \"1GiB\" or a whole number of bytes";
 
 /// Parses a duration string. Units may be combined, largest first
@@ -20,7 +21,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut rest = t;
     let mut last_rank = usize::MAX;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("invalid duration {s:?}; expected {DURATION_HELP}"));
         }
@@ -28,7 +31,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("number too large in duration {s:?}"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         // Ranked largest first so "30m1h" is refused as a likely typo.

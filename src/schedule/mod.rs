@@ -46,14 +46,20 @@ impl std::str::FromStr for Schedule {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let source = s.trim().to_string();
         if source == "@reboot" {
-            return Ok(Schedule { source, kind: Kind::Reboot });
+            return Ok(Schedule {
+                source,
+                kind: Kind::Reboot,
+            });
         }
         let cron = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Optional)
             .build()
             .parse(&source)
             .map_err(|e| ScheduleError(e.to_string()))?;
-        Ok(Schedule { source, kind: Kind::Cron(cron) })
+        Ok(Schedule {
+            source,
+            kind: Kind::Cron(cron),
+        })
     }
 }
 

@@ -1,5 +1,7 @@
 //! `cronduct run`: the scheduler task and everything it wires together.
 
+pub mod control;
+
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -1,0 +1,202 @@
+//! The daemon's control surface: what the API (and signals, and the file
+//! watcher) may ask of the scheduler task, and the answers' shapes.
+//!
+//! The scheduler task alone owns job state; everyone else holds a
+//! [`Handle`] and sends it requests with a oneshot reply, so no state is
+//! shared behind a lock. The view types are serialised as-is by the API
+//! and parsed back by the CLI client, so their field names are contract
+//! (SPEC §8).
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::record::{FinishRecord, ts};
+
+/// A job as `GET /api/v1/jobs` lists it (without `last_run`, which the
+/// API adds from the history index).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    pub id: String,
+    pub description: String,
+    pub schedule: String,
+    pub timezone: String,
+    /// `"command"` or `"http"`.
+    pub action: String,
+    pub enabled: bool,
+    pub paused: bool,
+    /// Whether a run (an attempt, or a retry being waited for) is active.
+    pub running: bool,
+    #[serde(with = "ts::option")]
+    pub next_run: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
+}
+
+/// A job as `GET /api/v1/jobs/{id}` shows it (the API adds `last_run`
+/// and `stats`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDetail {
+    #[serde(flatten)]
+    pub summary: JobSummary,
+    /// The resolved settings: durations as config strings (`"30m"`).
+    pub settings: serde_json::Value,
+    /// The next five fire instants.
+    pub next_runs: Vec<String>,
+}
+
+/// An attempt in progress (`GET /api/v1/running`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningAttempt {
+    pub run_id: String,
+    pub job: String,
+    pub attempt: u32,
+    pub pid: Option<u32>,
+    #[serde(with = "ts")]
+    pub started_at: DateTime<Utc>,
+    pub elapsed_ms: u64,
+    #[serde(with = "ts::option")]
+    pub timeout_at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of the last reload attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastReload {
+    pub ok: bool,
+    #[serde(with = "ts")]
+    pub at: DateTime<Utc>,
+    /// The rendered validation errors of a refused config.
+    pub error: Option<String>,
+}
+
+/// What a successful reload changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReloadDiff {
+    pub ok: bool,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+/// The soonest scheduled run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextRun {
+    pub job: String,
+    #[serde(with = "ts")]
+    pub at: DateTime<Utc>,
+}
+
+/// The scheduler's part of `GET /api/v1/status` and `/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerStatus {
+    pub config: PathBuf,
+    pub last_reload: LastReload,
+    pub jobs_total: usize,
+    pub jobs_enabled: usize,
+    pub jobs_paused: usize,
+    pub runs_active: usize,
+    pub next_run: Option<NextRun>,
+}
+
+/// Why the scheduler refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No job with that id (HTTP 404).
+    #[error("unknown job {0:?}")]
+    UnknownJob(String),
+    /// The request conflicts with the job's state (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The scheduler task is gone (shutting down).
+    #[error("the scheduler is shutting down")]
+    Stopped,
+}
+
+/// A manual run that was accepted.
+#[derive(Debug)]
+pub struct Triggered {
+    pub run_id: String,
+    /// Resolves with the run's final finish record (after retries).
+    pub finished: oneshot::Receiver<FinishRecord>,
+}
+
+/// One request to the scheduler task.
+#[derive(Debug)]
+pub enum Request {
+    Jobs(oneshot::Sender<Vec<JobSummary>>),
+    Job(String, oneshot::Sender<Option<JobDetail>>),
+    SetPaused(String, bool, oneshot::Sender<Result<bool, ControlError>>),
+    Trigger(String, oneshot::Sender<Result<Triggered, ControlError>>),
+    Cancel(String, oneshot::Sender<Result<Vec<String>, ControlError>>),
+    Running(oneshot::Sender<Vec<RunningAttempt>>),
+    Reload(oneshot::Sender<Result<ReloadDiff, String>>),
+    Status(oneshot::Sender<SchedulerStatus>),
+}
+
+/// A cheap, clonable way to talk to the scheduler task.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Handle {
+    /// A handle and the receiving end the scheduler task listens on.
+    pub fn channel() -> (Handle, mpsc::Receiver<Request>) {
+        let (tx, rx) = mpsc::channel(256);
+        (Handle { tx }, rx)
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| ControlError::Stopped)?;
+        answer.await.map_err(|_| ControlError::Stopped)
+    }
+
+    pub async fn jobs(&self) -> Result<Vec<JobSummary>, ControlError> {
+        self.ask(Request::Jobs).await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<JobDetail, ControlError> {
+        self.ask(|r| Request::Job(id.to_string(), r))
+            .await?
+            .ok_or_else(|| ControlError::UnknownJob(id.to_string()))
+    }
+
+    /// Pauses or resumes a job; answers the new paused flag.
+    pub async fn set_paused(&self, id: &str, paused: bool) -> Result<bool, ControlError> {
+        self.ask(|r| Request::SetPaused(id.to_string(), paused, r))
+            .await?
+    }
+
+    /// Starts a manual run. `Conflict` when `concurrency = "forbid"` and a
+    /// run is active.
+    pub async fn trigger(&self, id: &str) -> Result<Triggered, ControlError> {
+        self.ask(|r| Request::Trigger(id.to_string(), r)).await?
+    }
+
+    /// Cancels the job's active runs; `Conflict` when none is active.
+    pub async fn cancel(&self, id: &str) -> Result<Vec<String>, ControlError> {
+        self.ask(|r| Request::Cancel(id.to_string(), r)).await?
+    }
+
+    pub async fn running(&self) -> Result<Vec<RunningAttempt>, ControlError> {
+        self.ask(Request::Running).await
+    }
+
+    /// Re-reads the config. `Ok(Err(errors))` when the new file is invalid
+    /// and the old jobs were kept.
+    pub async fn reload(&self) -> Result<Result<ReloadDiff, String>, ControlError> {
+        self.ask(Request::Reload).await
+    }
+
+    pub async fn status(&self) -> Result<SchedulerStatus, ControlError> {
+        self.ask(Request::Status).await
+    }
+}
