@@ -1,10 +1,23 @@
-//! The one place that reads the wall clock.
+//! The one place that reads the wall clock, and notices when it is set.
 //!
 //! Everything that needs "now" takes a [`Clock`], so schedule and runner
-//! logic can be driven by a fake clock in tests. `clippy.toml` bans
+//! logic can be driven by a virtual clock in tests. `clippy.toml` bans
 //! `Utc::now()` and `SystemTime::now()` everywhere else.
+//!
+//! Sleeping is done on tokio's monotonic timer; a wall-clock step (NTP,
+//! `date -s`) is reported by [`watch_clock_steps`] through a `timerfd`
+//! armed with `TFD_TIMER_CANCEL_ON_SET`, so the scheduler can re-plan at
+//! once instead of firing late or early.
+
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use nix::errno::Errno;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {
@@ -23,34 +36,101 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to; for tests.
+/// A wall clock that advances with tokio's (possibly paused) clock, for
+/// tests: under `#[tokio::test(start_paused = true)]` a day of schedule
+/// passes in milliseconds, and [`VirtualClock::step`] moves it like an
+/// NTP step without moving tokio's monotonic time.
 #[derive(Debug)]
-pub struct FakeClock {
-    now: std::sync::Mutex<DateTime<Utc>>,
+pub struct VirtualClock {
+    base: DateTime<Utc>,
+    origin: tokio::time::Instant,
+    offset: Mutex<chrono::Duration>,
 }
 
-impl FakeClock {
-    /// A fake clock standing at `start`.
+impl VirtualClock {
+    /// A clock reading `start` now. Must be created inside a runtime.
     pub fn new(start: DateTime<Utc>) -> Self {
         Self {
-            now: std::sync::Mutex::new(start),
+            base: start,
+            origin: tokio::time::Instant::now(),
+            offset: Mutex::new(chrono::Duration::zero()),
         }
     }
 
-    /// Moves the clock to `to` (forward or back, like an NTP step).
-    pub fn set(&self, to: DateTime<Utc>) {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = to;
-    }
-
-    /// Moves the clock forward by `by`.
-    pub fn advance(&self, by: chrono::Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
+    /// Steps the wall clock by `by` (negative = back), leaving elapsed
+    /// monotonic time alone.
+    pub fn step(&self, by: chrono::Duration) {
+        *self.offset.lock().unwrap_or_else(|e| e.into_inner()) += by;
     }
 }
 
-impl Clock for FakeClock {
+impl Clock for VirtualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        let elapsed = tokio::time::Instant::now() - self.origin;
+        let elapsed = chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX);
+        self.base + elapsed + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+struct StepTimer(TimerFd);
+
+impl AsRawFd for StepTimer {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+impl StepTimer {
+    /// Arms the timer for a far-future absolute instant; the kernel cancels
+    /// it (and `read` fails with `ECANCELED`) whenever CLOCK_REALTIME is set.
+    fn arm(&self) -> nix::Result<()> {
+        let far = TimeSpec::new(i64::from(i32::MAX) * 2, 0);
+        self.0.set(
+            Expiration::OneShot(far),
+            TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
+        )
+    }
+}
+
+/// Starts a task that sends `()` each time the system wall clock is set
+/// (stepped). Must be called inside a tokio runtime. Resume from suspend
+/// is not a "set"; the scheduler also bounds its sleeps to catch that.
+pub fn watch_clock_steps() -> std::io::Result<mpsc::Receiver<()>> {
+    let fd = TimerFd::new(
+        ClockId::CLOCK_REALTIME,
+        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+    )?;
+    let timer = StepTimer(fd);
+    timer.arm()?;
+    // SAFETY: the TimerFd is owned by the AsyncFd for its whole life and
+    // always reports the same open descriptor.
+    let timer = unsafe { AsyncFd::register(timer) }.map_err(|e| e.into_parts().1)?;
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let Ok(mut guard) = timer.readable().await else {
+                return;
+            };
+            let mut buf = [0u8; 8];
+            match nix::unistd::read(guard.get_inner().0.as_fd(), &mut buf) {
+                Err(Errno::EAGAIN) => guard.clear_ready(),
+                Err(Errno::ECANCELED) | Ok(_) => {
+                    if let Err(e) = guard.get_inner().arm() {
+                        tracing::warn!("cannot re-arm the clock-step timer: {e}; relying on bounded sleeps");
+                        return;
+                    }
+                    // A full channel already holds a pending notice.
+                    let _ = tx.try_send(());
+                    if tx.is_closed() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("clock-step timer failed: {e}; relying on bounded sleeps");
+                    return;
+                }
+            }
+        }
+    });
+    Ok(rx)
 }

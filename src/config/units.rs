@@ -133,3 +133,35 @@ mod tests {
         assert!(parse_size("KiB").is_err());
     }
 }
+
+/// Formats a duration the way the config writes it (`1h30m`, `500ms`,
+/// `0s`), so the API shows settings as the user typed them.
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (unit, len) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        if ms >= len {
+            out.push_str(&format!("{}{unit}", ms / len));
+            ms %= len;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn formats_round_trip() {
+        for s in ["500ms", "90s", "5m", "1h30m", "2d", "1d2h3m4s5ms"] {
+            let d = parse_duration(s).expect("valid");
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d), "{s}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+}

@@ -1,0 +1,236 @@
+//! One run of a job: its attempts and the waits between them, from the
+//! first `start` line to the final `finish` line.
+//!
+//! A run task owns nothing the scheduler needs to read: it reports what
+//! happens as [`RunEvent`]s and writes its log lines itself, so the
+//! scheduler never waits on a child process or a socket.
+
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::action::{ActionOutcome, AttemptInfo, command, http};
+use crate::clock::Clock;
+use crate::config::{Action, Job};
+use crate::log::LogSink;
+use crate::record::{FinishRecord, LogEvent, StartRecord, Status, Trigger};
+
+/// A way to stop a run, with the reason recorded in its finish record.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel {
+    token: CancellationToken,
+    reason: Arc<OnceLock<String>>,
+}
+
+impl Cancel {
+    /// Stops the run; the first reason given wins.
+    pub fn cancel(&self, reason: &str) {
+        let _ = self.reason.set(reason.to_string());
+        self.token.cancel();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    fn reason(&self) -> String {
+        self.reason
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "cancelled".to_string())
+    }
+}
+
+/// What a run tells the scheduler.
+#[derive(Debug)]
+pub enum RunEvent {
+    /// An attempt has started (its `start` line is written).
+    AttemptStarted {
+        run_id: String,
+        attempt: u32,
+        pid: Option<u32>,
+        started_at: DateTime<Utc>,
+        timeout_at: Option<DateTime<Utc>>,
+    },
+    /// An attempt failed and the run now waits until `retry_at`.
+    Waiting { run_id: String },
+    /// The run is over; `record` is its last attempt's finish record.
+    Finished {
+        run_id: String,
+        record: Box<FinishRecord>,
+    },
+}
+
+/// What every run needs from the daemon.
+#[derive(Clone)]
+pub struct RunContext {
+    pub clock: Arc<dyn Clock>,
+    pub log: LogSink,
+    pub http: reqwest::Client,
+    pub host: Arc<str>,
+    pub events: mpsc::UnboundedSender<RunEvent>,
+}
+
+/// Which run to perform.
+pub struct RunSpec {
+    pub job: Arc<Job>,
+    pub run_id: String,
+    pub trigger: Trigger,
+    pub scheduled_at: DateTime<Utc>,
+    pub cancel: Cancel,
+}
+
+/// Performs the run: attempts until one succeeds, retries are used up,
+/// or the run is cancelled. Retry delays follow the monotonic clock, so a
+/// wall-clock step does not shorten or stretch them.
+pub async fn perform(ctx: RunContext, spec: RunSpec) {
+    let mut attempt = 1;
+    loop {
+        let record = attempt_once(&ctx, &spec, attempt).await;
+        ctx.log.write(LogEvent::Finish(record.clone()));
+        if !record.will_retry {
+            finish(&ctx, &spec, record);
+            return;
+        }
+        let _ = ctx.events.send(RunEvent::Waiting {
+            run_id: spec.run_id.clone(),
+        });
+        let delay = spec.job.retry_delay_for(attempt);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => attempt += 1,
+            () = spec.cancel.token.cancelled() => {
+                // No process runs while we wait, so there is no start line;
+                // one finish line still closes the run for history and stats.
+                let now = ctx.clock.now();
+                let mut last = record;
+                last.ts = now;
+                last.attempt = attempt + 1;
+                last.started_at = now;
+                last.finished_at = now;
+                last.duration_ms = 0;
+                last.status = Status::Cancelled;
+                last.exit_code = None;
+                last.signal = None;
+                last.http_status = None;
+                last.error = Some(format!("{} while waiting to retry", spec.cancel.reason()));
+                last.stdout.clear();
+                last.stderr.clear();
+                last.output_truncated = false;
+                last.will_retry = false;
+                last.retry_at = None;
+                ctx.log.write(LogEvent::Finish(last.clone()));
+                finish(&ctx, &spec, last);
+                return;
+            }
+        }
+    }
+}
+
+fn finish(ctx: &RunContext, spec: &RunSpec, record: FinishRecord) {
+    let _ = ctx.events.send(RunEvent::Finished {
+        run_id: spec.run_id.clone(),
+        record: Box::new(record),
+    });
+}
+
+async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishRecord {
+    let job = &spec.job;
+    let info = AttemptInfo {
+        run_id: spec.run_id.clone(),
+        attempt,
+        scheduled_at: spec.scheduled_at,
+    };
+    let started_at = ctx.clock.now();
+    // Durations come from the monotonic clock: a wall-clock step during
+    // the attempt must not make it look shorter or longer.
+    let started = tokio::time::Instant::now();
+    let timeout_at = job.timeout.and_then(|t| chrono::Duration::from_std(t).ok()).map(|t| started_at + t);
+    let announce = |pid: Option<u32>| {
+        ctx.log.write(LogEvent::Start(StartRecord {
+            ts: started_at,
+            run_id: spec.run_id.clone(),
+            job: job.id.clone(),
+            attempt,
+            trigger: spec.trigger,
+            scheduled_at: spec.scheduled_at,
+            pid,
+            host: ctx.host.to_string(),
+        }));
+        let _ = ctx.events.send(RunEvent::AttemptStarted {
+            run_id: spec.run_id.clone(),
+            attempt,
+            pid,
+            started_at,
+            timeout_at,
+        });
+    };
+    let cancel = spec.cancel.token.child_token();
+    let mut outcome = match &job.action {
+        Action::Command(_) => match command::spawn(job, &info) {
+            Ok(running) => {
+                announce(Some(running.pid()));
+                running.wait(job.timeout, job.kill_grace, cancel).await
+            }
+            Err(message) => {
+                announce(None);
+                could_not_start(message)
+            }
+        },
+        Action::Http(request) => {
+            announce(None);
+            http::run(&ctx.http, request, job.timeout, job.output_limit, cancel).await
+        }
+    };
+    if outcome.status == Status::Cancelled {
+        outcome.error = Some(spec.cancel.reason());
+    }
+    let finished_at = ctx.clock.now();
+    let will_retry = outcome.status.is_retryable() && attempt <= job.retries && !spec.cancel.is_cancelled();
+    let retry_at = will_retry
+        .then(|| chrono::Duration::from_std(job.retry_delay_for(attempt)).ok())
+        .flatten()
+        .map(|d| finished_at + d);
+    FinishRecord {
+        ts: finished_at,
+        run_id: spec.run_id.clone(),
+        job: job.id.clone(),
+        attempt,
+        trigger: spec.trigger,
+        scheduled_at: spec.scheduled_at,
+        started_at,
+        finished_at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        status: outcome.status,
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        http_status: outcome.http_status,
+        error: outcome.error,
+        stdout: outcome.stdout,
+        stderr: outcome.stderr,
+        output_truncated: outcome.output_truncated,
+        will_retry,
+        retry_at,
+        host: ctx.host.to_string(),
+    }
+}
+
+fn could_not_start(message: String) -> ActionOutcome {
+    ActionOutcome {
+        status: Status::Error,
+        exit_code: None,
+        signal: None,
+        http_status: None,
+        error: Some(message),
+        stdout: String::new(),
+        stderr: String::new(),
+        output_truncated: false,
+    }
+}
+
+/// A new run id: the start time in milliseconds and 32 random bits, in
+/// hex, so ids sort by time and never collide in practice.
+pub fn new_run_id(now: DateTime<Utc>) -> String {
+    format!("{:011x}-{:08x}", now.timestamp_millis().max(0), rand::random::<u32>())
+}

@@ -1,0 +1,882 @@
+//! The scheduler task: the single owner of jobs, timers and active runs.
+//!
+//! It sleeps until the soonest due instant (no polling tick), starts runs
+//! as tasks, and reacts to messages: control requests from the API,
+//! events from runs, config changes, clock steps and shutdown. Nothing
+//! else mutates job state, so there is no lock to contend for and no
+//! instant can be started twice.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::control::{
+    ControlError, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request, RunningAttempt,
+    SchedulerStatus, Triggered,
+};
+use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
+use crate::clock::Clock;
+use crate::config::units::format_duration;
+use crate::config::{Action, Command, Concurrency, Config, Job};
+use crate::record::{FinishRecord, LogEvent, SkipRecord, Trigger};
+use crate::state::State;
+
+/// The longest the scheduler sleeps without looking at the wall clock.
+/// Clock steps are reported at once by a timerfd; this bound catches what
+/// that cannot see, such as a resume from suspend.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// A wall-clock move (relative to monotonic time) larger than this is
+/// treated as a clock step rather than drift.
+const STEP_THRESHOLD: chrono::Duration = chrono::Duration::seconds(1);
+
+/// Debian cron's limit: a forward step shorter than this runs the
+/// fixed-time jobs it skipped, once.
+const CATCH_UP_STEP: chrono::Duration = chrono::Duration::hours(3);
+
+/// How long file events must stay quiet before the config is re-read, so
+/// a file caught halfway through a write is not loaded.
+const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// How often the state file may be rewritten for `last_scheduled` changes.
+const STATE_SAVE_DELAY: Duration = Duration::from_secs(1);
+
+/// The next planned start of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Planned {
+    /// The instant the schedule names.
+    scheduled_at: DateTime<Utc>,
+    /// When to start: `scheduled_at` plus this occurrence's jitter.
+    due: DateTime<Utc>,
+}
+
+struct Slot {
+    job: Arc<Job>,
+    /// When the job was loaded: the origin of `@every`.
+    anchor: DateTime<Utc>,
+    next: Option<Planned>,
+}
+
+struct ActiveRun {
+    job: String,
+    cancel: Cancel,
+    attempt: u32,
+    pid: Option<u32>,
+    started_at: Option<DateTime<Utc>>,
+    started_mono: Option<Instant>,
+    timeout_at: Option<DateTime<Utc>>,
+    waiters: Vec<oneshot::Sender<FinishRecord>>,
+}
+
+/// Inputs the scheduler listens to besides its own timers.
+pub struct Inputs {
+    pub control: mpsc::Receiver<Request>,
+    /// A config file changed (from the watcher; debounced here).
+    pub file_changed: mpsc::Receiver<()>,
+    /// Reload now (SIGHUP).
+    pub reload_now: mpsc::Receiver<()>,
+    /// The wall clock was stepped.
+    pub clock_steps: mpsc::Receiver<()>,
+    /// Stop: finish or cancel runs, then return.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// What the scheduler needs from the rest of the daemon.
+pub struct Services {
+    pub clock: Arc<dyn Clock>,
+    pub run: RunContext,
+    pub hooks: Box<dyn Hooks>,
+}
+
+/// The daemon-side effects of scheduling decisions that the scheduler
+/// does not own: persisted state, notifications, config loading, the file
+/// watcher. A trait so the scheduler can be tested with a recording fake
+/// under a paused clock.
+pub trait Hooks: Send {
+    /// Loads the config again (may take a while; runs off the loop).
+    fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, String>>;
+    /// A new config was applied.
+    fn config_applied(&mut self, config: &Config);
+    /// Persist the state now (atomically).
+    fn save_state(&mut self, state: &State);
+    /// A run ended (normally, or `lost` at start-up); `state` already
+    /// counts it in `consecutive_failures`. Sends the notices it calls for.
+    fn run_finished(&mut self, job: Option<&Job>, record: &FinishRecord, state: &mut State);
+    /// The scheduler is alive (watchdog).
+    fn heartbeat(&mut self) {}
+}
+
+pub struct Scheduler {
+    services: Services,
+    config: Arc<Config>,
+    /// What survives restarts: pause flags, last scheduled instants,
+    /// failure streaks. Owned here; persisted through the hooks.
+    state: State,
+    slots: BTreeMap<String, Slot>,
+    queue: BTreeSet<(DateTime<Utc>, String)>,
+    runs: HashMap<String, ActiveRun>,
+    run_events: mpsc::UnboundedReceiver<RunEvent>,
+    last_reload: LastReload,
+    /// Pending reload: the replies waiting for it, and whether another
+    /// read is needed once it completes (a change arrived meanwhile).
+    reload_waiters: Vec<oneshot::Sender<Result<ReloadDiff, String>>>,
+    reload_task: Option<tokio::task::JoinHandle<Result<Config, String>>>,
+    reload_again: bool,
+    reload_at: Option<Instant>,
+    state_save_at: Option<Instant>,
+    /// Wall and monotonic readings at the last look, to detect steps.
+    last_wall: DateTime<Utc>,
+    last_mono: Instant,
+}
+
+impl Scheduler {
+    /// A scheduler for `config`; `run_events` is the receiving end of
+    /// `services.run.events`.
+    pub fn new(
+        services: Services,
+        config: Config,
+        state: State,
+        run_events: mpsc::UnboundedReceiver<RunEvent>,
+    ) -> Self {
+        let now = services.clock.now();
+        let mut this = Self {
+            services,
+            config: Arc::new(config),
+            state,
+            slots: BTreeMap::new(),
+            queue: BTreeSet::new(),
+            runs: HashMap::new(),
+            run_events,
+            last_reload: LastReload {
+                ok: true,
+                at: now,
+                error: None,
+            },
+            reload_waiters: Vec::new(),
+            reload_task: None,
+            reload_again: false,
+            reload_at: None,
+            state_save_at: None,
+            last_wall: now,
+            last_mono: Instant::now(),
+        };
+        let jobs: Vec<Arc<Job>> = this.config.jobs.values().cloned().map(Arc::new).collect();
+        for job in jobs {
+            this.add_slot(job, now);
+        }
+        this
+    }
+
+    /// Starts what is due at daemon start: runs lost in a crash are
+    /// reported, `@reboot` jobs start, and `catch_up` jobs run once for
+    /// an instant missed while the daemon was down.
+    pub fn start(&mut self, lost: Vec<FinishRecord>) {
+        for record in lost {
+            self.run_ended(&record);
+        }
+        let now = self.services.clock.now();
+        let jobs: Vec<Arc<Job>> = self.slots.values().map(|s| Arc::clone(&s.job)).collect();
+        for job in jobs {
+            if !job.enabled || self.is_paused(&job.id) {
+                continue;
+            }
+            if job.schedule.is_reboot() {
+                let _ = self.start_run(&job, Trigger::Reboot, now, None);
+            } else if let Some(missed) = self.missed_instant(&job, now) {
+                tracing::info!(job = %job.id, "catching up the run missed at {missed}");
+                self.state.last_scheduled.insert(job.id.clone(), missed);
+                let _ = self.start_run(&job, Trigger::CatchUp, missed, None);
+            }
+        }
+        self.services.hooks.save_state(&self.state);
+    }
+
+    /// The latest scheduled instant missed during downtime that still
+    /// lies within the job's `catch_up` window.
+    fn missed_instant(&self, job: &Job, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let window = chrono::Duration::from_std(job.catch_up?).ok()?;
+        let last = *self.state.last_scheduled.get(&job.id)?;
+        let slot = self.slots.get(&job.id)?;
+        let mut cursor = last.max(now - window - chrono::Duration::milliseconds(1));
+        let mut missed = None;
+        while let Some(t) = job.schedule.next_after(cursor, job.timezone, slot.anchor) {
+            if t > now {
+                break;
+            }
+            missed = Some(t);
+            cursor = t;
+        }
+        missed
+    }
+
+    fn is_paused(&self, id: &str) -> bool {
+        self.state.paused.contains(id)
+    }
+
+    fn add_slot(&mut self, job: Arc<Job>, now: DateTime<Utc>) {
+        let id = job.id.clone();
+        let mut slot = Slot {
+            job,
+            anchor: now,
+            next: None,
+        };
+        let after = self.plan_from(&slot.job, now);
+        slot.next = plan(&slot, after);
+        if let Some(p) = slot.next {
+            self.queue.insert((p.due, id.clone()));
+        }
+        self.slots.insert(id, slot);
+    }
+
+    /// Where to search for the next instant from: now, but never at or
+    /// before an instant already scheduled for a fixed-time job, so a
+    /// clock set back never repeats a daily job.
+    fn plan_from(&self, job: &Job, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self.state.last_scheduled.get(&job.id) {
+            Some(&last) if job.schedule.is_fixed_time() => now.max(last),
+            _ => now,
+        }
+    }
+
+    fn replan(&mut self, id: &str, after: DateTime<Utc>) {
+        let Some(slot) = self.slots.get_mut(id) else {
+            return;
+        };
+        if let Some(p) = slot.next.take() {
+            self.queue.remove(&(p.due, id.to_string()));
+        }
+        slot.next = plan(slot, after);
+        if let Some(p) = slot.next {
+            self.queue.insert((p.due, id.to_string()));
+        }
+    }
+
+    /// Runs until shutdown is requested and every run has ended.
+    pub async fn run(mut self, mut inputs: Inputs) {
+        let mut shutting_down: Option<Instant> = None;
+        let mut forced = false;
+        loop {
+            self.services.hooks.heartbeat();
+            self.check_clock();
+            if shutting_down.is_none() {
+                self.fire_due();
+            }
+            if let Some(deadline) = shutting_down {
+                if self.runs.is_empty() {
+                    break;
+                }
+                if !forced && Instant::now() >= deadline {
+                    forced = true;
+                    tracing::warn!(
+                        "{} run(s) still active after the shutdown grace; terminating them",
+                        self.runs.len()
+                    );
+                    for run in self.runs.values() {
+                        run.cancel.cancel("cancelled: the daemon was shutting down");
+                    }
+                }
+            }
+            let wake = self.next_wake(shutting_down, forced);
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                Some(request) = inputs.control.recv() => self.handle_request(request),
+                Some(event) = self.run_events.recv() => self.handle_run_event(event),
+                Some(()) = inputs.file_changed.recv() => {
+                    self.reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
+                }
+                Some(()) = inputs.reload_now.recv() => self.begin_reload(),
+                Some(()) = inputs.clock_steps.recv() => {}
+                result = wait_reload(&mut self.reload_task) => self.finish_reload(result),
+                changed = inputs.shutdown.changed(), if shutting_down.is_none() => {
+                    if changed.is_err() || *inputs.shutdown.borrow() {
+                        shutting_down = Some(self.begin_shutdown());
+                    }
+                }
+            }
+            if self.reload_at.is_some_and(|at| Instant::now() >= at) {
+                self.reload_at = None;
+                self.begin_reload();
+            }
+            if self.state_save_at.is_some_and(|at| Instant::now() >= at) {
+                self.state_save_at = None;
+                self.services.hooks.save_state(&self.state);
+            }
+        }
+        self.services.hooks.save_state(&self.state);
+    }
+
+    fn next_wake(&self, shutting_down: Option<Instant>, forced: bool) -> Instant {
+        let now_mono = Instant::now();
+        let mut wake = now_mono + MAX_SLEEP;
+        if shutting_down.is_none() {
+            if let Some((due, _)) = self.queue.first() {
+                let now = self.services.clock.now();
+                let until = (*due - now).to_std().unwrap_or(Duration::ZERO);
+                wake = wake.min(now_mono + until);
+            }
+        }
+        if let (Some(deadline), false) = (shutting_down, forced) {
+            wake = wake.min(deadline);
+        }
+        for at in [self.reload_at, self.state_save_at].into_iter().flatten() {
+            wake = wake.min(at);
+        }
+        wake
+    }
+
+    /// Starts every job whose due time has come. tokio's timer never wakes
+    /// early, but the wall clock may lag the monotonic one by a hair, so a
+    /// job is only started once the wall clock itself says it is due.
+    fn fire_due(&mut self) {
+        loop {
+            let now = self.services.clock.now();
+            let Some((due, id)) = self.queue.first().cloned() else {
+                return;
+            };
+            if due > now {
+                return;
+            }
+            self.queue.pop_first();
+            let Some(slot) = self.slots.get_mut(&id) else {
+                continue;
+            };
+            let Some(planned) = slot.next.take() else {
+                continue;
+            };
+            let job = Arc::clone(&slot.job);
+            // Plan the next occurrence after both the instant just fired and
+            // now: if the daemon fell behind, missed instants are skipped
+            // rather than started in a burst.
+            let after = planned.scheduled_at.max(now);
+            slot.next = plan(slot, after);
+            if let Some(p) = slot.next {
+                self.queue.insert((p.due, id.clone()));
+            }
+            self.state
+                .last_scheduled
+                .insert(id.clone(), planned.scheduled_at);
+            self.schedule_state_save();
+            if self.is_paused(&id) {
+                continue;
+            }
+            let _ = self.start_run(&job, Trigger::Schedule, planned.scheduled_at, None);
+        }
+    }
+
+    fn schedule_state_save(&mut self) {
+        if self.state_save_at.is_none() {
+            self.state_save_at = Some(Instant::now() + STATE_SAVE_DELAY);
+        }
+    }
+
+    /// Notices a wall-clock step and applies Debian cron's rule: a forward
+    /// step under three hours runs the fixed-time jobs it skipped (they
+    /// are simply due now); every other job, and every job after a larger
+    /// or backward step, is re-planned from the new time.
+    fn check_clock(&mut self) {
+        let now = self.services.clock.now();
+        let mono = Instant::now();
+        let elapsed = chrono::Duration::from_std(mono - self.last_mono).unwrap_or(chrono::Duration::zero());
+        let expected = self.last_wall + elapsed;
+        self.last_wall = now;
+        self.last_mono = mono;
+        let step = now - expected;
+        if step.abs() <= STEP_THRESHOLD {
+            return;
+        }
+        tracing::warn!(
+            "the wall clock moved by {}s; re-planning the schedule",
+            step.num_seconds()
+        );
+        let run_skipped_fixed = step > chrono::Duration::zero() && step < CATCH_UP_STEP;
+        let ids: Vec<String> = self.slots.keys().cloned().collect();
+        for id in ids {
+            let Some(slot) = self.slots.get(&id) else {
+                continue;
+            };
+            let fixed = slot.job.schedule.is_fixed_time();
+            if run_skipped_fixed && fixed {
+                // Due instants inside the skipped span fire once on the next
+                // pass of `fire_due`; later ones are already planned right.
+                continue;
+            }
+            let from = self.plan_from(&Arc::clone(&slot.job), now);
+            self.replan(&id, from);
+        }
+    }
+
+    /// Starts a run of `job` unless its concurrency policy forbids it.
+    fn start_run(
+        &mut self,
+        job: &Arc<Job>,
+        trigger: Trigger,
+        scheduled_at: DateTime<Utc>,
+        waiter: Option<oneshot::Sender<FinishRecord>>,
+    ) -> Result<String, ControlError> {
+        let active: Vec<String> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| r.job == job.id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !active.is_empty() {
+            match job.concurrency {
+                Concurrency::Forbid => {
+                    let reason = format!("previous run still active ({})", active.join(", "));
+                    if trigger != Trigger::Manual {
+                        self.services.run.log.write(LogEvent::Skip(SkipRecord {
+                            ts: self.services.clock.now(),
+                            job: job.id.clone(),
+                            scheduled_at,
+                            reason: reason.clone(),
+                            host: self.services.run.host.to_string(),
+                        }));
+                        tracing::info!(job = %job.id, "skipped: {reason}");
+                    }
+                    return Err(ControlError::Conflict(format!(
+                        "job {:?} has a run in progress ({}) and concurrency is \"forbid\"",
+                        job.id,
+                        active.join(", ")
+                    )));
+                }
+                Concurrency::Replace => {
+                    for id in &active {
+                        if let Some(run) = self.runs.get(id) {
+                            run.cancel.cancel("cancelled: replaced by a newer run (concurrency = \"replace\")");
+                        }
+                    }
+                }
+                Concurrency::Allow => {}
+            }
+        }
+        let run_id = run::new_run_id(self.services.clock.now());
+        let cancel = Cancel::default();
+        self.runs.insert(
+            run_id.clone(),
+            ActiveRun {
+                job: job.id.clone(),
+                cancel: cancel.clone(),
+                attempt: 1,
+                pid: None,
+                started_at: None,
+                started_mono: None,
+                timeout_at: None,
+                waiters: waiter.into_iter().collect(),
+            },
+        );
+        let spec = RunSpec {
+            job: Arc::clone(job),
+            run_id: run_id.clone(),
+            trigger,
+            scheduled_at,
+            cancel,
+        };
+        tokio::spawn(run::perform(self.services.run.clone(), spec));
+        Ok(run_id)
+    }
+
+    fn handle_run_event(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::AttemptStarted {
+                run_id,
+                attempt,
+                pid,
+                started_at,
+                timeout_at,
+            } => {
+                if let Some(run) = self.runs.get_mut(&run_id) {
+                    run.attempt = attempt;
+                    run.pid = pid;
+                    run.started_at = Some(started_at);
+                    run.started_mono = Some(Instant::now());
+                    run.timeout_at = timeout_at;
+                }
+            }
+            RunEvent::Waiting { run_id } => {
+                if let Some(run) = self.runs.get_mut(&run_id) {
+                    run.pid = None;
+                    run.started_at = None;
+                    run.started_mono = None;
+                    run.timeout_at = None;
+                }
+            }
+            RunEvent::Finished { run_id, record } => {
+                let Some(run) = self.runs.remove(&run_id) else {
+                    return;
+                };
+                self.run_ended(&record);
+                for waiter in run.waiters {
+                    let _ = waiter.send((*record).clone());
+                }
+            }
+        }
+    }
+
+    /// Counts a finished run in the failure streak and lets the hooks send
+    /// notices. The job may have been removed or changed by a reload; the
+    /// notice uses the current definition when there is one.
+    fn run_ended(&mut self, record: &FinishRecord) {
+        let streak = self.state.consecutive_failures.entry(record.job.clone()).or_insert(0);
+        if record.status.is_failure() {
+            *streak += 1;
+        } else if record.status == crate::record::Status::Success {
+            *streak = 0;
+        }
+        let job = self.slots.get(&record.job).map(|s| Arc::clone(&s.job));
+        self.services.hooks.run_finished(job.as_deref(), record, &mut self.state);
+        self.schedule_state_save();
+    }
+
+    fn begin_shutdown(&mut self) -> Instant {
+        let grace = self.config.daemon.shutdown_grace;
+        tracing::info!(
+            "shutting down: no new runs; waiting up to {} for {} active run(s)",
+            format_duration(grace),
+            self.runs.len()
+        );
+        self.queue.clear();
+        for slot in self.slots.values_mut() {
+            slot.next = None;
+        }
+        // A run waiting to retry has no process to wait for; the retry
+        // would be started after the shutdown anyway, so end it now.
+        for run in self.runs.values() {
+            if run.started_at.is_none() {
+                run.cancel.cancel("cancelled: the daemon was shutting down");
+            }
+        }
+        Instant::now() + grace
+    }
+
+    fn begin_reload(&mut self) {
+        if self.reload_task.is_some() {
+            self.reload_again = true;
+            return;
+        }
+        self.reload_task = Some(self.services.hooks.load_config());
+    }
+
+    fn finish_reload(&mut self, result: Result<Config, String>) {
+        self.reload_task = None;
+        let now = self.services.clock.now();
+        let outcome = match result {
+            Ok(config) => {
+                let diff = self.apply(config, now);
+                tracing::info!(
+                    "configuration reloaded: {} added, {} removed, {} changed",
+                    diff.added.len(),
+                    diff.removed.len(),
+                    diff.changed.len()
+                );
+                self.last_reload = LastReload {
+                    ok: true,
+                    at: now,
+                    error: None,
+                };
+                Ok(diff)
+            }
+            Err(errors) => {
+                tracing::error!("configuration refused; the previous jobs keep running:\n{errors}");
+                self.last_reload = LastReload {
+                    ok: false,
+                    at: now,
+                    error: Some(errors.clone()),
+                };
+                Err(errors)
+            }
+        };
+        if self.reload_again {
+            // The files changed while they were being read; read them again
+            // and answer the waiters with that fresher result.
+            self.reload_again = false;
+            self.begin_reload();
+            return;
+        }
+        for waiter in self.reload_waiters.drain(..) {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+
+    /// Applies a new valid config as a diff. Unchanged jobs keep their
+    /// timing; running attempts are left alone whatever happens to their
+    /// job (a removed job's run finishes under its old definition).
+    fn apply(&mut self, config: Config, now: DateTime<Utc>) -> ReloadDiff {
+        let mut diff = ReloadDiff {
+            ok: true,
+            added: Vec::new(),
+            removed: Vec::new(),
+            changed: Vec::new(),
+        };
+        let old_ids: Vec<String> = self.slots.keys().cloned().collect();
+        for id in old_ids {
+            if !config.jobs.contains_key(&id) {
+                if let Some(slot) = self.slots.remove(&id) {
+                    if let Some(p) = slot.next {
+                        self.queue.remove(&(p.due, id.clone()));
+                    }
+                }
+                diff.removed.push(id);
+            }
+        }
+        for (id, job) in &config.jobs {
+            match self.slots.get_mut(id) {
+                None => {
+                    self.add_slot(Arc::new(job.clone()), now);
+                    diff.added.push(id.clone());
+                }
+                Some(slot) if *slot.job != *job => {
+                    let retime = slot.job.schedule != job.schedule
+                        || slot.job.timezone != job.timezone
+                        || slot.job.jitter != job.jitter
+                        || slot.job.enabled != job.enabled;
+                    slot.job = Arc::new(job.clone());
+                    if retime {
+                        slot.anchor = now;
+                        let from = self.plan_from(job, now);
+                        self.replan(id, from);
+                    }
+                    diff.changed.push(id.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        if config.daemon != self.config.daemon {
+            tracing::warn!("changes to [daemon] take effect when the daemon restarts");
+        }
+        self.services.hooks.config_applied(&config);
+        self.config = Arc::new(config);
+        diff
+    }
+
+    fn handle_request(&mut self, request: Request) {
+        let now = self.services.clock.now();
+        match request {
+            Request::Jobs(reply) => {
+                let jobs = self.slots.values().map(|s| self.summary(s)).collect();
+                let _ = reply.send(jobs);
+            }
+            Request::Job(id, reply) => {
+                let _ = reply.send(self.slots.get(&id).map(|s| self.detail(s, now)));
+            }
+            Request::SetPaused(id, paused, reply) => {
+                let answer = if self.slots.contains_key(&id) {
+                    if paused {
+                        self.state.paused.insert(id.clone());
+                    } else {
+                        self.state.paused.remove(&id);
+                    }
+                    self.services.hooks.save_state(&self.state);
+                    tracing::info!(job = %id, "{}", if paused { "paused" } else { "resumed" });
+                    Ok(paused)
+                } else {
+                    Err(ControlError::UnknownJob(id))
+                };
+                let _ = reply.send(answer);
+            }
+            Request::Trigger(id, reply) => {
+                let answer = match self.slots.get(&id).map(|s| Arc::clone(&s.job)) {
+                    None => Err(ControlError::UnknownJob(id)),
+                    Some(job) => {
+                        let (tx, rx) = oneshot::channel();
+                        self.start_run(&job, Trigger::Manual, now, Some(tx))
+                            .map(|run_id| Triggered {
+                                run_id,
+                                finished: rx,
+                            })
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            Request::Cancel(id, reply) => {
+                let answer = if !self.slots.contains_key(&id) && !self.runs.values().any(|r| r.job == id) {
+                    Err(ControlError::UnknownJob(id))
+                } else {
+                    let mut cancelled: Vec<String> = self
+                        .runs
+                        .iter()
+                        .filter(|(_, r)| r.job == id)
+                        .map(|(run_id, r)| {
+                            r.cancel.cancel("cancelled through the admin API");
+                            run_id.clone()
+                        })
+                        .collect();
+                    cancelled.sort();
+                    if cancelled.is_empty() {
+                        Err(ControlError::Conflict(format!("job {id:?} has no active run")))
+                    } else {
+                        Ok(cancelled)
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            Request::Running(reply) => {
+                let mut running: Vec<RunningAttempt> = self
+                    .runs
+                    .iter()
+                    .filter_map(|(run_id, r)| {
+                        Some(RunningAttempt {
+                            run_id: run_id.clone(),
+                            job: r.job.clone(),
+                            attempt: r.attempt,
+                            pid: r.pid,
+                            started_at: r.started_at?,
+                            elapsed_ms: r
+                                .started_mono
+                                .map_or(0, |m| u64::try_from(m.elapsed().as_millis()).unwrap_or(u64::MAX)),
+                            timeout_at: r.timeout_at,
+                        })
+                    })
+                    .collect();
+                running.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.run_id.cmp(&b.run_id)));
+                let _ = reply.send(running);
+            }
+            Request::Reload(reply) => {
+                self.reload_waiters.push(reply);
+                self.begin_reload();
+            }
+            Request::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    fn status(&self) -> SchedulerStatus {
+        let next_run = self
+            .slots
+            .iter()
+            .filter(|(id, _)| !self.is_paused(id))
+            .filter_map(|(id, s)| s.next.map(|p| (p.scheduled_at, id)))
+            .min()
+            .map(|(at, id)| NextRun {
+                job: id.clone(),
+                at,
+            });
+        SchedulerStatus {
+            config: self.config.path.clone(),
+            last_reload: self.last_reload.clone(),
+            jobs_total: self.slots.len(),
+            jobs_enabled: self.slots.values().filter(|s| s.job.enabled).count(),
+            jobs_paused: self.slots.keys().filter(|id| self.is_paused(id)).count(),
+            runs_active: self.runs.len(),
+            next_run,
+        }
+    }
+
+    fn summary(&self, slot: &Slot) -> JobSummary {
+        let job = &slot.job;
+        JobSummary {
+            id: job.id.clone(),
+            description: job.description.clone(),
+            schedule: job.schedule.to_string(),
+            timezone: job.timezone.name().to_string(),
+            action: job.action.kind().to_string(),
+            enabled: job.enabled,
+            paused: self.is_paused(&job.id),
+            running: self.runs.values().any(|r| r.job == job.id),
+            next_run: slot.next.map(|p| p.scheduled_at),
+            consecutive_failures: self
+                .state_ref()
+                .consecutive_failures
+                .get(&job.id)
+                .copied()
+                .unwrap_or(0),
+        }
+    }
+
+    fn detail(&self, slot: &Slot, now: DateTime<Utc>) -> JobDetail {
+        let job = &slot.job;
+        let mut next_runs = Vec::new();
+        let mut cursor = now;
+        while next_runs.len() < 5 {
+            let Some(t) = job.schedule.next_after(cursor, job.timezone, slot.anchor) else {
+                break;
+            };
+            next_runs.push(t.with_timezone(&job.timezone).to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+            cursor = t;
+        }
+        JobDetail {
+            summary: self.summary(slot),
+            settings: settings_json(job),
+            next_runs,
+        }
+    }
+}
+
+/// The next planned start of `slot` strictly after `after`, with a fresh
+/// jitter draw. Disabled jobs are never planned.
+fn plan(slot: &Slot, after: DateTime<Utc>) -> Option<Planned> {
+    let job = &slot.job;
+    if !job.enabled {
+        return None;
+    }
+    let scheduled_at = job.schedule.next_after(after, job.timezone, slot.anchor)?;
+    let jitter = if job.jitter.is_zero() {
+        chrono::Duration::zero()
+    } else {
+        let ms = u64::try_from(job.jitter.as_millis()).unwrap_or(u64::MAX);
+        chrono::Duration::milliseconds(i64::try_from(rand::random_range(0..ms)).unwrap_or(0))
+    };
+    Some(Planned {
+        scheduled_at,
+        due: scheduled_at + jitter,
+    })
+}
+
+async fn wait_reload(
+    task: &mut Option<tokio::task::JoinHandle<Result<Config, String>>>,
+) -> Result<Config, String> {
+    match task {
+        Some(handle) => handle
+            .await
+            .unwrap_or_else(|e| Err(format!("the config loader crashed: {e}"))),
+        None => std::future::pending().await,
+    }
+}
+
+/// The resolved settings of a job as `GET /api/v1/jobs/{id}` shows them.
+fn settings_json(job: &Job) -> serde_json::Value {
+    let action = match &job.action {
+        Action::Command(Command::Shell(s)) => serde_json::json!({ "command": s, "shell": job.shell }),
+        Action::Command(Command::Argv(argv)) => serde_json::json!({ "command": argv }),
+        Action::Http(h) => serde_json::json!({ "http": {
+            "url": h.url, "method": h.method, "headers": h.headers,
+            "body": h.body, "expect_status": h.expect_status,
+        }}),
+    };
+    let notify = job.notify.as_ref().map(|n| {
+        let on: Vec<&str> = [
+            (n.on.failure, "failure"),
+            (n.on.recovery, "recovery"),
+            (n.on.success, "success"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        serde_json::json!({ "email": n.email, "webhook": n.webhook, "on": on, "after": n.after })
+    });
+    let mut settings = serde_json::json!({
+        "timeout": job.timeout.map(format_duration),
+        "kill_grace": format_duration(job.kill_grace),
+        "retries": job.retries,
+        "retry_delay": format_duration(job.retry_delay),
+        "retry_backoff": job.retry_backoff,
+        "concurrency": job.concurrency.as_str(),
+        "jitter": format_duration(job.jitter),
+        "catch_up": job.catch_up.map(format_duration),
+        "user": job.user,
+        "group": job.group,
+        "working_dir": job.working_dir,
+        "env": job.env,
+        "output_limit": job.output_limit,
+        "notify": notify,
+        "source": job.source,
+    });
+    if let (Some(obj), serde_json::Value::Object(extra)) = (settings.as_object_mut(), action) {
+        obj.extend(extra);
+    }
+    settings
+}

@@ -1,0 +1,48 @@
+//! The bits of the systemd protocol a `Type=notify` service needs:
+//! readiness, status text, stopping, and watchdog pings over
+//! `$NOTIFY_SOCKET`. Without that variable every call is a no-op, so the
+//! daemon behaves the same outside systemd.
+
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::Duration;
+
+/// Sends one `sd_notify` message (e.g. `"READY=1"`). Failures are logged,
+/// never fatal: a missing supervisor must not stop the jobs.
+pub fn notify(message: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let result = (|| -> std::io::Result<()> {
+        let addr = match path.strip_prefix('@') {
+            // Abstract socket: the name without the leading '@'.
+            Some(name) => SocketAddr::from_abstract_name(name.as_bytes())?,
+            None => SocketAddr::from_pathname(&path)?,
+        };
+        let sock = UnixDatagram::unbound()?;
+        sock.send_to_addr(message.as_bytes(), &addr)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        tracing::warn!("cannot notify systemd at {path}: {e}");
+    }
+}
+
+/// How often to ping the watchdog: half of `$WATCHDOG_USEC`, when the
+/// variable is set for this process (`$WATCHDOG_PID` absent or ours).
+pub fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+        if pid.parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| Duration::from_micros(usec / 2))
+}
+
+/// Whether stderr is connected to the journal, so diagnostics should go
+/// to journald with structured fields instead of plain text.
+pub fn under_journald() -> bool {
+    std::env::var_os("JOURNAL_STREAM").is_some()
+}

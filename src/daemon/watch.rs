@@ -1,0 +1,103 @@
+//! Noticing edits to the config file and its includes.
+//!
+//! We watch the *directories* that hold the files, not the files: editors
+//! and config-management tools write a new file and rename it over the
+//! old one, after which a watch on the old inode goes silent. Events are
+//! filtered to the files that matter and forwarded as a bare "something
+//! changed" signal; the scheduler debounces them so a file caught halfway
+//! through a write is re-read once the writer is done.
+//!
+//! `notify-debouncer-full` is not used: its debounce thread wakes every
+//! `timeout / 4` for as long as the daemon runs, which breaks the promise of
+//! zero CPU while idle. The scheduler's own timer debounces instead.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+
+/// Which paths count as the configuration.
+#[derive(Debug, Default)]
+struct Interest {
+    files: BTreeSet<PathBuf>,
+    include_dirs: BTreeSet<PathBuf>,
+}
+
+impl Interest {
+    fn matches(&self, path: &Path) -> bool {
+        if self.files.contains(path) {
+            return true;
+        }
+        let is_toml = path.extension().is_some_and(|e| e == "toml");
+        is_toml && path.parent().is_some_and(|p| self.include_dirs.contains(p))
+    }
+}
+
+/// Watches the directories of the config files; dropping it stops watching.
+pub struct ConfigWatcher {
+    watcher: RecommendedWatcher,
+    interest: Arc<Mutex<Interest>>,
+    watched: BTreeSet<PathBuf>,
+}
+
+impl ConfigWatcher {
+    /// Starts watching `config`'s files; each relevant change sends `()`
+    /// on `changed` (a full channel already holds a pending change).
+    pub fn start(config: &Config, changed: mpsc::Sender<()>) -> notify::Result<Self> {
+        let interest = Arc::new(Mutex::new(Interest::default()));
+        let filter = Arc::clone(&interest);
+        let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let Ok(event) = res else {
+                // Overflow or a watch error: re-reading is always safe.
+                let _ = changed.try_send(());
+                return;
+            };
+            if matches!(event.kind, EventKind::Access(_)) {
+                return;
+            }
+            let interest = filter.lock().unwrap_or_else(|e| e.into_inner());
+            if event.paths.iter().any(|p| interest.matches(p)) {
+                let _ = changed.try_send(());
+            }
+        })?;
+        let mut this = Self {
+            watcher,
+            interest,
+            watched: BTreeSet::new(),
+        };
+        this.update(config);
+        Ok(this)
+    }
+
+    /// Follows the set of files of a newly loaded config (includes may
+    /// have been added or removed). A directory that cannot be watched is
+    /// logged; SIGHUP and the API still reload.
+    pub fn update(&mut self, config: &Config) {
+        let mut interest = Interest {
+            files: config.files.iter().cloned().collect(),
+            include_dirs: config.include_dirs.iter().cloned().collect(),
+        };
+        // The main file may be missing or renamed away mid-edit; keep it.
+        interest.files.insert(config.path.clone());
+        let dirs: BTreeSet<PathBuf> = interest
+            .files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .chain(interest.include_dirs.iter().cloned())
+            .collect();
+        for gone in self.watched.difference(&dirs) {
+            let _ = self.watcher.unwatch(gone);
+        }
+        for dir in dirs.difference(&self.watched) {
+            if let Err(e) = self.watcher.watch(dir, RecursiveMode::NonRecursive) {
+                tracing::warn!("cannot watch {} for config changes: {e}", dir.display());
+            }
+        }
+        self.watched = dirs;
+        *self.interest.lock().unwrap_or_else(|e| e.into_inner()) = interest;
+    }
+}
