@@ -1,1 +1,600 @@
-//! Notifications (SPEC §7): email and webhooks.
+//! Notifications (SPEC §7): email over SMTP and webhooks, sent once per
+//! run after its last attempt.
+//!
+//! This module owns two things: the pure decision of which notice a run
+//! deserves ([`decide`], with the per-job [`NotifyState`] the daemon
+//! persists), and delivery ([`Notifier`]). It must never block or delay
+//! scheduling: [`Notifier::send`] only enqueues, and a background task
+//! delivers, retries and rate-limits. It reads no wall clock and keeps no
+//! job state of its own beyond the per-job flood counters.
+//!
+//! Delivery contract, as a careful sysadmin would expect it:
+//!
+//! - One notice per run: one mail to all of the job's recipients (one
+//!   message, every address in `To`), and one webhook POST.
+//! - Email and webhook are delivered independently: a dead mail server
+//!   does not hold back the webhook, and each is retried on its own.
+//! - A failed delivery is retried after each of
+//!   [`DeliveryOptions::retry_delays`] (by default 10 s, 60 s and 5 min:
+//!   four tries in all), then given up with an `error` log line naming the
+//!   job, the channel and the last error. Errors that a retry cannot fix
+//!   (a malformed address, an SMTP 5xx rejection, no `[smtp]` section) are
+//!   given up at once.
+//! - Order: a job's notices go out one at a time per channel, in the
+//!   order the runs finished, so "recovered" never overtakes the "FAILED"
+//!   it answers, even while that failure is being retried. Different jobs
+//!   and channels deliver concurrently. Every mail's `Date` is the run's
+//!   finish time, not the time of the try that got through.
+//! - Flood cap: at most [`DeliveryOptions::rate_limit`] notices per job per
+//!   [`DeliveryOptions::rate_window`] (by default 5 per hour). Notices over
+//!   the cap are dropped with a `warn` log line and counted; the next
+//!   notice that goes out for the job says how many were suppressed (a
+//!   line in the mail, `"suppressed": N` in the webhook document). A
+//!   `recovery` passes the cap when the last notice sent was a `failure`,
+//!   so the last word in the inbox is never a stale failure.
+//! - The queue between [`Notifier::send`] and the delivery task is
+//!   bounded, and so is the number of deliveries in flight; when both are
+//!   full a notice is dropped with an `error` log line rather than making
+//!   the scheduler wait. Memory stays bounded however many jobs fail.
+//! - At daemon exit, [`Notifier::shutdown`] stops waiting between retries:
+//!   every pending delivery gets one last immediate try, all bounded by the
+//!   caller's deadline; whatever is still undelivered then is logged and
+//!   abandoned.
+//!
+//! The webhook document is
+//! `{"event":"failure"|"recovery"|"success","job":…,"host":…,"attempts":N,"suppressed":N,"record":<the run's final finish record>}`,
+//! posted with `Content-Type: application/json`; any 2xx answer is
+//! success, anything else is retried.
+
+mod decide;
+mod email;
+mod limit;
+mod webhook;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use decide::{Event, NotifyState, decide};
+
+use crate::config::model::{Action, Command, Job, SmtpSettings};
+use crate::record::FinishRecord;
+use limit::{Admit, RateLimiter};
+
+/// Tuning for delivery. The defaults suit production; tests shorten them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// The wait before each retry of a failed delivery; its length is the
+    /// number of retries. Default: 10 s, 60 s, 5 min.
+    pub retry_delays: Vec<Duration>,
+    /// The limit on one delivery try: the whole SMTP conversation (connect,
+    /// TLS, auth, data) or the whole webhook request. Default: 30 s.
+    pub timeout: Duration,
+    /// Notices waiting for the delivery task. Default: 256.
+    pub queue_capacity: usize,
+    /// Deliveries admitted and not yet ended (trying, waiting to retry,
+    /// or waiting behind an earlier notice of the same job); beyond it the
+    /// queue fills. Default: 64.
+    pub max_in_flight: usize,
+    /// Notices per job per `rate_window`; 0 lifts the cap. Default: 5.
+    pub rate_limit: u32,
+    /// Default: 1 hour.
+    pub rate_window: Duration,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        Self {
+            retry_delays: vec![
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            ],
+            timeout: Duration::from_secs(30),
+            queue_capacity: 256,
+            max_in_flight: 64,
+            rate_limit: 5,
+            rate_window: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Counters since the notifier started, for the daemon's health and
+/// metrics. `delivered` and `failed` count deliveries (a notice with both
+/// email and webhook makes two); `suppressed` and `dropped` count notices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NotifyStats {
+    /// Deliveries that succeeded.
+    pub delivered: u64,
+    /// Deliveries given up after their retries (or at once, when a retry
+    /// could not help, or at shutdown).
+    pub failed: u64,
+    /// Notices held back by the per-job rate limit.
+    pub suppressed: u64,
+    /// Notices lost because the queue was full or the notifier had shut
+    /// down.
+    pub dropped: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    suppressed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Counters {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the delivery side shares with every handle.
+#[derive(Debug)]
+struct Shared {
+    /// Read at every delivery try, so a reload fixes pending retries too.
+    smtp: Mutex<Option<Arc<SmtpSettings>>>,
+    host: String,
+    http: reqwest::Client,
+    options: DeliveryOptions,
+    counters: Counters,
+}
+
+impl Shared {
+    fn smtp(&self) -> Option<Arc<SmtpSettings>> {
+        self.smtp.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A request to stop: the deadline, and who to tell when done.
+type Stop = (Instant, oneshot::Sender<()>);
+
+/// A handle on the delivery task. Cheap to clone; every clone feeds the
+/// same queue. Create it with [`Notifier::start`] inside a Tokio runtime.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    tx: mpsc::Sender<Box<Notice>>,
+    shared: Arc<Shared>,
+    stop: Arc<Mutex<Option<oneshot::Sender<Stop>>>>,
+}
+
+/// Everything a delivery needs, copied out of the job and the run so the
+/// job may be reloaded or removed while the notice is in flight.
+#[derive(Debug, Clone)]
+struct Notice {
+    event: Event,
+    job: String,
+    description: String,
+    schedule: String,
+    timezone: Tz,
+    /// The command or request, for the reader.
+    action: String,
+    is_http: bool,
+    email: Vec<String>,
+    webhook: Option<String>,
+    attempts: u32,
+    record: FinishRecord,
+    /// Notices suppressed by the rate limit since the last one sent.
+    suppressed: u32,
+}
+
+/// Where one notice goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Channel {
+    Email,
+    Webhook,
+}
+
+impl Channel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
+
+/// Why one delivery try failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum DeliveryError {
+    /// Worth another try: the server may come back.
+    #[error("{0}")]
+    Transient(String),
+    /// No retry can fix it (a bad address, a 5xx rejection).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl Notifier {
+    /// Starts the delivery task. `smtp` is the config's `[smtp]` (may be
+    /// replaced later with [`Notifier::set_smtp`]), `host` names this
+    /// machine in subjects and webhook documents, `http` posts webhooks
+    /// (its own defaults apply, except the timeout, which is
+    /// `options.timeout`). Must be called inside a Tokio runtime.
+    pub fn start(
+        smtp: Option<SmtpSettings>,
+        host: String,
+        http: reqwest::Client,
+        options: DeliveryOptions,
+    ) -> Notifier {
+        // lettre's TLS transports need a process-wide rustls provider;
+        // installing it twice is harmless, so the result is ignored.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let limiter = RateLimiter::new(options.rate_limit, options.rate_window);
+        let shared = Arc::new(Shared {
+            smtp: Mutex::new(smtp.map(Arc::new)),
+            host,
+            http,
+            options,
+            counters: Counters::default(),
+        });
+        tokio::spawn(run(rx, stop_rx, Arc::clone(&shared), limiter));
+        Notifier {
+            tx,
+            shared,
+            stop: Arc::new(Mutex::new(Some(stop_tx))),
+        }
+    }
+
+    /// Replaces the `[smtp]` settings after a reload. Deliveries waiting to
+    /// retry use the new settings on their next try.
+    pub fn set_smtp(&self, smtp: Option<SmtpSettings>) {
+        *self.shared.smtp.lock().unwrap_or_else(|e| e.into_inner()) = smtp.map(Arc::new);
+    }
+
+    /// Queues `event` for `job`'s finished run, whose final attempt is
+    /// `record` and which took `attempts` attempts. Never waits: a full
+    /// queue, or a notifier that has shut down, drops the notice with an
+    /// `error` log line. A job without `notify` (or with neither email nor
+    /// webhook) sends nothing.
+    pub fn send(&self, job: &Job, event: Event, record: &FinishRecord, attempts: u32) {
+        let Some(notify) = &job.notify else {
+            return;
+        };
+        if notify.email.is_empty() && notify.webhook.is_none() {
+            return;
+        }
+        let (action, is_http) = match &job.action {
+            Action::Command(Command::Shell(s)) => (s.clone(), false),
+            Action::Command(Command::Argv(argv)) => (argv.join(" "), false),
+            Action::Http(req) => (format!("{} {}", req.method, req.url), true),
+        };
+        let notice = Notice {
+            event,
+            job: job.id.clone(),
+            description: job.description.clone(),
+            schedule: job.schedule.to_string(),
+            timezone: job.timezone,
+            action,
+            is_http,
+            email: notify.email.clone(),
+            webhook: notify.webhook.clone(),
+            attempts,
+            record: record.clone(),
+            suppressed: 0,
+        };
+        if let Err(e) = self.tx.try_send(Box::new(notice)) {
+            Counters::bump(&self.shared.counters.dropped);
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => "the notification queue is full",
+                mpsc::error::TrySendError::Closed(_) => "the notifier has shut down",
+            };
+            tracing::error!(
+                job = %job.id,
+                event = %event,
+                run_id = %record.run_id,
+                "dropping notification: {why}"
+            );
+        }
+    }
+
+    /// The delivery counters so far.
+    pub fn stats(&self) -> NotifyStats {
+        let c = &self.shared.counters;
+        NotifyStats {
+            delivered: c.delivered.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            suppressed: c.suppressed.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Flushes at daemon exit: every queued notice and every delivery
+    /// waiting to retry gets one immediate try, and this returns when all
+    /// are done or at `deadline`, whichever comes first (undelivered ones
+    /// are then logged and abandoned). Later [`Notifier::send`] calls on
+    /// any clone drop their notice. Calling it again (on another clone)
+    /// returns at once.
+    pub async fn shutdown(self, deadline: Instant) {
+        let stop = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(stop) = stop else {
+            return;
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        if stop.send((deadline, done_tx)).is_err() {
+            return;
+        }
+        // The task enforces the deadline itself; the margin lets it log what
+        // it abandons before we return.
+        let _ = tokio::time::timeout_at(deadline + Duration::from_millis(500), done_rx).await;
+    }
+}
+
+/// The delivery task: admits queued notices through the rate limit and
+/// hands them to the [`Dispatcher`].
+async fn run(
+    mut rx: mpsc::Receiver<Box<Notice>>,
+    mut stop_rx: oneshot::Receiver<Stop>,
+    shared: Arc<Shared>,
+    mut limiter: RateLimiter,
+) {
+    let max_in_flight = shared.options.max_in_flight.max(1);
+    let mut d = Dispatcher::new(shared);
+    let mut stop_open = true;
+    loop {
+        tokio::select! {
+            stop = &mut stop_rx, if stop_open => {
+                stop_open = false;
+                if let Ok((deadline, done)) = stop {
+                    rx.close();
+                    d.closing.cancel();
+                    while let Ok(notice) = rx.try_recv() {
+                        d.admit(*notice, &mut limiter);
+                    }
+                    d.drain(Some(deadline)).await;
+                    let _ = done.send(());
+                    return;
+                }
+            }
+            notice = rx.recv(), if d.pending < max_in_flight => match notice {
+                Some(notice) => d.admit(*notice, &mut limiter),
+                // Every handle is gone without a shutdown: let the
+                // deliveries in progress finish on their own schedule.
+                None => {
+                    d.drain(None).await;
+                    return;
+                }
+            },
+            Some(joined) = d.running.join_next_with_id(), if !d.running.is_empty() => {
+                d.finished(joined);
+            }
+        }
+    }
+}
+
+/// One delivery queue: a job's notices over one channel go out one at a
+/// time, in order, so a reader never gets "recovered" before the
+/// "FAILED" it answers, even when that failure needed retries.
+type Key = (String, Channel);
+
+/// Runs deliveries: concurrently across jobs and channels, one at a time
+/// within each [`Key`].
+struct Dispatcher {
+    shared: Arc<Shared>,
+    /// Fired at shutdown: waits between retries end early.
+    closing: CancellationToken,
+    running: JoinSet<()>,
+    /// Which queue each running delivery belongs to.
+    keys: HashMap<tokio::task::Id, Key>,
+    /// Queues with a delivery running, and what waits behind it.
+    waiting: HashMap<Key, VecDeque<Arc<Notice>>>,
+    /// Deliveries running or waiting: what `max_in_flight` bounds.
+    pending: usize,
+}
+
+impl Dispatcher {
+    fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            closing: CancellationToken::new(),
+            running: JoinSet::new(),
+            keys: HashMap::new(),
+            waiting: HashMap::new(),
+            pending: 0,
+        }
+    }
+
+    /// Applies the rate limit to `notice` and queues its deliveries.
+    fn admit(&mut self, mut notice: Notice, limiter: &mut RateLimiter) {
+        match limiter.admit(&notice.job, notice.event, Instant::now()) {
+            Admit::Suppress => {
+                Counters::bump(&self.shared.counters.suppressed);
+                tracing::warn!(
+                    job = %notice.job,
+                    event = %notice.event,
+                    run_id = %notice.record.run_id,
+                    "notification suppressed: more than {} notices for this job within {:?}",
+                    self.shared.options.rate_limit,
+                    self.shared.options.rate_window,
+                );
+            }
+            Admit::Send { suppressed } => {
+                notice.suppressed = suppressed;
+                let notice = Arc::new(notice);
+                let channels = [
+                    (!notice.email.is_empty()).then_some(Channel::Email),
+                    notice.webhook.is_some().then_some(Channel::Webhook),
+                ];
+                for channel in channels.into_iter().flatten() {
+                    self.enqueue((notice.job.clone(), channel), Arc::clone(&notice));
+                }
+            }
+        }
+    }
+
+    fn enqueue(&mut self, key: Key, notice: Arc<Notice>) {
+        self.pending += 1;
+        match self.waiting.get_mut(&key) {
+            Some(queue) => queue.push_back(notice),
+            None => {
+                self.waiting.insert(key.clone(), VecDeque::new());
+                self.spawn(key, notice);
+            }
+        }
+    }
+
+    fn spawn(&mut self, key: Key, notice: Arc<Notice>) {
+        let task = self.running.spawn(deliver(
+            Arc::clone(&self.shared),
+            notice,
+            key.1,
+            self.closing.clone(),
+        ));
+        self.keys.insert(task.id(), key);
+    }
+
+    /// A delivery ended: start the next one in its queue.
+    fn finished(&mut self, joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match joined {
+            Ok((id, ())) => id,
+            Err(e) => {
+                if e.is_panic() {
+                    Counters::bump(&self.shared.counters.failed);
+                    tracing::error!("a notification delivery task panicked: {e}");
+                }
+                e.id()
+            }
+        };
+        self.pending = self.pending.saturating_sub(1);
+        let Some(key) = self.keys.remove(&id) else {
+            return;
+        };
+        let next = self.waiting.get_mut(&key).and_then(VecDeque::pop_front);
+        match next {
+            Some(notice) => self.spawn(key, notice),
+            None => {
+                self.waiting.remove(&key);
+            }
+        }
+    }
+
+    /// Runs every pending delivery to its end, or until `deadline`; what
+    /// is left then is abandoned, counted and logged.
+    async fn drain(&mut self, deadline: Option<Instant>) {
+        loop {
+            let next = self.running.join_next_with_id();
+            let joined = match deadline {
+                Some(deadline) => match tokio::time::timeout_at(deadline, next).await {
+                    Ok(joined) => joined,
+                    Err(_) => break,
+                },
+                None => next.await,
+            };
+            match joined {
+                Some(joined) => self.finished(joined),
+                None => return,
+            }
+        }
+        let abandoned = self.pending;
+        self.running.abort_all();
+        for _ in 0..abandoned {
+            Counters::bump(&self.shared.counters.failed);
+        }
+        tracing::error!(
+            "shutdown deadline reached: abandoning {abandoned} undelivered notification(s)"
+        );
+    }
+}
+
+/// Delivers `notice` over `channel`, retrying transient failures after
+/// each of the configured delays. Once `closing` fires, the wait before a
+/// retry is skipped and a failed try is the last.
+async fn deliver(
+    shared: Arc<Shared>,
+    notice: Arc<Notice>,
+    channel: Channel,
+    closing: CancellationToken,
+) {
+    let delays = &shared.options.retry_delays;
+    let mut tries = 0usize;
+    loop {
+        tries += 1;
+        let result = match channel {
+            Channel::Email => {
+                email::send(
+                    shared.smtp().as_deref(),
+                    &shared.host,
+                    &notice,
+                    shared.options.timeout,
+                )
+                .await
+            }
+            Channel::Webhook => {
+                webhook::post(&shared.http, &shared.host, &notice, shared.options.timeout).await
+            }
+        };
+        let error = match result {
+            Ok(()) => {
+                Counters::bump(&shared.counters.delivered);
+                tracing::info!(
+                    job = %notice.job,
+                    event = %notice.event,
+                    run_id = %notice.record.run_id,
+                    channel = channel.as_str(),
+                    tries,
+                    "notification sent"
+                );
+                return;
+            }
+            Err(e) => e,
+        };
+        let next_delay = delays.get(tries - 1).copied();
+        match (&error, next_delay) {
+            (DeliveryError::Transient(_), Some(delay)) if !closing.is_cancelled() => {
+                tracing::warn!(
+                    job = %notice.job,
+                    event = %notice.event,
+                    run_id = %notice.record.run_id,
+                    channel = channel.as_str(),
+                    tries,
+                    error = %error,
+                    "notification failed; retrying in {delay:?}"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = closing.cancelled() => {}
+                }
+            }
+            _ => {
+                Counters::bump(&shared.counters.failed);
+                tracing::error!(
+                    job = %notice.job,
+                    event = %notice.event,
+                    run_id = %notice.record.run_id,
+                    channel = channel.as_str(),
+                    tries,
+                    error = %error,
+                    "giving up on notification"
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// Renders an error and its sources as one line: `a: b: c`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // Some errors already print their source; don't repeat it.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
