@@ -1,0 +1,71 @@
+#!/bin/bash
+# Builds the release binary and the .deb and .rpm packages:
+#   target/packages/cronduct_<version>_<arch>.deb    (Version: <version>)
+#   target/packages/cronduct-<version>.<arch>.rpm    (Release: 1)
+# The package contents are set in Cargo.toml, [package.metadata.deb] and
+# [package.metadata.generate-rpm].
+#
+# Needs cargo; installs the pinned cargo-deb and cargo-generate-rpm with
+# `cargo install --locked` when they are missing or at another version.
+# Needs dpkg-shlibdeps (package dpkg-dev) so that the .deb gets its
+# Depends: line; it stops rather than ship a package without one.
+set -euo pipefail
+
+CARGO_DEB_VERSION=3.8.0
+CARGO_GENERATE_RPM_VERSION=0.21.1
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+out="$root/target/packages"
+
+die() {
+    echo "build.sh: $*" >&2
+    exit 1
+}
+
+# `cargo deb --version` prints "cargo-deb 3.8.0"; cargo-generate-rpm prints
+# "cargo-generate-rpm 0.21.1".
+ensure_tool() {
+    local crate=$1 version=$2 subcommand=$3
+    local have
+    have=$(cargo "$subcommand" --version 2>/dev/null | awk '{print $NF}') || have=
+    if [ "$have" != "$version" ]; then
+        echo "build.sh: installing $crate $version (found: ${have:-none})"
+        cargo install --locked "$crate" --version "$version"
+    fi
+}
+
+command -v cargo >/dev/null || die "cargo not found; install Rust (https://rustup.rs)"
+command -v dpkg-shlibdeps >/dev/null ||
+    die "dpkg-shlibdeps not found; install it: apt-get install dpkg-dev"
+ensure_tool cargo-deb "$CARGO_DEB_VERSION" deb
+ensure_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION" generate-rpm
+
+version=$(cargo metadata --no-deps --format-version 1 |
+    sed -n 's/.*"name":"cronduct","version":"\([^"]*\)".*/\1/p')
+[ -n "$version" ] || die "could not read the crate version from cargo metadata"
+
+# The release profile strips the binary (strip = true in Cargo.toml).
+cargo build --release --locked
+
+# Man pages, gzipped as Debian policy and Fedora expect: -n leaves the name
+# and time stamp out so that rebuilding gives identical bytes.
+rm -rf "$out/man"
+mkdir -p "$out/man"
+for page in man/*.1 man/*.5; do
+    gzip -9n -c "$page" >"$out/man/$(basename "$page").gz"
+done
+
+deb_arch=$(dpkg --print-architecture)
+rpm_arch=$(uname -m)
+deb="$out/cronduct_${version}_${deb_arch}.deb"
+rpm="$out/cronduct-${version}.${rpm_arch}.rpm"
+rm -f "$out"/*.deb "$out"/*.rpm
+
+cargo deb --no-build --output "$deb"
+cargo generate-rpm --output "$rpm"
+
+for f in "$deb" "$rpm"; do
+    [ -s "$f" ] || die "$f was not written"
+    echo "build.sh: wrote $f ($(stat -c %s "$f") bytes)"
+done

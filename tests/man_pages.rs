@@ -1,0 +1,362 @@
+//! The section-1 man pages under `man/` are generated from the clap
+//! definitions (`cronduct::cli::Cli`), so `--help` and the man pages come
+//! from one source. This test renders every page in memory and fails when
+//! the committed files differ; `UPDATE_MAN=1 cargo test --test man_pages`
+//! rewrites them instead.
+//!
+//! `man/cronduct.toml.5` is written by hand and is not touched here beyond
+//! checking that it still documents every configuration key.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use clap::CommandFactory;
+use clap_mangen::Man;
+use clap_mangen::roff::{Roff, bold, roman};
+use cronduct::cli::Cli;
+
+const STALE: &str = "man pages are stale: run `UPDATE_MAN=1 cargo test --test man_pages`";
+
+/// The `.TH` date: the last non-trivial change to the command line. A
+/// constant, not today, so that the rendering is reproducible; bump it when
+/// regenerating the pages for a CLI change.
+const MAN_DATE: &str = "2026-11-25";
+
+fn man_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("man")
+}
+
+/// A `name(section)` cross reference in bold, the man-pages(7) convention.
+fn see_also(roff: &mut Roff, pages: &[&str]) {
+    roff.control("SH", ["SEE ALSO"]);
+    // No hyphenation: "cron-duct-resume(1)" split over two lines reads as
+    // a different page name.
+    roff.control("nh", []);
+    let mut line = Vec::new();
+    for (i, page) in pages.iter().enumerate() {
+        if i > 0 {
+            line.push(roman(", "));
+        }
+        let (name, section) = page.split_once('(').unwrap_or((page, ""));
+        line.push(bold(name));
+        line.push(roman(format!("({section}")));
+    }
+    roff.text(line);
+    roff.control("hy", []);
+}
+
+fn exit_status(roff: &mut Roff, failure: &str) {
+    roff.control("SH", ["EXIT STATUS"]);
+    for (code, meaning) in [
+        ("0", "Success."),
+        ("1", failure),
+        (
+            "2",
+            "Usage error: unknown option, missing or invalid argument.",
+        ),
+    ] {
+        roff.control("TP", []);
+        roff.text([bold(code)]);
+        roff.text([roman(meaning)]);
+    }
+}
+
+/// What exit status 1 means for each command (SPEC §9).
+fn failure_meaning(command: &str) -> &'static str {
+    match command {
+        "run" => {
+            "The daemon could not start: invalid configuration, address in use, unreadable files."
+        }
+        "check" => "The configuration is invalid; every problem is printed on standard error.",
+        "next" => "The expression, time zone, job or configuration is invalid.",
+        "trigger" => {
+            "The daemon answered with an error, could not be reached, or, with --wait, the run did not succeed."
+        }
+        "" => {
+            "Failure: invalid configuration, an error from the daemon, or a job that failed with trigger --wait."
+        }
+        _ => "The daemon answered with an error or could not be reached.",
+    }
+}
+
+/// A page's `.TH` metadata. All fields are set because roff drops empty
+/// `.TH` arguments, which would shift the source into the date's place.
+fn man(cmd: &clap::Command) -> Man {
+    Man::new(cmd.clone())
+        .date(MAN_DATE)
+        .source(format!("cronduct {}", env!("CARGO_PKG_VERSION")))
+        .manual("User Commands")
+}
+
+/// The environment variables a command reads: the clap `env` of its
+/// arguments, and the admin key for the commands that talk to the daemon.
+fn environment(roff: &mut Roff, cmd: &clap::Command) {
+    let mut vars: Vec<(String, String)> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !a.is_hide_env_set())
+        .filter_map(|a| {
+            let var = a.get_env()?.to_string_lossy().into_owned();
+            let long = a.get_long()?;
+            Some((
+                var,
+                format!("The value of --{long} when the option is not given."),
+            ))
+        })
+        .collect();
+    if cmd.get_arguments().any(|a| a.get_long() == Some("url")) {
+        vars.push((
+            "CRONDUCT_ADMIN_KEY".into(),
+            "The admin API key; without it the key is read from [daemon].admin_key_file, \
+             else from <state dir>/admin.key."
+                .into(),
+        ));
+    }
+    if vars.is_empty() {
+        return;
+    }
+    roff.control("SH", ["ENVIRONMENT"]);
+    for (var, meaning) in vars {
+        roff.control("TP", []);
+        roff.text([bold(var)]);
+        roff.text([roman(meaning)]);
+    }
+}
+
+/// The root page: what clap knows, plus the sections a sysadmin looks for
+/// in a daemon's page (environment, files, exit status).
+fn render_root(cmd: &clap::Command, subcommands: &[String]) -> Vec<u8> {
+    let mut out = Vec::new();
+    render_clap_sections(&man(cmd), cmd, &mut out);
+
+    let mut roff = Roff::default();
+    exit_status(&mut roff, failure_meaning(""));
+    roff.control("SH", ["ENVIRONMENT"]);
+    for (var, meaning) in [
+        (
+            "CRONDUCT_CONFIG",
+            "The configuration file, when -c/--config is not given.",
+        ),
+        (
+            "CRONDUCT_ADMIN_KEY",
+            "The admin API key. Client commands send it instead of reading a key file; \
+             the daemon uses it when [daemon].admin_key_file is not set.",
+        ),
+        (
+            "NOTIFY_SOCKET, WATCHDOG_USEC",
+            "Set by systemd: the daemon reports readiness and sends watchdog pings.",
+        ),
+        (
+            "RUST_LOG",
+            "Filter for the daemon's own log on standard error, e.g. cronduct=debug.",
+        ),
+    ] {
+        roff.control("TP", []);
+        roff.text([bold(var)]);
+        roff.text([roman(meaning)]);
+    }
+    roff.control("SH", ["FILES"]);
+    for (file, meaning) in [
+        ("/etc/cronduct/jobs.toml", "The default configuration file."),
+        (
+            "/var/lib/cronduct/",
+            "State kept across restarts (pause flags, last runs) and the generated admin.key; \
+             $XDG_STATE_HOME/cronduct for other users.",
+        ),
+        (
+            "/var/log/cronduct/runs.jsonl",
+            "The execution log, one JSON object per line; \
+             <state dir>/runs.jsonl for other users.",
+        ),
+    ] {
+        roff.control("TP", []);
+        roff.text([bold(file)]);
+        roff.text([roman(meaning)]);
+    }
+    let mut pages: Vec<String> = vec!["cronduct.toml(5)".into(), "systemd.service(5)".into()];
+    pages.splice(0..0, subcommands.iter().map(|s| format!("cronduct-{s}(1)")));
+    let refs: Vec<&str> = pages.iter().map(String::as_str).collect();
+    see_also(&mut roff, &refs);
+    roff.to_writer(&mut out).expect("render to memory");
+    out
+}
+
+fn render_subcommand(sub: &clap::Command) -> Vec<u8> {
+    let mut out = Vec::new();
+    render_clap_sections(&man(sub), sub, &mut out);
+    let mut roff = Roff::default();
+    exit_status(&mut roff, failure_meaning(sub.get_name()));
+    environment(&mut roff, sub);
+    see_also(&mut roff, &["cronduct(1)", "cronduct.toml(5)"]);
+    roff.to_writer(&mut out).expect("render to memory");
+    out
+}
+
+/// Title, name, synopsis, description, options and subcommands as
+/// clap_mangen renders them; its VERSION section is left out because the
+/// version is already in the page footer.
+fn render_clap_sections(man: &Man, cmd: &clap::Command, out: &mut Vec<u8>) {
+    man.render_title(out).expect("render to memory");
+    man.render_name_section(out).expect("render to memory");
+    man.render_synopsis_section(out).expect("render to memory");
+    man.render_description_section(out)
+        .expect("render to memory");
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(out).expect("render to memory");
+    }
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(out)
+            .expect("render to memory");
+    }
+}
+
+/// Every generated page by file name: `cronduct.1` and `cronduct-<sub>.1`.
+fn render_all() -> BTreeMap<String, Vec<u8>> {
+    // Like clap_mangen::generate_to: no page for the implicit `help`
+    // subcommand, and subcommands get their `cronduct-<sub>` display names.
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|s| !s.is_hide_set()).collect();
+    let names: Vec<String> = subs.iter().map(|s| s.get_name().to_owned()).collect();
+    let mut pages = BTreeMap::new();
+    for sub in &subs {
+        pages.insert(man(sub).get_filename(), render_subcommand(sub));
+    }
+    pages.insert("cronduct.1".to_owned(), render_root(&cmd, &names));
+    pages
+}
+
+/// The generated pages now on disk: `cronduct.1` and `cronduct-*.1`.
+fn committed_pages(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut pages = BTreeMap::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return pages;
+    };
+    for entry in entries {
+        let entry = entry.expect("read man/");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "cronduct.1" || (name.starts_with("cronduct-") && name.ends_with(".1")) {
+            pages.insert(name, fs::read(entry.path()).expect("read a man page"));
+        }
+    }
+    pages
+}
+
+#[test]
+fn generated_man_pages_match_the_cli() {
+    let dir = man_dir();
+    let rendered = render_all();
+    let committed = committed_pages(&dir);
+
+    if std::env::var_os("UPDATE_MAN").is_some_and(|v| !v.is_empty()) {
+        fs::create_dir_all(&dir).expect("create man/");
+        for name in committed.keys().filter(|n| !rendered.contains_key(*n)) {
+            fs::remove_file(dir.join(name)).expect("remove a page for a removed subcommand");
+        }
+        for (name, text) in &rendered {
+            fs::write(dir.join(name), text).expect("write a man page");
+        }
+        return;
+    }
+
+    let mut problems = Vec::new();
+    for (name, text) in &rendered {
+        match committed.get(name) {
+            None => problems.push(format!("man/{name} is missing")),
+            Some(old) if old != text => problems.push(format!("man/{name} differs")),
+            Some(_) => {}
+        }
+    }
+    for name in committed.keys().filter(|n| !rendered.contains_key(*n)) {
+        problems.push(format!("man/{name} has no subcommand any more"));
+    }
+    assert!(problems.is_empty(), "{STALE}\n{}", problems.join("\n"));
+}
+
+#[test]
+fn every_subcommand_has_a_page_listed_in_cronduct_1() {
+    let pages = render_all();
+    let root = String::from_utf8(pages["cronduct.1"].clone()).expect("roff is UTF-8");
+    for sub in [
+        "run", "check", "next", "jobs", "status", "trigger", "pause", "resume", "cancel", "runs",
+        "reload",
+    ] {
+        let page = format!("cronduct-{sub}.1");
+        let text = String::from_utf8(pages.get(&page).cloned().unwrap_or_default())
+            .expect("roff is UTF-8");
+        assert!(
+            text.contains("\\-\\-config"),
+            "{page} documents -c/--config"
+        );
+        assert!(
+            root.contains(&format!("cronduct\\-{sub}(1)")),
+            "cronduct.1 refers to {page}"
+        );
+    }
+}
+
+/// The hand-written `cronduct.toml(5)` must keep up with SPEC §2: every
+/// key of every table has an entry (a `.TP` tag line naming it in bold).
+#[test]
+fn config_page_documents_every_key() {
+    let path = man_dir().join("cronduct.toml.5");
+    let text = fs::read_to_string(&path).expect("man/cronduct.toml.5 exists");
+    let tags: Vec<&str> = text
+        .lines()
+        .zip(text.lines().skip(1))
+        .filter(|(tp, _)| tp.starts_with(".TP"))
+        .map(|(_, tag)| tag)
+        .collect();
+    let keys = [
+        // top level and [daemon]
+        "include",
+        "listen",
+        "admin_key_file",
+        "state_dir",
+        "log_file",
+        "log_max_size",
+        "log_keep",
+        "shutdown_grace",
+        // [smtp]
+        "host",
+        "port",
+        "tls",
+        "from",
+        "username",
+        "password_file",
+        // jobs and [defaults]
+        "schedule",
+        "command",
+        "http",
+        "description",
+        "enabled",
+        "timezone",
+        "timeout",
+        "kill_grace",
+        "retries",
+        "retry_delay",
+        "retry_backoff",
+        "concurrency",
+        "jitter",
+        "catch_up",
+        "user",
+        "group",
+        "working_dir",
+        "env",
+        "shell",
+        "output_limit",
+        "notify",
+    ];
+    let missing: Vec<&str> = keys
+        .into_iter()
+        .filter(|k| {
+            !tags
+                .iter()
+                .any(|t| t.split_whitespace().nth(1) == Some(*k) && t.starts_with(".B"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "cronduct.toml.5 has no .TP entry for {missing:?}"
+    );
+}
