@@ -61,10 +61,19 @@ fn info() -> AttemptInfo {
 }
 
 async fn run(job: &Job) -> ActionOutcome {
-    command::spawn(job, &info())
-        .expect("the command starts")
-        .wait(job.timeout, job.kill_grace, CancellationToken::new())
+    let running = command::spawn(job, &info()).expect("the command starts");
+    bounded(
+        Duration::from_secs(60),
+        running.wait(job.timeout, job.kill_grace, CancellationToken::new()),
+    )
+    .await
+}
+
+/// Fails the test instead of hanging it when an attempt never ends.
+async fn bounded<T>(limit: Duration, attempt: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(limit, attempt)
         .await
+        .unwrap_or_else(|_| panic!("the attempt did not end within {limit:?}"))
 }
 
 /// Whether a process is gone (or a zombie, i.e. dead but not yet reaped by
@@ -145,9 +154,11 @@ async fn timeout_kills_the_whole_process_tree() {
     let started = Instant::now();
     let running = command::spawn(&j, &info()).expect("starts");
     let leader = running.pid() as i32;
-    let out = running
-        .wait(j.timeout, j.kill_grace, CancellationToken::new())
-        .await;
+    let out = bounded(
+        Duration::from_secs(5),
+        running.wait(j.timeout, j.kill_grace, CancellationToken::new()),
+    )
+    .await;
     let took = started.elapsed();
     assert_eq!(out.status, Status::Timeout, "{out:?}");
     assert_eq!(out.signal.as_deref(), Some("SIGTERM"));
@@ -232,7 +243,9 @@ async fn cancel_terminates_the_attempt() {
     pid_from_file(&marker).await;
     let started = Instant::now();
     cancel.cancel();
-    let out = waiting.await.expect("wait task");
+    let out = bounded(Duration::from_secs(5), waiting)
+        .await
+        .expect("wait task");
     assert_eq!(out.status, Status::Cancelled, "{out:?}");
     assert_eq!(out.signal.as_deref(), Some("SIGTERM"));
     assert_eq!(out.error.as_deref(), Some("cancelled"));
