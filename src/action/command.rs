@@ -37,7 +37,9 @@
 //!   user.
 //! - Exit statuses are collected by the process-wide reaper (see
 //!   `reaper.rs`): no attempt, and when cronduct is PID 1 no orphan, is
-//!   ever left a zombie.
+//!   ever left a zombie. When cronduct is PID 1 (or a child subreaper) the
+//!   reaper owns every child of the process: no other code in the daemon
+//!   may spawn children and wait for them (tokio::process included).
 //! - Dropping a [`Running`] without waiting leaves the process running; it
 //!   is still reaped when it exits.
 

@@ -153,10 +153,12 @@ fn sweep() {
                         let _ = tx.send(status);
                     }
                 }
-                Reaped::Running | Reaped::Gone => return,
+                Reaped::Running | Reaped::Gone => break,
             }
         }
     }
+    // Also in adopting mode, so that an attempt whose status someone else
+    // took is told so rather than left waiting.
     let pids: Vec<libc::pid_t> = waiters.keys().copied().collect();
     for pid in pids {
         match wait_nohang(pid) {
