@@ -145,15 +145,10 @@ fn run(ready: std::sync::mpsc::Sender<Result<(), String>>) {
 fn sweep() {
     let mut waiters = waiters();
     if adopts_orphans() {
-        loop {
-            match wait_nohang(-1) {
-                Reaped::Exited(pid, status) => {
-                    if let Some(tx) = waiters.remove(&pid) {
-                        // The attempt may have been dropped; then nobody cares.
-                        let _ = tx.send(status);
-                    }
-                }
-                Reaped::Running | Reaped::Gone => break,
+        while let Reaped::Exited(pid, status) = wait_nohang(-1) {
+            if let Some(tx) = waiters.remove(&pid) {
+                // The attempt may have been dropped; then nobody cares.
+                let _ = tx.send(status);
             }
         }
     }
