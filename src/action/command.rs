@@ -1,9 +1,504 @@
-//! Running a command attempt: spawn in its own session, drain output into
-//! bounded tails, time out or cancel by signalling the whole process group.
+//! Running one attempt of a command job (SPEC §2 environment, §5).
 //!
-//! Interface (to be implemented):
-//! - `spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String>`
-//!   (`Err` = could not start → status `error` with that message)
-//! - `Running::pid(&self) -> u32`
-//! - `Running::wait(self, timeout: Option<Duration>, kill_grace: Duration,
-//!   cancel: CancellationToken) -> ActionOutcome`
+//! [`spawn`] starts the process; [`Running::wait`] supervises it to the
+//! end and turns what happened into an [`ActionOutcome`].
+//!
+//! Contract:
+//! - A string command runs as `<shell> -c <string>`; an array is executed
+//!   directly. A program without a `/` is looked up in the job's `PATH`; a
+//!   relative path with a `/` (`./backup.sh`) is relative to the working
+//!   directory.
+//! - Each attempt is the leader of its own session and process group.
+//!   Timeout or cancel sends SIGTERM to the whole group; whatever is left
+//!   of the group after `kill_grace` gets SIGKILL — also when the main
+//!   process itself already died of the SIGTERM and a descendant ignored
+//!   it. A descendant that started its own session (a daemon that called
+//!   `setsid`) has left the group and is beyond reach.
+//! - When the main process ends by itself, background descendants are left
+//!   alone, as cron does. If they still hold stdout or stderr open, the
+//!   attempt does not wait for them: it keeps reading for at most 100 ms
+//!   after the main process ended, then finishes. The pipes are then
+//!   drained and discarded in the background until those processes close
+//!   them, so a background process is never blocked by a full pipe or
+//!   killed by SIGPIPE.
+//! - stdout and stderr are read concurrently from the start into bounded
+//!   tails of `output_limit` bytes each (the last bytes are kept).
+//! - stdin is `/dev/null`.
+//! - The environment is a clean one, like cron's, in this order (later
+//!   entries override earlier ones): `PATH=/usr/local/bin:/usr/bin:/bin`,
+//!   `HOME`, `USER`, `LOGNAME` of the job user, `SHELL` = the job's
+//!   `shell`, `CRONDUCT_JOB`, `CRONDUCT_RUN_ID`, `CRONDUCT_ATTEMPT`,
+//!   `CRONDUCT_SCHEDULED_AT` (RFC 3339 UTC with milliseconds, exactly as
+//!   the run log writes `scheduled_at`, e.g. `2026-03-29T01:00:00.000Z`),
+//!   then the job's `env` (defaults already merged in).
+//! - Working directory: `working_dir`, else the job user's home; when that
+//!   home does not exist (`nobody`'s `/nonexistent`), `/`. The directory
+//!   is entered after switching user, so it must be accessible to the job
+//!   user.
+//! - Exit statuses are collected by the process-wide reaper (see
+//!   `reaper.rs`): no attempt, and when cronduct is PID 1 no orphan, is
+//!   ever left a zombie. When cronduct is PID 1 (or a child subreaper) the
+//!   reaper owns every child of the process: no other code in the daemon
+//!   may spawn children and wait for them (tokio::process included).
+//! - Dropping a [`Running`] without waiting leaves the process running; it
+//!   is still reaped when it exits.
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::identity::Identity;
+use super::reaper::{self, WaitStatus};
+use super::tail::Tail;
+use super::{ActionOutcome, AttemptInfo, Stop};
+use crate::config::model::{Action, Command, Job};
+use crate::record::Status;
+
+/// `PATH` of every command unless the job's `env` sets another.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// How long output is still read after the main process ended, for
+/// descendants that keep the pipes open.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
+
+/// How often the process group is checked for survivors during the grace
+/// period after the main process has died (there is no event for "the
+/// group is empty"). Each check may scan /proc, so not too often.
+const GROUP_POLL: Duration = Duration::from_millis(20);
+
+/// Bytes read from a pipe at once; the default pipe capacity on Linux.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A started command attempt.
+#[derive(Debug)]
+pub struct Running {
+    pid: u32,
+    started: Instant,
+    exit: oneshot::Receiver<WaitStatus>,
+    stdout: JoinHandle<Tail>,
+    stderr: JoinHandle<Tail>,
+    /// Tells the readers to stop waiting for end-of-file.
+    stop_reading: CancellationToken,
+    output_limit: usize,
+}
+
+/// Starts one attempt of a command job.
+///
+/// `Err` means it could not start (unknown user, missing program or
+/// working directory, no permission, ...); the message names the path or
+/// the account, and the daemon records it as status `error`. Must be
+/// called inside a tokio runtime with I/O enabled: the output readers run
+/// on it from this moment on.
+pub fn spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
+    let Action::Command(command) = &job.action else {
+        return Err(format!("job {:?} has no command to run", job.id));
+    };
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err("commands can only be started inside a tokio runtime".to_string());
+    }
+    let identity = Identity::resolve(job.user.as_deref(), job.group.as_deref())?;
+    let workdir = working_dir(job, &identity)?;
+    let path_var = job
+        .env
+        .get("PATH")
+        .map(String::as_str)
+        .unwrap_or(DEFAULT_PATH);
+    let (arg0, args): (&str, Vec<&str>) = match command {
+        Command::Shell(line) => (job.shell.as_str(), vec!["-c", line.as_str()]),
+        Command::Argv(argv) => match argv.split_first() {
+            Some((first, rest)) => (first.as_str(), rest.iter().map(String::as_str).collect()),
+            None => return Err("the command is an empty array".to_string()),
+        },
+    };
+    let program = resolve_program(arg0, path_var, &workdir)?;
+    let cwd = CString::new(workdir.as_os_str().as_bytes()).map_err(|_| {
+        format!(
+            "working directory {} contains a NUL byte",
+            workdir.display()
+        )
+    })?;
+
+    let mut cmd = std::process::Command::new(&program);
+    cmd.arg0(arg0)
+        .args(&args)
+        .env_clear()
+        .env("PATH", DEFAULT_PATH)
+        .env("HOME", &identity.home)
+        .env("USER", &identity.name)
+        .env("LOGNAME", &identity.name)
+        .env("SHELL", &job.shell)
+        .env("CRONDUCT_JOB", &job.id)
+        .env("CRONDUCT_RUN_ID", &info.run_id)
+        .env("CRONDUCT_ATTEMPT", info.attempt.to_string())
+        .env(
+            "CRONDUCT_SCHEDULED_AT",
+            crate::record::ts::format(&info.scheduled_at),
+        )
+        .envs(&job.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child_identity = identity.clone();
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe system calls (setsid, setgroups, setgid, setuid,
+    // chdir) on data prepared before the fork; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            child_identity.apply_in_child()?;
+            if libc::chdir(cwd.as_ptr()) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+
+    let (mut child, exit) = reaper::spawn(&mut cmd).map_err(|e| {
+        format!(
+            "cannot start {} as user {:?} in {}: {e}",
+            program.display(),
+            identity.name,
+            workdir.display()
+        )
+    })?;
+    let started = Instant::now();
+    let pid = child.id();
+    let stop_reading = CancellationToken::new();
+    let readers = child
+        .stdout
+        .take()
+        .zip(child.stderr.take())
+        .ok_or_else(|| std::io::Error::other("the output pipes are missing"))
+        .and_then(|(out, err)| {
+            Ok((
+                pipe::Receiver::from_owned_fd(OwnedFd::from(out))?,
+                pipe::Receiver::from_owned_fd(OwnedFd::from(err))?,
+            ))
+        });
+    let (out, err) = match readers {
+        Ok(r) => r,
+        Err(e) => {
+            // The child cannot be supervised; do not leave it running.
+            let _ = killpg(pgid(pid), Signal::SIGKILL);
+            return Err(format!(
+                "cannot read the output of {}: {e}",
+                program.display()
+            ));
+        }
+    };
+    Ok(Running {
+        pid,
+        started,
+        exit,
+        stdout: tokio::spawn(read_tail(out, job.output_limit, stop_reading.clone())),
+        stderr: tokio::spawn(read_tail(err, job.output_limit, stop_reading.clone())),
+        stop_reading,
+        output_limit: job.output_limit,
+    })
+}
+
+impl Running {
+    /// The main process's pid, which is also its process group id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits for the attempt to end.
+    ///
+    /// `timeout` counts from the spawn. When it expires, or when `cancel`
+    /// fires, the process group is sent SIGTERM and, if anything of it is
+    /// left after `kill_grace`, SIGKILL; the outcome is `timeout` or
+    /// `cancelled` with `signal` naming what ended the main process.
+    /// Otherwise exit 0 is `success` and any other end `failed`.
+    pub async fn wait(
+        mut self,
+        timeout: Option<Duration>,
+        kill_grace: Duration,
+        cancel: CancellationToken,
+    ) -> ActionOutcome {
+        let deadline = timeout.map(|t| self.started + t);
+        let expired = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stop = tokio::select! {
+            biased;
+            status = &mut self.exit => return self.finish(status.ok(), None).await,
+            () = expired => Stop::Timeout(timeout.unwrap_or_default()),
+            () = cancel.cancelled() => Stop::Cancelled,
+        };
+        let status = self.terminate(kill_grace).await;
+        self.finish(status, Some(stop)).await
+    }
+
+    /// SIGTERM to the group, then SIGKILL to what is left after `grace`.
+    async fn terminate(&mut self, grace: Duration) -> Option<WaitStatus> {
+        let group = pgid(self.pid);
+        let _ = killpg(group, Signal::SIGTERM);
+        let grace_end = Instant::now() + grace;
+        let ended = tokio::select! {
+            status = &mut self.exit => Some(status.ok()),
+            () = tokio::time::sleep_until(grace_end) => None,
+        };
+        match ended {
+            Some(status) => {
+                // The main process is gone, but descendants that ignore
+                // SIGTERM may not be: give them the rest of the grace.
+                while group_alive(group) && Instant::now() < grace_end {
+                    tokio::time::sleep(GROUP_POLL).await;
+                }
+                if group_alive(group) {
+                    let _ = killpg(group, Signal::SIGKILL);
+                }
+                status
+            }
+            None => {
+                let _ = killpg(group, Signal::SIGKILL);
+                (&mut self.exit).await.ok()
+            }
+        }
+    }
+
+    /// Collects the output tails and builds the outcome. `status` is
+    /// `None` if the exit status was lost (something else reaped the pid).
+    async fn finish(self, status: Option<WaitStatus>, stop: Option<Stop>) -> ActionOutcome {
+        let drain_end = Instant::now() + DRAIN_AFTER_EXIT;
+        let (out, err) = tokio::join!(
+            collect(
+                self.stdout,
+                drain_end,
+                &self.stop_reading,
+                self.output_limit
+            ),
+            collect(
+                self.stderr,
+                drain_end,
+                &self.stop_reading,
+                self.output_limit
+            ),
+        );
+        let exit_code = status.and_then(WaitStatus::code);
+        let signal = status.and_then(WaitStatus::signal).map(signal_name);
+        let (status, error) = match (stop, status) {
+            (Some(stop), _) => (stop.status(), Some(stop.message())),
+            (None, None) => (
+                Status::Failed,
+                Some(format!(
+                    "the exit status of pid {} was collected by someone else",
+                    self.pid
+                )),
+            ),
+            (None, Some(_)) if exit_code == Some(0) => (Status::Success, None),
+            (None, Some(_)) => (Status::Failed, None),
+        };
+        ActionOutcome {
+            status,
+            exit_code,
+            signal,
+            http_status: None,
+            error,
+            output_truncated: out.truncated() || err.truncated(),
+            stdout: out.into_string(),
+            stderr: err.into_string(),
+        }
+    }
+}
+
+/// Reads a pipe into a tail until end-of-file, or until told to stop; then
+/// hands the pipe to a task that discards the rest.
+async fn read_tail(mut rx: pipe::Receiver, limit: usize, stop: CancellationToken) -> Tail {
+    let mut tail = Tail::new(limit);
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => {
+                tokio::spawn(discard(rx));
+                return tail;
+            }
+            read = rx.read(&mut buf) => match read {
+                Ok(0) => return tail,
+                Ok(n) => tail.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return tail,
+            },
+        }
+    }
+}
+
+/// Keeps reading a pipe that a background process still holds, so it never
+/// blocks on a full pipe or dies of SIGPIPE; ends when it closes the pipe.
+async fn discard(mut rx: pipe::Receiver) {
+    let mut buf = vec![0u8; 8 * 1024];
+    loop {
+        match rx.read(&mut buf).await {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The tail of one reader, waiting for end-of-file until `drain_end`.
+async fn collect(
+    mut reader: JoinHandle<Tail>,
+    drain_end: Instant,
+    stop: &CancellationToken,
+    limit: usize,
+) -> Tail {
+    let done = tokio::select! {
+        done = &mut reader => done,
+        () = tokio::time::sleep_until(drain_end) => {
+            stop.cancel();
+            reader.await
+        }
+    };
+    // A reader only fails by panicking; there is no output to show then.
+    done.unwrap_or_else(|_| Tail::new(limit))
+}
+
+fn pgid(pid: u32) -> Pid {
+    // Pids fit in i32 on Linux (pid_max ≤ 2^22).
+    Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX))
+}
+
+/// Whether any process of the group is still alive. Zombies do not count:
+/// an orphaned member that died waits to be reaped by init, which some
+/// container inits do only every second or so, and it needs no SIGKILL.
+fn group_alive(group: Pid) -> bool {
+    // ESRCH: no member at all, the common case, without reading /proc.
+    // EPERM also means "exists" (a member we may not signal).
+    if matches!(killpg(group, None), Err(nix::errno::Errno::ESRCH)) {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| live_member(&stat, group.as_raw()))
+        })
+}
+
+/// Whether a `/proc/<pid>/stat` line is a live (not zombie) process of
+/// the process group `pgid`.
+fn live_member(stat: &str, pgid: i32) -> bool {
+    // The command name may contain anything, so fields are counted from
+    // its closing parenthesis: state, ppid, pgrp.
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    let mut fields = stat[close + 1..].split_whitespace();
+    let state = fields.next();
+    let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+    pgrp == Some(pgid) && !matches!(state, Some("Z" | "X" | "x"))
+}
+
+/// `"SIGTERM"`, `"SIGRTMIN+3"`, or `"signal 99"` for numbers with no name.
+fn signal_name(sig: i32) -> String {
+    if let Ok(s) = Signal::try_from(sig) {
+        return s.as_str().to_string();
+    }
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    if (min..=max).contains(&sig) {
+        format!("SIGRTMIN+{}", sig - min)
+    } else {
+        format!("signal {sig}")
+    }
+}
+
+/// The directory the command starts in.
+fn working_dir(job: &Job, identity: &Identity) -> Result<PathBuf, String> {
+    match &job.working_dir {
+        Some(dir) => match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => Ok(dir.clone()),
+            Ok(_) => Err(format!(
+                "working directory {} is not a directory",
+                dir.display()
+            )),
+            Err(e) => Err(format!("working directory {}: {e}", dir.display())),
+        },
+        None if identity.home.is_dir() => Ok(identity.home.clone()),
+        None => Ok(PathBuf::from("/")),
+    }
+}
+
+/// Finds the program to execute, so a missing one is reported with its
+/// name and the searched `PATH` rather than a bare "No such file".
+fn resolve_program(program: &str, path_var: &str, workdir: &Path) -> Result<PathBuf, String> {
+    if program.is_empty() {
+        return Err("the command's program name is empty".to_string());
+    }
+    if program.contains('/') {
+        let path = workdir.join(program);
+        return match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => Err(format!("cannot run {program}: it is a directory")),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+                Err(format!("cannot run {program}: it is not executable"))
+            }
+            Ok(_) => Ok(path),
+            Err(e) => Err(format!("cannot run {program}: {e}")),
+        };
+    }
+    path_var
+        .split(':')
+        // An empty PATH entry means the current directory (POSIX).
+        .map(|dir| {
+            workdir
+                .join(if dir.is_empty() { "." } else { dir })
+                .join(program)
+        })
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .ok_or_else(|| format!("command not found: {program} (searched PATH={path_var})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_members_are_read_from_proc_stat() {
+        let cases = [
+            ("42 (sleep) S 1 4242 4242 0 -1", true),
+            ("42 (sleep) Z 1 4242 4242 0 -1", false),
+            ("42 (sleep) S 1 4243 4243 0 -1", false),
+            ("42 (a) b (c) R 7 4242 4242 0 -1", true),
+            ("garbage", false),
+        ];
+        for (stat, want) in cases {
+            assert_eq!(live_member(stat, 4242), want, "{stat}");
+        }
+    }
+
+    #[test]
+    fn signals_have_their_names() {
+        assert_eq!(signal_name(libc::SIGTERM), "SIGTERM");
+        assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
+        assert_eq!(signal_name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
+        assert_eq!(signal_name(200), "signal 200");
+    }
+}

@@ -1,5 +1,206 @@
-//! Running an HTTP attempt.
+//! Running one attempt of an HTTP job (SPEC §2 `http`, §6).
 //!
-//! Interface (to be implemented):
-//! - `run(client: &reqwest::Client, req: &HttpRequest, timeout: Option<Duration>,
-//!   output_limit: usize, cancel: CancellationToken) -> ActionOutcome`
+//! Contract:
+//! - The request is sent with the job's method, headers and body (no body
+//!   at all when `body` is empty). Headers the job sets win over the
+//!   client's defaults (e.g. `User-Agent`).
+//! - Success is a status in `expect_status`, or any 2xx when it is empty;
+//!   any other status is `failed`, with `error` saying what was expected.
+//! - The job's `timeout` is a deadline for the whole exchange: connecting,
+//!   the response head and the whole body. On expiry (or cancel) the
+//!   connection is dropped and the attempt is `timeout` (`cancelled`),
+//!   keeping the status and body received so far.
+//! - The response body is streamed into a bounded tail of `output_limit`
+//!   bytes, reported as `stdout`; a huge body is never held in memory.
+//! - Failing to get a response (refused connection, DNS or TLS failure,
+//!   too many redirects, a broken body) is `error`, with the root cause in
+//!   the message. The message names host and port but never the full URL,
+//!   which may carry credentials or tokens.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::tail::Tail;
+use super::{ActionOutcome, Stop};
+use crate::config::model::HttpRequest;
+use crate::record::Status;
+
+/// Most redirects followed before the attempt fails.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Builds the client that every HTTP job shares.
+///
+/// - TLS by rustls with the ring provider (installed here as the process
+///   default if none is yet) and the system's trust store.
+/// - At most [`MAX_REDIRECTS`] redirects.
+/// - `User-Agent: cronduct/<version>`.
+/// - Proxies from the daemon's environment (`HTTPS_PROXY`, `HTTP_PROXY`,
+///   `ALL_PROXY`, `NO_PROXY`, as curl reads them) are honoured: an admin
+///   who sets them in the service unit means them. Under systemd the
+///   environment is empty unless set, so by default nothing is proxied.
+///   Loopback targets go through a proxy too unless `NO_PROXY` lists them.
+/// - No idle connection pool: each attempt opens a fresh connection, as a
+///   `curl` from cron would, so a health check always tests connecting and
+///   never fails on a connection the server already closed.
+pub fn client() -> Result<reqwest::Client, String> {
+    // Err only means a provider is installed already, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("cronduct/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .pool_max_idle_per_host(0)
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {}", root_cause(&e)))
+}
+
+/// Makes one attempt of an HTTP job; never fails, the outcome says how it
+/// went.
+pub async fn run(
+    client: &reqwest::Client,
+    req: &HttpRequest,
+    timeout: Option<Duration>,
+    output_limit: usize,
+    cancel: CancellationToken,
+) -> ActionOutcome {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut got = Received {
+        status: None,
+        body: Tail::new(output_limit),
+    };
+    let ended = {
+        let expired = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        // The stop conditions come first: a body that streams without
+        // pause could otherwise use up the task's budget on every poll.
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(Stop::Cancelled),
+            () = expired => Err(Stop::Timeout(timeout.unwrap_or_default())),
+            result = exchange(client, req, &mut got) => Ok(result),
+        }
+    };
+    let (status, error) = match ended {
+        Err(stop) => (stop.status(), Some(stop.message())),
+        Ok(Err(message)) => (Status::Error, Some(message)),
+        Ok(Ok(code)) if expected(&req.expect_status, code) => (Status::Success, None),
+        Ok(Ok(code)) => (
+            Status::Failed,
+            Some(format!(
+                "unexpected HTTP status {code} (expected {})",
+                describe_expected(&req.expect_status)
+            )),
+        ),
+    };
+    ActionOutcome {
+        status,
+        exit_code: None,
+        signal: None,
+        http_status: got.status,
+        error,
+        output_truncated: got.body.truncated(),
+        stdout: got.body.into_string(),
+        stderr: String::new(),
+    }
+}
+
+/// What has arrived so far; kept outside the request future so that a
+/// timeout still reports it.
+struct Received {
+    status: Option<u16>,
+    body: Tail,
+}
+
+/// Sends the request and streams the body; returns the status code.
+async fn exchange(
+    client: &reqwest::Client,
+    req: &HttpRequest,
+    got: &mut Received,
+) -> Result<u16, String> {
+    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| format!("invalid HTTP method {:?}", req.method))?;
+    let mut builder = client.request(method, &req.url);
+    for (name, value) in &req.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid HTTP header name {name:?}"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("invalid value for HTTP header {name}"))?;
+        builder = builder.header(name, value);
+    }
+    if !req.body.is_empty() {
+        builder = builder.body(req.body.clone());
+    }
+    let mut response = builder.send().await.map_err(|e| describe(&e, &req.url))?;
+    let code = response.status().as_u16();
+    got.status = Some(code);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the response body failed: {}", root_cause(&e)))?
+    {
+        got.body.push(&chunk);
+    }
+    Ok(code)
+}
+
+fn expected(expect: &[u16], code: u16) -> bool {
+    if expect.is_empty() {
+        (200..300).contains(&code)
+    } else {
+        expect.contains(&code)
+    }
+}
+
+fn describe_expected(expect: &[u16]) -> String {
+    match expect {
+        [] => "any 2xx".to_string(),
+        [one] => one.to_string(),
+        many => {
+            let list: Vec<String> = many.iter().map(u16::to_string).collect();
+            format!("one of {}", list.join(", "))
+        }
+    }
+}
+
+/// A message for a request that got no response, led by what failed and
+/// ending in the root cause (reqwest's own text, "error sending request",
+/// says neither).
+fn describe(e: &reqwest::Error, url: &str) -> String {
+    let root = root_cause(e);
+    if e.is_builder() {
+        format!("invalid request: {root}")
+    } else if e.is_redirect() {
+        format!("{root} (more than {MAX_REDIRECTS})")
+    } else if e.is_connect() {
+        format!("cannot connect to {}: {root}", host_port(url))
+    } else {
+        format!("request to {} failed: {root}", host_port(url))
+    }
+}
+
+/// The innermost error in the chain.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// `host:port` of a URL, without user info, path or query.
+fn host_port(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            _ => "the server".to_string(),
+        },
+        Err(_) => "the server".to_string(),
+    }
+}

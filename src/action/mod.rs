@@ -5,6 +5,9 @@
 
 pub mod command;
 pub mod http;
+mod identity;
+mod reaper;
+mod tail;
 
 use crate::record::Status;
 
@@ -25,6 +28,70 @@ pub struct ActionOutcome {
     pub output_truncated: bool,
 }
 
+impl ActionOutcome {
+    /// An attempt that could not start (status `error`), e.g. from a
+    /// [`command::spawn`] failure.
+    pub fn error(message: impl Into<String>) -> Self {
+        ActionOutcome {
+            status: Status::Error,
+            exit_code: None,
+            signal: None,
+            http_status: None,
+            error: Some(message.into()),
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+        }
+    }
+}
+
+/// Why an attempt was stopped before it ended by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Timeout(std::time::Duration),
+    Cancelled,
+}
+
+impl Stop {
+    fn status(self) -> Status {
+        match self {
+            Stop::Timeout(_) => Status::Timeout,
+            Stop::Cancelled => Status::Cancelled,
+        }
+    }
+
+    /// The `error` sentence of a stopped attempt.
+    fn message(self) -> String {
+        match self {
+            Stop::Timeout(limit) => format!("timed out after {}", format_duration(limit)),
+            Stop::Cancelled => "cancelled".to_string(),
+        }
+    }
+}
+
+/// Writes a duration the way the config does (`1h30m`, `90s` → `1m30s`,
+/// `500ms`), so a message quotes the configured `timeout` recognisably.
+fn format_duration(d: std::time::Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
+        if ms >= size {
+            out.push_str(&format!("{}{unit}", ms / size));
+            ms %= size;
+        }
+    }
+    out
+}
+
 /// Which attempt of which run an action belongs to; commands see it as
 /// `CRONDUCT_RUN_ID`, `CRONDUCT_ATTEMPT` and `CRONDUCT_SCHEDULED_AT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,4 +99,27 @@ pub struct AttemptInfo {
     pub run_id: String,
     pub attempt: u32,
     pub scheduled_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_like_the_config() {
+        let cases = [
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(5400), "1h30m"),
+            (Duration::from_secs(2 * 86_400), "2d"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_millis(1500), "1s500ms"),
+            (Duration::ZERO, "0s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(format_duration(d), want);
+            assert_eq!(crate::config::units::parse_duration(want), Ok(d));
+        }
+    }
 }

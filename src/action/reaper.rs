@@ -1,0 +1,208 @@
+//! Collecting the exit status of every job process, so none is left a
+//! zombie — also when cronduct is PID 1 in a container.
+//!
+//! # Design
+//!
+//! One reaper thread for the whole process runs a tiny single-threaded
+//! tokio runtime whose only task waits for `SIGCHLD` and then sweeps. It
+//! is a thread of its own, not a task on the caller's runtime, so that it
+//! outlives any one runtime (tests start many) and never competes with job
+//! work for a worker.
+//!
+//! Attempts are started by [`spawn`], which takes the registry lock, forks
+//! and execs, and registers the new pid with a oneshot sender before it
+//! lets go of the lock. A sweep holds the same lock, so a child that exits
+//! before it is registered is simply found by the next sweep (its
+//! `SIGCHLD` wakes one, and tokio remembers a signal that arrived while the
+//! reaper was busy). Holding the lock across the spawn matters for one
+//! more reason: when `exec` fails, std's `Command::spawn` itself waits for
+//! the failed child, and must not find its status stolen.
+//!
+//! What a sweep waits for depends on who gets orphans:
+//! - Normally (not PID 1, not a child subreaper) orphaned grandchildren go
+//!   to init, so the only children that matter are our own attempts: a
+//!   sweep calls `waitpid(pid, WNOHANG)` for each registered pid and
+//!   leaves every other child of the process alone. Code elsewhere in the
+//!   process that runs `std::process::Command::output()` keeps working.
+//! - As PID 1 (or a child subreaper, `PR_SET_CHILD_SUBREAPER`) orphans are
+//!   re-parented to us and only we can reap them, so a sweep loops
+//!   `waitpid(-1, WNOHANG)`: statuses of registered pids go to their
+//!   attempts, all others (orphans) are discarded. In this mode **the
+//!   reaper owns every child of the process**: nothing else in cronduct
+//!   may spawn and wait for children itself (tokio::process included; it
+//!   would race for the same statuses).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::process::{Child, Command};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use tokio::sync::oneshot;
+
+/// A raw wait status, as `waitpid` returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WaitStatus(libc::c_int);
+
+impl WaitStatus {
+    /// The exit code, when the process exited by itself.
+    pub(crate) fn code(self) -> Option<i32> {
+        libc::WIFEXITED(self.0).then(|| libc::WEXITSTATUS(self.0))
+    }
+
+    /// The number of the signal that killed the process.
+    pub(crate) fn signal(self) -> Option<i32> {
+        libc::WIFSIGNALED(self.0).then(|| libc::WTERMSIG(self.0))
+    }
+}
+
+/// Attempts waiting for their exit status, by pid.
+static WAITERS: Mutex<BTreeMap<libc::pid_t, oneshot::Sender<WaitStatus>>> =
+    Mutex::new(BTreeMap::new());
+
+/// Whether the reaper thread runs (or why it could not start).
+static REAPER: OnceLock<Result<(), String>> = OnceLock::new();
+
+fn waiters() -> MutexGuard<'static, BTreeMap<libc::pid_t, oneshot::Sender<WaitStatus>>> {
+    // A panic while holding the lock cannot leave the map half-updated.
+    WAITERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why [`spawn`] failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SpawnError {
+    #[error("{0}")]
+    Reaper(String),
+    #[error(transparent)]
+    Spawn(#[from] io::Error),
+}
+
+/// Starts `cmd` and registers it with the reaper. The receiver yields the
+/// child's wait status once it has exited and been reaped; the caller must
+/// not wait for the child in any other way.
+pub(crate) fn spawn(
+    cmd: &mut Command,
+) -> Result<(Child, oneshot::Receiver<WaitStatus>), SpawnError> {
+    start().map_err(SpawnError::Reaper)?;
+    let mut waiters = waiters();
+    let child = cmd.spawn()?;
+    let (tx, rx) = oneshot::channel();
+    let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
+    waiters.insert(pid, tx);
+    Ok((child, rx))
+}
+
+/// Starts the reaper thread once, and waits until its `SIGCHLD` handler is
+/// installed so that no exit can go unnoticed.
+fn start() -> Result<(), String> {
+    REAPER
+        .get_or_init(|| {
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("cronduct-reaper".into())
+                .spawn(move || run(ready_tx))
+                .map_err(|e| format!("cannot start the child reaper thread: {e}"))?;
+            ready_rx
+                .recv()
+                .map_err(|_| "the child reaper thread stopped while starting".to_string())?
+        })
+        .clone()
+}
+
+fn run(ready: std::sync::mpsc::Sender<Result<(), String>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot start the child reaper: {e}")));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let mut sigchld = match signal(SignalKind::child()) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = ready.send(Err(format!("cannot watch SIGCHLD: {e}")));
+                return;
+            }
+        };
+        let _ = ready.send(Ok(()));
+        // Sweep once first: children may have exited before the handler
+        // was installed (only possible when something else spawned them).
+        loop {
+            sweep();
+            if sigchld.recv().await.is_none() {
+                return;
+            }
+        }
+    });
+}
+
+/// Reaps every child that has exited and hands each status to its attempt.
+fn sweep() {
+    let mut waiters = waiters();
+    if adopts_orphans() {
+        while let Reaped::Exited(pid, status) = wait_nohang(-1) {
+            if let Some(tx) = waiters.remove(&pid) {
+                // The attempt may have been dropped; then nobody cares.
+                let _ = tx.send(status);
+            }
+        }
+    }
+    // Also in adopting mode, so that an attempt whose status someone else
+    // took is told so rather than left waiting.
+    let pids: Vec<libc::pid_t> = waiters.keys().copied().collect();
+    for pid in pids {
+        match wait_nohang(pid) {
+            Reaped::Exited(_, status) => {
+                if let Some(tx) = waiters.remove(&pid) {
+                    let _ = tx.send(status);
+                }
+            }
+            Reaped::Running => {}
+            // Someone else collected it; dropping the sender tells the
+            // attempt its status is lost instead of leaving it hanging.
+            Reaped::Gone => {
+                waiters.remove(&pid);
+            }
+        }
+    }
+}
+
+enum Reaped {
+    Exited(libc::pid_t, WaitStatus),
+    Running,
+    /// No such child (`ECHILD`), or an unexpected error.
+    Gone,
+}
+
+fn wait_nohang(pid: libc::pid_t) -> Reaped {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: `status` is a valid place for waitpid to write to.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r > 0 {
+            return Reaped::Exited(r, WaitStatus(status));
+        }
+        if r == 0 {
+            return Reaped::Running;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return Reaped::Gone;
+        }
+    }
+}
+
+/// Whether orphaned descendants are re-parented to this process.
+fn adopts_orphans() -> bool {
+    if std::process::id() == 1 {
+        return true;
+    }
+    let mut flag: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER writes one int through the pointer.
+    let r = unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut flag as *mut libc::c_int) };
+    r == 0 && flag != 0
+}
