@@ -62,6 +62,10 @@ impl ConfigErrors {
 /// success `Config.files` lists the main file and every include read, and
 /// `Config.include_dirs` the folders whose changes may add or remove an
 /// include, both absolute, for the file watcher.
+///
+/// Blocking: it reads files and the account database (for `user` and
+/// `group`), so async callers should run it on a blocking thread. It
+/// changes nothing; on error, the caller keeps whatever it had.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let mut loader = Loader::default();
     let display = path.display().to_string();
