@@ -1,27 +1,290 @@
-//! The configuration file: TOML text → raw serde types (spans kept) →
-//! the validated [`model::Config`].
+//! The configuration file: TOML text → raw tables with spans (`raw`) → the
+//! validated [`model::Config`] (`validate`).
 //!
 //! Validation collects every error before reporting; each names the file,
-//! line and column, the job and the key, and what would be valid.
+//! line and column, the job and the key, shows the line with a caret under
+//! the value, and says what would be valid (`diagnostic`). This module
+//! reads files and follows includes; it never starts anything.
 
+mod diagnostic;
 pub mod model;
+mod raw;
 pub mod units;
+mod validate;
 
 pub use model::*;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use diagnostic::{Diagnostic, FileId, Source};
+use raw::{RawFile, Sp};
 
 /// Every problem found in a configuration, ready to print.
+///
+/// `Display` prints each problem (blank line between them) and then a
+/// summary line: `error: 3 problems in /etc/cronduct/jobs.toml; nothing
+/// was changed`. There is no trailing newline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{rendered}")]
 pub struct ConfigErrors {
-    /// One entry per problem, each already rendered with its location.
+    /// One entry per problem, each already rendered with its location
+    /// (several lines: message, `--> file:line:col`, source line, caret,
+    /// help).
     pub errors: Vec<String>,
     rendered: String,
 }
 
-/// Reads, parses and validates the configuration at `path` and its includes.
-pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let _ = path;
-    unimplemented!("config::load")
+impl ConfigErrors {
+    fn new(main: &str, errors: Vec<String>) -> Self {
+        let n = errors.len();
+        let summary = format!(
+            "error: {n} problem{} in {main}; nothing was changed",
+            if n == 1 { "" } else { "s" }
+        );
+        let mut rendered = errors.join("\n\n");
+        rendered.push_str("\n\n");
+        rendered.push_str(&summary);
+        ConfigErrors { errors, rendered }
+    }
 }
+
+/// Reads, parses and validates the configuration at `path` and its includes.
+///
+/// `include` globs are relative to the folder of the main file (or
+/// absolute) and are expanded in name order. A glob that matches nothing
+/// is fine, like an empty `/etc/cron.d`. Matches that start with a dot
+/// (editor lock and backup files) and directories are skipped, and so is
+/// the main file itself, so `include = ["*.toml"]` next to `jobs.toml`
+/// works. An included file may only hold `[jobs.*]` tables; job ids are
+/// unique across the main file and every include.
+///
+/// Every relative path in a file resolves against that file's folder. On
+/// success `Config.files` lists the main file and every include read, and
+/// `Config.include_dirs` the folders whose changes may add or remove an
+/// include, both absolute, for the file watcher.
+///
+/// Blocking: it reads files and the account database (for `user` and
+/// `group`), so async callers should run it on a blocking thread. It
+/// changes nothing; on error, the caller keeps whatever it had.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let mut loader = Loader::default();
+    let display = path.display().to_string();
+    let result = loader.load(path);
+    if loader.diags.is_empty() {
+        if let Some(config) = result {
+            return Ok(config);
+        }
+    }
+    let mut diags = std::mem::take(&mut loader.diags);
+    diags.sort_by_key(|d| (d.file, d.span.as_ref().map_or(0, |s| s.start)));
+    let errors = diags
+        .iter()
+        .map(|d| match loader.sources.get(d.file.0) {
+            Some(source) => d.render(source),
+            None => format!("error: {}", d.message),
+        })
+        .collect();
+    Err(ConfigErrors::new(&display, errors))
+}
+
+/// The files read so far, indexed by [`FileId`], and the problems found.
+#[derive(Default)]
+struct Loader {
+    sources: Vec<Source>,
+    /// Absolute path of each file.
+    paths: Vec<PathBuf>,
+    /// Absolute folder of each file: where its relative paths point.
+    dirs: Vec<PathBuf>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Loader {
+    fn add(&mut self, display: String, absolute: PathBuf, text: String) -> FileId {
+        let id = FileId(self.sources.len());
+        self.sources.push(Source::new(display, text));
+        self.dirs.push(
+            absolute
+                .parent()
+                .map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+        );
+        self.paths.push(absolute);
+        id
+    }
+
+    /// `None` when there were problems (recorded in `diags`).
+    fn load(&mut self, path: &Path) -> Option<Config> {
+        let display = path.display().to_string();
+        let absolute = match std::path::absolute(path) {
+            Ok(p) => p,
+            Err(e) => {
+                self.whole_file_error(&display, format!("cannot read the configuration: {e}"));
+                return None;
+            }
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                self.whole_file_error(&display, format!("cannot read the configuration: {e}"));
+                return None;
+            }
+        };
+        let main_id = self.add(display.clone(), absolute.clone(), text);
+        let main = raw::read_file(main_id, &self.sources[0].text, None, &mut self.diags)?;
+        let (includes, include_dirs) = self.includes(path, &main.include);
+        let validated = validate::validate(
+            &main,
+            &includes,
+            &self.sources,
+            &self.dirs,
+            &self.paths,
+            &mut self.diags,
+        );
+        if !self.diags.is_empty() {
+            return None;
+        }
+        Some(Config {
+            path: absolute,
+            files: self.paths.clone(),
+            include_dirs,
+            daemon: validated.daemon?,
+            smtp: validated.smtp,
+            jobs: validated.jobs,
+        })
+    }
+
+    /// A problem with no place in a file to point at: the main file could
+    /// not be read. It is recorded as a source of its own with no text.
+    fn whole_file_error(&mut self, display: &str, message: String) {
+        let id = self.add(display.to_string(), PathBuf::from(display), String::new());
+        self.diags.push(Diagnostic::whole_file(id, message));
+    }
+
+    /// Reads every file the main file's `include` globs match. Returns the
+    /// raw files that parsed and the folders to watch.
+    fn includes(&mut self, main: &Path, globs: &[Sp<String>]) -> (Vec<RawFile>, Vec<PathBuf>) {
+        let main_display_dir = main.parent().unwrap_or(Path::new(""));
+        let main_dir = self.dirs[0].clone();
+        let main_display = self.sources[0].display.clone();
+        let mut files = Vec::new();
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        // Compared by canonical path, so a pattern that reaches the main
+        // file (or one file twice) through `..` or a symlink reads it once.
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut seen = vec![canonical(&self.paths[0])];
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        for pattern in globs {
+            let written = pattern.get_ref();
+            let absolute = if Path::new(written).is_absolute() {
+                written.clone()
+            } else {
+                let Some(dir) = main_dir.to_str() else {
+                    self.diags.push(Diagnostic::at(
+                        FileId(0),
+                        pattern.span(),
+                        format!(
+                            "key `include`: the folder {} is not valid UTF-8, so relative \
+                             patterns cannot be used",
+                            main_dir.display()
+                        ),
+                    ));
+                    continue;
+                };
+                format!("{}/{written}", glob::Pattern::escape(dir))
+            };
+            let dir = static_prefix(&main_dir, written);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+            let matches = match glob::glob_with(&absolute, options) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.diags.push(
+                        Diagnostic::at(
+                            FileId(0),
+                            pattern.span(),
+                            format!("key `include`: invalid pattern: {e}"),
+                        )
+                        .help("a file name pattern like \"jobs.d/*.toml\""),
+                    );
+                    continue;
+                }
+            };
+            for entry in matches {
+                let found = match entry {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.diags.push(Diagnostic::at(
+                            FileId(0),
+                            pattern.span(),
+                            format!(
+                                "key `include`: cannot read {}: {}",
+                                e.path().display(),
+                                e.error()
+                            ),
+                        ));
+                        continue;
+                    }
+                };
+                let found_canonical = canonical(&found);
+                if found.is_dir() || seen.contains(&found_canonical) {
+                    continue;
+                }
+                seen.push(found_canonical);
+                let display = match found.strip_prefix(&main_dir) {
+                    Ok(rel) if !Path::new(written).is_absolute() => {
+                        main_display_dir.join(rel).display().to_string()
+                    }
+                    _ => found.display().to_string(),
+                };
+                let text = match std::fs::read_to_string(&found) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.diags.push(Diagnostic::at(
+                            FileId(0),
+                            pattern.span(),
+                            format!("key `include`: cannot read {display}: {e}"),
+                        ));
+                        continue;
+                    }
+                };
+                let id = self.add(display, found, text);
+                if let Some(raw) = raw::read_file(
+                    id,
+                    &self.sources[id.0].text,
+                    Some(&main_display),
+                    &mut self.diags,
+                ) {
+                    files.push(raw);
+                }
+            }
+        }
+        (files, dirs)
+    }
+}
+
+/// The deepest folder of an include pattern that has no wildcard in it:
+/// where a new matching file would appear. `jobs.d/*.toml` → `<dir>/jobs.d`.
+fn static_prefix(base: &Path, pattern: &str) -> PathBuf {
+    let mut dir = base.to_path_buf();
+    let components: Vec<&str> = pattern.split('/').collect();
+    if pattern.starts_with('/') {
+        dir = PathBuf::from("/");
+    }
+    for (i, part) in components.iter().enumerate() {
+        let last = i + 1 == components.len();
+        if last || part.contains(['*', '?', '[']) {
+            break;
+        }
+        if !part.is_empty() {
+            dir.push(part);
+        }
+    }
+    dir
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,296 @@
+//! Configuration problems and how they are shown: `error: …`, the file,
+//! line and column, the source line with a caret under the span, notes and
+//! a help line, in the style of rustc and just.
+//!
+//! Owns only rendering and "did you mean" suggestions; it decides nothing
+//! about what is valid.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+/// Which source file a problem is in: an index into the loader's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct FileId(pub usize);
+
+/// One file's text, kept so problems can quote the offending line.
+#[derive(Debug)]
+pub(crate) struct Source {
+    /// The path as the user would recognise it: relative paths stay
+    /// relative to where `cronduct` was started.
+    pub display: String,
+    pub text: String,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
+}
+
+impl Source {
+    pub fn new(display: String, text: String) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Source {
+            display,
+            text,
+            line_starts,
+        }
+    }
+
+    /// 0-based line index and 0-based char column of byte `offset`.
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line];
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |prefix| prefix.chars().count());
+        (line, col)
+    }
+
+    /// The text of 0-based line `line`, without its line break.
+    fn line(&self, line: usize) -> &str {
+        let start = self.line_starts[line];
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.text.len(), |&next| next - 1);
+        self.text
+            .get(start..end)
+            .unwrap_or("")
+            .trim_end_matches('\r')
+    }
+
+    /// `file:line:col` (1-based) of byte `offset`, for notes that point at
+    /// a second place.
+    pub fn location(&self, offset: usize) -> String {
+        let (line, col) = self.position(offset);
+        format!("{}:{}:{}", self.display, line + 1, col + 1)
+    }
+}
+
+/// One problem in a configuration.
+#[derive(Debug)]
+pub(crate) struct Diagnostic {
+    pub file: FileId,
+    /// Byte range in the file's text; `None` for a whole-file problem (an
+    /// unreadable file).
+    pub span: Option<Range<usize>>,
+    /// The first line, after `error: `: names the job and the key.
+    pub message: String,
+    pub notes: Vec<String>,
+    /// What would be valid.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn at(file: FileId, span: Range<usize>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file,
+            span: Some(span),
+            message: message.into(),
+            notes: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn whole_file(file: FileId, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file,
+            span: None,
+            message: message.into(),
+            notes: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn help_opt(mut self, help: Option<String>) -> Self {
+        self.help = help;
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Renders the problem against its source, without a trailing newline:
+    ///
+    /// ```text
+    /// error: job `backup`, key `timeout`: unknown unit "x" in duration "30x"
+    ///   --> jobs.toml:12:11
+    ///    |
+    /// 12 | timeout = "30x"
+    ///    |           ^^^^^
+    ///    = help: …
+    /// ```
+    pub fn render(&self, source: &Source) -> String {
+        let mut out = format!("error: {}", self.message);
+        let Some(span) = &self.span else {
+            let _ = write!(out, "\n  --> {}", source.display);
+            for note in &self.notes {
+                let _ = write!(out, "\n   = note: {note}");
+            }
+            if let Some(help) = &self.help {
+                let _ = write!(out, "\n   = help: {help}");
+            }
+            return out;
+        };
+        let (line, col) = source.position(span.start);
+        let number = (line + 1).to_string();
+        let gutter = " ".repeat(number.len());
+        let text = source.line(line);
+        // The caret covers the span's part of its first line, at least one
+        // column (an empty span marks a position, e.g. a missing value).
+        let (end_line, end_col) = source.position(span.end);
+        let width = if end_line == line {
+            end_col.saturating_sub(col)
+        } else {
+            text.chars().count().saturating_sub(col)
+        }
+        .max(1);
+        // Tabs before the span are copied so the caret lines up however
+        // the terminal expands them.
+        let indent: String = text
+            .chars()
+            .take(col)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let _ = write!(
+            out,
+            "\n{gutter}--> {}:{}:{}\n{gutter} |\n{number} | {text}\n{gutter} | {indent}{}",
+            source.display,
+            line + 1,
+            col + 1,
+            "^".repeat(width),
+        );
+        for note in &self.notes {
+            let _ = write!(out, "\n{gutter} = note: {note}");
+        }
+        if let Some(help) = &self.help {
+            let _ = write!(out, "\n{gutter} = help: {help}");
+        }
+        out
+    }
+}
+
+/// Levenshtein distance between two strings, by chars.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// How far a misspelling may be from what was meant: one edit for very
+/// short words, else about a third of the word.
+fn max_distance(word: &str) -> usize {
+    let len = word.chars().count();
+    if len <= 3 { 1 } else { (len / 3).max(2) }
+}
+
+/// The candidate nearest to `word` (ignoring case), if it is near enough to
+/// be a likely misspelling. Ties go to the earlier candidate.
+pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    candidates
+        .iter()
+        .map(|&c| (edit_distance(&lower, &c.to_lowercase()), c))
+        .filter(|&(d, _)| d <= max_distance(word))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// The IANA zone names nearest to `name` (up to three, equally near): by
+/// the whole name or by its last part, so `Berlin` finds `Europe/Berlin`
+/// and so does `Europe/Berln`.
+pub(crate) fn suggest_timezones(name: &str) -> Vec<&'static str> {
+    let lower = name.to_lowercase();
+    let mut scored: Vec<(usize, &'static str)> = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| {
+            let candidate = tz.name();
+            let candidate_lower = candidate.to_lowercase();
+            let city = candidate_lower.rsplit('/').next().unwrap_or("");
+            let d = edit_distance(&lower, &candidate_lower).min(edit_distance(&lower, city));
+            (d, candidate)
+        })
+        .filter(|&(d, _)| d <= max_distance(name))
+        .collect();
+    scored.sort();
+    let best = scored.first().map_or(0, |&(d, _)| d);
+    scored
+        .into_iter()
+        .take_while(|&(d, _)| d == best)
+        .take(3)
+        .map(|(_, c)| c)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        assert_eq!(edit_distance("timout", "timeout"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn suggestions_are_near_or_absent() {
+        let keys = ["schedule", "command", "timeout", "retries", "user"];
+        assert_eq!(suggest("timout", &keys), Some("timeout"));
+        assert_eq!(suggest("Schedule", &keys), Some("schedule"));
+        assert_eq!(suggest("comand", &keys), Some("command"));
+        assert_eq!(suggest("frobnicate", &keys), None);
+        assert_eq!(suggest("usr", &keys), Some("user"));
+    }
+
+    #[test]
+    fn timezone_suggestions() {
+        assert_eq!(
+            suggest_timezones("Europe/Berln").first(),
+            Some(&"Europe/Berlin")
+        );
+        assert!(suggest_timezones("Berlin").contains(&"Europe/Berlin"));
+        assert!(suggest_timezones("america/new_york").contains(&"America/New_York"));
+        assert!(suggest_timezones("Xyzzy/Plugh").is_empty());
+    }
+
+    #[test]
+    fn renders_caret_under_span() {
+        let src = Source::new("jobs.toml".into(), "a = 1\n\tkey = \"bad\"\n".into());
+        let start = src.text.find("\"bad\"").expect("present");
+        let d = Diagnostic::at(FileId(0), start..start + 5, "oops").help("fix it");
+        assert_eq!(
+            d.render(&src),
+            "error: oops\n --> jobs.toml:2:8\n  |\n2 | \tkey = \"bad\"\n  | \t      ^^^^^\n  = help: fix it"
+        );
+    }
+
+    #[test]
+    fn empty_span_at_end_of_file_still_points() {
+        let src = Source::new("f.toml".into(), "x =".into());
+        let d = Diagnostic::at(FileId(0), 3..3, "missing value");
+        assert!(
+            d.render(&src).ends_with("1 | x =\n  |    ^"),
+            "{}",
+            d.render(&src)
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! `load` on real files in temp dirs: the values the daemon gets.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (path, content) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, content).expect("write");
+        }
+        Dir(dir)
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.0.path().join(rel)
+    }
+
+    fn load(&self, rel: &str) -> Result<Config, ConfigErrors> {
+        load(&self.path(rel))
+    }
+}
+
+fn load_one(text: &str) -> Config {
+    let dir = Dir::new(&[("jobs.toml", text)]);
+    match dir.load("jobs.toml") {
+        Ok(c) => c,
+        Err(e) => panic!("should load:\n{e}"),
+    }
+}
+
+fn errors_of(text: &str) -> ConfigErrors {
+    let dir = Dir::new(&[("jobs.toml", text)]);
+    match dir.load("jobs.toml") {
+        Ok(_) => panic!("should be refused"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn built_in_defaults() {
+    let c = load_one("[jobs.a]\nschedule = \"@reboot\"\ncommand = \"true\"\n");
+    let j = &c.jobs["a"];
+    assert_eq!(j.description, "");
+    assert!(j.enabled);
+    assert_eq!(j.timeout, None);
+    assert_eq!(j.kill_grace, Duration::from_secs(10));
+    assert_eq!(j.retries, 0);
+    assert_eq!(j.retry_delay, Duration::from_secs(30));
+    assert_eq!(j.retry_backoff, 1.0);
+    assert_eq!(j.concurrency, Concurrency::Forbid);
+    assert_eq!(j.jitter, Duration::ZERO);
+    assert_eq!(j.catch_up, None);
+    assert_eq!((j.user.as_deref(), j.group.as_deref()), (None, None));
+    assert_eq!(j.working_dir, None);
+    assert!(j.env.is_empty());
+    assert_eq!(j.shell, "/bin/sh");
+    assert_eq!(j.output_limit, 65_536);
+    assert_eq!(j.notify, None);
+    assert_eq!(j.timezone, crate::schedule::system_timezone());
+    assert_eq!(j.action, Action::Command(Command::Shell("true".into())));
+
+    let d = &c.daemon;
+    assert_eq!(d.listen, "127.0.0.1:9780".parse().expect("addr"));
+    assert_eq!(d.log_max_size, 100 * 1024 * 1024);
+    assert_eq!(d.log_keep, 10);
+    assert_eq!(d.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(d.admin_key_file, None);
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(d.state_dir, Path::new("/var/lib/cronduct"));
+        assert_eq!(d.log_file, Path::new("/var/log/cronduct/runs.jsonl"));
+    } else {
+        assert!(d.state_dir.ends_with("cronduct"), "{:?}", d.state_dir);
+        assert!(d.state_dir.is_absolute());
+        assert_eq!(d.log_file, d.state_dir.join("runs.jsonl"));
+    }
+    assert_eq!(c.smtp, None);
+}
+
+#[test]
+fn defaults_apply_and_jobs_override() {
+    let c = load_one(
+        r#"
+[smtp]
+from = "cron@example.com"
+
+[defaults]
+timezone = "Asia/Tokyo"
+timeout = "1h"
+retries = 2
+retry_delay = "5m"
+retry_backoff = 2
+concurrency = "allow"
+shell = "/bin/bash"
+output_limit = "1MiB"
+notify = { email = ["ops@example.com"] }
+
+[jobs.inherits]
+schedule = "0 2 * * *"
+command = "true"
+
+[jobs.overrides]
+schedule = "0 2 * * *"
+command = "true"
+timezone = "UTC"
+timeout = 0
+retries = 0
+concurrency = "replace"
+notify = {}
+"#,
+    );
+    let a = &c.jobs["inherits"];
+    assert_eq!(a.timezone, chrono_tz::Asia::Tokyo);
+    assert_eq!(a.timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(a.retries, 2);
+    assert_eq!(a.retry_delay, Duration::from_secs(300));
+    assert_eq!(a.retry_backoff, 2.0);
+    assert_eq!(a.concurrency, Concurrency::Allow);
+    assert_eq!(a.shell, "/bin/bash");
+    assert_eq!(a.output_limit, 1 << 20);
+    let notify = a.notify.as_ref().expect("notify from defaults");
+    assert_eq!(notify.email, vec!["ops@example.com".to_string()]);
+    assert_eq!(
+        notify.on,
+        NotifyOn {
+            failure: true,
+            recovery: false,
+            success: false
+        }
+    );
+    assert_eq!(notify.after, 1);
+
+    let b = &c.jobs["overrides"];
+    assert_eq!(b.timezone, chrono_tz::UTC);
+    assert_eq!(b.timeout, None, "timeout = 0 switches the default off");
+    assert_eq!(b.retries, 0);
+    assert_eq!(b.concurrency, Concurrency::Replace);
+    assert_eq!(b.notify, None, "notify = {{}} switches the default off");
+    assert_eq!(
+        b.retry_delay,
+        Duration::from_secs(300),
+        "others still inherited"
+    );
+
+    let smtp = c.smtp.expect("smtp");
+    assert_eq!(
+        (smtp.host.as_str(), smtp.port, smtp.tls),
+        ("localhost", 25, SmtpTls::None)
+    );
+}
+
+#[test]
+fn env_merges_defaults_then_job() {
+    let c = load_one(
+        r#"
+[defaults]
+env = { A = "from-defaults", B = "from-defaults" }
+
+[jobs.j]
+schedule = "@daily"
+command = "env"
+env = { B = "from-job", C = "from-job" }
+
+[jobs.plain]
+schedule = "@daily"
+command = "env"
+"#,
+    );
+    let env: Vec<(&str, &str)> = c.jobs["j"]
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [("A", "from-defaults"), ("B", "from-job"), ("C", "from-job")]
+    );
+    assert_eq!(c.jobs["plain"].env.len(), 2);
+}
+
+#[test]
+fn relative_paths_resolve_against_their_file() {
+    let dir = Dir::new(&[
+        (
+            "etc/jobs.toml",
+            r#"
+include = ["jobs.d/*.toml"]
+
+[daemon]
+state_dir = "state"
+admin_key_file = "../secrets/admin.key"
+
+[smtp]
+username = "cron"
+password_file = "smtp.pass"
+
+[defaults]
+working_dir = "work"
+
+[jobs.main]
+schedule = "@daily"
+command = "pwd"
+"#,
+        ),
+        (
+            "etc/jobs.d/extra.toml",
+            "[jobs.here]\nschedule = \"@daily\"\ncommand = \"pwd\"\nworking_dir = \".\"\n\n[jobs.inherited]\nschedule = \"@daily\"\ncommand = \"pwd\"\n",
+        ),
+    ]);
+    // Loaded through a relative path from elsewhere: resolution must not
+    // depend on the current directory.
+    let c = dir.load("etc/jobs.toml").expect("valid");
+    let etc = dir.path("etc");
+    assert_eq!(c.daemon.state_dir, etc.join("state"));
+    // SPEC §1: the log sits in the state dir, except as root, where it
+    // goes to /var/log/cronduct whatever the state dir.
+    let log_file = if nix::unistd::geteuid().is_root() {
+        PathBuf::from("/var/log/cronduct/runs.jsonl")
+    } else {
+        etc.join("state").join("runs.jsonl")
+    };
+    assert_eq!(c.daemon.log_file, log_file);
+    assert_eq!(
+        c.daemon.admin_key_file.as_deref(),
+        Some(etc.join("../secrets/admin.key").as_path())
+    );
+    assert_eq!(
+        c.smtp.expect("smtp").password_file,
+        Some(etc.join("smtp.pass"))
+    );
+    assert_eq!(c.jobs["main"].working_dir, Some(etc.join("work")));
+    assert_eq!(c.jobs["here"].working_dir, Some(etc.join("jobs.d/.")));
+    // A default written in the main file is relative to the main file.
+    assert_eq!(c.jobs["inherited"].working_dir, Some(etc.join("work")));
+    assert_eq!(c.jobs["here"].source, etc.join("jobs.d/extra.toml"));
+    assert_eq!(c.jobs["main"].source, etc.join("jobs.toml"));
+}
+
+#[test]
+fn includes_files_and_watch_dirs() {
+    let dir = Dir::new(&[
+        (
+            "jobs.toml",
+            "include = [\"jobs.d/*.toml\", \"*.toml\", \"empty.d/*.toml\"]\n[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\n",
+        ),
+        (
+            "jobs.d/2.toml",
+            "[jobs.c]\nschedule = \"@daily\"\ncommand = \"true\"\n",
+        ),
+        (
+            "jobs.d/1.toml",
+            "[jobs.b]\nschedule = \"@daily\"\ncommand = \"true\"\n",
+        ),
+        ("jobs.d/.#1.toml", "broken ["),
+        ("jobs.d/sub.toml/x.toml", "broken ["),
+    ]);
+    let c = dir.load("jobs.toml").expect("valid");
+    assert_eq!(
+        c.files,
+        [
+            dir.path("jobs.toml"),
+            dir.path("jobs.d/1.toml"),
+            dir.path("jobs.d/2.toml"),
+        ],
+        "the main file once, includes in name order, dot files and folders skipped"
+    );
+    assert_eq!(
+        c.include_dirs,
+        [dir.path("jobs.d"), dir.path(""), dir.path("empty.d")]
+    );
+    assert_eq!(c.path, dir.path("jobs.toml"));
+    assert_eq!(c.jobs.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+}
+
+#[test]
+fn http_and_command_forms() {
+    let c = load_one(
+        r#"
+[jobs.get]
+schedule = "@daily"
+http = { url = "http://127.0.0.1:8080/health" }
+
+[jobs.post]
+schedule = "@daily"
+http = { url = "https://example.com/hook", method = "post", headers = { X-Token = "abc" }, body = "{}", expect_status = [200, 204] }
+
+[jobs.argv]
+schedule = "@daily"
+command = ["/bin/echo", "a b"]
+"#,
+    );
+    let Action::Http(get) = &c.jobs["get"].action else {
+        panic!("http action")
+    };
+    assert_eq!(get.method, "GET");
+    assert!(get.expect_status.is_empty());
+    assert_eq!(get.body, "");
+    let Action::Http(post) = &c.jobs["post"].action else {
+        panic!("http action")
+    };
+    assert_eq!(post.method, "POST");
+    assert_eq!(post.url, "https://example.com/hook");
+    assert_eq!(post.headers["X-Token"], "abc");
+    assert_eq!(post.expect_status, [200, 204]);
+    assert_eq!(
+        c.jobs["argv"].action,
+        Action::Command(Command::Argv(vec!["/bin/echo".into(), "a b".into()]))
+    );
+}
+
+#[test]
+fn every_problem_is_collected_and_counted() {
+    let e = errors_of(
+        "[jobs.a]\nschedule = \"@daily\"\ncommand = \"\"\ntimeout = \"x\"\n\n[jobs.b]\nretries = -1\n",
+    );
+    // empty command, bad timeout, b: bad retries, no schedule, no action
+    assert_eq!(e.errors.len(), 5, "{e}");
+    assert!(e.errors.iter().all(|m| m.starts_with("error: ")));
+    assert!(e.errors[0].contains("jobs.toml:3:11"), "{}", e.errors[0]);
+    let text = e.to_string();
+    assert!(text.contains("\n\nerror: 5 problems in "), "{text}");
+    assert!(e.to_string().ends_with("; nothing was changed"));
+}
+
+#[test]
+fn a_user_that_exists_is_accepted() {
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .expect("lookup")
+        .expect("current user has a passwd entry");
+    let c = load_one(&format!(
+        "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\nuser = \"{}\"\n",
+        me.name
+    ));
+    assert_eq!(c.jobs["a"].user.as_deref(), Some(me.name.as_str()));
+}
