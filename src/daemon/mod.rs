@@ -84,3 +84,179 @@ pub struct Daemon {
     pub handle: control::Handle,
     pub listen: std::net::SocketAddr,
 }
+
+impl Daemon {
+    /// Starts every part of the daemon on the current runtime: the run
+    /// log (recording runs a crash left open), the state, the notifier,
+    /// the config watcher, signal handlers, the admin API and the
+    /// scheduler. Fails, changing nothing, when the log cannot be opened
+    /// or the API address cannot be bound.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>, host: Arc<str>) -> anyhow::Result<Daemon> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let settings = config.daemon.clone();
+        let opened = crate::log::open(&settings, Arc::clone(&clock), host.to_string())
+            .await
+            .with_context(|| format!("cannot open the run log {}", settings.log_file.display()))?;
+        let state = {
+            let dir = settings.state_dir.clone();
+            let now = clock.now();
+            tokio::task::spawn_blocking(move || crate::state::State::load(&dir, now))
+                .await
+                .context("the state loader crashed")??
+        };
+        let http = crate::action::http::client().map_err(anyhow::Error::msg)?;
+        let notifier = crate::notify::Notifier::start(
+            config.smtp.clone(),
+            host.to_string(),
+            http.clone(),
+            crate::notify::DeliveryOptions::default(),
+        );
+
+        let (file_tx, file_rx) = mpsc::channel(1);
+        let watcher = match watch::ConfigWatcher::start(&config, file_tx) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("cannot watch the config files ({e}); reload with SIGHUP or the API");
+                None
+            }
+        };
+        let clock_steps = crate::clock::watch_clock_steps().unwrap_or_else(|e| {
+            tracing::warn!("cannot watch for clock steps ({e}); they are noticed within a minute");
+            mpsc::channel(1).1
+        });
+        let (reload_tx, reload_rx) = mpsc::channel(1);
+        let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the configuration");
+                let _ = reload_tx.try_send(());
+            }
+        });
+        let (shutdown_tx, shutdown_rx) = tokio_watch::channel(false);
+
+        let heartbeat = systemd::watchdog_interval().map(|every| {
+            let (tx, mut rx) = mpsc::channel::<()>(1);
+            tokio::spawn(async move {
+                // Ping only while the scheduler loop keeps beating.
+                while let Ok(Some(())) = tokio::time::timeout(every * 2, rx.recv()).await {
+                    systemd::notify("WATCHDOG=1");
+                    tokio::time::sleep(every).await;
+                }
+                tracing::error!("the scheduler stopped answering; no more watchdog pings");
+            });
+            tx
+        });
+
+        let (handle, control_rx) = control::Handle::channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let hooks = hooks::DaemonHooks {
+            config_path: config.path.clone(),
+            state_dir: settings.state_dir.clone(),
+            notifier: notifier.clone(),
+            watcher,
+            heartbeat,
+            save_generation: 0,
+            saved_generation: Arc::default(),
+        };
+        let services = scheduler::Services {
+            clock: Arc::clone(&clock),
+            run: run::RunContext {
+                clock: Arc::clone(&clock),
+                log: opened.sink.clone(),
+                http,
+                host,
+                events: events_tx,
+            },
+            hooks: Box::new(hooks),
+        };
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the admin API", settings.listen))?;
+        let listen = listener.local_addr().context("reading the API address")?;
+
+        let mut scheduler = scheduler::Scheduler::new(services, config, state, events_rx);
+        scheduler.start(opened.lost);
+        let inputs = scheduler::Inputs {
+            control: control_rx,
+            file_changed: file_rx,
+            reload_now: reload_rx,
+            clock_steps,
+            shutdown: shutdown_rx.clone(),
+        };
+        let log = opened.sink.clone();
+        let scheduler = tokio::spawn(async move {
+            scheduler.run(inputs).await;
+            if let Err(e) = log.flush().await {
+                tracing::error!("the run log could not be flushed: {e}");
+            }
+            notifier.shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await;
+        });
+
+        let api = api_task(listener, handle.clone(), opened, shutdown_rx, &settings, Arc::clone(&clock))?;
+        systemd::notify("READY=1");
+        tracing::info!("cronduct {} started; admin API on http://{listen}", env!("CARGO_PKG_VERSION"));
+        Ok(Daemon {
+            shutdown: shutdown_tx,
+            scheduler,
+            api,
+            handle,
+            listen,
+        })
+    }
+
+    /// Asks the daemon to stop, as SIGTERM does.
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Waits for SIGTERM or SIGINT (or [`Daemon::stop`]), then shuts down:
+    /// no new runs, up to `shutdown_grace` for running ones, then they are
+    /// terminated and recorded as `cancelled`, the log is flushed.
+    pub async fn wait(self) -> anyhow::Result<ExitCode> {
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut stopped = self.shutdown.subscribe();
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+            _ = stopped.wait_for(|s| *s) => {}
+        }
+        systemd::notify("STOPPING=1");
+        self.stop();
+        if let Err(e) = self.scheduler.await {
+            tracing::error!("the scheduler task failed: {e}");
+        }
+        match self.api.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("the admin API failed: {e}"),
+            Err(e) => tracing::error!("the admin API task failed: {e}"),
+        }
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Starts the admin API on `listener`; it drains and stops when shutdown
+/// is requested.
+fn api_task(
+    listener: tokio::net::TcpListener,
+    handle: control::Handle,
+    opened: crate::log::OpenedLog,
+    mut shutdown: tokio_watch::Receiver<bool>,
+    settings: &crate::config::DaemonSettings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let admin_key = crate::api::key::load_or_create_key(settings).context("cannot set up the admin key")?;
+    let ctx = crate::api::ApiContext {
+        handle,
+        history: opened.history,
+        log: opened.sink,
+        admin_key,
+        listen: settings.listen,
+        started_at: clock.now(),
+        clock,
+    };
+    Ok(tokio::spawn(crate::api::serve(listener, ctx, async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })))
+}

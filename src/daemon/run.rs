@@ -175,7 +175,7 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
             }
             Err(message) => {
                 announce(None);
-                could_not_start(message)
+                ActionOutcome::error(message)
             }
         },
         Action::Http(request) => {
@@ -213,19 +213,6 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         will_retry,
         retry_at,
         host: ctx.host.to_string(),
-    }
-}
-
-fn could_not_start(message: String) -> ActionOutcome {
-    ActionOutcome {
-        status: Status::Error,
-        exit_code: None,
-        signal: None,
-        http_status: None,
-        error: Some(message),
-        stdout: String::new(),
-        stderr: String::new(),
-        output_truncated: false,
     }
 }
 

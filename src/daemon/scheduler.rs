@@ -101,10 +101,11 @@ pub trait Hooks: Send {
     fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, String>>;
     /// A new config was applied.
     fn config_applied(&mut self, config: &Config);
-    /// Persist the state now (atomically).
-    fn save_state(&mut self, state: &State);
-    /// A run ended (normally, or `lost` at start-up); `state` already
-    /// counts it in `consecutive_failures`. Sends the notices it calls for.
+    /// Persist the state (atomically) without blocking the loop; the
+    /// handle resolves once this snapshot (or a newer one) is on disk.
+    fn save_state(&mut self, state: &State) -> tokio::task::JoinHandle<()>;
+    /// A run ended (normally, or `lost` at start-up): count it in the
+    /// job's failure streak in `state` and send the notices it calls for.
     fn run_finished(&mut self, job: Option<&Job>, record: &FinishRecord, state: &mut State);
     /// The scheduler is alive (watchdog).
     fn heartbeat(&mut self) {}
@@ -306,7 +307,7 @@ impl Scheduler {
                 self.services.hooks.save_state(&self.state);
             }
         }
-        self.services.hooks.save_state(&self.state);
+        let _ = self.services.hooks.save_state(&self.state).await;
     }
 
     fn next_wake(&self, shutting_down: Option<Instant>, forced: bool) -> Instant {
@@ -516,16 +517,10 @@ impl Scheduler {
         }
     }
 
-    /// Counts a finished run in the failure streak and lets the hooks send
-    /// notices. The job may have been removed or changed by a reload; the
-    /// notice uses the current definition when there is one.
+    /// Lets the hooks count the run in the job's failure streak and send
+    /// the notices it calls for. The job may have been removed or changed
+    /// by a reload; the current definition is used when there is one.
     fn run_ended(&mut self, record: &FinishRecord) {
-        let streak = self.state.consecutive_failures.entry(record.job.clone()).or_insert(0);
-        if record.status.is_failure() {
-            *streak += 1;
-        } else if record.status == crate::record::Status::Success {
-            *streak = 0;
-        }
         let job = self.slots.get(&record.job).map(|s| Arc::clone(&s.job));
         self.services.hooks.run_finished(job.as_deref(), record, &mut self.state);
         self.schedule_state_save();

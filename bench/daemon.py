@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Daemon performance benchmark for cronduct (issue: daemon core targets).
+
+Runs the release binary on generated configs in temp dirs and prints the
+figures as a markdown table. Every figure is the median over --runs runs.
+
+    cargo build --release && python3 bench/daemon.py [--runs 3] [--quick]
+
+Measures:
+  lateness   start lateness of per-second jobs: the `start` line's ts minus
+             scheduled_at (p50/p99), and the job's own first instruction
+             (`date +%s%N` written by the child) minus scheduled_at
+  idle_cpu   CPU seconds used in 60 s by a daemon holding 1,000 yearly jobs
+  rss        resident memory with 100 and with 10,000 jobs
+  burst      time from the shared instant until the last of 2,000 jobs due
+             in that same second has started
+  reload     POST /api/v1/reload of a 10,000-job file, round trip
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "cronduct")
+KEY = "bench-key"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_ts(s):
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+class Daemon:
+    def __init__(self, jobs_toml, extra_daemon=""):
+        self.dir = tempfile.mkdtemp(prefix="cronduct-bench-")
+        self.port = free_port()
+        self.config = os.path.join(self.dir, "jobs.toml")
+        self.log = os.path.join(self.dir, "runs.jsonl")
+        with open(self.config, "w") as f:
+            f.write(
+                f'[daemon]\nlisten = "127.0.0.1:{self.port}"\nstate_dir = "{self.dir}/state"\n'
+                f'log_file = "{self.log}"\n{extra_daemon}\n'
+            )
+            f.write(jobs_toml)
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, CRONDUCT_ADMIN_KEY=KEY, RUST_LOG="warn")
+        self.proc = subprocess.Popen(
+            [BIN, "run", "-c", self.config], env=env, stderr=subprocess.DEVNULL
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1).read()
+                return self
+            except Exception:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("daemon exited during start-up")
+                time.sleep(0.05)
+        raise RuntimeError("daemon did not answer /health")
+
+    def request(self, method, path):
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", method=method,
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+        return urllib.request.urlopen(req, timeout=60).read()
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def events(self):
+        out = []
+        if os.path.exists(self.log):
+            with open(self.log) as f:
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass
+        return out
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)
+
+
+def pct(values, p):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = max(0, min(len(values) - 1, int(round(p / 100 * len(values) + 0.5)) - 1))
+    return values[k]
+
+
+def bench_lateness(seconds):
+    marks = tempfile.mkdtemp(prefix="cronduct-marks-")
+    jobs = "".join(
+        f'[jobs.tick{i}]\nschedule = "* * * * * *"\n'
+        f"command = ['/bin/sh', '-c', 'date +%s%N >> {marks}/tick{i}']\n"
+        for i in range(10)
+    )
+    d = Daemon(jobs).start()
+    time.sleep(seconds)
+    d.stop()
+    late_log, late_child = [], []
+    for ev in d.events():
+        if ev.get("event") == "start":
+            late_log.append((parse_ts(ev["ts"]) - parse_ts(ev["scheduled_at"])).total_seconds() * 1000)
+    for i in range(10):
+        path = os.path.join(marks, f"tick{i}")
+        if os.path.exists(path):
+            for line in open(path):
+                ns = int(line.strip())
+                # Scheduled instants are whole seconds.
+                late_child.append((ns % 1_000_000_000) / 1e6)
+    return {
+        "log p50 ms": pct(late_log, 50), "log p99 ms": pct(late_log, 99),
+        "child p50 ms": pct(late_child, 50), "child p99 ms": pct(late_child, 99),
+        "starts": len(late_log),
+    }
+
+
+def bench_idle(seconds):
+    jobs = "".join(f'[jobs.y{i}]\nschedule = "0 0 1 1 *"\ncommand = "true"\n' for i in range(1000))
+    d = Daemon(jobs).start()
+    time.sleep(2)
+    before = d.cpu_seconds()
+    time.sleep(seconds)
+    used = d.cpu_seconds() - before
+    d.stop()
+    return {"cpu s": used}
+
+
+def bench_rss(n):
+    jobs = "".join(f'[jobs.h{i}]\nschedule = "{i % 60} * * * *"\ncommand = "true"\n' for i in range(n))
+    d = Daemon(jobs).start()
+    time.sleep(2)
+    rss = d.rss_kib() / 1024
+    d.stop()
+    return {"rss MiB": rss}
+
+
+def bench_burst(n):
+    target = (datetime.now(timezone.utc) + timedelta(seconds=8)).replace(microsecond=0)
+    expr = f"{target.second} {target.minute} {target.hour} * * *"
+    jobs = "".join(
+        f'[jobs.b{i}]\nschedule = "{expr}"\ntimezone = "UTC"\ncommand = ["true"]\n' for i in range(n)
+    )
+    d = Daemon(jobs).start()
+    wait = (target - datetime.now(timezone.utc)).total_seconds() + 5
+    time.sleep(max(wait, 1))
+    deadline = time.time() + 30
+    starts = []
+    while time.time() < deadline:
+        starts = [e for e in d.events() if e.get("event") == "start"]
+        if len(starts) >= n:
+            break
+        time.sleep(0.2)
+    d.stop()
+    if len(starts) < n:
+        return {"all started s": float("nan"), "started": len(starts)}
+    last = max(parse_ts(e["ts"]) for e in starts)
+    return {"all started s": (last - target).total_seconds(), "started": len(starts)}
+
+
+def bench_reload(n):
+    jobs = "".join(f'[jobs.r{i}]\nschedule = "{i % 60} {i % 24} * * *"\ncommand = "true"\n' for i in range(n))
+    d = Daemon(jobs).start()
+    # Touch one job so the reload has a diff to apply.
+    with open(d.config, "a") as f:
+        f.write('[jobs.extra]\nschedule = "@daily"\ncommand = "true"\n')
+    t0 = time.perf_counter()
+    d.request("POST", "/api/v1/reload")
+    ms = (time.perf_counter() - t0) * 1000
+    d.stop()
+    return {"reload ms": ms}
+
+
+def median_of(runs, fn, *args):
+    results = [fn(*args) for _ in range(runs)]
+    keys = results[0].keys()
+    return {k: statistics.median(r[k] for r in results) for k in keys}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="shorter windows, for a smoke run")
+    args = ap.parse_args()
+    if not os.path.exists(BIN):
+        sys.exit(f"{BIN} is missing: run `cargo build --release` first")
+    window = 10 if args.quick else 30
+    idle = 10 if args.quick else 60
+    rows = [
+        ("lateness, 10 per-second jobs", median_of(args.runs, bench_lateness, window), "p50 ≤ 2 ms, p99 ≤ 5 ms"),
+        (f"idle CPU, 1,000 yearly jobs, {idle} s", median_of(args.runs, bench_idle, idle), "< 0.05 s in 60 s"),
+        ("RSS, 100 jobs", median_of(args.runs, bench_rss, 100), "≤ 8 MiB"),
+        ("RSS, 10,000 jobs", median_of(args.runs, bench_rss, 10_000), "≤ 40 MiB"),
+        ("2,000 jobs due in one second", median_of(args.runs, bench_burst, 2000), "all started within 1 s"),
+        ("reload, 10,000 jobs", median_of(args.runs, bench_reload, 10_000), "≤ 200 ms"),
+    ]
+    print(f"cronduct daemon benchmark, median of {args.runs} runs, {time.strftime('%Y-%m-%d')}, "
+          f"{os.cpu_count()} CPUs\n")
+    print("| scenario | result | target |\n|---|---|---|")
+    for name, res, target in rows:
+        cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in res.items())
+        print(f"| {name} | {cells} | {target} |")
+
+
+if __name__ == "__main__":
+    main()
