@@ -134,6 +134,10 @@ impl DurationSum {
         }
         // ceil(0.95 * count) without floating point.
         let rank = (self.count * 95).div_ceil(100).max(1);
+        if rank == self.count {
+            // Fewer than 20 runs: the p95 is the largest, known exactly.
+            return Some(self.max);
+        }
         self.pairs.sort_unstable_by_key(|&(b, _)| b);
         let mut seen = 0u64;
         for &(b, n) in &self.pairs {

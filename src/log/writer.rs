@@ -31,7 +31,7 @@ use std::io::{self, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,8 @@ struct Shared {
     max_size: AtomicU64,
     keep: AtomicU32,
     dropped: AtomicU64,
-    /// A "channel full" error has been logged and not yet resolved.
+    /// A "channel full" error has been logged since the writer last found
+    /// the channel empty.
     overflow_reported: AtomicBool,
     status: Mutex<(Option<String>, usize)>,
 }
@@ -269,10 +270,20 @@ fn create_parent(path: &Path) -> io::Result<()> {
 impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
         loop {
-            let msg = if self.pending.is_empty() {
-                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-            } else {
-                rx.recv_timeout(self.options.retry_interval)
+            let msg = match rx.try_recv() {
+                Ok(msg) => Ok(msg),
+                Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {
+                    // Caught up: a later overflow is a new episode to report.
+                    self.shared
+                        .overflow_reported
+                        .store(false, Ordering::Relaxed);
+                    if self.pending.is_empty() {
+                        rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                    } else {
+                        rx.recv_timeout(self.options.retry_interval)
+                    }
+                }
             };
             match msg {
                 Ok(Msg::Event(ev)) => {
