@@ -1,1 +1,286 @@
-//! What survives a restart: pause flags, last scheduled instants.
+//! What survives a restart (SPEC §4): pause flags, the last scheduled
+//! instant of each job, and what notifications need to know about past
+//! runs. Stored as `<state_dir>/state.json`.
+//!
+//! Loading never refuses to start the daemon because of the file's
+//! contents: a missing file is an empty state, and a corrupt one is moved
+//! aside (`state.json.corrupt-<UTC time>`) with a warning and replaced by
+//! an empty state. Saving is atomic: a temporary file in the same
+//! directory is written and synced, renamed over `state.json`, and the
+//! directory is synced, so a crash leaves either the old or the new file.
+//! Only the scheduler task saves (it owns the state), so the temporary
+//! file has a fixed name, `state.json.tmp`.
+//!
+//! Unknown fields are ignored and missing ones take their defaults, so a
+//! file written by another version loads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::record::Status;
+
+/// The file name inside the state directory.
+pub const STATE_FILE: &str = "state.json";
+const TEMP_FILE: &str = "state.json.tmp";
+/// The format version written into the file.
+const VERSION: u32 = 1;
+
+/// The persisted state. Keyed by job id; entries of jobs that are no
+/// longer configured are harmless and may be pruned by the owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    /// The format version (1).
+    pub version: u32,
+    /// Jobs paused through the API or CLI.
+    pub paused: BTreeSet<String>,
+    /// The scheduled instant of each job's last scheduled run, so a restart
+    /// neither repeats it nor (with `catch_up`) misses the ones in between.
+    #[serde(with = "ts_map")]
+    pub last_scheduled: BTreeMap<String, DateTime<Utc>>,
+    /// Failed runs in a row (final status failed, timeout, error or lost),
+    /// for `notify.after` and the API; 0 or absent after a success.
+    pub consecutive_failures: BTreeMap<String, u32>,
+    /// The final status of each job's last run, for "recovery" notices.
+    pub last_outcome: BTreeMap<String, Status>,
+    /// Jobs whose current streak of failures has had its failure notice
+    /// (the streak reached `notify.after`), so that a "recovery" notice
+    /// follows only a failure that was announced.
+    pub failure_notified: BTreeSet<String>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: VERSION,
+            paused: BTreeSet::new(),
+            last_scheduled: BTreeMap::new(),
+            consecutive_failures: BTreeMap::new(),
+            last_outcome: BTreeMap::new(),
+            failure_notified: BTreeSet::new(),
+        }
+    }
+}
+
+/// A state file that could not be read or written; names the path and the
+/// operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{op} {path}: {source}", path = path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("serialising the state for {path}: {source}", path = path.display())]
+    Serialize {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StateError {
+    let path = path.to_path_buf();
+    move |source| StateError::Io { op, path, source }
+}
+
+impl State {
+    /// Loads `<state_dir>/state.json`. A missing file gives the default
+    /// state; a file that does not parse is renamed to
+    /// `state.json.corrupt-<now>` and the default state returned, with a
+    /// warning. Errs only when the file exists but cannot be read.
+    pub fn load(state_dir: &Path, now: DateTime<Utc>) -> Result<State, StateError> {
+        let path = state_dir.join(STATE_FILE);
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) => return Err(io_err("reading", &path)(e)),
+        };
+        match serde_json::from_slice(&text) {
+            Ok(state) => Ok(state),
+            Err(e) => {
+                let aside = state_dir.join(format!(
+                    "{STATE_FILE}.corrupt-{}",
+                    now.format("%Y%m%dT%H%M%S%.3fZ")
+                ));
+                match fs::rename(&path, &aside) {
+                    Ok(()) => tracing::warn!(
+                        path = %path.display(),
+                        "the state file is corrupt ({e}); moved it to {} and starting with an empty state (no pauses, no last runs)",
+                        aside.display()
+                    ),
+                    Err(re) => tracing::warn!(
+                        path = %path.display(),
+                        "the state file is corrupt ({e}) and could not be moved aside ({re}); starting with an empty state, which will overwrite it"
+                    ),
+                }
+                Ok(State::default())
+            }
+        }
+    }
+
+    /// Writes `<state_dir>/state.json` atomically, creating the directory
+    /// (mode 0755) if needed. Blocking (it syncs to disk); on error the
+    /// previous file is untouched.
+    pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(state_dir)
+            .map_err(io_err("creating the state directory", state_dir))?;
+        let path = state_dir.join(STATE_FILE);
+        let temp = state_dir.join(TEMP_FILE);
+        let mut body = serde_json::to_vec_pretty(self).map_err(|source| StateError::Serialize {
+            path: path.clone(),
+            source,
+        })?;
+        body.push(b'\n');
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&temp)
+            .map_err(io_err("creating", &temp))?;
+        file.write_all(&body).map_err(io_err("writing", &temp))?;
+        file.sync_all().map_err(io_err("syncing", &temp))?;
+        drop(file);
+        fs::rename(&temp, &path).map_err(io_err("renaming the new state over", &path))?;
+        File::open(state_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("syncing the state directory", state_dir))
+    }
+}
+
+/// `BTreeMap<String, DateTime<Utc>>` with the log's timestamp format.
+mod ts_map {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Ts(#[serde(with = "crate::record::ts")] DateTime<Utc>);
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(map.iter().map(|(k, v)| (k, Ts(*v))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, DateTime<Utc>>, D::Error> {
+        let map = BTreeMap::<String, Ts>::deserialize(d)?;
+        Ok(map.into_iter().map(|(k, Ts(v))| (k, v)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 29, 1, 2, 3)
+            .single()
+            .expect("valid")
+    }
+
+    fn sample() -> State {
+        let mut s = State::default();
+        s.paused.insert("db-backup".into());
+        s.last_scheduled.insert("db-backup".into(), now());
+        s.consecutive_failures.insert("gateway".into(), 3);
+        s.last_outcome.insert("gateway".into(), Status::Timeout);
+        s.failure_notified.insert("gateway".into());
+        s
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state_dir = dir.path().join("nested/state");
+        sample().save(&state_dir).expect("save");
+        assert_eq!(State::load(&state_dir, now()).expect("load"), sample());
+        let text = fs::read_to_string(state_dir.join(STATE_FILE)).expect("read");
+        assert!(
+            text.contains("\"db-backup\": \"2026-03-29T01:02:03.000Z\""),
+            "{text}"
+        );
+        assert!(!state_dir.join(TEMP_FILE).exists());
+    }
+
+    #[test]
+    fn missing_file_is_the_empty_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            State::load(dir.path(), now()).expect("load"),
+            State::default()
+        );
+    }
+
+    #[test]
+    fn corrupt_file_is_moved_aside_and_the_state_starts_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(STATE_FILE);
+        fs::write(&path, b"{\"paused\": [\"a\"").expect("write");
+        assert_eq!(
+            State::load(dir.path(), now()).expect("load"),
+            State::default()
+        );
+        assert!(!path.exists());
+        let aside = dir.path().join("state.json.corrupt-20260329T010203.000Z");
+        assert_eq!(
+            fs::read(&aside).expect("moved aside"),
+            b"{\"paused\": [\"a\""
+        );
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_tolerated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(
+            dir.path().join(STATE_FILE),
+            br#"{"paused": ["x"], "from_the_future": 1}"#,
+        )
+        .expect("write");
+        let s = State::load(dir.path(), now()).expect("load");
+        assert!(s.paused.contains("x"));
+        assert!(s.last_scheduled.is_empty());
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_old_file_intact() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        sample().save(dir.path()).expect("first save");
+        let before = fs::read(dir.path().join(STATE_FILE)).expect("read");
+        // A directory where the temporary file must go makes the write fail
+        // even as root.
+        fs::create_dir(dir.path().join(TEMP_FILE)).expect("mkdir");
+        let err = State::default()
+            .save(dir.path())
+            .expect_err("save must fail");
+        let msg = err.to_string();
+        assert!(msg.contains("creating") && msg.contains(TEMP_FILE), "{msg}");
+        assert_eq!(fs::read(dir.path().join(STATE_FILE)).expect("read"), before);
+        assert_eq!(State::load(dir.path(), now()).expect("load"), sample());
+    }
+
+    #[test]
+    fn an_unreadable_state_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir(dir.path().join(STATE_FILE)).expect("mkdir");
+        let msg = State::load(dir.path(), now())
+            .expect_err("a directory cannot be read")
+            .to_string();
+        assert!(msg.contains("reading") && msg.contains(STATE_FILE), "{msg}");
+    }
+}

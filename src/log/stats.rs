@@ -1,0 +1,410 @@
+//! Run statistics: the compact per-day aggregates the history index keeps,
+//! the duration histogram behind avg/p95, and the shapes `GET
+//! /api/v1/stats` and `GET /api/v1/jobs/{id}` serialise (SPEC §8).
+//!
+//! Counting rules, the same everywhere:
+//! - a *run* is counted once, by its final status — the status of its last
+//!   attempt, the finish record with `will_retry: false` — on the UTC date
+//!   that attempt finished; a run whose retry is still pending is not
+//!   counted yet;
+//! - every finish record counts as one *attempt*, on its own finish date;
+//! - durations are those of the final attempts, except `lost` ones (their
+//!   "duration" measures how long the daemon was down, not the job).
+//!
+//! Percentiles come from a log-linear histogram: exact below 64 ms, and
+//! above that 32 buckets per power of two, reported at the bucket's
+//! midpoint and clamped to the observed min/max, so a reported p95 is
+//! within 1/64 (1.6 %) of the true nearest-rank p95. The histogram makes
+//! the memory per job and day independent of how often the job runs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::record::{Status, ts};
+
+/// log2 of the buckets per power of two.
+const SUB_BITS: u32 = 5;
+/// Buckets per power of two.
+const SUB: u64 = 1 << SUB_BITS;
+/// Values below this have a bucket each (exact).
+const EXACT: u64 = 2 * SUB;
+
+/// The histogram bucket of a duration in milliseconds.
+fn bucket_of(ms: u64) -> u16 {
+    if ms < EXACT {
+        return ms as u16;
+    }
+    let msb = u64::from(63 - ms.leading_zeros());
+    let shift = msb - u64::from(SUB_BITS);
+    let sub = (ms >> shift) - SUB;
+    // At most 64 + 57 * 32 + 31 = 1919: fits in u16.
+    (EXACT + (msb - u64::from(SUB_BITS) - 1) * SUB + sub) as u16
+}
+
+/// The value reported for a bucket: the midpoint of the integers it holds.
+fn bucket_value(bucket: u16) -> u64 {
+    let b = u64::from(bucket);
+    if b < EXACT {
+        return b;
+    }
+    let k = b - EXACT;
+    let shift = k / SUB + 1;
+    let lower = (SUB + k % SUB) << shift;
+    let width = 1u64 << shift;
+    lower + (width - 1) / 2
+}
+
+/// Durations of a set of runs: count, sum, min, max and a sparse
+/// histogram (sorted `(bucket, count)` pairs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Durations {
+    count: u64,
+    sum: u64,
+    min: u64,
+    max: u64,
+    buckets: Vec<(u16, u32)>,
+}
+
+impl Durations {
+    pub(crate) fn record(&mut self, ms: u64) {
+        if self.count == 0 {
+            self.min = ms;
+            self.max = ms;
+        } else {
+            self.min = self.min.min(ms);
+            self.max = self.max.max(ms);
+        }
+        self.count += 1;
+        self.sum = self.sum.saturating_add(ms);
+        let b = bucket_of(ms);
+        match self.buckets.binary_search_by_key(&b, |&(k, _)| k) {
+            Ok(i) => self.buckets[i].1 = self.buckets[i].1.saturating_add(1),
+            Err(i) => self.buckets.insert(i, (b, 1)),
+        }
+    }
+}
+
+/// Durations being summed over several days (and jobs) for one answer.
+#[derive(Debug, Default)]
+pub(crate) struct DurationSum {
+    count: u64,
+    sum: u64,
+    min: u64,
+    max: u64,
+    pairs: Vec<(u16, u64)>,
+}
+
+impl DurationSum {
+    pub(crate) fn add(&mut self, d: &Durations) {
+        if d.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            self.min = d.min;
+            self.max = d.max;
+        } else {
+            self.min = self.min.min(d.min);
+            self.max = self.max.max(d.max);
+        }
+        self.count += d.count;
+        self.sum = self.sum.saturating_add(d.sum);
+        self.pairs
+            .extend(d.buckets.iter().map(|&(b, n)| (b, u64::from(n))));
+    }
+
+    pub(crate) fn avg(&self) -> Option<u64> {
+        (self.count > 0).then(|| self.sum / self.count)
+    }
+
+    pub(crate) fn min(&self) -> Option<u64> {
+        (self.count > 0).then_some(self.min)
+    }
+
+    pub(crate) fn max(&self) -> Option<u64> {
+        (self.count > 0).then_some(self.max)
+    }
+
+    /// The nearest-rank 95th percentile: the smallest duration that at
+    /// least 95 % of the runs did not exceed.
+    pub(crate) fn p95(&mut self) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        // ceil(0.95 * count) without floating point.
+        let rank = (self.count * 95).div_ceil(100).max(1);
+        if rank == self.count {
+            // Fewer than 20 runs: the p95 is the largest, known exactly.
+            return Some(self.max);
+        }
+        self.pairs.sort_unstable_by_key(|&(b, _)| b);
+        let mut seen = 0u64;
+        for &(b, n) in &self.pairs {
+            seen += n;
+            if seen >= rank {
+                return Some(bucket_value(b).clamp(self.min, self.max));
+            }
+        }
+        Some(self.max)
+    }
+}
+
+/// What one job did on one UTC day.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct DayAgg {
+    /// Runs by final status, in [`Status::ALL`] order.
+    pub(crate) runs: [u32; 6],
+    pub(crate) attempts: u32,
+    pub(crate) durations: Durations,
+}
+
+impl DayAgg {
+    pub(crate) fn add_run(&mut self, status: Status, duration_ms: u64) {
+        let slot = &mut self.runs[status_index(status)];
+        *slot = slot.saturating_add(1);
+        if status != Status::Lost {
+            self.durations.record(duration_ms);
+        }
+    }
+}
+
+fn status_index(status: Status) -> usize {
+    Status::ALL
+        .iter()
+        .position(|&s| s == status)
+        .unwrap_or_default()
+}
+
+/// Runs counted by their final status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub success: u64,
+    pub failed: u64,
+    pub timeout: u64,
+    pub cancelled: u64,
+    pub error: u64,
+    pub lost: u64,
+}
+
+impl StatusCounts {
+    /// The number of runs that ended with `status`.
+    pub fn get(&self, status: Status) -> u64 {
+        match status {
+            Status::Success => self.success,
+            Status::Failed => self.failed,
+            Status::Timeout => self.timeout,
+            Status::Cancelled => self.cancelled,
+            Status::Error => self.error,
+            Status::Lost => self.lost,
+        }
+    }
+
+    /// All runs, whatever their status.
+    pub fn total(&self) -> u64 {
+        Status::ALL.iter().map(|&s| self.get(s)).sum()
+    }
+
+    fn slot(&mut self, status: Status) -> &mut u64 {
+        match status {
+            Status::Success => &mut self.success,
+            Status::Failed => &mut self.failed,
+            Status::Timeout => &mut self.timeout,
+            Status::Cancelled => &mut self.cancelled,
+            Status::Error => &mut self.error,
+            Status::Lost => &mut self.lost,
+        }
+    }
+
+    pub(crate) fn add_day(&mut self, runs: &[u32; 6]) {
+        for (status, &n) in Status::ALL.iter().zip(runs) {
+            *self.slot(*status) += u64::from(n);
+        }
+    }
+}
+
+/// A job's statistics over everything the history index holds (the last
+/// 90 days): `GET /api/v1/jobs/{id}` → `stats`. Runs are counted by their
+/// final status; durations are those of the final attempts, `lost` ones
+/// excluded. All durations are `null` when there is no run to measure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobStats {
+    /// Runs, whatever their final status.
+    pub total: u64,
+    #[serde(flatten)]
+    pub by_status: StatusCounts,
+    pub avg_duration_ms: Option<u64>,
+    pub min_duration_ms: Option<u64>,
+    pub max_duration_ms: Option<u64>,
+    pub p95_duration_ms: Option<u64>,
+}
+
+impl JobStats {
+    pub(crate) fn from_parts(by_status: StatusCounts, mut durations: DurationSum) -> JobStats {
+        JobStats {
+            total: by_status.total(),
+            by_status,
+            avg_duration_ms: durations.avg(),
+            min_duration_ms: durations.min(),
+            max_duration_ms: durations.max(),
+            p95_duration_ms: durations.p95(),
+        }
+    }
+}
+
+/// The period a [`Stats`] answer covers: from the start (00:00 UTC) of the
+/// first day to `to` (now), `days` UTC dates including today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    #[serde(with = "ts")]
+    pub from: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub to: DateTime<Utc>,
+    pub days: u32,
+}
+
+/// Runs of one job (or of all jobs) over a period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeriodStats {
+    /// Runs by final status.
+    pub runs: StatusCounts,
+    /// Attempts, retries included.
+    pub attempts: u64,
+    /// Successful runs / all runs, between 0 and 1; `null` without runs.
+    pub success_rate: Option<f64>,
+    pub avg_duration_ms: Option<u64>,
+    pub p95_duration_ms: Option<u64>,
+}
+
+/// A [`PeriodStats`] being summed.
+#[derive(Debug, Default)]
+pub(crate) struct PeriodSum {
+    pub(crate) runs: StatusCounts,
+    pub(crate) attempts: u64,
+    pub(crate) durations: DurationSum,
+}
+
+impl PeriodSum {
+    pub(crate) fn add(&mut self, day: &DayAgg) {
+        self.runs.add_day(&day.runs);
+        self.attempts += u64::from(day.attempts);
+        self.durations.add(&day.durations);
+    }
+
+    pub(crate) fn finish(mut self) -> PeriodStats {
+        let total = self.runs.total();
+        PeriodStats {
+            runs: self.runs,
+            attempts: self.attempts,
+            success_rate: (total > 0).then(|| self.runs.success as f64 / total as f64),
+            avg_duration_ms: self.durations.avg(),
+            p95_duration_ms: self.durations.p95(),
+        }
+    }
+}
+
+/// One UTC day of a [`Stats`] answer, all jobs together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayStats {
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    pub runs: StatusCounts,
+    pub attempts: u64,
+}
+
+/// `GET /api/v1/stats?days=N`. `jobs` lists the jobs with at least one
+/// attempt in the period; `days` has one entry per date, oldest first,
+/// empty days included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub period: Period,
+    pub totals: PeriodStats,
+    pub jobs: BTreeMap<String, PeriodStats>,
+    pub days: Vec<DayStats>,
+}
+
+/// A stats request the API must refuse (HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatsError {
+    #[error("days must be between 1 and {max}, not {days}")]
+    Days { days: u32, max: u32 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_exact_below_64_ms() {
+        for ms in 0..EXACT {
+            assert_eq!(bucket_value(bucket_of(ms)), ms);
+        }
+    }
+
+    #[test]
+    fn bucket_error_is_bounded_across_the_whole_range() {
+        let mut ms = 1u64;
+        while ms < u64::MAX / 3 {
+            for v in [ms, ms + ms / 3, ms * 2 - 1] {
+                let got = bucket_value(bucket_of(v));
+                let err = got.abs_diff(v) as f64 / v as f64;
+                assert!(err <= 1.0 / 64.0, "{v} reported as {got}");
+            }
+            ms *= 2;
+        }
+        assert!(bucket_of(u64::MAX) < 1920);
+    }
+
+    #[test]
+    fn buckets_are_monotonic() {
+        let mut last = 0;
+        for v in (0..100_000u64).step_by(7) {
+            let b = bucket_of(v);
+            assert!(b >= last);
+            last = b;
+        }
+    }
+
+    #[test]
+    fn p95_is_the_nearest_rank() {
+        let mut d = Durations::default();
+        for _ in 0..95 {
+            d.record(10);
+        }
+        for _ in 0..5 {
+            d.record(10_000);
+        }
+        let mut sum = DurationSum::default();
+        sum.add(&d);
+        assert_eq!(sum.p95(), Some(10));
+        assert_eq!(sum.avg(), Some(509));
+        assert_eq!((sum.min(), sum.max()), (Some(10), Some(10_000)));
+    }
+
+    #[test]
+    fn p95_of_a_single_value_is_that_value() {
+        let mut d = Durations::default();
+        d.record(123_457);
+        let mut sum = DurationSum::default();
+        sum.add(&d);
+        assert_eq!(sum.p95(), Some(123_457));
+    }
+
+    #[test]
+    fn merged_days_give_the_same_answer_as_one_set() {
+        let mut one = Durations::default();
+        let mut days = vec![Durations::default(); 7];
+        for v in 1..=7000u64 {
+            one.record(v * 13);
+            days[(v % 7) as usize].record(v * 13);
+        }
+        let mut a = DurationSum::default();
+        a.add(&one);
+        let mut b = DurationSum::default();
+        for d in &days {
+            b.add(d);
+        }
+        assert_eq!(a.p95(), b.p95());
+        assert_eq!(a.avg(), b.avg());
+    }
+}
