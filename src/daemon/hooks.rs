@@ -31,7 +31,7 @@ pub struct DaemonHooks {
 
 /// A job without `notify` still has its failure streak counted (for the
 /// API's `consecutive_failures`), through the same rules with no channel.
-const SILENT: Notify = Notify {
+static SILENT: Notify = Notify {
     email: Vec::new(),
     webhook: None,
     on: NotifyOn {

@@ -175,7 +175,8 @@ impl Daemon {
         let listen = listener.local_addr().context("reading the API address")?;
 
         let mut scheduler = scheduler::Scheduler::new(services, config, state, events_rx);
-        scheduler.start(opened.lost);
+        let crate::log::OpenedLog { sink, history, lost } = opened;
+        scheduler.start(lost);
         let inputs = scheduler::Inputs {
             control: control_rx,
             file_changed: file_rx,
@@ -183,7 +184,7 @@ impl Daemon {
             clock_steps,
             shutdown: shutdown_rx.clone(),
         };
-        let log = opened.sink.clone();
+        let log = sink.clone();
         let scheduler = tokio::spawn(async move {
             scheduler.run(inputs).await;
             if let Err(e) = log.flush().await {
@@ -192,7 +193,7 @@ impl Daemon {
             notifier.shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await;
         });
 
-        let api = api_task(listener, handle.clone(), opened, shutdown_rx, &settings, Arc::clone(&clock))?;
+        let api = api_task(listener, handle.clone(), (sink, history), shutdown_rx, &settings, Arc::clone(&clock))?;
         systemd::notify("READY=1");
         tracing::info!("cronduct {} started; admin API on http://{listen}", env!("CARGO_PKG_VERSION"));
         Ok(Daemon {
@@ -241,7 +242,7 @@ impl Daemon {
 fn api_task(
     listener: tokio::net::TcpListener,
     handle: control::Handle,
-    opened: crate::log::OpenedLog,
+    (log, history): (crate::log::LogSink, crate::log::HistoryHandle),
     mut shutdown: tokio_watch::Receiver<bool>,
     settings: &crate::config::DaemonSettings,
     clock: Arc<dyn Clock>,
@@ -249,8 +250,8 @@ fn api_task(
     let admin_key = crate::api::key::load_or_create_key(settings).context("cannot set up the admin key")?;
     let ctx = crate::api::ApiContext {
         handle,
-        history: opened.history,
-        log: opened.sink,
+        history,
+        log,
         admin_key,
         listen: settings.listen,
         started_at: clock.now(),

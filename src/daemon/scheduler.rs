@@ -774,7 +774,7 @@ impl Scheduler {
             running: self.runs.values().any(|r| r.job == job.id),
             next_run: slot.next.map(|p| p.scheduled_at),
             consecutive_failures: self
-                .state_ref()
+                .state
                 .consecutive_failures
                 .get(&job.id)
                 .copied()
