@@ -65,11 +65,11 @@ pub fn read_key(settings: &DaemonSettings) -> Result<String, KeyError> {
     resolve(env_key()?, settings, false)
 }
 
-/// `CRONDUCT_ADMIN_KEY`, `None` when unset or empty.
+/// `CRONDUCT_ADMIN_KEY`, trimmed and checked; `None` when unset or empty.
 pub fn env_key() -> Result<Option<String>, KeyError> {
     match std::env::var(KEY_ENV) {
         Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => Ok(Some(v)),
+        Ok(v) => validate(&v, KEY_ENV).map(Some),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(KeyError::EnvNotUnicode),
     }

@@ -42,7 +42,14 @@ pub(crate) async fn limit_body(
         )
         .into_response()
     };
-    if declared.is_some_and(|n| n > DRAIN_CAP) {
+    // A client waiting for "100 Continue" has not sent its body yet, so it
+    // can be refused before it sends anything; beyond DRAIN_CAP draining is
+    // not worth it.
+    let expects_continue = req
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if declared.is_some_and(|n| n > DRAIN_CAP || (n > max && expects_continue)) {
         return too_large();
     }
     let (parts, body) = req.into_parts();

@@ -313,7 +313,7 @@ mod tests {
         assert_eq!(c.durations["j"].count, 3, "every attempt is observed");
         // The index drops r1 and r2's first attempt: nothing is subtracted
         // and nothing is counted twice.
-        c.absorb(&[b2.clone()]);
+        c.absorb(std::slice::from_ref(&b2));
         c.absorb(&[b2]);
         assert_eq!(total(&c, Status::Success), 1);
         assert_eq!(total(&c, Status::Failed), 1);

@@ -9,6 +9,26 @@
 //! ([`Limits`]) → Host check (403) → body limit (413, 408) → admin key
 //! (401, all paths but `/health`) → request deadline (503) → routes
 //! (404 and 405 as JSON too).
+//!
+//! Choices where SPEC §8 is silent:
+//! - `limit` above 1000 (or 0) is a 400, not clamped, so a script learns it
+//!   asked for more than it can get. Unknown or repeated query parameters
+//!   are 400s too, so typos do not pass silently.
+//! - `since` takes an RFC 3339 instant or a duration back from now (`24h`).
+//! - A request without `Host` (HTTP/1.0) is accepted; browsers, the DNS
+//!   rebinding vector, always send one. Ports in `Host` are not compared.
+//! - Unknown paths need the key too (401 before 404), so they cannot be
+//!   probed without it. Cross-site pages cannot send the key header
+//!   without a CORS preflight, which the API never approves.
+//! - `/health` is 503 only when the scheduler does not answer; a refused
+//!   reload, a failing or lossy log, or no jobs make it `degraded` (200).
+//! - The scheduler being stopped, or not answering within 30 s, is a 503.
+//! - `run?wait=true` has no deadline: it ends when the run ends (after
+//!   retries) or the client leaves; the run goes on either way.
+//! - Oversized bodies are read and discarded up to 16 MiB before the 413,
+//!   so the client reads the answer instead of a connection reset.
+//! - At most 256 connections; one idle for 30 s without a request in
+//!   progress is closed (this also bounds a slowly sent request head).
 
 mod auth;
 mod conn;

@@ -142,7 +142,7 @@ impl HistoryStandIn {
             .filter(|r| f.status.is_none_or(|s| r.status == s))
             .filter(|r| f.since.is_none_or(|t| r.finished_at >= t))
             .collect();
-        out.sort_by(|a, b| b.finished_at.cmp(&a.finished_at));
+        out.sort_by_key(|r| std::cmp::Reverse(r.finished_at));
         out.truncate(f.limit);
         out
     }

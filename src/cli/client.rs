@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -205,29 +205,30 @@ struct Api {
 
 impl Api {
     fn connect(args: &ClientArgs) -> anyhow::Result<Api> {
-        let mut config = None;
-        let mut load_config = || -> anyhow::Result<crate::config::DaemonSettings> {
-            if config.is_none() {
-                let loaded = crate::config::load(&args.config.config).with_context(|| {
-                    format!(
-                        "cannot read {} to find the daemon (give --url and set {})",
-                        args.config.config.display(),
-                        crate::api::KEY_ENV
-                    )
-                })?;
-                config = Some(loaded.daemon);
+        // Read at most once, and only if --url or the key variable is missing.
+        let mut daemon: Option<crate::config::DaemonSettings> = None;
+        let mut settings = || -> anyhow::Result<crate::config::DaemonSettings> {
+            if let Some(d) = &daemon {
+                return Ok(d.clone());
             }
-            config
-                .clone()
-                .ok_or_else(|| anyhow!("configuration not loaded"))
+            let path = &args.config.config;
+            let loaded = crate::config::load(path).with_context(|| {
+                format!(
+                    "cannot read {} to find the daemon (or give --url and set {})",
+                    path.display(),
+                    crate::api::KEY_ENV
+                )
+            })?;
+            daemon = Some(loaded.daemon.clone());
+            Ok(loaded.daemon)
         };
         let base = match &args.url {
             Some(u) => parse_base_url(u)?,
-            None => listen_url(load_config()?.listen)?,
+            None => listen_url(settings()?.listen)?,
         };
         let key = match crate::api::key::env_key()? {
-            Some(k) => k.trim().to_string(),
-            None => crate::api::read_key(&load_config()?)?,
+            Some(k) => k,
+            None => crate::api::read_key(&settings()?)?,
         };
         // reqwest is built without a default TLS provider; plain http needs
         // none, but an https --url must not panic.
@@ -491,9 +492,10 @@ fn in_zone(t: DateTime<Utc>, zone: &str) -> String {
         .to_string()
 }
 
-/// An instant in this machine's local zone.
+/// An instant in this machine's zone (`TZ`, else `/etc/localtime`), named
+/// by its abbreviation like the job zones.
 fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Local)
+    t.with_timezone(&crate::schedule::system_timezone())
         .format("%Y-%m-%d %H:%M:%S %Z")
         .to_string()
 }
