@@ -65,8 +65,10 @@ fn redact(fx: &Fixture, text: &str) -> String {
     .map(|s| api_fake::at(fx.t0, *s))
     .collect();
     for r in fx.history.runs(cronduct::api::sources::RunFilter {
+        job: None,
+        status: None,
+        since: None,
         limit: usize::MAX,
-        ..Default::default()
     }) {
         instants.extend([r.started_at, r.finished_at]);
     }

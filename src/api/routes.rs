@@ -364,9 +364,12 @@ async fn metrics(State(s): Shared, q: RawQuery) -> Answer {
     let jobs = s.ctx.handle.jobs().await?;
     let running = s.ctx.handle.running().await?;
     let reload_ok = s.ctx.handle.status().await?.last_reload.ok;
+    // Every record the index holds; see `metrics` for why all of them.
     let history = s.ctx.history.runs(RunFilter {
+        job: None,
+        status: None,
+        since: None,
         limit: usize::MAX,
-        ..RunFilter::default()
     });
     let body = {
         let mut counters = s.metrics.lock().unwrap_or_else(|e| e.into_inner());
