@@ -1,1 +1,141 @@
-//! The admin HTTP API (SPEC §8).
+//! The admin HTTP API (SPEC §8): JSON over HTTP/1.1 on `[daemon].listen`.
+//!
+//! Owns the HTTP surface only: routing, the admin key, the Host check,
+//! limits, and shaping answers. It holds no job state; every question and
+//! command goes to the scheduler task through [`crate::daemon::control::Handle`],
+//! and past runs come from the history index (see [`sources`]).
+//!
+//! Request pipeline, outermost first: connection cap and idle timeout
+//! ([`Limits`]) → Host check (403) → body limit (413, 408) → admin key
+//! (401, all paths but `/health`) → request deadline (503) → routes
+//! (404 and 405 as JSON too).
+//!
+//! Choices where SPEC §8 is silent:
+//! - `limit` above 1000 (or 0) is a 400, not clamped, so a script learns it
+//!   asked for more than it can get. Unknown or repeated query parameters
+//!   are 400s too, so typos do not pass silently.
+//! - `since` takes an RFC 3339 instant or a duration back from now (`24h`).
+//! - A request without `Host` (HTTP/1.0) is accepted; browsers, the DNS
+//!   rebinding vector, always send one. Ports in `Host` are not compared.
+//! - Unknown paths need the key too (401 before 404), so they cannot be
+//!   probed without it. Cross-site pages cannot send the key header
+//!   without a CORS preflight, which the API never approves.
+//! - `/health` is 503 only when the scheduler does not answer; a refused
+//!   reload, a failing or lossy log, or no jobs make it `degraded` (200).
+//! - The scheduler being stopped, or not answering within 30 s, is a 503.
+//! - `run?wait=true` has no deadline: it ends when the run ends (after
+//!   retries) or the client leaves; the run goes on either way.
+//! - Oversized bodies are read and discarded up to 16 MiB before the 413,
+//!   so the client reads the answer instead of a connection reset.
+//! - At most 256 connections; one idle for 30 s without a request in
+//!   progress is closed (this also bounds a slowly sent request head).
+
+mod auth;
+mod conn;
+mod error;
+pub mod key;
+mod limits;
+mod metrics;
+mod params;
+mod procstat;
+mod routes;
+pub mod sources;
+pub mod types;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::middleware;
+use tokio::net::TcpListener;
+
+pub use auth::KEY_HEADER;
+pub use key::{KEY_ENV, KeyError, load_or_create_key, read_key};
+pub use sources::ApiContext;
+
+/// Bounds on what one client can make the API do.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open connections at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a connection may sit without a request in progress before
+    /// it is closed (also bounds sending a request's head).
+    pub idle_timeout: Duration,
+    /// Deadline for reading a request's body and for answering it
+    /// (503 after it); `POST …/run?wait=true` is exempt from the latter.
+    pub request_timeout: Duration,
+    /// Largest accepted request body (413 above it).
+    pub max_body: usize,
+    /// How long `/health` waits for the scheduler before calling it
+    /// stalled (503 "unhealthy").
+    pub health_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            max_body: 64 << 10,
+            health_deadline: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What every handler and middleware shares.
+pub(crate) struct AppState {
+    ctx: ApiContext,
+    limits: Limits,
+    metrics: Mutex<metrics::Counters>,
+}
+
+/// Serves the admin API on `listener` with the default [`Limits`] until
+/// `shutdown` completes, then stops accepting, lets requests in progress
+/// finish (a `run?wait=true` one ends when its run does, and the scheduler
+/// cancels runs at shutdown) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: ApiContext,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, ctx, Limits::default(), shutdown).await
+}
+
+/// [`serve`] with explicit limits.
+pub async fn serve_with(
+    listener: TcpListener,
+    ctx: ApiContext,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener =
+        conn::GuardedListener::new(listener, limits.max_connections, limits.idle_timeout);
+    let state = Arc::new(AppState {
+        ctx,
+        limits,
+        metrics: Mutex::new(metrics::Counters::default()),
+    });
+    // `layer` wraps what is already there, so the last one added runs first.
+    let app = routes::router(state.clone())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::deadline,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_body,
+        ))
+        .layer(middleware::from_fn_with_state(state, auth::check_host))
+        .layer(middleware::from_fn(conn::track_in_flight));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<conn::ConnActivity>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

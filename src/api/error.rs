@@ -1,0 +1,76 @@
+//! Error answers: every failure is `{"error": "…"}` with the status that
+//! says what kind of failure it is (SPEC §8), never an empty body.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::types::ErrorBody;
+use crate::daemon::control::ControlError;
+
+/// A refused request, ready to be answered.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: message.into(),
+                errors: None,
+            },
+        }
+    }
+
+    /// A malformed or out-of-range parameter (400).
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// A refused reload (422), with each validation error.
+    pub(crate) fn invalid_config(errors: Vec<String>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: ErrorBody {
+                error: "invalid configuration; the old jobs keep running".into(),
+                errors: Some(errors),
+            },
+        }
+    }
+
+    /// The scheduler did not answer or is shutting down (503).
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let status = match e {
+            ControlError::UnknownJob(_) => StatusCode::NOT_FOUND,
+            ControlError::Conflict(_) => StatusCode::CONFLICT,
+            ControlError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, axum::Json(self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cronduct\""),
+            );
+        }
+        resp
+    }
+}

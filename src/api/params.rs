@@ -1,0 +1,133 @@
+//! Query parameters: parsed strictly, so a typo (`?limt=5`, `?status=ok`)
+//! is a 400 that names the problem instead of being silently ignored.
+
+use chrono::{DateTime, Utc};
+
+use super::error::ApiError;
+use crate::config::units::parse_duration;
+use crate::record::Status;
+
+/// `limit` when none is given.
+pub(crate) const DEFAULT_LIMIT: usize = 50;
+/// The largest `limit` accepted. Larger values are refused (400) rather
+/// than clamped, so a script asking for 5000 runs learns it got fewer.
+pub(crate) const MAX_LIMIT: usize = 1000;
+
+/// The query string of one request, checked against the names the
+/// endpoint accepts.
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Refuses unknown and repeated parameters.
+    pub(crate) fn new(pairs: Vec<(String, String)>, allowed: &[&str]) -> Result<Self, ApiError> {
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if !allowed.contains(&k.as_str()) {
+                let expected = if allowed.is_empty() {
+                    "this endpoint takes no parameters".to_string()
+                } else {
+                    format!("expected {}", allowed.join(", "))
+                };
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter {k:?}; {expected}"
+                )));
+            }
+            if pairs[..i].iter().any(|(p, _)| p == k) {
+                return Err(ApiError::bad_request(format!(
+                    "parameter {k:?} given twice"
+                )));
+            }
+        }
+        Ok(Params(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `limit`: 1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
+    pub(crate) fn limit(&self) -> Result<usize, ApiError> {
+        match self.get("limit") {
+            None => Ok(DEFAULT_LIMIT),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "invalid limit {v:?}; expected a whole number from 1 to {MAX_LIMIT}"
+                    ))
+                }),
+        }
+    }
+
+    /// `status`: one of the run statuses.
+    pub(crate) fn status(&self) -> Result<Option<Status>, ApiError> {
+        self.get("status")
+            .map(|v| v.parse::<Status>().map_err(ApiError::bad_request))
+            .transpose()
+    }
+
+    /// `since`: an RFC 3339 instant (any offset), or a duration back from
+    /// `now` (`90m`, `2d`).
+    pub(crate) fn since(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ApiError> {
+        let Some(v) = self.get("since") else {
+            return Ok(None);
+        };
+        if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+            return Ok(Some(t.with_timezone(&Utc)));
+        }
+        parse_duration(v)
+            .ok()
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .and_then(|d| now.checked_sub_signed(d))
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid since {v:?}; expected an RFC 3339 time like 2026-03-29T02:00:00Z or a duration like 24h"
+                ))
+            })
+    }
+
+    /// `job`: any text; an unknown job simply matches no runs.
+    pub(crate) fn job(&self) -> Option<String> {
+        self.get("job").map(str::to_string)
+    }
+
+    /// `days`: 1 to 90, default 7.
+    pub(crate) fn days(&self) -> Result<u32, ApiError> {
+        match self.get("days") {
+            None => Ok(7),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=90).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "invalid days {v:?}; expected a whole number from 1 to 90"
+                    ))
+                }),
+        }
+    }
+
+    /// `wait`: `true`/`false` (also `1`/`0`, `yes`/`no`; a bare `?wait`
+    /// means true), default false.
+    pub(crate) fn wait(&self) -> Result<bool, ApiError> {
+        match self.get("wait") {
+            None => Ok(false),
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                ApiError::bad_request(format!("invalid wait {v:?}; expected true or false"))
+            }),
+        }
+    }
+}
+
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "1" | "yes" | "" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}

@@ -1,0 +1,412 @@
+//! The endpoints of SPEC §8. Each handler asks the scheduler (through
+//! its control handle) and the history index, and shapes the answer; none
+//! holds state of its own except the metrics counters.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Duration as ChronoDuration;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::metrics::{self, Live};
+use super::params::Params;
+use super::procstat;
+use super::sources::{JobStats, RunFilter};
+use super::types::{
+    Cancelled, HealthReport, HealthStatus, JobCounts, JobDetailView, JobList, JobView, LastRun,
+    LogReport, PauseState, RunAttempts, RunList, RunningList, StatusReport, TriggerAccepted,
+};
+
+type Shared = State<Arc<AppState>>;
+type Answer = Result<Response, ApiError>;
+type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+type RawPath = Result<Path<String>, PathRejection>;
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/jobs", get(jobs))
+        .route("/api/v1/jobs/{id}", get(job))
+        .route("/api/v1/jobs/{id}/pause", post(pause))
+        .route("/api/v1/jobs/{id}/resume", post(resume))
+        .route("/api/v1/jobs/{id}/run", post(run))
+        .route("/api/v1/jobs/{id}/cancel", post(cancel))
+        .route("/api/v1/jobs/{id}/runs", get(job_runs))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/{run_id}", get(run_attempts))
+        .route("/api/v1/running", get(running))
+        .route("/api/v1/stats", get(stats))
+        .route("/api/v1/reload", post(reload))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no such endpoint: {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+fn params(q: RawQuery, allowed: &[&str]) -> Result<Params, ApiError> {
+    let Query(pairs) =
+        q.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
+    Params::new(pairs, allowed)
+}
+
+fn path_id(p: RawPath) -> Result<String, ApiError> {
+    p.map(|Path(id)| id)
+        .map_err(|e| ApiError::bad_request(format!("malformed path: {e}")))
+}
+
+fn ok<T: serde::Serialize>(body: T) -> Answer {
+    Ok(Json(body).into_response())
+}
+
+fn stats_json(s: &JobStats) -> serde_json::Value {
+    json!({
+        "total": s.total,
+        "success": s.success,
+        "failed": s.failed,
+        "timeout": s.timeout,
+        "avg_duration_ms": s.avg_duration_ms,
+        "min_duration_ms": s.min_duration_ms,
+        "max_duration_ms": s.max_duration_ms,
+        "p95_duration_ms": s.p95_duration_ms,
+    })
+}
+
+/// `GET /health`: open (no key), for load balancers and monitoring.
+/// Degraded: the last reload was refused, the log cannot be written or has
+/// dropped records, or no job is configured. Unhealthy (503): the
+/// scheduler does not answer within `health_deadline` or is stopping.
+async fn health(State(s): Shared) -> Response {
+    let asked = tokio::time::timeout(s.limits.health_deadline, s.ctx.handle.status()).await;
+    let sched = match asked {
+        Ok(Ok(st)) => st,
+        Ok(Err(e)) => return unhealthy(e.to_string()),
+        Err(_) => {
+            return unhealthy(format!(
+                "the scheduler did not answer within {}s",
+                s.limits.health_deadline.as_secs_f64()
+            ));
+        }
+    };
+    let mut warnings = Vec::new();
+    if !sched.last_reload.ok {
+        warnings.push(format!(
+            "the last configuration reload was refused: {}",
+            sched
+                .last_reload
+                .error
+                .as_deref()
+                .unwrap_or("unknown error")
+        ));
+    }
+    let log = s.ctx.log.health();
+    if !log.ok {
+        warnings.push(format!(
+            "the execution log cannot be written: {}",
+            log.error.as_deref().unwrap_or("unknown error")
+        ));
+    }
+    if log.dropped > 0 {
+        warnings.push(format!(
+            "{} execution log records were dropped",
+            log.dropped
+        ));
+    }
+    if sched.jobs_total == 0 {
+        warnings.push("no jobs are configured".to_string());
+    }
+    let status = if warnings.is_empty() {
+        HealthStatus::Healthy
+    } else {
+        HealthStatus::Degraded
+    };
+    Json(HealthReport {
+        status,
+        warnings,
+        jobs: Some(sched.jobs_total),
+        running: Some(sched.runs_active),
+        last_reload: Some(sched.last_reload),
+    })
+    .into_response()
+}
+
+fn unhealthy(why: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(HealthReport {
+            status: HealthStatus::Unhealthy,
+            warnings: vec![why],
+            jobs: None,
+            running: None,
+            last_reload: None,
+        }),
+    )
+        .into_response()
+}
+
+async fn status(State(s): Shared, q: RawQuery) -> Answer {
+    params(q, &[])?;
+    let sched = s.ctx.handle.status().await?;
+    let now = s.ctx.clock.now();
+    let log = s.ctx.log.health();
+    ok(StatusReport {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        started_at: s.ctx.started_at,
+        uptime_seconds: (now - s.ctx.started_at).num_seconds().max(0) as u64,
+        config: sched.config,
+        last_reload: sched.last_reload,
+        jobs: JobCounts {
+            total: sched.jobs_total,
+            enabled: sched.jobs_enabled,
+            paused: sched.jobs_paused,
+            running: sched.runs_active,
+        },
+        next_run: sched.next_run,
+        failures_24h: s
+            .ctx
+            .history
+            .failures_since(now - ChronoDuration::hours(24)),
+        rss_bytes: procstat::rss_bytes(),
+        cpu_seconds: procstat::cpu_seconds(),
+        log: LogReport {
+            ok: log.ok,
+            error: log.error,
+            pending: log.pending as u64,
+            dropped: log.dropped,
+        },
+    })
+}
+
+async fn jobs(State(s): Shared, q: RawQuery) -> Answer {
+    params(q, &[])?;
+    let jobs = s
+        .ctx
+        .handle
+        .jobs()
+        .await?
+        .into_iter()
+        .map(|job| {
+            let last_run = s.ctx.history.last_run(&job.id).as_ref().map(LastRun::from);
+            JobView { job, last_run }
+        })
+        .collect();
+    ok(JobList { jobs })
+}
+
+async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    let job = s.ctx.handle.job(&id).await?;
+    ok(JobDetailView {
+        job,
+        last_run: s.ctx.history.last_run(&id).as_ref().map(LastRun::from),
+        stats: stats_json(&s.ctx.history.job_stats(&id)),
+    })
+}
+
+async fn set_paused(s: &AppState, id: RawPath, q: RawQuery, paused: bool) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    let paused = s.ctx.handle.set_paused(&id, paused).await?;
+    ok(PauseState { job: id, paused })
+}
+
+async fn pause(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
+    set_paused(&s, id, q, true).await
+}
+
+async fn resume(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
+    set_paused(&s, id, q, false).await
+}
+
+/// `POST /api/v1/jobs/{id}/run[?wait=true]`. Without `wait`: 202 as soon
+/// as the run is accepted. With it: 200 and the run's final finish record
+/// (after retries); the request has no deadline, and a client that gives
+/// up does not stop the run.
+async fn run(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
+    let id = path_id(id)?;
+    let wait = params(q, &["wait"])?.wait()?;
+    let triggered = s.ctx.handle.trigger(&id).await?;
+    if !wait {
+        let body = TriggerAccepted {
+            job: id,
+            run_id: triggered.run_id,
+        };
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
+    match triggered.finished.await {
+        Ok(record) => ok(record),
+        Err(_) => Err(ApiError::unavailable(format!(
+            "run {} was started, but the scheduler stopped before it finished",
+            triggered.run_id
+        ))),
+    }
+}
+
+async fn cancel(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    let cancelled = s.ctx.handle.cancel(&id).await?;
+    ok(Cancelled { cancelled })
+}
+
+/// `GET /api/v1/jobs/{id}/runs`. A job removed from the config still has
+/// its past runs listed; 404 only when neither the config nor the history
+/// knows the id.
+async fn job_runs(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
+    let id = path_id(id)?;
+    let p = params(q, &["limit", "status"])?;
+    let filter = RunFilter {
+        job: Some(id.clone()),
+        status: p.status()?,
+        since: None,
+        limit: p.limit()?,
+    };
+    let runs = s.ctx.history.runs(filter);
+    if runs.is_empty() && s.ctx.history.last_run(&id).is_none() {
+        // Answers 404 for an id the scheduler does not know either.
+        s.ctx.handle.job(&id).await?;
+    }
+    ok(RunList { runs })
+}
+
+async fn runs(State(s): Shared, q: RawQuery) -> Answer {
+    let p = params(q, &["job", "status", "since", "limit"])?;
+    let filter = RunFilter {
+        job: p.job(),
+        status: p.status()?,
+        since: p.since(s.ctx.clock.now())?,
+        limit: p.limit()?,
+    };
+    ok(RunList {
+        runs: s.ctx.history.runs(filter),
+    })
+}
+
+async fn run_attempts(State(s): Shared, run_id: RawPath, q: RawQuery) -> Answer {
+    let run_id = path_id(run_id)?;
+    params(q, &[])?;
+    let attempts = s
+        .ctx
+        .history
+        .run(&run_id)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| ApiError::not_found(format!("unknown run {run_id:?}")))?;
+    let job = attempts[0].job.clone();
+    ok(RunAttempts {
+        run_id,
+        job,
+        attempts,
+    })
+}
+
+async fn running(State(s): Shared, q: RawQuery) -> Answer {
+    params(q, &[])?;
+    ok(RunningList {
+        running: s.ctx.handle.running().await?,
+    })
+}
+
+async fn stats(State(s): Shared, q: RawQuery) -> Answer {
+    let days = params(q, &["days"])?.days()?;
+    ok(s.ctx.history.stats(days, s.ctx.clock.now()))
+}
+
+/// `POST /api/v1/reload`: 200 with what changed, or 422 with each
+/// validation error. The scheduler reports a refused config as one
+/// rendered text; `errors` splits it at blank lines, the separator
+/// between rendered errors, and is that one text when there is none.
+async fn reload(State(s): Shared, q: RawQuery) -> Answer {
+    params(q, &[])?;
+    match s.ctx.handle.reload().await? {
+        Ok(diff) => ok(diff),
+        Err(rendered) => Err(ApiError::invalid_config(split_errors(&rendered))),
+    }
+}
+
+fn split_errors(rendered: &str) -> Vec<String> {
+    let parts: Vec<String> = rendered
+        .split("\n\n")
+        .map(str::trim_end)
+        .map(|p| p.trim_start_matches('\n'))
+        .filter(|p| !p.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    if parts.is_empty() {
+        vec![rendered.to_string()]
+    } else {
+        parts
+    }
+}
+
+async fn metrics(State(s): Shared, q: RawQuery) -> Answer {
+    params(q, &[])?;
+    let jobs = s.ctx.handle.jobs().await?;
+    let running = s.ctx.handle.running().await?;
+    let reload_ok = s.ctx.handle.status().await?.last_reload.ok;
+    // Every record the index holds; see `metrics` for why all of them.
+    let history = s.ctx.history.runs(RunFilter {
+        job: None,
+        status: None,
+        since: None,
+        limit: usize::MAX,
+    });
+    let body = {
+        let mut counters = s.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        counters.absorb(&history);
+        metrics::render(
+            &counters,
+            &Live {
+                jobs: &jobs,
+                running: &running,
+                reload_ok,
+            },
+        )
+    };
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_errors;
+
+    #[test]
+    fn reload_errors_split_at_blank_lines() {
+        let rendered = "error: unknown key `shedule`\n --> jobs.toml:3:1\n\nerror: bad zone\n --> jobs.toml:9:12\n";
+        assert_eq!(
+            split_errors(rendered),
+            vec![
+                "error: unknown key `shedule`\n --> jobs.toml:3:1",
+                "error: bad zone\n --> jobs.toml:9:12"
+            ]
+        );
+        assert_eq!(split_errors("one line"), vec!["one line"]);
+    }
+}

@@ -1,0 +1,946 @@
+//! The admin API over real HTTP: every endpoint and every error status,
+//! served by `api::serve_with` on 127.0.0.1 in front of a fake scheduler.
+
+#[path = "support/api_fake.rs"]
+mod api_fake;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use api_fake::{Fixture, KEY, at, finish};
+use cronduct::api::Limits;
+use cronduct::api::sources::LogHealth;
+use cronduct::record::Status;
+use reqwest::{Method, StatusCode, header};
+use serde_json::Value;
+
+fn client() -> reqwest::Client {
+    // reqwest is built without a default TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: header::HeaderMap,
+    body: Value,
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Answer {
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {status} {text:?}"));
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn call(fx: &Fixture, method: Method, path: &str) -> Answer {
+    send(
+        client()
+            .request(method, format!("{}{path}", fx.url))
+            .bearer_auth(KEY),
+    )
+    .await
+}
+
+async fn get(fx: &Fixture, path: &str) -> Answer {
+    call(fx, Method::GET, path).await
+}
+
+async fn post(fx: &Fixture, path: &str) -> Answer {
+    call(fx, Method::POST, path).await
+}
+
+fn error_of(a: &Answer) -> &str {
+    a.body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {}", a.body))
+}
+
+#[tokio::test]
+async fn health_is_open_and_counts_jobs_and_runs() {
+    let fx = Fixture::start();
+    let a = send(client().get(format!("{}/health", fx.url))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body["status"], "healthy");
+    assert_eq!(a.body["warnings"], serde_json::json!([]));
+    assert_eq!(a.body["jobs"], 4);
+    assert_eq!(a.body["running"], 1);
+    assert_eq!(a.body["last_reload"]["ok"], true);
+}
+
+#[tokio::test]
+async fn health_turns_degraded_and_says_why() {
+    let fx = Fixture::start();
+    fx.log.set_health(LogHealth {
+        ok: false,
+        error: Some("/var/log/cronduct/runs.jsonl: No space left on device".into()),
+        pending: 3,
+        dropped: 0,
+    });
+    let a = get(&fx, "/health").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body["status"], "degraded");
+    let warnings = a.body["warnings"].to_string();
+    assert!(warnings.contains("No space left on device"), "{warnings}");
+
+    fx.log.set_health(LogHealth {
+        ok: true,
+        ..LogHealth::default()
+    });
+    fx.with_state(|s| s.reload_result = Err("jobs.toml:3:1: unknown key `shedule`".into()));
+    assert_eq!(
+        post(&fx, "/api/v1/reload").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let a = get(&fx, "/health").await;
+    assert_eq!(a.body["status"], "degraded");
+    assert!(a.body["warnings"].to_string().contains("unknown key"));
+    assert_eq!(a.body["last_reload"]["ok"], false);
+
+    fx.with_state(|s| s.jobs.clear());
+    fx.with_state(|s| s.last_reload.ok = true);
+    fx.with_state(|s| s.last_reload.error = None);
+    let a = get(&fx, "/health").await;
+    assert_eq!(a.body["status"], "degraded");
+    assert_eq!(
+        a.body["warnings"],
+        serde_json::json!(["no jobs are configured"])
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_scheduler_is_unhealthy_and_requests_time_out() {
+    let fx = Fixture::start_with(Limits {
+        health_deadline: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    });
+    fx.with_state(|s| s.stalled = true);
+    let started = Instant::now();
+    let a = send(client().get(format!("{}/health", fx.url))).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.body["status"], "unhealthy");
+    assert!(
+        a.body["warnings"][0]
+            .as_str()
+            .expect("warning")
+            .contains("did not answer")
+    );
+    assert!(a.body["jobs"].is_null());
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let a = get(&fx, "/api/v1/jobs").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(error_of(&a).contains("stalled"), "{}", a.body);
+}
+
+#[tokio::test]
+async fn the_key_is_required_in_either_header_form() {
+    let fx = Fixture::start();
+    let url = format!("{}/api/v1/jobs", fx.url);
+
+    let a = send(client().get(&url)).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(error_of(&a).contains("missing admin key"));
+    assert_eq!(
+        a.headers.get(header::WWW_AUTHENTICATE).expect("challenge"),
+        "Bearer realm=\"cronduct\""
+    );
+
+    let a = send(client().get(&url).bearer_auth("not-the-key")).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_of(&a), "wrong admin key");
+    let a = send(client().get(&url).header("X-Admin-Key", "not-the-key")).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_of(&a), "wrong admin key");
+    // A key that is only a prefix of the real one is wrong too.
+    let a = send(client().get(&url).bearer_auth(&KEY[..10])).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+
+    let a = send(client().get(&url).bearer_auth(KEY)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = send(client().get(&url).header("X-Admin-Key", KEY)).await;
+    assert_eq!(a.status, StatusCode::OK);
+
+    // Without a key, unknown paths do not reveal that they do not exist,
+    // and /metrics is protected like the rest.
+    let a = send(client().get(format!("{}/nope", fx.url))).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = send(client().get(format!("{}/metrics", fx.url))).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Sends raw bytes and returns the status line and the rest.
+fn raw_request(fx: &Fixture, request: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(fx.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (status, rest) = out.split_once("\r\n").expect("status line");
+    (status.to_string(), rest.to_string())
+}
+
+#[tokio::test]
+async fn foreign_host_names_are_refused() {
+    let fx = Fixture::start();
+    let port = fx.addr.port();
+    for host in [
+        "evil.example",
+        "evil.example:9780",
+        "localhost.evil.example",
+    ] {
+        let a = send(
+            client()
+                .get(format!("{}/api/v1/jobs", fx.url))
+                .bearer_auth(KEY)
+                .header(header::HOST, host),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{host}");
+        assert!(error_of(&a).contains("Host"));
+    }
+    // /health is open, but not to a rebound name.
+    let a = send(
+        client()
+            .get(format!("{}/health", fx.url))
+            .header(header::HOST, "evil.example"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    for host in [
+        format!("localhost:{port}"),
+        "[::1]:9780".into(),
+        "127.0.0.1".into(),
+    ] {
+        let a = send(
+            client()
+                .get(format!("{}/api/v1/jobs", fx.url))
+                .bearer_auth(KEY)
+                .header(header::HOST, host.as_str()),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{host}");
+    }
+
+    // The server runs on its own thread, so blocking I/O here is fine.
+    let (status, _) = raw_request(&fx, "GET /health HTTP/1.0\r\n\r\n");
+    assert!(
+        status.contains(" 200 "),
+        "no Host at all (HTTP/1.0): {status}"
+    );
+    let (status, body) = raw_request(
+        &fx,
+        &format!(
+            "GET http://evil.example/api/v1/jobs HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {KEY}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(
+        status.contains(" 403 "),
+        "absolute-form target: {status} {body}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_things_are_json_404s() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/jobs/nope").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(error_of(&a).contains("nope"));
+    for path in [
+        "/api/v1/jobs/nope/pause",
+        "/api/v1/jobs/nope/resume",
+        "/api/v1/jobs/nope/run",
+        "/api/v1/jobs/nope/cancel",
+    ] {
+        let a = post(&fx, path).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let a = get(&fx, "/api/v1/jobs/nope/runs").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = get(&fx, "/api/v1/runs/no-such-run").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(error_of(&a).contains("no-such-run"));
+    let a = get(&fx, "/api/v2/jobs").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(error_of(&a), "no such endpoint: /api/v2/jobs");
+}
+
+#[tokio::test]
+async fn wrong_methods_are_json_405s_with_allow() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/reload").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_of(&a), "GET is not allowed on /api/v1/reload");
+    assert_eq!(a.headers.get(header::ALLOW).expect("Allow"), "POST");
+    let a = call(&fx, Method::DELETE, "/api/v1/jobs").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    let a = post(&fx, "/api/v1/jobs/db-backup").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_and_the_server_keeps_serving() {
+    let fx = Fixture::start();
+    let a = send(
+        client()
+            .post(format!("{}/api/v1/reload", fx.url))
+            .bearer_auth(KEY)
+            .body(vec![b'x'; 10 << 20]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(error_of(&a).contains("larger than 65536 bytes"));
+    assert_eq!(fx.with_state(|s| s.reloads), 0, "the handler must not run");
+    // Refused before the key check too: the body never reaches a handler.
+    let a = send(
+        client()
+            .post(format!("{}/api/v1/reload", fx.url))
+            .body(vec![b'x'; 100 << 10]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let a = get(&fx, "/api/v1/jobs").await;
+    assert_eq!(a.status, StatusCode::OK);
+    // A client that asks before sending is refused before it sends.
+    let (status, _) = raw_request(
+        &fx,
+        &format!(
+            "POST /api/v1/reload HTTP/1.1\r\nHost: localhost\r\nX-Admin-Key: {KEY}\r\nContent-Length: 10485760\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    assert_eq!(fx.with_state(|s| s.reloads), 0);
+    // A small body is harmless.
+    let a = send(
+        client()
+            .post(format!("{}/api/v1/reload", fx.url))
+            .bearer_auth(KEY)
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400s_that_name_the_problem() {
+    let fx = Fixture::start();
+    for (path, needle) in [
+        ("/api/v1/runs?limit=abc", "invalid limit \"abc\""),
+        ("/api/v1/runs?limit=0", "from 1 to 1000"),
+        ("/api/v1/runs?limit=1001", "from 1 to 1000"),
+        ("/api/v1/runs?status=bogus", "unknown status \"bogus\""),
+        ("/api/v1/runs?since=yesterday", "invalid since"),
+        ("/api/v1/runs?limt=5", "unknown parameter \"limt\""),
+        ("/api/v1/runs?limit=5&limit=6", "given twice"),
+        ("/api/v1/jobs/db-backup/runs?status=ok", "unknown status"),
+        (
+            "/api/v1/jobs/db-backup/runs?since=1h",
+            "unknown parameter \"since\"",
+        ),
+        ("/api/v1/stats?days=0", "invalid days"),
+        ("/api/v1/stats?days=91", "invalid days"),
+        ("/api/v1/stats?days=7d", "invalid days"),
+        ("/api/v1/jobs?verbose=1", "takes no parameters"),
+    ] {
+        let a = get(&fx, path).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(error_of(&a).contains(needle), "{path}: {}", a.body);
+    }
+    let a = post(&fx, "/api/v1/jobs/db-backup/run?wait=maybe").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(fx.with_state(|s| s.next_run_id) == 1, "no run was started");
+}
+
+#[tokio::test]
+async fn jobs_list_adds_the_last_run() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/jobs").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let jobs = a.body["jobs"].as_array().expect("jobs");
+    let ids: Vec<&str> = jobs.iter().map(|j| j["id"].as_str().expect("id")).collect();
+    assert_eq!(
+        ids,
+        ["db-backup", "gateway-health", "long-report", "old-cleanup"]
+    );
+    let db = &jobs[0];
+    for field in [
+        "id",
+        "description",
+        "schedule",
+        "timezone",
+        "action",
+        "enabled",
+        "paused",
+        "running",
+        "next_run",
+        "last_run",
+        "consecutive_failures",
+    ] {
+        assert!(db.get(field).is_some(), "missing {field} in {db}");
+    }
+    assert_eq!(db["last_run"]["run_id"], "r-db-1");
+    assert_eq!(db["last_run"]["status"], "success");
+    assert_eq!(db["last_run"]["duration_ms"], 5123);
+    assert_eq!(db["last_run"]["exit_code"], 0);
+    // The failing check's last run is its final attempt, not the retried one.
+    assert_eq!(jobs[1]["last_run"]["status"], "failed");
+    assert_eq!(
+        jobs[1]["last_run"]["finished_at"],
+        cronduct::record::ts::format(&at(fx.t0, -600))
+    );
+    assert!(jobs[3]["last_run"].is_null());
+}
+
+#[tokio::test]
+async fn job_detail_has_settings_next_runs_and_stats() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/jobs/gateway-health").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body["id"], "gateway-health");
+    assert_eq!(a.body["action"], "http");
+    assert_eq!(a.body["settings"]["retries"], 3);
+    assert_eq!(a.body["next_runs"].as_array().expect("next_runs").len(), 5);
+    assert_eq!(a.body["last_run"]["run_id"], "r-gw-1");
+    let stats = &a.body["stats"];
+    assert_eq!(stats["total"], 1, "one run, two attempts");
+    assert_eq!(stats["failed"], 1);
+    assert_eq!(stats["success"], 0);
+    for field in [
+        "timeout",
+        "avg_duration_ms",
+        "min_duration_ms",
+        "max_duration_ms",
+        "p95_duration_ms",
+    ] {
+        assert!(stats.get(field).is_some(), "missing {field}");
+    }
+}
+
+#[tokio::test]
+async fn pause_and_resume_flip_the_flag() {
+    let fx = Fixture::start();
+    let a = post(&fx, "/api/v1/jobs/db-backup/pause").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.body,
+        serde_json::json!({"job": "db-backup", "paused": true})
+    );
+    let jobs = get(&fx, "/api/v1/jobs").await.body;
+    assert_eq!(jobs["jobs"][0]["paused"], true);
+    let a = post(&fx, "/api/v1/jobs/db-backup/resume").await;
+    assert_eq!(
+        a.body,
+        serde_json::json!({"job": "db-backup", "paused": false})
+    );
+    assert!(!fx.with_state(|s| s.jobs["db-backup"].summary.paused));
+}
+
+#[tokio::test]
+async fn run_accepts_waits_and_refuses_overlap() {
+    let fx = Fixture::start();
+    let a = post(&fx, "/api/v1/jobs/db-backup/run").await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        a.body,
+        serde_json::json!({"job": "db-backup", "run_id": "manual-1"})
+    );
+
+    let a = post(&fx, "/api/v1/jobs/gateway-health/run?wait=true").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body["run_id"], "manual-2");
+    assert_eq!(a.body["job"], "gateway-health");
+    assert_eq!(a.body["status"], "failed");
+    assert_eq!(a.body["trigger"], "manual");
+    assert_eq!(a.body["stdout"], "gateway-health says hello\n");
+
+    let a = post(&fx, "/api/v1/jobs/long-report/run").await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert!(error_of(&a).contains("forbid"));
+}
+
+#[tokio::test]
+async fn a_waiting_run_outlives_the_request_deadline_and_idle_timeout() {
+    let fx = Fixture::start_with(Limits {
+        request_timeout: Duration::from_millis(400),
+        idle_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    });
+    fx.with_state(|s| {
+        let j = s.jobs.get_mut("db-backup").expect("job");
+        j.run_time = Duration::from_millis(1200);
+    });
+    let started = Instant::now();
+    let a = post(&fx, "/api/v1/jobs/db-backup/run?wait=true").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["status"], "success");
+    assert!(started.elapsed() >= Duration::from_millis(1200));
+    // The same slow job without wait is answered at once.
+    let started = Instant::now();
+    let a = post(&fx, "/api/v1/jobs/db-backup/run").await;
+    assert_eq!(a.status, StatusCode::ACCEPTED);
+    assert!(started.elapsed() < Duration::from_millis(1000));
+}
+
+#[tokio::test]
+async fn cancel_stops_active_runs_or_says_there_are_none() {
+    let fx = Fixture::start();
+    let a = post(&fx, "/api/v1/jobs/long-report/cancel").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, serde_json::json!({"cancelled": ["r-long"]}));
+    let a = post(&fx, "/api/v1/jobs/long-report/cancel").await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert!(error_of(&a).contains("no active run"));
+}
+
+fn run_ids(a: &Answer) -> Vec<String> {
+    a.body["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| format!("{}#{}", r["run_id"].as_str().expect("id"), r["attempt"]))
+        .collect()
+}
+
+#[tokio::test]
+async fn runs_are_listed_newest_first_and_filtered() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/runs").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        run_ids(&a),
+        [
+            "r-gw-1#2",
+            "r-gw-1#1",
+            "r-db-1#1",
+            "r-long-0#1",
+            "r-retired-1#1"
+        ]
+    );
+    assert_eq!(
+        run_ids(&get(&fx, "/api/v1/runs?limit=2").await),
+        ["r-gw-1#2", "r-gw-1#1"]
+    );
+    assert_eq!(
+        run_ids(&get(&fx, "/api/v1/runs?job=db-backup").await),
+        ["r-db-1#1"]
+    );
+    assert_eq!(
+        run_ids(&get(&fx, "/api/v1/runs?status=timeout").await),
+        ["r-retired-1#1"]
+    );
+    assert_eq!(
+        run_ids(&get(&fx, "/api/v1/runs?since=1h").await),
+        ["r-gw-1#2", "r-gw-1#1"]
+    );
+    let since = cronduct::record::ts::format(&at(fx.t0, -7300));
+    assert_eq!(
+        run_ids(&get(&fx, &format!("/api/v1/runs?since={since}")).await),
+        ["r-gw-1#2", "r-gw-1#1", "r-db-1#1"]
+    );
+    let a = get(&fx, "/api/v1/runs?limit=1000").await;
+    assert_eq!(a.status, StatusCode::OK);
+
+    let a = get(&fx, "/api/v1/jobs/gateway-health/runs?limit=1").await;
+    assert_eq!(run_ids(&a), ["r-gw-1#2"]);
+    assert_eq!(a.body["runs"][0]["http_status"], 503);
+    // A job removed from the config keeps its history.
+    let a = get(&fx, "/api/v1/jobs/retired-job/runs").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(run_ids(&a), ["r-retired-1#1"]);
+    // A configured job without runs is an empty list, not a 404.
+    let a = get(&fx, "/api/v1/jobs/old-cleanup/runs").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, serde_json::json!({"runs": []}));
+}
+
+#[tokio::test]
+async fn one_run_lists_its_attempts_in_order() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/runs/r-gw-1").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body["run_id"], "r-gw-1");
+    assert_eq!(a.body["job"], "gateway-health");
+    let attempts: Vec<u64> = a.body["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|r| r["attempt"].as_u64().expect("attempt"))
+        .collect();
+    assert_eq!(attempts, [1, 2]);
+    assert_eq!(a.body["attempts"][0]["will_retry"], true);
+}
+
+#[tokio::test]
+async fn running_lists_active_attempts() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/running").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let running = a.body["running"].as_array().expect("running");
+    assert_eq!(running.len(), 1);
+    let r = &running[0];
+    assert_eq!(r["run_id"], "r-long");
+    assert_eq!(r["job"], "long-report");
+    assert_eq!(r["pid"], 4242);
+    for field in ["attempt", "started_at", "elapsed_ms", "timeout_at"] {
+        assert!(r.get(field).is_some(), "missing {field}");
+    }
+}
+
+#[tokio::test]
+async fn stats_cover_the_requested_days() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/stats").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body["period"]["days"], 7);
+    assert_eq!(a.body["totals"]["success"], 2);
+    assert_eq!(a.body["totals"]["timeout"], 1);
+    let a = get(&fx, "/api/v1/stats?days=2").await;
+    assert_eq!(a.body["period"]["days"], 2);
+    assert_eq!(
+        a.body["totals"]["timeout"], 0,
+        "the retired job ran 3 days ago"
+    );
+    assert!(a.body.get("jobs").is_some() && a.body.get("days").is_some());
+}
+
+#[tokio::test]
+async fn reload_answers_the_diff_or_422_with_every_error() {
+    let fx = Fixture::start();
+    let a = post(&fx, "/api/v1/reload").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.body,
+        serde_json::json!({"ok": true, "added": [], "removed": [], "changed": ["db-backup"]})
+    );
+    fx.with_state(|s| {
+        s.reload_result = Err(
+            "jobs.toml:3:1: unknown key `shedule`; did you mean `schedule`?\n\njobs.toml:9:12: unknown time zone \"Mars/Base\""
+                .into(),
+        )
+    });
+    let a = post(&fx, "/api/v1/reload").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error_of(&a).contains("old jobs keep running"));
+    assert_eq!(
+        a.body["errors"],
+        serde_json::json!([
+            "jobs.toml:3:1: unknown key `shedule`; did you mean `schedule`?",
+            "jobs.toml:9:12: unknown time zone \"Mars/Base\""
+        ])
+    );
+    assert_eq!(fx.with_state(|s| s.reloads), 2);
+}
+
+#[tokio::test]
+async fn status_reports_the_process_and_the_scheduler() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/status").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let b = &a.body;
+    assert_eq!(b["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        b["pid"],
+        std::process::id(),
+        "the server runs in this process"
+    );
+    let uptime = b["uptime_seconds"].as_u64().expect("uptime");
+    assert!((3600..3700).contains(&uptime), "{uptime}");
+    assert_eq!(b["config"], "/etc/cronduct/jobs.toml");
+    assert_eq!(b["last_reload"]["ok"], true);
+    assert_eq!(
+        b["jobs"],
+        serde_json::json!({"total": 4, "enabled": 3, "paused": 1, "running": 1})
+    );
+    assert_eq!(b["next_run"]["job"], "gateway-health");
+    assert_eq!(b["failures_24h"], 1, "the retried attempt is not a run");
+    assert!(b["rss_bytes"].as_u64().expect("rss") > 1 << 20);
+    assert!(b["cpu_seconds"].as_f64().expect("cpu") >= 0.0);
+    assert_eq!(b["log"]["ok"], true);
+}
+
+fn scrape_text(text: &str) -> prometheus_parse::Scrape {
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parse")
+}
+
+async fn scrape(fx: &Fixture) -> (String, prometheus_parse::Scrape) {
+    let resp = client()
+        .get(format!("{}/metrics", fx.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = resp.text().await.expect("text");
+    let parsed = scrape_text(&text);
+    (text, parsed)
+}
+
+fn value(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<&prometheus_parse::Sample> = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .collect();
+    assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
+    match &found[0].value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => *v,
+        other => panic!("{name}: unexpected {other:?}"),
+    }
+}
+
+fn histogram(s: &prometheus_parse::Scrape, job: &str) -> (f64, HashMap<String, f64>) {
+    let sample = s
+        .samples
+        .iter()
+        .find(|x| x.metric == "cronduct_run_duration_seconds" && x.labels.get("job") == Some(job))
+        .unwrap_or_else(|| panic!("no histogram for {job}"));
+    match &sample.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            let by_le = buckets
+                .iter()
+                .map(|b| (b.less_than.to_string(), b.count))
+                .collect();
+            let count = value(s, "cronduct_run_duration_seconds_count", &[("job", job)]);
+            (count, by_le)
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn metrics_expose_runs_durations_and_live_gauges() {
+    let fx = Fixture::start();
+    let (text, s) = scrape(&fx).await;
+    for family in [
+        "cronduct_up",
+        "cronduct_reload_success",
+        "cronduct_runs_total",
+        "cronduct_run_duration_seconds",
+        "cronduct_last_success_timestamp_seconds",
+        "cronduct_next_run_timestamp_seconds",
+        "cronduct_running",
+    ] {
+        assert!(text.contains(&format!("# HELP {family} ")), "HELP {family}");
+        assert!(text.contains(&format!("# TYPE {family} ")), "TYPE {family}");
+    }
+    assert_eq!(value(&s, "cronduct_up", &[]), 1.0);
+    assert_eq!(value(&s, "cronduct_reload_success", &[]), 1.0);
+    let runs = |s: &prometheus_parse::Scrape, job: &str, status: &str| {
+        value(
+            s,
+            "cronduct_runs_total",
+            &[("job", job), ("status", status)],
+        )
+    };
+    assert_eq!(runs(&s, "db-backup", "success"), 1.0);
+    assert_eq!(
+        runs(&s, "gateway-health", "failed"),
+        1.0,
+        "runs, not attempts"
+    );
+    assert_eq!(runs(&s, "gateway-health", "success"), 0.0);
+    assert_eq!(runs(&s, "old-cleanup", "lost"), 0.0, "zeros for every job");
+    assert_eq!(runs(&s, "retired-job", "timeout"), 1.0);
+
+    let (count, buckets) = histogram(&s, "gateway-health");
+    assert_eq!(count, 2.0, "both attempts observed");
+    assert_eq!(buckets["0.5"], 2.0);
+    assert_eq!(buckets["0.1"], 0.0);
+    let (_, buckets) = histogram(&s, "long-report");
+    assert_eq!(buckets["1800"], 0.0);
+    assert_eq!(buckets["3600"], 1.0);
+
+    let last_ok = value(
+        &s,
+        "cronduct_last_success_timestamp_seconds",
+        &[("job", "db-backup")],
+    );
+    assert_eq!(last_ok, at(fx.t0, -7200).timestamp_millis() as f64 / 1000.0);
+    let next = value(
+        &s,
+        "cronduct_next_run_timestamp_seconds",
+        &[("job", "db-backup")],
+    );
+    assert_eq!(next, at(fx.t0, 210).timestamp_millis() as f64 / 1000.0);
+    assert_eq!(
+        value(&s, "cronduct_running", &[("job", "long-report")]),
+        1.0
+    );
+    assert_eq!(value(&s, "cronduct_running", &[("job", "db-backup")]), 0.0);
+
+    // A new run is counted once, however often it is scraped.
+    fx.history.record(finish(
+        "r-db-2",
+        "db-backup",
+        1,
+        Status::Success,
+        at(fx.t0, -60),
+        4000,
+        false,
+    ));
+    let (_, s) = scrape(&fx).await;
+    assert_eq!(runs(&s, "db-backup", "success"), 2.0);
+    let (_, s) = scrape(&fx).await;
+    assert_eq!(runs(&s, "db-backup", "success"), 2.0);
+    assert_eq!(
+        value(
+            &s,
+            "cronduct_last_success_timestamp_seconds",
+            &[("job", "db-backup")]
+        ),
+        at(fx.t0, -60).timestamp_millis() as f64 / 1000.0
+    );
+
+    fx.with_state(|st| st.reload_result = Err("bad".into()));
+    post(&fx, "/api/v1/reload").await;
+    let (_, s) = scrape(&fx).await;
+    assert_eq!(value(&s, "cronduct_reload_success", &[]), 0.0);
+}
+
+#[test]
+fn idle_and_dribbling_connections_are_closed() {
+    let fx = Fixture::start_with(Limits {
+        idle_timeout: Duration::from_millis(600),
+        ..Limits::default()
+    });
+    let closed_within = |mut s: std::net::TcpStream, dribble: bool| {
+        s.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let started = Instant::now();
+        if dribble {
+            s.write_all(b"GET /health HTTP/1.1\r\n").expect("write");
+        }
+        let mut buf = [0u8; 64];
+        while Instant::now() < deadline {
+            if dribble {
+                // A byte of a header line every poll keeps the socket busy
+                // but never completes the request.
+                if s.write_all(b"X").is_err() {
+                    return started.elapsed();
+                }
+            }
+            match s.read(&mut buf) {
+                Ok(0) => return started.elapsed(),
+                Ok(_) => panic!("unexpected answer"),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return started.elapsed(),
+            }
+        }
+        panic!("connection still open after 5s");
+    };
+    let idle = closed_within(
+        std::net::TcpStream::connect(fx.addr).expect("connect"),
+        false,
+    );
+    assert!(idle >= Duration::from_millis(550), "{idle:?}");
+    let dribbling = closed_within(
+        std::net::TcpStream::connect(fx.addr).expect("connect"),
+        true,
+    );
+    assert!(dribbling < Duration::from_secs(3), "{dribbling:?}");
+
+    // Keep-alive: a connection that just got an answer has a fresh idle
+    // period for its next request, so four requests 200 ms apart outlive
+    // one idle period.
+    let mut s = std::net::TcpStream::connect(fx.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    for _ in 0..4 {
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .expect("write");
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).expect("answer");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let fx = Fixture::start_with(Limits {
+        max_connections: 2,
+        ..Limits::default()
+    });
+    let held: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(fx.addr).expect("connect"))
+        .collect();
+    let url = format!("{}/health", fx.url);
+    let blocked = client()
+        .get(&url)
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(
+        blocked.is_err_and(|e| e.is_timeout()),
+        "a third connection must wait"
+    );
+    drop(held);
+    let a = send(client().get(&url)).await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+#[test]
+fn shutdown_drains_requests_in_progress() {
+    let mut fx = Fixture::start();
+    fx.with_state(|s| {
+        s.jobs.get_mut("db-backup").expect("job").run_time = Duration::from_millis(800);
+    });
+    let url = format!("{}/api/v1/jobs/db-backup/run?wait=true", fx.url);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let waiting = std::thread::spawn(move || {
+        rt.block_on(async {
+            let resp = client()
+                .post(url)
+                .bearer_auth(KEY)
+                .send()
+                .await
+                .expect("send");
+            (resp.status(), resp.text().await.expect("body"))
+        })
+    });
+    // Shut down only once the run is in progress.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fx.with_state(|s| s.next_run_id) == 1 {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    fx.begin_stop();
+    let (status, body) = waiting.join().expect("client thread");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"status\":\"success\""));
+    fx.stop().expect("serve returns Ok");
+    assert!(
+        std::net::TcpStream::connect(fx.addr).is_err(),
+        "no longer listening"
+    );
+}

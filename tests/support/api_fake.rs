@@ -1,0 +1,465 @@
+//! A test fake of the scheduler's end of the control channel, and a
+//! fixture that serves the real admin API over real TCP in front of it.
+//!
+//! The fake owns a few jobs and answers `control::Request`s the way the
+//! scheduler task would; tests reach into its state to set up conflicts,
+//! refused reloads or a stall. The server runs on its own thread and
+//! runtime, so tests may block (e.g. on the CLI binary) while it serves.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use cronduct::api::sources::{HistoryStandIn, LogSinkStandIn};
+use cronduct::api::{ApiContext, Limits, serve_with};
+use cronduct::clock::{Clock, SystemClock};
+use cronduct::daemon::control::{
+    ControlError, Handle, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request,
+    RunningAttempt, SchedulerStatus, Triggered,
+};
+use cronduct::record::{FinishRecord, Status, Trigger};
+use tokio::sync::{mpsc, oneshot};
+
+pub const KEY: &str = "test-admin-key-0123456789";
+
+/// One job the fake scheduler knows.
+#[derive(Debug, Clone)]
+pub struct FakeJob {
+    pub summary: JobSummary,
+    /// `concurrency = "forbid"`.
+    pub forbid: bool,
+    pub active: Vec<RunningAttempt>,
+    /// How a manual run ends, and after how long.
+    pub outcome: Status,
+    pub run_time: Duration,
+}
+
+#[derive(Debug)]
+pub struct FakeState {
+    pub jobs: BTreeMap<String, FakeJob>,
+    /// While set, requests are received but never answered.
+    pub stalled: bool,
+    pub reload_result: Result<ReloadDiff, String>,
+    pub reloads: usize,
+    pub last_reload: LastReload,
+    pub next_run_id: u32,
+}
+
+/// A served API in front of the fake scheduler.
+pub struct Fixture {
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The instant every fake time is relative to (whole seconds).
+    pub t0: DateTime<Utc>,
+    pub state: Arc<Mutex<FakeState>>,
+    pub history: HistoryStandIn,
+    pub log: LogSinkStandIn,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn at(t0: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    t0 + chrono::Duration::seconds(secs)
+}
+
+/// A finish record as the runner would write it.
+pub fn finish(
+    run_id: &str,
+    job: &str,
+    attempt: u32,
+    status: Status,
+    finished_at: DateTime<Utc>,
+    duration_ms: u64,
+    will_retry: bool,
+) -> FinishRecord {
+    let started_at = finished_at - chrono::Duration::milliseconds(duration_ms as i64);
+    FinishRecord {
+        ts: finished_at,
+        run_id: run_id.into(),
+        job: job.into(),
+        attempt,
+        trigger: Trigger::Schedule,
+        scheduled_at: started_at,
+        started_at,
+        finished_at,
+        duration_ms,
+        status,
+        exit_code: (status != Status::Error).then_some(i32::from(status != Status::Success)),
+        signal: None,
+        http_status: None,
+        error: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        output_truncated: false,
+        will_retry,
+        retry_at: None,
+        host: "testhost".into(),
+    }
+}
+
+fn summary(id: &str, schedule: &str, zone: &str, action: &str) -> JobSummary {
+    JobSummary {
+        id: id.into(),
+        description: format!("the {id} job"),
+        schedule: schedule.into(),
+        timezone: zone.into(),
+        action: action.into(),
+        enabled: true,
+        paused: false,
+        running: false,
+        next_run: None,
+        consecutive_failures: 0,
+    }
+}
+
+fn fake_job(summary: JobSummary) -> FakeJob {
+    FakeJob {
+        summary,
+        forbid: true,
+        active: Vec::new(),
+        outcome: Status::Success,
+        run_time: Duration::ZERO,
+    }
+}
+
+/// Four jobs covering the table's cases: a healthy one, a failing HTTP
+/// check, one running now (forbid), and a disabled, paused one.
+fn default_jobs(t0: DateTime<Utc>) -> BTreeMap<String, FakeJob> {
+    let mut db = fake_job(summary(
+        "db-backup",
+        "0 2 * * *",
+        "America/Santo_Domingo",
+        "command",
+    ));
+    db.summary.next_run = Some(at(t0, 210));
+
+    let mut gw = fake_job(summary("gateway-health", "*/5 * * * *", "UTC", "http"));
+    gw.summary.next_run = Some(at(t0, 90));
+    gw.summary.consecutive_failures = 2;
+    gw.outcome = Status::Failed;
+
+    let mut long = fake_job(summary("long-report", "@daily", "Europe/Berlin", "command"));
+    long.summary.next_run = Some(at(t0, 86_000));
+    long.summary.running = true;
+    long.active.push(RunningAttempt {
+        run_id: "r-long".into(),
+        job: "long-report".into(),
+        attempt: 1,
+        pid: Some(4242),
+        started_at: at(t0, -600),
+        elapsed_ms: 600_000,
+        timeout_at: Some(at(t0, 3000)),
+    });
+
+    let mut old = fake_job(summary("old-cleanup", "0 4 * * 0", "UTC", "command"));
+    old.summary.enabled = false;
+    old.summary.paused = true;
+
+    [db, gw, long, old]
+        .into_iter()
+        .map(|j| (j.summary.id.clone(), j))
+        .collect()
+}
+
+/// The history the default jobs come with.
+fn default_history(t0: DateTime<Utc>) -> Vec<FinishRecord> {
+    let mut gw1 = finish(
+        "r-gw-1",
+        "gateway-health",
+        1,
+        Status::Failed,
+        at(t0, -900),
+        250,
+        true,
+    );
+    gw1.http_status = Some(503);
+    gw1.exit_code = None;
+    let mut gw2 = finish(
+        "r-gw-1",
+        "gateway-health",
+        2,
+        Status::Failed,
+        at(t0, -600),
+        300,
+        false,
+    );
+    gw2.http_status = Some(503);
+    gw2.exit_code = None;
+    vec![
+        finish(
+            "r-long-0",
+            "long-report",
+            1,
+            Status::Success,
+            at(t0, -86_400),
+            3_600_000,
+            false,
+        ),
+        finish(
+            "r-db-1",
+            "db-backup",
+            1,
+            Status::Success,
+            at(t0, -7200),
+            5123,
+            false,
+        ),
+        gw1,
+        gw2,
+        // A job since removed from the config; its runs stay listed.
+        finish(
+            "r-retired-1",
+            "retired-job",
+            1,
+            Status::Timeout,
+            at(t0, -3 * 86_400),
+            60_000,
+            false,
+        ),
+    ]
+}
+
+impl Fixture {
+    pub fn start() -> Fixture {
+        Fixture::start_with(Limits::default())
+    }
+
+    pub fn start_with(limits: Limits) -> Fixture {
+        // Whole seconds, so that times printed to the second fall in the
+        // same second relative to t0 on every run (stable snapshots).
+        let t0 = SystemClock.now().trunc_subsecs(0);
+        let history = HistoryStandIn::new();
+        for r in default_history(t0) {
+            history.record(r);
+        }
+        let log = LogSinkStandIn::new();
+        let state = Arc::new(Mutex::new(FakeState {
+            jobs: default_jobs(t0),
+            stalled: false,
+            reload_result: Ok(ReloadDiff {
+                ok: true,
+                added: vec![],
+                removed: vec![],
+                changed: vec!["db-backup".into()],
+            }),
+            reloads: 0,
+            last_reload: LastReload {
+                ok: true,
+                at: at(t0, -300),
+                error: None,
+            },
+            next_run_id: 1,
+        }));
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let addr = std_listener.local_addr().expect("local addr");
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (handle, rx) = Handle::channel();
+        let ctx = ApiContext {
+            handle,
+            history: history.clone(),
+            log: log.clone(),
+            admin_key: KEY.into(),
+            listen: addr,
+            clock: Arc::new(SystemClock),
+            started_at: at(t0, -3600),
+        };
+        let fake_state = state.clone();
+        let fake_history = history.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                tokio::spawn(fake_scheduler(rx, fake_state, fake_history));
+                let listener = tokio::net::TcpListener::from_std(std_listener)?;
+                serve_with(listener, ctx, limits, async {
+                    let _ = shutdown_rx.await;
+                })
+                .await
+            })
+        });
+        Fixture {
+            url: format!("http://{addr}"),
+            addr,
+            t0,
+            state,
+            history,
+            log,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn with_state<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
+        f(&mut self.state.lock().expect("fake state"))
+    }
+
+    /// Asks the server to shut down and returns what `serve` returned,
+    /// once it has.
+    pub fn stop(&mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t.join().expect("server thread"),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts shutting down without waiting.
+    pub fn begin_stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Unstall so in-flight requests do not keep the drain waiting.
+        if let Ok(mut s) = self.state.lock() {
+            s.stalled = false;
+        }
+        let _ = self.stop();
+    }
+}
+
+async fn fake_scheduler(
+    mut rx: mpsc::Receiver<Request>,
+    state: Arc<Mutex<FakeState>>,
+    history: HistoryStandIn,
+) {
+    // Requests received while stalled: kept, so their reply channels stay
+    // open and the API sees silence rather than a shutdown.
+    let mut held = Vec::new();
+    while let Some(req) = rx.recv().await {
+        if state.lock().expect("fake state").stalled {
+            held.push(req);
+            continue;
+        }
+        answer(req, &state, &history);
+    }
+}
+
+fn answer(req: Request, state: &Arc<Mutex<FakeState>>, history: &HistoryStandIn) {
+    let mut s = state.lock().expect("fake state");
+    match req {
+        Request::Jobs(reply) => {
+            let _ = reply.send(s.jobs.values().map(|j| j.summary.clone()).collect());
+        }
+        Request::Job(id, reply) => {
+            let detail = s.jobs.get(&id).map(|j| JobDetail {
+                summary: j.summary.clone(),
+                settings: serde_json::json!({
+                    "timeout": "30m",
+                    "retries": 3,
+                    "retry_delay": "5m",
+                    "concurrency": if j.forbid { "forbid" } else { "allow" },
+                    "notify": null,
+                }),
+                next_runs: (1..=5)
+                    .map(|n| format!("2030-01-0{n}T02:00:00-04:00"))
+                    .collect(),
+            });
+            let _ = reply.send(detail);
+        }
+        Request::SetPaused(id, paused, reply) => {
+            let r = match s.jobs.get_mut(&id) {
+                Some(j) => {
+                    j.summary.paused = paused;
+                    Ok(paused)
+                }
+                None => Err(ControlError::UnknownJob(id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::Trigger(id, reply) => {
+            let n = s.next_run_id;
+            let Some(job) = s.jobs.get(&id).cloned() else {
+                let _ = reply.send(Err(ControlError::UnknownJob(id)));
+                return;
+            };
+            if job.forbid && !job.active.is_empty() {
+                let _ = reply.send(Err(ControlError::Conflict(format!(
+                    "{id} is already running and its concurrency is \"forbid\""
+                ))));
+                return;
+            }
+            s.next_run_id += 1;
+            let run_id = format!("manual-{n}");
+            let (done_tx, done_rx) = oneshot::channel();
+            let _ = reply.send(Ok(Triggered {
+                run_id: run_id.clone(),
+                finished: done_rx,
+            }));
+            let history = history.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(job.run_time).await;
+                let mut rec = finish(
+                    &run_id,
+                    &id,
+                    1,
+                    job.outcome,
+                    SystemClock.now(),
+                    job.run_time.as_millis() as u64,
+                    false,
+                );
+                rec.trigger = Trigger::Manual;
+                rec.stdout = format!("{id} says hello\n");
+                history.record(rec.clone());
+                let _ = done_tx.send(rec);
+            });
+        }
+        Request::Cancel(id, reply) => {
+            let r = match s.jobs.get_mut(&id) {
+                None => Err(ControlError::UnknownJob(id)),
+                Some(j) if j.active.is_empty() => {
+                    Err(ControlError::Conflict(format!("{id} has no active run")))
+                }
+                Some(j) => {
+                    j.summary.running = false;
+                    Ok(j.active.drain(..).map(|a| a.run_id).collect())
+                }
+            };
+            let _ = reply.send(r);
+        }
+        Request::Running(reply) => {
+            let _ = reply.send(s.jobs.values().flat_map(|j| j.active.clone()).collect());
+        }
+        Request::Reload(reply) => {
+            s.reloads += 1;
+            let result = s.reload_result.clone();
+            s.last_reload = LastReload {
+                ok: result.is_ok(),
+                at: SystemClock.now(),
+                error: result.as_ref().err().cloned(),
+            };
+            let _ = reply.send(result);
+        }
+        Request::Status(reply) => {
+            let jobs: Vec<&FakeJob> = s.jobs.values().collect();
+            let next_run = jobs
+                .iter()
+                .filter(|j| j.summary.enabled && !j.summary.paused)
+                .filter_map(|j| j.summary.next_run.map(|at| (at, j.summary.id.clone())))
+                .min()
+                .map(|(at, job)| NextRun { job, at });
+            let _ = reply.send(SchedulerStatus {
+                config: PathBuf::from("/etc/cronduct/jobs.toml"),
+                last_reload: s.last_reload.clone(),
+                jobs_total: jobs.len(),
+                jobs_enabled: jobs.iter().filter(|j| j.summary.enabled).count(),
+                jobs_paused: jobs.iter().filter(|j| j.summary.paused).count(),
+                runs_active: jobs.iter().map(|j| j.active.len()).sum(),
+                next_run,
+            });
+        }
+    }
+}
