@@ -116,7 +116,9 @@ pub fn watch_clock_steps() -> std::io::Result<mpsc::Receiver<()>> {
                 Err(Errno::EAGAIN) => guard.clear_ready(),
                 Err(Errno::ECANCELED) | Ok(_) => {
                     if let Err(e) = guard.get_inner().arm() {
-                        tracing::warn!("cannot re-arm the clock-step timer: {e}; relying on bounded sleeps");
+                        tracing::warn!(
+                            "cannot re-arm the clock-step timer: {e}; relying on bounded sleeps"
+                        );
                         return;
                     }
                     // A full channel already holds a pending notice.

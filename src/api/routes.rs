@@ -81,9 +81,9 @@ fn ok<T: serde::Serialize>(body: T) -> Answer {
 fn stats_json(s: &JobStats) -> serde_json::Value {
     json!({
         "total": s.total,
-        "success": s.success,
-        "failed": s.failed,
-        "timeout": s.timeout,
+        "success": s.by_status.success,
+        "failed": s.by_status.failed,
+        "timeout": s.by_status.timeout,
         "avg_duration_ms": s.avg_duration_ms,
         "min_duration_ms": s.min_duration_ms,
         "max_duration_ms": s.max_duration_ms,
@@ -282,7 +282,7 @@ async fn job_runs(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
         since: None,
         limit: p.limit()?,
     };
-    let runs = s.ctx.history.runs(filter);
+    let runs = s.ctx.history.runs(&filter);
     if runs.is_empty() && s.ctx.history.last_run(&id).is_none() {
         // Answers 404 for an id the scheduler does not know either.
         s.ctx.handle.job(&id).await?;
@@ -299,7 +299,7 @@ async fn runs(State(s): Shared, q: RawQuery) -> Answer {
         limit: p.limit()?,
     };
     ok(RunList {
-        runs: s.ctx.history.runs(filter),
+        runs: s.ctx.history.runs(&filter),
     })
 }
 
@@ -329,7 +329,12 @@ async fn running(State(s): Shared, q: RawQuery) -> Answer {
 
 async fn stats(State(s): Shared, q: RawQuery) -> Answer {
     let days = params(q, &["days"])?.days()?;
-    ok(s.ctx.history.stats(days, s.ctx.clock.now()))
+    let stats = s
+        .ctx
+        .history
+        .stats(days, s.ctx.clock.now())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    ok(stats)
 }
 
 /// `POST /api/v1/reload`: 200 with what changed, or 422 with each
@@ -365,7 +370,7 @@ async fn metrics(State(s): Shared, q: RawQuery) -> Answer {
     let running = s.ctx.handle.running().await?;
     let reload_ok = s.ctx.handle.status().await?.last_reload.ok;
     // Every record the index holds; see `metrics` for why all of them.
-    let history = s.ctx.history.runs(RunFilter {
+    let history = s.ctx.history.runs(&RunFilter {
         job: None,
         status: None,
         since: None,

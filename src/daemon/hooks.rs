@@ -87,7 +87,9 @@ impl Hooks for DaemonHooks {
         if notify_state.consecutive_failures == 0 {
             state.consecutive_failures.remove(id);
         } else {
-            state.consecutive_failures.insert(id.clone(), notify_state.consecutive_failures);
+            state
+                .consecutive_failures
+                .insert(id.clone(), notify_state.consecutive_failures);
         }
         if notify_state.failure_notified {
             state.failure_notified.insert(id.clone());

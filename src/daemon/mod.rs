@@ -13,6 +13,7 @@ pub mod scheduler;
 mod systemd;
 mod watch;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -42,13 +43,21 @@ fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if systemd::under_journald() {
         if let Ok(journald) = tracing_journald::layer() {
-            let _ = tracing_subscriber::registry().with(filter).with(journald).try_init();
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(journald)
+                .try_init();
             return;
         }
     }
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_target(false),
+        )
         .try_init();
 }
 
@@ -91,7 +100,11 @@ impl Daemon {
     /// the config watcher, signal handlers, the admin API and the
     /// scheduler. Fails, changing nothing, when the log cannot be opened
     /// or the API address cannot be bound.
-    pub async fn start(config: Config, clock: Arc<dyn Clock>, host: Arc<str>) -> anyhow::Result<Daemon> {
+    pub async fn start(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        host: Arc<str>,
+    ) -> anyhow::Result<Daemon> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let settings = config.daemon.clone();
         let opened = crate::log::open(&settings, Arc::clone(&clock), host.to_string())
@@ -116,7 +129,9 @@ impl Daemon {
         let watcher = match watch::ConfigWatcher::start(&config, file_tx) {
             Ok(w) => Some(w),
             Err(e) => {
-                tracing::warn!("cannot watch the config files ({e}); reload with SIGHUP or the API");
+                tracing::warn!(
+                    "cannot watch the config files ({e}); reload with SIGHUP or the API"
+                );
                 None
             }
         };
@@ -175,7 +190,11 @@ impl Daemon {
         let listen = listener.local_addr().context("reading the API address")?;
 
         let mut scheduler = scheduler::Scheduler::new(services, config, state, events_rx);
-        let crate::log::OpenedLog { sink, history, lost } = opened;
+        let crate::log::OpenedLog {
+            sink,
+            history,
+            lost,
+        } = opened;
         scheduler.start(lost);
         let inputs = scheduler::Inputs {
             control: control_rx,
@@ -190,12 +209,24 @@ impl Daemon {
             if let Err(e) = log.flush().await {
                 tracing::error!("the run log could not be flushed: {e}");
             }
-            notifier.shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await;
+            notifier
+                .shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(10))
+                .await;
         });
 
-        let api = api_task(listener, handle.clone(), (sink, history), shutdown_rx, &settings, Arc::clone(&clock))?;
+        let api = api_task(
+            listener,
+            handle.clone(),
+            (sink, history),
+            shutdown_rx,
+            &settings,
+            Arc::clone(&clock),
+        )?;
         systemd::notify("READY=1");
-        tracing::info!("cronduct {} started; admin API on http://{listen}", env!("CARGO_PKG_VERSION"));
+        tracing::info!(
+            "cronduct {} started; admin API on http://{listen}",
+            env!("CARGO_PKG_VERSION")
+        );
         Ok(Daemon {
             shutdown: shutdown_tx,
             scheduler,
@@ -247,7 +278,8 @@ fn api_task(
     settings: &crate::config::DaemonSettings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    let admin_key = crate::api::key::load_or_create_key(settings).context("cannot set up the admin key")?;
+    let admin_key =
+        crate::api::key::load_or_create_key(settings).context("cannot set up the admin key")?;
     let ctx = crate::api::ApiContext {
         handle,
         history,

@@ -146,7 +146,10 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
     // Durations come from the monotonic clock: a wall-clock step during
     // the attempt must not make it look shorter or longer.
     let started = tokio::time::Instant::now();
-    let timeout_at = job.timeout.and_then(|t| chrono::Duration::from_std(t).ok()).map(|t| started_at + t);
+    let timeout_at = job
+        .timeout
+        .and_then(|t| chrono::Duration::from_std(t).ok())
+        .map(|t| started_at + t);
     let announce = |pid: Option<u32>| {
         ctx.log.write(LogEvent::Start(StartRecord {
             ts: started_at,
@@ -187,7 +190,8 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         outcome.error = Some(spec.cancel.reason());
     }
     let finished_at = ctx.clock.now();
-    let will_retry = outcome.status.is_retryable() && attempt <= job.retries && !spec.cancel.is_cancelled();
+    let will_retry =
+        outcome.status.is_retryable() && attempt <= job.retries && !spec.cancel.is_cancelled();
     let retry_at = will_retry
         .then(|| chrono::Duration::from_std(job.retry_delay_for(attempt)).ok())
         .flatten()
@@ -219,5 +223,9 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
 /// A new run id: the start time in milliseconds and 32 random bits, in
 /// hex, so ids sort by time and never collide in practice.
 pub fn new_run_id(now: DateTime<Utc>) -> String {
-    format!("{:011x}-{:08x}", now.timestamp_millis().max(0), rand::random::<u32>())
+    format!(
+        "{:011x}-{:08x}",
+        now.timestamp_millis().max(0),
+        rand::random::<u32>()
+    )
 }

@@ -381,7 +381,8 @@ impl Scheduler {
     fn check_clock(&mut self) {
         let now = self.services.clock.now();
         let mono = Instant::now();
-        let elapsed = chrono::Duration::from_std(mono - self.last_mono).unwrap_or(chrono::Duration::zero());
+        let elapsed =
+            chrono::Duration::from_std(mono - self.last_mono).unwrap_or(chrono::Duration::zero());
         let expected = self.last_wall + elapsed;
         self.last_wall = now;
         self.last_mono = mono;
@@ -447,7 +448,9 @@ impl Scheduler {
                 Concurrency::Replace => {
                     for id in &active {
                         if let Some(run) = self.runs.get(id) {
-                            run.cancel.cancel("cancelled: replaced by a newer run (concurrency = \"replace\")");
+                            run.cancel.cancel(
+                                "cancelled: replaced by a newer run (concurrency = \"replace\")",
+                            );
                         }
                     }
                 }
@@ -522,7 +525,9 @@ impl Scheduler {
     /// by a reload; the current definition is used when there is one.
     fn run_ended(&mut self, record: &FinishRecord) {
         let job = self.slots.get(&record.job).map(|s| Arc::clone(&s.job));
-        self.services.hooks.run_finished(job.as_deref(), record, &mut self.state);
+        self.services
+            .hooks
+            .run_finished(job.as_deref(), record, &mut self.state);
         self.schedule_state_save();
     }
 
@@ -687,25 +692,28 @@ impl Scheduler {
                 let _ = reply.send(answer);
             }
             Request::Cancel(id, reply) => {
-                let answer = if !self.slots.contains_key(&id) && !self.runs.values().any(|r| r.job == id) {
-                    Err(ControlError::UnknownJob(id))
-                } else {
-                    let mut cancelled: Vec<String> = self
-                        .runs
-                        .iter()
-                        .filter(|(_, r)| r.job == id)
-                        .map(|(run_id, r)| {
-                            r.cancel.cancel("cancelled through the admin API");
-                            run_id.clone()
-                        })
-                        .collect();
-                    cancelled.sort();
-                    if cancelled.is_empty() {
-                        Err(ControlError::Conflict(format!("job {id:?} has no active run")))
+                let answer =
+                    if !self.slots.contains_key(&id) && !self.runs.values().any(|r| r.job == id) {
+                        Err(ControlError::UnknownJob(id))
                     } else {
-                        Ok(cancelled)
-                    }
-                };
+                        let mut cancelled: Vec<String> = self
+                            .runs
+                            .iter()
+                            .filter(|(_, r)| r.job == id)
+                            .map(|(run_id, r)| {
+                                r.cancel.cancel("cancelled through the admin API");
+                                run_id.clone()
+                            })
+                            .collect();
+                        cancelled.sort();
+                        if cancelled.is_empty() {
+                            Err(ControlError::Conflict(format!(
+                                "job {id:?} has no active run"
+                            )))
+                        } else {
+                            Ok(cancelled)
+                        }
+                    };
                 let _ = reply.send(answer);
             }
             Request::Running(reply) => {
@@ -719,14 +727,18 @@ impl Scheduler {
                             attempt: r.attempt,
                             pid: r.pid,
                             started_at: r.started_at?,
-                            elapsed_ms: r
-                                .started_mono
-                                .map_or(0, |m| u64::try_from(m.elapsed().as_millis()).unwrap_or(u64::MAX)),
+                            elapsed_ms: r.started_mono.map_or(0, |m| {
+                                u64::try_from(m.elapsed().as_millis()).unwrap_or(u64::MAX)
+                            }),
                             timeout_at: r.timeout_at,
                         })
                     })
                     .collect();
-                running.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.run_id.cmp(&b.run_id)));
+                running.sort_by(|a, b| {
+                    a.started_at
+                        .cmp(&b.started_at)
+                        .then(a.run_id.cmp(&b.run_id))
+                });
                 let _ = reply.send(running);
             }
             Request::Reload(reply) => {
@@ -790,7 +802,10 @@ impl Scheduler {
             let Some(t) = job.schedule.next_after(cursor, job.timezone, slot.anchor) else {
                 break;
             };
-            next_runs.push(t.with_timezone(&job.timezone).to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+            next_runs.push(
+                t.with_timezone(&job.timezone)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            );
             cursor = t;
         }
         JobDetail {
@@ -835,7 +850,9 @@ async fn wait_reload(
 /// The resolved settings of a job as `GET /api/v1/jobs/{id}` shows them.
 fn settings_json(job: &Job) -> serde_json::Value {
     let action = match &job.action {
-        Action::Command(Command::Shell(s)) => serde_json::json!({ "command": s, "shell": job.shell }),
+        Action::Command(Command::Shell(s)) => {
+            serde_json::json!({ "command": s, "shell": job.shell })
+        }
         Action::Command(Command::Argv(argv)) => serde_json::json!({ "command": argv }),
         Action::Http(h) => serde_json::json!({ "http": {
             "url": h.url, "method": h.method, "headers": h.headers,
