@@ -137,8 +137,8 @@ impl CronExpr {
 
         if !expr.fires_within_cycle() {
             return Err(format!(
-                "this schedule never fires: no date has day-of-month {dom:?} {} day-of-week \
-                 {dow:?} in month {month:?} (e.g. February never has a 30th)",
+                "this schedule never fires: no calendar date has day-of-month {dom:?} {} \
+                 day-of-week {dow:?} in month {month:?}",
                 if expr.day_and { "and" } else { "or" }
             ));
         }

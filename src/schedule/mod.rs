@@ -5,7 +5,7 @@
 //! environment and `/etc`). Callers pass "after" and get instants in UTC.
 //! DST follows Debian cron and the `cronsim` library: fixed-time 5-field
 //! jobs follow the wall clock, everything else follows elapsed time (see
-//! [`search`]).
+//! `search.rs`).
 //!
 //! Choices where the SPEC is silent, for the docs:
 //! - `15W` (the weekday nearest the 15th) never leaves the month, as in
@@ -20,6 +20,8 @@
 //! - `?` (Quartz) and a year field are refused, not silently accepted.
 
 mod cron;
+#[cfg(test)]
+mod proptests;
 mod search;
 
 use std::time::Duration;
