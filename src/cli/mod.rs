@@ -105,7 +105,7 @@ pub struct NextArgs {
     #[arg(long, value_name = "EXPR")]
     pub schedule: Option<String>,
     /// IANA time zone for --schedule (default: the system zone).
-    #[arg(long, value_name = "TZ", requires = "schedule")]
+    #[arg(long, value_name = "TZ", requires = "schedule", conflicts_with = "job")]
     pub timezone: Option<String>,
     /// Print instants strictly after this RFC 3339 time (default: now).
     #[arg(long, value_name = "RFC3339")]

@@ -1,0 +1,79 @@
+//! How long `Schedule::next_after` takes per job (SPEC budget: < 10 µs
+//! median, release build).
+//!
+//! Run with `cargo bench --bench next`. For each job (an expression in a
+//! zone) it times a run of successive `next_after` calls, each starting
+//! from the previous instant as the daemon does, repeats that a few times
+//! and keeps the fastest run; it prints the per-call time of every job and
+//! the median over jobs.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use cronduct::schedule::Schedule;
+
+const CALLS: u32 = 2_000;
+const RUNS: u32 = 5;
+
+const JOBS: &[(&str, Tz)] = &[
+    ("* * * * *", Tz::UTC),
+    ("*/5 * * * *", Tz::Europe__Berlin),
+    ("0 * * * *", Tz::America__New_York),
+    ("30 2 * * *", Tz::Europe__Berlin),
+    ("0 2 * * *", Tz::America__Santo_Domingo),
+    ("15 3 * * 1-5", Tz::Asia__Kolkata),
+    ("0 9 * * MON-FRI", Tz::America__Los_Angeles),
+    ("0 0 1 * *", Tz::UTC),
+    ("0 0 L * *", Tz::Australia__Sydney),
+    ("0 0 * * 5L", Tz::Europe__London),
+    ("0 12 * * 5#2", Tz::America__Santiago),
+    ("0 0 1,15 * 3", Tz::Australia__Lord_Howe),
+    ("0 0 */2 * 1", Tz::America__Havana),
+    ("0 4 15W * *", Tz::Europe__Paris),
+    ("*/10 * * * * *", Tz::UTC),
+    ("0 30 2 * * *", Tz::Europe__Berlin),
+    ("@hourly", Tz::Asia__Tokyo),
+    ("@daily", Tz::America__Sao_Paulo),
+    ("@weekly", Tz::Pacific__Chatham),
+    ("0 0 29 2 *", Tz::UTC),
+    ("@every 90s", Tz::UTC),
+];
+
+fn main() {
+    let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("valid instant");
+    let mut per_call: Vec<(Duration, &str, Tz)> = Vec::new();
+    for &(expr, tz) in JOBS {
+        let schedule: Schedule = expr.parse().expect("valid expression");
+        let best = (0..RUNS)
+            .map(|_| {
+                let mut after = start;
+                let began = Instant::now();
+                for _ in 0..CALLS {
+                    after = black_box(&schedule)
+                        .next_after(black_box(after), tz, start)
+                        .expect("an instant");
+                }
+                black_box(after);
+                began.elapsed() / CALLS
+            })
+            .min()
+            .expect("at least one run");
+        per_call.push((best, expr, tz));
+    }
+    for (t, expr, tz) in &per_call {
+        println!("{:>9.3} µs  {expr:<18} {tz}", t.as_secs_f64() * 1e6);
+    }
+    per_call.sort_by_key(|&(t, _, _)| t);
+    let median = per_call[per_call.len() / 2].0;
+    let worst = per_call[per_call.len() - 1];
+    println!(
+        "median {:.3} µs per next_after over {} jobs; slowest {:.3} µs ({} in {})",
+        median.as_secs_f64() * 1e6,
+        per_call.len(),
+        worst.0.as_secs_f64() * 1e6,
+        worst.1,
+        worst.2
+    );
+}

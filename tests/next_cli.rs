@@ -1,0 +1,340 @@
+//! `cronduct next` as users run it: the real binary, its stdout, stderr
+//! and exit status. Output people read is snapshotted.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::{DateTime, Utc};
+use cronduct::clock::{Clock, SystemClock};
+
+fn cronduct(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cronduct"))
+        .args(args)
+        .env_remove("CRONDUCT_CONFIG")
+        .env("TZ", "UTC")
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run cronduct")
+}
+
+/// The command line, exit status, stdout and stderr, as one text.
+fn transcript(args: &[&str]) -> String {
+    transcript_with(args, &[])
+}
+
+fn transcript_with(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = cronduct(args, envs);
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.contains(' ') || a.contains('*') {
+                format!("'{a}'")
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    format!(
+        "$ cronduct {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
+        quoted.join(" "),
+        out.status.code().map_or("signal".into(), |c| c.to_string()),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn spring_forward_gap() {
+    insta::assert_snapshot!(transcript(&[
+        "next",
+        "--schedule",
+        "30 2 * * *",
+        "--timezone",
+        "Europe/Berlin",
+        "--from",
+        "2026-03-28T12:00:00+01:00",
+        "--count",
+        "3",
+    ]));
+}
+
+#[test]
+fn fall_back_repeat_fires_twice_for_elapsed_time() {
+    insta::assert_snapshot!(transcript(&[
+        "next",
+        "--schedule",
+        "*/30 * * * *",
+        "--timezone",
+        "America/New_York",
+        "--from",
+        "2026-11-01T00:45:00-04:00",
+        "--count",
+        "6",
+    ]));
+}
+
+#[test]
+fn six_fields_and_from_in_another_offset() {
+    // --from may use any offset; output uses the schedule's zone.
+    insta::assert_snapshot!(transcript(&[
+        "next",
+        "--schedule",
+        "*/20 59 23 31 12 *",
+        "--timezone",
+        "Asia/Kolkata",
+        "--from",
+        "2026-12-31T18:00:00Z",
+    ]));
+}
+
+#[test]
+fn default_count_is_five() {
+    let out = cronduct(
+        &[
+            "next",
+            "--schedule",
+            "@monthly",
+            "--from",
+            "2026-01-15T00:00:00Z",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+}
+
+#[test]
+fn without_timezone_uses_the_system_zone() {
+    let out = cronduct(
+        &[
+            "next",
+            "--schedule",
+            "0 9 * * *",
+            "--from",
+            "2026-01-15T00:00:00Z",
+            "--count",
+            "1",
+        ],
+        &[("TZ", "Asia/Kolkata")],
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2026-01-15T09:00:00+05:30\n"
+    );
+}
+
+#[test]
+fn without_from_counts_from_now() {
+    let before = SystemClock.now();
+    let out = cronduct(&["next", "--schedule", "* * * * *", "--count", "2"], &[]);
+    let after = SystemClock.now();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let times: Vec<DateTime<Utc>> = stdout
+        .lines()
+        .map(|l| {
+            DateTime::parse_from_rfc3339(l)
+                .expect("RFC 3339")
+                .with_timezone(&Utc)
+        })
+        .collect();
+    assert_eq!(times.len(), 2, "{stdout}");
+    assert!(times[0] > before, "{} is not after {before}", times[0]);
+    assert!(times[0] <= after + chrono::Duration::seconds(60));
+    assert_eq!(times[1] - times[0], chrono::Duration::seconds(60));
+}
+
+#[test]
+fn reboot_has_nothing_to_list() {
+    insta::assert_snapshot!(transcript(&[
+        "next",
+        "--schedule",
+        "@reboot",
+        "--from",
+        "2026-01-15T00:00:00Z",
+    ]));
+}
+
+#[test]
+fn every_counts_from_from() {
+    insta::assert_snapshot!(transcript(&[
+        "next",
+        "--schedule",
+        "@every 1h30m",
+        "--timezone",
+        "Europe/Berlin",
+        "--from",
+        "2026-03-29T00:00:00+01:00",
+        "--count",
+        "3",
+    ]));
+}
+
+#[test]
+fn invalid_expression_exits_1_with_what_would_be_valid() {
+    insta::assert_snapshot!(
+        "bad_minute",
+        transcript(&["next", "--schedule", "61 * * * *"])
+    );
+    insta::assert_snapshot!("bad_dow", transcript(&["next", "--schedule", "0 0 * * 8"]));
+    insta::assert_snapshot!(
+        "never_fires",
+        transcript(&["next", "--schedule", "0 0 30 2 *"])
+    );
+    insta::assert_snapshot!(
+        "field_count",
+        transcript(&["next", "--schedule", "0 0 * *"])
+    );
+    insta::assert_snapshot!(
+        "bad_macro",
+        transcript(&["next", "--schedule", "@fortnightly"])
+    );
+}
+
+#[test]
+fn invalid_zone_or_from_exits_1() {
+    insta::assert_snapshot!(
+        "bad_zone",
+        transcript(&[
+            "next",
+            "--schedule",
+            "@daily",
+            "--timezone",
+            "Mars/Olympus_Mons"
+        ])
+    );
+    insta::assert_snapshot!(
+        "bad_from",
+        transcript(&["next", "--schedule", "@daily", "--from", "tomorrow"])
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["next"][..],
+        &["next", "--timezone", "UTC", "some-job"],
+        &["next", "some-job", "--schedule", "@daily"],
+        &["next", "--schedule", "@daily", "--count", "many"],
+    ] {
+        let out = cronduct(args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cronduct"))
+        .args(["next", "--schedule", "* * * * * *", "--count", "1000000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cronduct");
+    let mut first = [0u8; 26];
+    child
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .read_exact(&mut first)
+        .expect("a first line");
+    // Dropping the read end closes the pipe, like `| head -1`.
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let status = child.wait().expect("wait for cronduct");
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "");
+}
+
+/// Needs `config::load` (built in parallel): run after the merge.
+#[test]
+fn next_for_configured_job() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("jobs.toml");
+    std::fs::write(
+        &config,
+        r#"
+[defaults]
+timezone = "America/New_York"
+
+[jobs.db-backup]
+schedule = "30 2 * * *"
+timezone = "Europe/Berlin"
+command = "true"
+
+[jobs.poll]
+schedule = "*/30 1 * * *"
+command = ["true"]
+enabled = false
+"#,
+    )
+    .expect("write config");
+    let config = config.to_str().expect("UTF-8 path");
+    let state = dir.path().join("state");
+    let env = [("XDG_STATE_HOME", state.to_str().expect("UTF-8 path"))];
+    let run = |args: &[&str]| {
+        let out = cronduct(args, &env);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let from = "2026-03-28T12:00:00Z";
+
+    // The job's own zone, not the system's (TZ=UTC) nor --timezone.
+    let (code, out, err) = run(&[
+        "next",
+        "db-backup",
+        "-c",
+        config,
+        "--from",
+        from,
+        "--count",
+        "2",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "2026-03-29T03:00:00+02:00\n2026-03-30T02:30:00+02:00\n"
+    );
+
+    // [defaults].timezone applies; a disabled job is listed with a note.
+    let (code, out, err) = run(&["next", "poll", "-c", config, "--from", from, "--count", "3"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "2026-03-29T01:00:00-04:00\n2026-03-29T01:30:00-04:00\n2026-03-30T01:00:00-04:00\n"
+    );
+    assert!(err.contains("disabled"), "{err}");
+
+    // CRONDUCT_CONFIG works like -c.
+    let out = Command::new(env!("CARGO_BIN_EXE_cronduct"))
+        .args(["next", "db-backup", "--from", from, "--count", "1"])
+        .env("CRONDUCT_CONFIG", config)
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .expect("run cronduct");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2026-03-29T03:00:00+02:00\n"
+    );
+
+    let (code, out, err) = run(&["next", "nightly", "-c", config]);
+    assert_eq!(code, Some(1));
+    assert_eq!(out, "");
+    assert!(err.contains("no job \"nightly\""), "{err}");
+    assert!(err.contains("db-backup, poll"), "{err}");
+
+    let missing = Path::new(config).with_file_name("missing.toml");
+    let (code, _, err) = run(&["next", "db-backup", "-c", missing.to_str().expect("UTF-8")]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("missing.toml"), "{err}");
+}
