@@ -27,7 +27,7 @@ use crate::config::Config;
 
 /// Runs the daemon in the foreground until SIGTERM or SIGINT.
 pub fn main(config_path: &Path) -> anyhow::Result<ExitCode> {
-    one_malloc_arena();
+    tune_malloc();
     init_tracing();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -36,19 +36,40 @@ pub fn main(config_path: &Path) -> anyhow::Result<ExitCode> {
     runtime.block_on(serve(config_path.to_path_buf()))
 }
 
-/// Makes every thread allocate from glibc's main arena. By default each
-/// thread that allocates gets an arena of its own (up to eight per core),
-/// each keeping freed memory for itself: the daemon's threads (scheduler,
-/// log writer, reaper, spawners, config loading) are idle nearly always,
-/// so the extra arenas only held a few hundred KiB. Small allocations
-/// still go through each thread's lock-free cache. Must run before any
-/// thread is started.
-fn one_malloc_arena() {
+/// Sets glibc's allocator up for a daemon that is idle nearly always.
+///
+/// - One arena for all threads. By default each thread that allocates gets
+///   an arena of its own (up to eight per core), each keeping freed memory
+///   for itself; the daemon's threads (scheduler, log writer, reaper,
+///   spawners, config loading) are idle nearly always, so the extra arenas
+///   only held memory. Small allocations still go through each thread's
+///   lock-free cache.
+/// - Blocks of 128 KiB and more always come from `mmap` and go back to the
+///   system when freed. By default glibc raises that threshold to the size
+///   of each large block freed, so the next large blocks (an API answer
+///   listing 10,000 jobs, the buffers of a reload) stay in the heap after
+///   use: tens of MiB kept for the next request.
+///
+/// Must run before any thread is started.
+fn tune_malloc() {
     #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only sets an allocator parameter; called before
-    // the process starts any other thread.
+    // SAFETY: mallopt only sets allocator parameters; called before the
+    // process starts any other thread.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// Returns the free memory inside the heap to the system. glibc only
+/// trims the heap's top on its own; the free chunks a reload leaves
+/// between live ones (the old jobs, the parser's buffers) otherwise stay
+/// resident: 36 MiB after reloading 10,000 jobs.
+pub(crate) fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
