@@ -149,13 +149,18 @@ impl Daemon {
         });
         let (shutdown_tx, shutdown_rx) = tokio_watch::channel(false);
 
-        let heartbeat = systemd::watchdog_interval().map(|every| {
+        let watchdog = systemd::watchdog_interval();
+        let heartbeat = watchdog.map(|every| {
             let (tx, mut rx) = mpsc::channel::<()>(1);
             tokio::spawn(async move {
-                // Ping only while the scheduler loop keeps beating.
-                while let Ok(Some(())) = tokio::time::timeout(every * 2, rx.recv()).await {
-                    systemd::notify("WATCHDOG=1");
-                    tokio::time::sleep(every).await;
+                // Ping only while the scheduler loop keeps beating (it wakes
+                // at least every `every / 2`), at most every `every / 2`.
+                let mut last_ping: Option<tokio::time::Instant> = None;
+                while let Ok(Some(())) = tokio::time::timeout(every, rx.recv()).await {
+                    if last_ping.is_none_or(|t| t.elapsed() >= every / 2) {
+                        systemd::notify("WATCHDOG=1");
+                        last_ping = Some(tokio::time::Instant::now());
+                    }
                 }
                 tracing::error!("the scheduler stopped answering; no more watchdog pings");
             });
@@ -183,6 +188,9 @@ impl Daemon {
                 events: events_tx,
             },
             hooks: Box::new(hooks),
+            // The loop beats once per wake-up; it must wake often enough
+            // for the watchdog task to keep pinging.
+            max_sleep: watchdog.map_or(scheduler::MAX_SLEEP, |every| (every / 2).min(scheduler::MAX_SLEEP)),
         };
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await

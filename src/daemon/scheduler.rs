@@ -28,7 +28,7 @@ use crate::state::State;
 /// The longest the scheduler sleeps without looking at the wall clock.
 /// Clock steps are reported at once by a timerfd; this bound catches what
 /// that cannot see, such as a resume from suspend.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
+pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// A wall-clock move (relative to monotonic time) larger than this is
 /// treated as a clock step rather than drift.
@@ -90,6 +90,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub run: RunContext,
     pub hooks: Box<dyn Hooks>,
+    /// The longest sleep between looks at the clock: [`MAX_SLEEP`], or
+    /// less when a watchdog must hear from the loop more often.
+    pub max_sleep: Duration,
 }
 
 /// The daemon-side effects of scheduling decisions that the scheduler
@@ -312,7 +315,7 @@ impl Scheduler {
 
     fn next_wake(&self, shutting_down: Option<Instant>, forced: bool) -> Instant {
         let now_mono = Instant::now();
-        let mut wake = now_mono + MAX_SLEEP;
+        let mut wake = now_mono + self.services.max_sleep;
         if shutting_down.is_none() {
             if let Some((due, _)) = self.queue.first() {
                 let now = self.services.clock.now();
@@ -979,6 +982,7 @@ mod tests {
                 path: config_path.clone(),
                 finished: Arc::clone(&finished),
             }),
+            max_sleep: MAX_SLEEP,
         };
         let (handle, control) = super::super::control::Handle::channel();
         let (file_tx, file_changed) = mpsc::channel(1);
