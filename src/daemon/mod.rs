@@ -190,7 +190,9 @@ impl Daemon {
             hooks: Box::new(hooks),
             // The loop beats once per wake-up; it must wake often enough
             // for the watchdog task to keep pinging.
-            max_sleep: watchdog.map_or(scheduler::MAX_SLEEP, |every| (every / 2).min(scheduler::MAX_SLEEP)),
+            max_sleep: watchdog.map_or(scheduler::MAX_SLEEP, |every| {
+                (every / 2).min(scheduler::MAX_SLEEP)
+            }),
         };
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
