@@ -49,8 +49,8 @@ kill_grace = "1s"
     // SIGTERM at the timeout was enough; SIGKILL would have come a second later.
     assert_eq!(finish.signal.as_deref(), Some("SIGTERM"), "{finish:?}");
     assert!(
-        (1000..2000).contains(&finish.duration_ms),
-        "ended by the timeout, before kill_grace ran out: {finish:?}"
+        finish.duration_ms >= 1000,
+        "not before the timeout: {finish:?}"
     );
     let pgid = i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits");
     d.poll(
@@ -389,5 +389,9 @@ env = {{ SHARED = "from-job", FROM_JOB = "j" }}
     ]
     .into_iter()
     .collect();
+    assert!(
+        !seen.contains_key("CRONDUCT_E2E_LEAK"),
+        "the daemon's own environment leaked into the job"
+    );
     assert_eq!(seen, expected);
 }
