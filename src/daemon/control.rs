@@ -40,8 +40,11 @@ pub struct JobSummary {
 pub struct JobDetail {
     #[serde(flatten)]
     pub summary: JobSummary,
-    /// The resolved settings: durations as config strings (`"30m"`).
-    pub settings: serde_json::Value,
+    /// The resolved settings, as top-level fields (`timeout`, `retries`,
+    /// `retry_delay`, `concurrency`, `notify`, the action...): durations
+    /// as config strings (`"30m"`).
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
     /// The next five fire instants.
     pub next_runs: Vec<String>,
 }

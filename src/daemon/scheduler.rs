@@ -851,7 +851,7 @@ async fn wait_reload(
 }
 
 /// The resolved settings of a job as `GET /api/v1/jobs/{id}` shows them.
-fn settings_json(job: &Job) -> serde_json::Value {
+fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
     let action = match &job.action {
         Action::Command(Command::Shell(s)) => {
             serde_json::json!({ "command": s, "shell": job.shell })
@@ -873,7 +873,7 @@ fn settings_json(job: &Job) -> serde_json::Value {
         .collect();
         serde_json::json!({ "email": n.email, "webhook": n.webhook, "on": on, "after": n.after })
     });
-    let mut settings = serde_json::json!({
+    let serde_json::Value::Object(mut fields) = serde_json::json!({
         "timeout": job.timeout.map(format_duration),
         "kill_grace": format_duration(job.kill_grace),
         "retries": job.retries,
@@ -889,11 +889,13 @@ fn settings_json(job: &Job) -> serde_json::Value {
         "output_limit": job.output_limit,
         "notify": notify,
         "source": job.source,
-    });
-    if let (Some(obj), serde_json::Value::Object(extra)) = (settings.as_object_mut(), action) {
-        obj.extend(extra);
+    }) else {
+        unreachable!("json! of an object literal is an object");
+    };
+    if let serde_json::Value::Object(extra) = action {
+        fields.extend(extra);
     }
-    settings
+    fields
 }
 
 #[cfg(test)]
