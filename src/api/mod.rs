@@ -43,7 +43,7 @@ pub mod sources;
 pub mod types;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::middleware;
@@ -87,7 +87,6 @@ impl Default for Limits {
 pub(crate) struct AppState {
     ctx: ApiContext,
     limits: Limits,
-    metrics: Mutex<metrics::Counters>,
 }
 
 /// Serves the admin API on `listener` with the default [`Limits`] until
@@ -111,11 +110,7 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let listener =
         conn::GuardedListener::new(listener, limits.max_connections, limits.idle_timeout);
-    let state = Arc::new(AppState {
-        ctx,
-        limits,
-        metrics: Mutex::new(metrics::Counters::default()),
-    });
+    let state = Arc::new(AppState { ctx, limits });
     // `layer` wraps what is already there, so the last one added runs first.
     let app = routes::router(state.clone())
         .layer(middleware::from_fn_with_state(

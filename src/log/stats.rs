@@ -323,6 +323,84 @@ pub struct Stats {
     pub days: Vec<DayStats>,
 }
 
+/// Upper bounds of the Prometheus duration histogram, in milliseconds:
+/// from quick HTTP checks (100 ms) to day-long batch jobs (1 d).
+pub const DURATION_BUCKETS_MS: [u64; 13] = [
+    100, 500, 1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000,
+    21_600_000, 86_400_000,
+];
+
+/// A Prometheus histogram of attempt durations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DurationHistogram {
+    /// Non-cumulative count per bucket of [`DURATION_BUCKETS_MS`] (upper
+    /// bound inclusive), then the count above the last bound.
+    pub counts: [u64; DURATION_BUCKETS_MS.len() + 1],
+    /// Sum of the observed durations, in milliseconds (exact).
+    pub sum_ms: u64,
+    pub count: u64,
+}
+
+impl DurationHistogram {
+    pub(crate) fn observe(&mut self, ms: u64) {
+        let i = DURATION_BUCKETS_MS.partition_point(|&bound| bound < ms);
+        self.counts[i] += 1;
+        self.sum_ms = self.sum_ms.saturating_add(ms);
+        self.count += 1;
+    }
+}
+
+/// What `/metrics` exposes for one job: counters that only ever grow
+/// while the daemon runs (see [`MetricsSnapshot`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCounters {
+    /// Runs by final status (the finish record with `will_retry: false`).
+    pub runs: StatusCounts,
+    /// Every attempt's duration, retried ones included, since each attempt
+    /// is one process (or request) whose duration matters. `lost` attempts
+    /// are left out: their "duration" measures how long the daemon was
+    /// down, not the job.
+    pub durations: DurationHistogram,
+    /// When the newest successful run finished.
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+impl JobCounters {
+    pub(crate) fn count(
+        &mut self,
+        status: Status,
+        will_retry: bool,
+        duration_ms: u64,
+        finished_at: DateTime<Utc>,
+    ) {
+        if status != Status::Lost {
+            self.durations.observe(duration_ms);
+        }
+        if will_retry {
+            return;
+        }
+        *self.runs.slot(status) += 1;
+        if status == Status::Success && self.last_success.is_none_or(|t| t < finished_at) {
+            self.last_success = Some(finished_at);
+        }
+    }
+}
+
+/// The counters behind `/metrics`, per job id, for every job the log has
+/// mentioned since the daemon started (configured or not).
+///
+/// They are counted as finish records reach the index — at start-up from
+/// every log file that still exists, then from each new line — and are
+/// never decremented: evicting old entries from the index, rotating the
+/// log or a job leaving the config does not lower them, because a
+/// Prometheus counter that goes down reads as a reset. A restart starts
+/// them again from the log files (Prometheus sees that as the reset it
+/// is). Memory: about 200 bytes per job id ever seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub jobs: BTreeMap<String, JobCounters>,
+}
+
 /// A stats request the API must refuse (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatsError {
@@ -388,6 +466,45 @@ mod tests {
         let mut sum = DurationSum::default();
         sum.add(&d);
         assert_eq!(sum.p95(), Some(123_457));
+    }
+
+    #[test]
+    fn prometheus_buckets_include_their_upper_bound() {
+        let mut h = DurationHistogram::default();
+        for ms in [0, 100, 101, 5_000, 86_400_000, 86_400_001, u64::MAX] {
+            h.observe(ms);
+        }
+        let mut want = [0u64; DURATION_BUCKETS_MS.len() + 1];
+        want[0] = 2; // 0 and 100 ms: le 0.1
+        want[1] = 1; // 101 ms: le 0.5
+        want[3] = 1; // 5 s: le 5
+        want[12] = 1; // exactly a day: le 86400
+        want[13] = 2; // beyond: +Inf only
+        assert_eq!(h.counts, want);
+        assert_eq!(h.count, 7);
+        assert_eq!(h.sum_ms, u64::MAX, "the sum saturates");
+    }
+
+    #[test]
+    fn counters_count_runs_by_final_status_and_every_attempt() {
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).expect("time");
+        let mut c = JobCounters::default();
+        c.count(Status::Failed, true, 300, t(0));
+        c.count(Status::Success, false, 200, t(60));
+        c.count(Status::Success, false, 100, t(30));
+        c.count(Status::Lost, false, 9_000_000, t(90));
+        assert_eq!(
+            c.runs,
+            StatusCounts {
+                success: 2,
+                lost: 1,
+                ..StatusCounts::default()
+            },
+            "the retried attempt is not a run"
+        );
+        assert_eq!(c.durations.count, 3, "every attempt but the lost one");
+        assert_eq!(c.durations.sum_ms, 600);
+        assert_eq!(c.last_success, Some(t(60)), "the newest, not the last seen");
     }
 
     #[test]
