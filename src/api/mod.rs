@@ -35,6 +35,7 @@ mod conn;
 mod error;
 pub mod key;
 mod limits;
+mod memo;
 mod metrics;
 mod params;
 mod procstat;
@@ -87,6 +88,8 @@ impl Default for Limits {
 pub(crate) struct AppState {
     ctx: ApiContext,
     limits: Limits,
+    jobs_memo: memo::JobsMemo,
+    stats_memo: memo::StatsMemo,
 }
 
 /// Serves the admin API on `listener` with the default [`Limits`] until
@@ -110,7 +113,12 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let listener =
         conn::GuardedListener::new(listener, limits.max_connections, limits.idle_timeout);
-    let state = Arc::new(AppState { ctx, limits });
+    let state = Arc::new(AppState {
+        ctx,
+        limits,
+        jobs_memo: memo::JobsMemo::default(),
+        stats_memo: memo::StatsMemo::default(),
+    });
     // `layer` wraps what is already there, so the last one added runs first.
     let app = routes::router(state.clone())
         .layer(middleware::from_fn_with_state(

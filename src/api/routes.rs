@@ -15,13 +15,14 @@ use chrono::Duration as ChronoDuration;
 
 use super::AppState;
 use super::error::ApiError;
+use super::memo::StatsRenderError;
 use super::metrics::{self, Live};
 use super::params::Params;
 use super::procstat;
 use super::sources::RunFilter;
 use super::types::{
-    Cancelled, HealthReport, HealthStatus, JobCounts, JobDetailView, JobList, JobView, LastRun,
-    LogReport, PauseState, RunAttempts, RunList, RunningList, StatusReport, TriggerAccepted,
+    Cancelled, HealthReport, HealthStatus, JobCounts, JobDetailView, LastRun, LogReport,
+    PauseState, RunAttempts, RunList, RunningList, StatusReport, TriggerAccepted,
 };
 
 type Shared = State<Arc<AppState>>;
@@ -73,8 +74,25 @@ fn path_id(p: RawPath) -> Result<String, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("malformed path: {e}")))
 }
 
+/// A 200 answer with `body` as JSON. Serialised into a plain `Vec`, a
+/// faster writer than the `BytesMut` axum's `Json` uses (a list of 50 runs
+/// is 70 KiB).
 fn ok<T: serde::Serialize>(body: T) -> Answer {
-    Ok(Json(body).into_response())
+    let mut buf = Vec::with_capacity(512);
+    serde_json::to_writer(&mut buf, &body).map_err(serialise_error)?;
+    Ok(json_bytes(buf))
+}
+
+/// A 200 answer of JSON already serialised.
+fn json_bytes(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn serialise_error(e: serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("cannot serialise the answer: {e}"),
+    )
 }
 
 /// `GET /health`: open (no key), for load balancers and monitoring.
@@ -190,15 +208,8 @@ async fn jobs(State(s): Shared, q: RawQuery) -> Answer {
         .ctx
         .history
         .last_finished_runs(jobs.iter().map(|j| j.id.as_str()));
-    let jobs = jobs
-        .into_iter()
-        .zip(last)
-        .map(|(job, last)| JobView {
-            job,
-            last_run: last.as_deref().map(LastRun::from),
-        })
-        .collect();
-    ok(JobList { jobs })
+    let body = s.jobs_memo.render(jobs, last).map_err(serialise_error)?;
+    Ok(json_bytes(body))
 }
 
 async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
@@ -323,12 +334,14 @@ async fn running(State(s): Shared, q: RawQuery) -> Answer {
 
 async fn stats(State(s): Shared, q: RawQuery) -> Answer {
     let days = params(q, &["days"])?.days()?;
-    let stats = s
-        .ctx
-        .history
-        .stats(days, s.ctx.clock.now())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    ok(stats)
+    let body = s
+        .stats_memo
+        .render(&s.ctx.history, days, s.ctx.clock.now())
+        .map_err(|e| match e {
+            StatsRenderError::Days(e) => ApiError::bad_request(e.to_string()),
+            StatsRenderError::Json(e) => serialise_error(e),
+        })?;
+    Ok(json_bytes(body))
 }
 
 /// `POST /api/v1/reload`: 200 with what changed, or 422 with each

@@ -41,5 +41,6 @@ pub use crate::log::HistoryHandle as History;
 /// The log writer whose health the API reports.
 pub use crate::log::LogSink as LogSource;
 pub use crate::log::{
-    DURATION_BUCKETS_MS, DurationHistogram, JobStats, LogHealth, MetricsSnapshot, RunFilter,
+    DURATION_BUCKETS_MS, DayStats, DurationHistogram, JobStats, LogHealth, MetricsSnapshot, Period,
+    PeriodStats, RunFilter, StatsError,
 };

@@ -33,7 +33,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use super::rotate::segment_path;
 use super::stats::{
@@ -429,9 +429,8 @@ impl History {
             });
         }
         let today = now.date_naive();
-        let first = today
-            .checked_sub_days(Days::new(u64::from(days - 1)))
-            .unwrap_or(NaiveDate::MIN);
+        let period = Period::ending(days, now);
+        let first = period.first_day();
         let (lo, hi) = (first.num_days_from_ce(), today.num_days_from_ce());
         let mut totals = PeriodSum::default();
         let mut per_day = vec![(StatusCounts::default(), 0u64); days as usize];
@@ -462,11 +461,7 @@ impl History {
             })
             .collect();
         Ok(Stats {
-            period: Period {
-                from: first.and_time(chrono::NaiveTime::MIN).and_utc(),
-                to: now,
-                days,
-            },
+            period,
             totals: totals.finish(),
             jobs,
             days: days_out,
@@ -569,5 +564,13 @@ impl HistoryHandle {
     /// that finished at or after `t`, among the entries the index holds.
     pub fn failures_since(&self, t: DateTime<Utc>) -> usize {
         self.read().failures_since(t)
+    }
+
+    /// How many finish records the index has taken in since it was
+    /// created. It grows with every record, and only then can an answer of
+    /// [`HistoryHandle::stats`] change (besides the date and `period.to`),
+    /// so callers may keep an answer while it stays the same.
+    pub fn generation(&self) -> u64 {
+        self.read().end_seq()
     }
 }

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::record::{Status, ts};
@@ -30,6 +30,8 @@ const SUB_BITS: u32 = 5;
 const SUB: u64 = 1 << SUB_BITS;
 /// Values below this have a bucket each (exact).
 const EXACT: u64 = 2 * SUB;
+/// The number of buckets: `bucket_of(u64::MAX) + 1`.
+const BUCKETS: usize = 1920;
 
 /// The histogram bucket of a duration in milliseconds.
 fn bucket_of(ms: u64) -> u16 {
@@ -87,13 +89,22 @@ impl Durations {
 }
 
 /// Durations being summed over several days (and jobs) for one answer.
+///
+/// The histogram is kept as `(bucket, count)` pairs while it is small (one
+/// job over a few weeks: a few hundred pairs), then as a dense array of
+/// counts by bucket (all jobs together: 100,000 pairs would take
+/// milliseconds to sort, the array a single pass).
 #[derive(Debug, Default)]
 pub(crate) struct DurationSum {
     count: u64,
     sum: u64,
     min: u64,
     max: u64,
+    /// Each added histogram's pairs, in bucket order: sorted runs.
     pairs: Vec<(u16, u64)>,
+    /// Counts by bucket once there are more than [`BUCKETS`] pairs; empty
+    /// before.
+    dense: Vec<u64>,
 }
 
 impl DurationSum {
@@ -110,8 +121,20 @@ impl DurationSum {
         }
         self.count += d.count;
         self.sum = self.sum.saturating_add(d.sum);
-        self.pairs
-            .extend(d.buckets.iter().map(|&(b, n)| (b, u64::from(n))));
+        if self.dense.is_empty() && self.pairs.len() + d.buckets.len() > BUCKETS {
+            self.dense = vec![0; BUCKETS];
+            for (b, n) in self.pairs.drain(..) {
+                self.dense[usize::from(b)] += n;
+            }
+        }
+        if self.dense.is_empty() {
+            self.pairs
+                .extend(d.buckets.iter().map(|&(b, n)| (b, u64::from(n))));
+        } else {
+            for &(b, n) in &d.buckets {
+                self.dense[usize::from(b)] += u64::from(n);
+            }
+        }
     }
 
     pub(crate) fn avg(&self) -> Option<u64> {
@@ -138,15 +161,21 @@ impl DurationSum {
             // Fewer than 20 runs: the p95 is the largest, known exactly.
             return Some(self.max);
         }
-        self.pairs.sort_unstable_by_key(|&(b, _)| b);
         let mut seen = 0u64;
-        for &(b, n) in &self.pairs {
-            seen += n;
-            if seen >= rank {
-                return Some(bucket_value(b).clamp(self.min, self.max));
-            }
+        let at_rank = |(b, n): (u16, u64), seen: &mut u64| {
+            *seen += n;
+            (*seen >= rank).then(|| bucket_value(b).clamp(self.min, self.max))
+        };
+        if self.dense.is_empty() {
+            // A stable sort merges the sorted runs instead of sorting anew.
+            self.pairs.sort_by_key(|&(b, _)| b);
+            self.pairs.iter().find_map(|&pair| at_rank(pair, &mut seen))
+        } else {
+            (0u16..)
+                .zip(self.dense.iter().copied())
+                .find_map(|pair| at_rank(pair, &mut seen))
         }
-        Some(self.max)
+        .or(Some(self.max))
     }
 }
 
@@ -261,6 +290,27 @@ pub struct Period {
     #[serde(with = "ts")]
     pub to: DateTime<Utc>,
     pub days: u32,
+}
+
+impl Period {
+    /// The `days` UTC dates ending with `now`'s, from the first one's
+    /// midnight to `now`.
+    pub fn ending(days: u32, now: DateTime<Utc>) -> Period {
+        let first = now
+            .date_naive()
+            .checked_sub_days(Days::new(u64::from(days.saturating_sub(1))))
+            .unwrap_or(NaiveDate::MIN);
+        Period {
+            from: first.and_time(NaiveTime::MIN).and_utc(),
+            to: now,
+            days,
+        }
+    }
+
+    /// The first date of the period.
+    pub(crate) fn first_day(&self) -> NaiveDate {
+        self.from.date_naive()
+    }
 }
 
 /// Runs of one job (or of all jobs) over a period.
@@ -430,7 +480,7 @@ mod tests {
             }
             ms *= 2;
         }
-        assert!(bucket_of(u64::MAX) < 1920);
+        assert_eq!(usize::from(bucket_of(u64::MAX)), BUCKETS - 1);
     }
 
     #[test]
@@ -505,6 +555,40 @@ mod tests {
         assert_eq!(c.durations.count, 3, "every attempt but the lost one");
         assert_eq!(c.durations.sum_ms, 600);
         assert_eq!(c.last_success, Some(t(60)), "the newest, not the last seen");
+    }
+
+    #[test]
+    fn a_large_sum_switches_to_dense_counts_with_the_same_answer() {
+        let days: Vec<Durations> = (0..400u64)
+            .map(|day| {
+                let mut d = Durations::default();
+                for i in 0..20 {
+                    d.record((day * 7919 + i * 104_729) % 3_600_000);
+                }
+                d
+            })
+            .collect();
+        let mut sparse = DurationSum::default();
+        for d in &days[..50] {
+            sparse.add(d);
+        }
+        assert!(sparse.dense.is_empty(), "few pairs stay sparse");
+        let mut dense = DurationSum::default();
+        let mut reference = Durations::default();
+        for d in &days {
+            dense.add(d);
+        }
+        for day in 0..400u64 {
+            for i in 0..20 {
+                reference.record((day * 7919 + i * 104_729) % 3_600_000);
+            }
+        }
+        assert!(!dense.dense.is_empty(), "many pairs go dense");
+        let mut one = DurationSum::default();
+        one.add(&reference);
+        assert_eq!(dense.p95(), one.p95());
+        assert_eq!(dense.avg(), one.avg());
+        assert_eq!((dense.min(), dense.max()), (one.min(), one.max()));
     }
 
     #[test]
