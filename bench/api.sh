@@ -9,17 +9,21 @@
 #
 # Usage: bench/api.sh   (from anywhere; builds target/release/cronduct if
 # it is missing; installs wrk with apt-get if it is missing)
-# Environment: CONNECTIONS (default 100), DURATION (10s), THREADS (wrk
-# threads, default 1: the daemon is single-threaded, so on a 2-core machine
-# one core each), JOBS (1000), RECORDS (100000), DAYS (30), CRONDUCT_BIN,
-# ENDPOINTS (space-separated paths; default: the targets, then the other
-# GET endpoints).
+# Environment: CONNECTIONS (default 100), DURATION (10s), PACE_MS (1000),
+# THREADS (wrk threads, default 1: the daemon is single-threaded, so on a
+# 2-core machine one core each), JOBS (1000), RECORDS (100000), DAYS (30),
+# CRONDUCT_BIN, ENDPOINTS (space-separated paths; default: the targets,
+# then the other GET endpoints).
 #
 # Prints, as markdown: the daemon's RSS with an empty log and after loading
 # the generated one (and the time the rebuild took), then per endpoint the
-# answer size, requests/s and p50/p99 latency at CONNECTIONS clients and
-# at 1 client (the service time without queueing), then the RSS after the
-# load.
+# answer size and three loads, each for DURATION:
+# - CONNECTIONS clients sending back to back (wrk's closed loop: the
+#   server is saturated, so latency ~ CONNECTIONS / throughput);
+# - CONNECTIONS clients each sending one request every PACE_MS on average
+#   (polling dashboards and scripts: wrk's delay(), spread at random);
+# - 1 client back to back: the service time without queueing;
+# then the RSS after the load.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -98,28 +102,36 @@ echo "- RSS with an empty log: $(mib "$empty")"
 echo "- RSS after loading the log: $(mib "$loaded") (history index: +$(mib $((loaded - empty)))); start-up to /health: ${ready} s"
 echo
 
-# wrk's figures for one endpoint: "req/s p50 p99"; fails on any error.
+pace=${PACE_MS:-1000}
+# Uniform around the pace, so that the clients do not stay in lock-step
+# (they all start together) and send their requests in one burst.
+echo "function delay() return math.random($((pace / 2)), $((pace * 3 / 2))) end" >"$dir/paced.lua"
+
+# wrk's figures for one endpoint: "req/s | p50 | p99"; fails on any error.
+# Usage: load CONNECTIONS PATH [wrk options]
 load() {
-    out=$(wrk -t"$threads" -c"$1" -d"$duration" --latency -H "Authorization: Bearer $CRONDUCT_ADMIN_KEY" "$url$2")
+    c=$1 path=$2
+    shift 2
+    out=$(wrk -t"$threads" -c"$c" -d"$duration" --latency -H "Authorization: Bearer $CRONDUCT_ADMIN_KEY" "$@" "$url$path")
     if echo "$out" | grep -q -e 'Non-2xx' -e 'Socket errors'; then
         echo "$out" >&2
-        echo "wrk reported errors for $2" >&2
+        echo "wrk reported errors for $path" >&2
         exit 1
     fi
     echo "$out" | awk '/^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 } /^Requests\/sec:/ { rps = $2 }
-        END { printf "%s %s %s", rps, p50, p99 }'
+        END { printf "%s | %s | %s", rps, p50, p99 }'
 }
 
-echo "| endpoint | answer | clients | req/s | p50 | p99 | 1 client: req/s | p50 | p99 |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| endpoint | answer | $connections clients: req/s | p50 | p99 | $connections clients, 1 req/${pace} ms each: req/s | p50 | p99 | 1 client: req/s | p50 | p99 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for path in $endpoints; do
     bytes=$(python3 -c 'import os, sys, urllib.request
 r = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + os.environ["CRONDUCT_ADMIN_KEY"]})
 print(len(urllib.request.urlopen(r).read()))' "$url$path")
-    set -- $(load "$connections" "$path")
-    many="$1 | $2 | $3"
-    set -- $(load 1 "$path")
-    echo "| \`$path\` | $(awk -v b="$bytes" 'BEGIN { printf "%.0f KiB", b / 1024 }') | $connections | $many | $1 | $2 | $3 |"
+    many=$(load "$connections" "$path")
+    paced=$(load "$connections" "$path" -s "$dir/paced.lua")
+    one=$(load 1 "$path")
+    echo "| \`$path\` | $(awk -v b="$bytes" 'BEGIN { printf "%.0f KiB", b / 1024 }') | $many | $paced | $one |"
 done
 
 echo

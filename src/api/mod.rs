@@ -29,6 +29,10 @@
 //!   so the client reads the answer instead of a connection reset.
 //! - At most 256 connections; one idle for 30 s without a request in
 //!   progress is closed (this also bounds a slowly sent request head).
+//! - `/api/v1/jobs` and `/api/v1/stats` reuse the serialised parts of their
+//!   previous answers whose inputs are unchanged (see `api/memo.rs`):
+//!   never stale, and several times cheaper for the dashboards that poll
+//!   them.
 
 mod auth;
 mod conn;
