@@ -114,7 +114,7 @@ async fn health_turns_degraded_and_says_why() {
         get(&fx, "/api/v1/runs?limit=1").await.body["runs"][0]["run_id"],
         "r-db-2"
     );
-    fx.with_state(|s| s.reload_result = Err("jobs.toml:3:1: unknown key `shedule`".into()));
+    fx.with_state(|s| s.reload_result = Err(vec!["jobs.toml:3:1: unknown key `shedule`".into()]));
     assert_eq!(
         post(&fx, "/api/v1/reload").await.status,
         StatusCode::UNPROCESSABLE_ENTITY
@@ -446,7 +446,7 @@ async fn job_detail_has_settings_next_runs_and_stats() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.body["id"], "gateway-health");
     assert_eq!(a.body["action"], "http");
-    assert_eq!(a.body["settings"]["retries"], 3);
+    assert_eq!(a.body["retries"], 3);
     assert_eq!(a.body["next_runs"].as_array().expect("next_runs").len(), 5);
     assert_eq!(a.body["last_run"]["run_id"], "r-gw-1");
     let stats = &a.body["stats"];
@@ -730,10 +730,10 @@ async fn reload_answers_the_diff_or_422_with_every_error() {
         serde_json::json!({"ok": true, "added": [], "removed": [], "changed": ["db-backup"]})
     );
     fx.with_state(|s| {
-        s.reload_result = Err(
-            "jobs.toml:3:1: unknown key `shedule`; did you mean `schedule`?\n\njobs.toml:9:12: unknown time zone \"Mars/Base\""
-                .into(),
-        )
+        s.reload_result = Err(vec![
+            "jobs.toml:3:1: unknown key `shedule`; did you mean `schedule`?".into(),
+            "jobs.toml:9:12: unknown time zone \"Mars/Base\"".into(),
+        ])
     });
     let a = post(&fx, "/api/v1/reload").await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -916,7 +916,7 @@ async fn metrics_expose_runs_durations_and_live_gauges() {
         at(fx.t0, -60).timestamp_millis() as f64 / 1000.0
     );
 
-    fx.with_state(|st| st.reload_result = Err("bad".into()));
+    fx.with_state(|st| st.reload_result = Err(vec!["bad".into()]));
     post(&fx, "/api/v1/reload").await;
     let (_, s) = scrape(&fx).await;
     assert_eq!(value(&s, "cronduct_reload_success", &[]), 0.0);

@@ -200,8 +200,9 @@ command = "true"
         "{}",
         refused.body
     );
-    // Every error, each in its own entry (a closing summary line may follow).
+    // Every error, each in its own entry, and nothing else.
     let errors = strings(&refused.body["errors"]);
+    assert_eq!(errors.len(), 2, "{errors:?}");
     let no_action = errors.iter().position(|e| e.contains("no action"));
     let schedule = errors.iter().position(|e| e.contains("key `schedule`"));
     assert!(

@@ -345,29 +345,12 @@ async fn stats(State(s): Shared, q: RawQuery) -> Answer {
 }
 
 /// `POST /api/v1/reload`: 200 with what changed, or 422 with each
-/// validation error. The scheduler reports a refused config as one
-/// rendered text; `errors` splits it at blank lines, the separator
-/// between rendered errors, and is that one text when there is none.
+/// validation error, each rendered with its location.
 async fn reload(State(s): Shared, q: RawQuery) -> Answer {
     params(q, &[])?;
     match s.ctx.handle.reload().await? {
         Ok(diff) => ok(diff),
-        Err(rendered) => Err(ApiError::invalid_config(split_errors(&rendered))),
-    }
-}
-
-fn split_errors(rendered: &str) -> Vec<String> {
-    let parts: Vec<String> = rendered
-        .split("\n\n")
-        .map(str::trim_end)
-        .map(|p| p.trim_start_matches('\n'))
-        .filter(|p| !p.trim().is_empty())
-        .map(str::to_string)
-        .collect();
-    if parts.is_empty() {
-        vec![rendered.to_string()]
-    } else {
-        parts
+        Err(errors) => Err(ApiError::invalid_config(errors)),
     }
 }
 
@@ -392,22 +375,4 @@ async fn metrics(State(s): Shared, q: RawQuery) -> Answer {
         body,
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_errors;
-
-    #[test]
-    fn reload_errors_split_at_blank_lines() {
-        let rendered = "error: unknown key `shedule`\n --> jobs.toml:3:1\n\nerror: bad zone\n --> jobs.toml:9:12\n";
-        assert_eq!(
-            split_errors(rendered),
-            vec![
-                "error: unknown key `shedule`\n --> jobs.toml:3:1",
-                "error: bad zone\n --> jobs.toml:9:12"
-            ]
-        );
-        assert_eq!(split_errors("one line"), vec!["one line"]);
-    }
 }

@@ -35,7 +35,9 @@ pub struct ConfigErrors {
 }
 
 impl ConfigErrors {
-    fn new(main: &str, errors: Vec<String>) -> Self {
+    /// The problems found in the config whose main file is `main`, each
+    /// already rendered; adds the summary line.
+    pub fn new(main: &str, errors: Vec<String>) -> Self {
         let n = errors.len();
         let summary = format!(
             "error: {n} problem{} in {main}; nothing was changed",

@@ -133,7 +133,7 @@ pub enum Request {
     Trigger(String, oneshot::Sender<Result<Triggered, ControlError>>),
     Cancel(String, oneshot::Sender<Result<Vec<String>, ControlError>>),
     Running(oneshot::Sender<Vec<RunningAttempt>>),
-    Reload(oneshot::Sender<Result<ReloadDiff, String>>),
+    Reload(oneshot::Sender<Result<ReloadDiff, Vec<String>>>),
     Status(oneshot::Sender<SchedulerStatus>),
 }
 
@@ -194,8 +194,8 @@ impl Handle {
     }
 
     /// Re-reads the config. `Ok(Err(errors))` when the new file is invalid
-    /// and the old jobs were kept.
-    pub async fn reload(&self) -> Result<Result<ReloadDiff, String>, ControlError> {
+    /// and the old jobs were kept: one rendered entry per problem.
+    pub async fn reload(&self) -> Result<Result<ReloadDiff, Vec<String>>, ControlError> {
         self.ask(Request::Reload).await
     }
 

@@ -21,7 +21,7 @@ use super::control::{
 use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
 use crate::clock::Clock;
 use crate::config::units::format_duration;
-use crate::config::{Action, Command, Concurrency, Config, Job};
+use crate::config::{Action, Command, Concurrency, Config, ConfigErrors, Job};
 use crate::record::{FinishRecord, LogEvent, SkipRecord, Trigger};
 use crate::state::State;
 
@@ -101,7 +101,7 @@ pub struct Services {
 /// under a paused clock.
 pub trait Hooks: Send {
     /// Loads the config again (may take a while; runs off the loop).
-    fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, String>>;
+    fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>>;
     /// A new config was applied.
     fn config_applied(&mut self, config: &Config);
     /// Persist the state (atomically) without blocking the loop; the
@@ -127,8 +127,8 @@ pub struct Scheduler {
     last_reload: LastReload,
     /// Pending reload: the replies waiting for it, and whether another
     /// read is needed once it completes (a change arrived meanwhile).
-    reload_waiters: Vec<oneshot::Sender<Result<ReloadDiff, String>>>,
-    reload_task: Option<tokio::task::JoinHandle<Result<Config, String>>>,
+    reload_waiters: Vec<oneshot::Sender<Result<ReloadDiff, Vec<String>>>>,
+    reload_task: Option<tokio::task::JoinHandle<Result<Config, ConfigErrors>>>,
     reload_again: bool,
     reload_at: Option<Instant>,
     state_save_at: Option<Instant>,
@@ -563,8 +563,18 @@ impl Scheduler {
         self.reload_task = Some(self.services.hooks.load_config());
     }
 
-    fn finish_reload(&mut self, result: Result<Config, String>) {
+    fn finish_reload(
+        &mut self,
+        result: Result<Result<Config, ConfigErrors>, tokio::task::JoinError>,
+    ) {
         self.reload_task = None;
+        let result = result.unwrap_or_else(|e| {
+            let main = self.config.path.display().to_string();
+            Err(ConfigErrors::new(
+                &main,
+                vec![format!("error: the config loader crashed: {e}")],
+            ))
+        });
         let now = self.services.clock.now();
         let outcome = match result {
             Ok(config) => {
@@ -587,9 +597,9 @@ impl Scheduler {
                 self.last_reload = LastReload {
                     ok: false,
                     at: now,
-                    error: Some(errors.clone()),
+                    error: Some(errors.to_string()),
                 };
-                Err(errors)
+                Err(errors.errors)
             }
         };
         if self.reload_again {
@@ -840,12 +850,10 @@ fn plan(slot: &Slot, after: DateTime<Utc>) -> Option<Planned> {
 }
 
 async fn wait_reload(
-    task: &mut Option<tokio::task::JoinHandle<Result<Config, String>>>,
-) -> Result<Config, String> {
+    task: &mut Option<tokio::task::JoinHandle<Result<Config, ConfigErrors>>>,
+) -> Result<Result<Config, ConfigErrors>, tokio::task::JoinError> {
     match task {
-        Some(handle) => handle
-            .await
-            .unwrap_or_else(|e| Err(format!("the config loader crashed: {e}"))),
+        Some(handle) => handle.await,
         None => std::future::pending().await,
     }
 }
@@ -919,11 +927,9 @@ mod tests {
     }
 
     impl Hooks for Recorder {
-        fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, String>> {
+        fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>> {
             let path = self.path.clone();
-            tokio::task::spawn_blocking(move || {
-                crate::config::load(&path).map_err(|e| e.to_string())
-            })
+            tokio::task::spawn_blocking(move || crate::config::load(&path))
         }
         fn config_applied(&mut self, _config: &Config) {}
         fn save_state(&mut self, _state: &State) -> tokio::task::JoinHandle<()> {

@@ -49,7 +49,7 @@ pub struct FakeState {
     pub jobs: BTreeMap<String, FakeJob>,
     /// While set, requests are received but never answered.
     pub stalled: bool,
-    pub reload_result: Result<ReloadDiff, String>,
+    pub reload_result: Result<ReloadDiff, Vec<String>>,
     pub reloads: usize,
     pub last_reload: LastReload,
     pub next_run_id: u32,
@@ -438,7 +438,10 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, log: &LogSink) {
                     "retry_delay": "5m",
                     "concurrency": if j.forbid { "forbid" } else { "allow" },
                     "notify": null,
-                }),
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
                 next_runs: (1..=5)
                     .map(|n| format!("2030-01-0{n}T02:00:00-04:00"))
                     .collect(),
@@ -520,7 +523,7 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, log: &LogSink) {
             s.last_reload = LastReload {
                 ok: result.is_ok(),
                 at: SystemClock.now(),
-                error: result.as_ref().err().cloned(),
+                error: result.as_ref().err().map(|e| e.join("\n\n")),
             };
             let _ = reply.send(result);
         }
