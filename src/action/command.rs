@@ -43,13 +43,9 @@
 //! - Dropping a [`Running`] without waiting leaves the process running; it
 //!   is still reaped when it exits.
 
-use std::ffi::CString;
-use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -62,6 +58,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::identity::Identity;
+use super::process::{Launch, Spawned};
 use super::reaper::{self, WaitStatus};
 use super::tail::Tail;
 use super::{ActionOutcome, AttemptInfo, Stop};
@@ -96,7 +93,8 @@ pub struct Running {
     output_limit: usize,
 }
 
-/// Starts one attempt of a command job.
+/// Starts one attempt of a command job, blocking the calling thread for
+/// the system calls that create the process.
 ///
 /// `Err` means it could not start (unknown user, missing program or
 /// working directory, no permission, ...); the message names the path or
@@ -104,6 +102,29 @@ pub struct Running {
 /// called inside a tokio runtime with I/O enabled: the output readers run
 /// on it from this moment on.
 pub fn spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
+    let prepared = prepare(job, info)?;
+    let created = create(&prepared.launch).map_err(|e| prepared.describe(&e))?;
+    supervise(prepared, created)
+}
+
+/// An attempt ready to be started: everything looked up and checked.
+struct Prepared {
+    launch: Launch,
+    program: PathBuf,
+    user: String,
+    workdir: PathBuf,
+    output_limit: usize,
+}
+
+impl Prepared {
+    fn describe(&self, e: &dyn std::fmt::Display) -> String {
+        start_error(&self.program, &self.user, &self.workdir, e)
+    }
+}
+
+/// Resolves the account, the working directory, the program and the
+/// environment. Only reads (the user database, file metadata).
+fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
     let Action::Command(command) = &job.action else {
         return Err(format!("job {:?} has no command to run", job.id));
     };
@@ -125,72 +146,67 @@ pub fn spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
         },
     };
     let program = resolve_program(arg0, path_var, &workdir)?;
-    let cwd = CString::new(workdir.as_os_str().as_bytes()).map_err(|_| {
-        format!(
-            "working directory {} contains a NUL byte",
-            workdir.display()
-        )
-    })?;
+    let attempt = info.attempt.to_string();
+    let scheduled_at = crate::record::ts::format(&info.scheduled_at);
+    let fixed: [(&str, &OsStr); 9] = [
+        ("PATH", DEFAULT_PATH.as_ref()),
+        ("HOME", identity.home.as_os_str()),
+        ("USER", identity.name.as_ref()),
+        ("LOGNAME", identity.name.as_ref()),
+        ("SHELL", job.shell.as_ref()),
+        ("CRONDUCT_JOB", job.id.as_ref()),
+        ("CRONDUCT_RUN_ID", info.run_id.as_ref()),
+        ("CRONDUCT_ATTEMPT", attempt.as_ref()),
+        ("CRONDUCT_SCHEDULED_AT", scheduled_at.as_ref()),
+    ];
+    let env = fixed
+        .into_iter()
+        .map(|(k, v)| (OsStr::new(k), v))
+        .chain(job.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
+    let launch = Launch::new(
+        program.as_os_str(),
+        std::iter::once(arg0).chain(args),
+        env,
+        workdir.as_os_str(),
+        identity.clone(),
+    )
+    .map_err(|e| start_error(&program, &identity.name, &workdir, &e))?;
+    Ok(Prepared {
+        launch,
+        program,
+        user: identity.name,
+        workdir,
+        output_limit: job.output_limit,
+    })
+}
 
-    let mut cmd = std::process::Command::new(&program);
-    cmd.arg0(arg0)
-        .args(&args)
-        .env_clear()
-        .env("PATH", DEFAULT_PATH)
-        .env("HOME", &identity.home)
-        .env("USER", &identity.name)
-        .env("LOGNAME", &identity.name)
-        .env("SHELL", &job.shell)
-        .env("CRONDUCT_JOB", &job.id)
-        .env("CRONDUCT_RUN_ID", &info.run_id)
-        .env("CRONDUCT_ATTEMPT", info.attempt.to_string())
-        .env(
-            "CRONDUCT_SCHEDULED_AT",
-            crate::record::ts::format(&info.scheduled_at),
-        )
-        .envs(&job.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child_identity = identity.clone();
-    // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe system calls (setsid, setgroups, setgid, setuid,
-    // chdir) on data prepared before the fork; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            child_identity.apply_in_child()?;
-            if libc::chdir(cwd.as_ptr()) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+/// The message for a failed start.
+fn start_error(program: &Path, user: &str, workdir: &Path, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "cannot start {} as user {user:?} in {}: {e}",
+        program.display(),
+        workdir.display()
+    )
+}
 
-    let (mut child, exit) = reaper::spawn(&mut cmd).map_err(|e| {
-        format!(
-            "cannot start {} as user {:?} in {}: {e}",
-            program.display(),
-            identity.name,
-            workdir.display()
-        )
-    })?;
+type Created = (Spawned, oneshot::Receiver<WaitStatus>);
+
+/// Creates the process and registers it with the reaper. Blocks until the
+/// child has called `exec`.
+fn create(launch: &Launch) -> Result<Created, reaper::SpawnError> {
+    reaper::spawn(|| {
+        let spawned = launch.start()?;
+        Ok((spawned.pid, spawned))
+    })
+}
+
+/// Hands the output pipes to reader tasks on the current runtime.
+fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, String> {
     let started = Instant::now();
-    let pid = child.id();
+    let pid = spawned.pid.unsigned_abs();
     let stop_reading = CancellationToken::new();
-    let readers = child
-        .stdout
-        .take()
-        .zip(child.stderr.take())
-        .ok_or_else(|| std::io::Error::other("the output pipes are missing"))
-        .and_then(|(out, err)| {
-            Ok((
-                pipe::Receiver::from_owned_fd(OwnedFd::from(out))?,
-                pipe::Receiver::from_owned_fd(OwnedFd::from(err))?,
-            ))
-        });
+    let readers = pipe::Receiver::from_owned_fd(spawned.stdout)
+        .and_then(|out| Ok((out, pipe::Receiver::from_owned_fd(spawned.stderr)?)));
     let (out, err) = match readers {
         Ok(r) => r,
         Err(e) => {
@@ -198,18 +214,19 @@ pub fn spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
             let _ = killpg(pgid(pid), Signal::SIGKILL);
             return Err(format!(
                 "cannot read the output of {}: {e}",
-                program.display()
+                prepared.program.display()
             ));
         }
     };
+    let limit = prepared.output_limit;
     Ok(Running {
         pid,
         started,
         exit,
-        stdout: tokio::spawn(read_tail(out, job.output_limit, stop_reading.clone())),
-        stderr: tokio::spawn(read_tail(err, job.output_limit, stop_reading.clone())),
+        stdout: tokio::spawn(read_tail(out, limit, stop_reading.clone())),
+        stderr: tokio::spawn(read_tail(err, limit, stop_reading.clone())),
         stop_reading,
-        output_limit: job.output_limit,
+        output_limit: limit,
     })
 }
 
