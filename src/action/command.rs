@@ -46,6 +46,7 @@
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -107,9 +108,37 @@ pub fn spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
     supervise(prepared, created)
 }
 
+/// Starts one attempt of a command job like [`spawn`], but creates the
+/// process on a small pool of threads that do nothing else, so the
+/// caller's runtime thread never blocks on it and several attempts start
+/// at the same time. With many jobs due in the same second, the runtime
+/// thread meanwhile logs the starts, reads the output and collects the
+/// ends of those already started.
+///
+/// Dropping the future does not stop a process the pool is already
+/// creating: it runs unsupervised and is reaped when it ends.
+pub async fn start(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
+    let prepared = prepare(job, info)?;
+    let (reply, created) = oneshot::channel();
+    let launch = Arc::clone(&prepared.launch);
+    spawner()?.submit(Box::new(move || {
+        // The attempt may have been dropped meanwhile; see above.
+        let _ = reply.send(create(&launch));
+    }))?;
+    let created = created
+        .await
+        .unwrap_or_else(|_| {
+            Err(reaper::SpawnError::Reaper(
+                "the process spawner stopped".into(),
+            ))
+        })
+        .map_err(|e| prepared.describe(&e))?;
+    supervise(prepared, created)
+}
+
 /// An attempt ready to be started: everything looked up and checked.
 struct Prepared {
-    launch: Launch,
+    launch: Arc<Launch>,
     program: PathBuf,
     user: String,
     workdir: PathBuf,
@@ -172,7 +201,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
     )
     .map_err(|e| start_error(&program, &identity.name, &workdir, &e))?;
     Ok(Prepared {
-        launch,
+        launch: Arc::new(launch),
         program,
         user: identity.name,
         workdir,
@@ -228,6 +257,58 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
         stop_reading,
         output_limit: limit,
     })
+}
+
+/// Threads that start processes. Two: while one waits for its child to
+/// reach `exec` (the parent of a `vfork` sleeps until then), the other
+/// starts the next. More would not help on a busy machine and cost memory.
+const SPAWNER_THREADS: usize = 2;
+
+type SpawnTask = Box<dyn FnOnce() + Send>;
+
+struct Spawner {
+    queue: std::sync::mpsc::Sender<SpawnTask>,
+}
+
+impl Spawner {
+    fn submit(&self, task: SpawnTask) -> Result<(), String> {
+        self.queue
+            .send(task)
+            .map_err(|_| "the process spawner stopped".to_string())
+    }
+}
+
+/// The process-wide spawner, started on first use.
+fn spawner() -> Result<&'static Spawner, String> {
+    static SPAWNER: OnceLock<Result<Spawner, String>> = OnceLock::new();
+    SPAWNER
+        .get_or_init(|| {
+            let (queue, tasks) = std::sync::mpsc::channel::<SpawnTask>();
+            let tasks = Arc::new(Mutex::new(tasks));
+            for n in 0..SPAWNER_THREADS {
+                let tasks = Arc::clone(&tasks);
+                std::thread::Builder::new()
+                    .name(format!("cronduct-spawn{n}"))
+                    // Spawning needs little stack: the launch is prepared
+                    // on the heap and the child runs on glibc's own stack.
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        loop {
+                            // Only one thread waits on the queue at a time;
+                            // the others wait for the lock, which is fine.
+                            let task = tasks.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                            match task {
+                                Ok(task) => task(),
+                                Err(_) => return,
+                            }
+                        }
+                    })
+                    .map_err(|e| format!("cannot start the process spawner: {e}"))?;
+            }
+            Ok(Spawner { queue })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 impl Running {
@@ -496,6 +577,91 @@ fn resolve_program(program: &str, path_var: &str, workdir: &Path) -> Result<Path
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::Concurrency;
+
+    fn job(id: &str, command: Command) -> Job {
+        Job {
+            id: id.into(),
+            description: String::new(),
+            schedule: "@hourly".parse().expect("valid schedule"),
+            timezone: chrono_tz::Tz::UTC,
+            action: Action::Command(command),
+            enabled: true,
+            timeout: None,
+            kill_grace: Duration::from_secs(10),
+            retries: 0,
+            retry_delay: Duration::from_secs(30),
+            retry_backoff: 1.0,
+            concurrency: Concurrency::Forbid,
+            jitter: Duration::ZERO,
+            catch_up: None,
+            user: None,
+            group: None,
+            working_dir: None,
+            env: Default::default(),
+            shell: "/bin/sh".into(),
+            output_limit: 65536,
+            notify: None,
+            source: PathBuf::from("jobs.toml"),
+        }
+    }
+
+    fn info() -> AttemptInfo {
+        AttemptInfo {
+            run_id: "run-1".into(),
+            attempt: 1,
+            scheduled_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[tokio::test]
+    async fn attempts_started_together_on_the_pool_each_run_their_own_command() {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let j = job(
+                &format!("job-{i}"),
+                Command::Shell("echo \"$CRONDUCT_JOB $$\"".into()),
+            );
+            set.spawn(async move {
+                let running = start(&j, &info()).await.expect("starts");
+                let pid = running.pid();
+                let outcome = tokio::time::timeout(
+                    Duration::from_secs(60),
+                    running.wait(None, Duration::from_secs(1), CancellationToken::new()),
+                )
+                .await
+                .expect("ends");
+                (i, pid, outcome)
+            });
+        }
+        let mut pids = std::collections::BTreeSet::new();
+        while let Some(done) = set.join_next().await {
+            let (i, pid, outcome) = done.expect("no panic");
+            assert_eq!(outcome.status, Status::Success, "{outcome:?}");
+            // The shell's own pid is the attempt's pid: no wrapper process.
+            assert_eq!(outcome.stdout, format!("job-{i} {pid}\n"));
+            pids.insert(pid);
+        }
+        assert_eq!(pids.len(), 40);
+    }
+
+    #[tokio::test]
+    async fn a_failed_exec_on_the_pool_is_reported_with_its_cause() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let program = dir.path().join("not-a-program");
+        std::fs::write(&program, [0u8, 1, 2, 3]).expect("write");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let j = job(
+            "garbage",
+            Command::Argv(vec![program.display().to_string()]),
+        );
+        let err = start(&j, &info()).await.expect_err("cannot exec");
+        assert!(
+            err.starts_with(&format!("cannot start {}", program.display())),
+            "{err}"
+        );
+        assert!(err.contains("Exec format error"), "{err}");
+    }
 
     #[test]
     fn group_members_are_read_from_proc_stat() {

@@ -175,7 +175,7 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
     };
     let cancel = spec.cancel.token.child_token();
     let ((started_at, started), mut outcome) = match &job.action {
-        Action::Command(_) => match command::spawn(job, &info) {
+        Action::Command(_) => match command::start(job, &info).await {
             Ok(running) => {
                 let start = announce(Some(running.pid()));
                 (
