@@ -78,7 +78,13 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
 /// group is empty"). Each check may scan /proc, so not too often.
 const GROUP_POLL: Duration = Duration::from_millis(20);
 
-/// Bytes read from a pipe at once; the default pipe capacity on Linux.
+/// Bytes first read from a pipe at once: enough for what most jobs print,
+/// and small, because every attempt has two readers and a burst of
+/// attempts would otherwise churn the heap (and its page faults).
+const READ_FIRST: usize = 4 * 1024;
+
+/// Bytes read at once after a read filled the buffer (a chatty job): the
+/// default pipe capacity on Linux, so a full pipe drains in one call.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A started command attempt.
@@ -424,7 +430,7 @@ impl Running {
 /// hands the pipe to a task that discards the rest.
 async fn read_tail(mut rx: pipe::Receiver, limit: usize, stop: CancellationToken) -> Tail {
     let mut tail = Tail::new(limit);
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = vec![0u8; READ_FIRST];
     loop {
         tokio::select! {
             biased;
@@ -434,7 +440,12 @@ async fn read_tail(mut rx: pipe::Receiver, limit: usize, stop: CancellationToken
             }
             read = rx.read(&mut buf) => match read {
                 Ok(0) => return tail,
-                Ok(n) => tail.push(&buf[..n]),
+                Ok(n) => {
+                    tail.push(&buf[..n]);
+                    if n == buf.len() && buf.len() < READ_CHUNK {
+                        buf.resize(READ_CHUNK, 0);
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return tail,
             },
