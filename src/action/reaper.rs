@@ -22,9 +22,17 @@
 //! What a sweep waits for depends on who gets orphans:
 //! - Normally (not PID 1, not a child subreaper) orphaned grandchildren go
 //!   to init, so the only children that matter are our own attempts: a
-//!   sweep calls `waitpid(pid, WNOHANG)` for each registered pid and
-//!   leaves every other child of the process alone. Code elsewhere in the
-//!   process that runs `std::process::Command::output()` keeps working.
+//!   sweep finds exited children with `waitid(P_ALL, WNOWAIT)`, which
+//!   leaves their status in place, reaps those that are registered with
+//!   `waitpid(pid, WNOHANG)`, and leaves every other child of the process
+//!   alone. Code elsewhere in the process that runs
+//!   `std::process::Command::output()` keeps working. A sweep thus costs
+//!   what exited, not what runs (with thousands of long jobs running,
+//!   asking each registered pid made every exit cost thousands of calls).
+//!   Each registered pid is asked only when the peek cannot tell: an
+//!   exited child that is not registered hides the others from it, or
+//!   `SIGCHLD` came and nothing had exited (someone else took a status,
+//!   which the attempt must be told).
 //! - As PID 1 (or a child subreaper, `PR_SET_CHILD_SUBREAPER`) orphans are
 //!   re-parented to us and only we can reap them, so a sweep loops
 //!   `waitpid(-1, WNOHANG)`: statuses of registered pids go to their
@@ -168,6 +176,17 @@ fn sweep() {
                 let _ = tx.send(status);
             }
         }
+    } else {
+        let mut reaped = false;
+        loop {
+            match peek_exited() {
+                Some(pid) if collect(pid) => reaped = true,
+                // Not ours, or not registered yet: it hides the others.
+                Some(_) => break,
+                None if reaped => return,
+                None => break,
+            }
+        }
     }
     // Also in adopting mode, so that an attempt whose status someone else
     // took is told so rather than left waiting.
@@ -177,11 +196,12 @@ fn sweep() {
     }
 }
 
-/// Reaps `pid` if it is registered and has exited.
-fn collect(pid: libc::pid_t) {
+/// Reaps `pid` if it is registered and has exited; whether it was
+/// registered.
+fn collect(pid: libc::pid_t) -> bool {
     let mut waiters = waiters();
     if !waiters.contains_key(&pid) {
-        return;
+        return false;
     }
     match wait_nohang(pid) {
         Reaped::Exited(_, status) => {
@@ -194,6 +214,34 @@ fn collect(pid: libc::pid_t) {
         // attempt its status is lost instead of leaving it hanging.
         Reaped::Gone => {
             waiters.remove(&pid);
+        }
+    }
+    true
+}
+
+/// The pid of a child that has exited, without reaping it; `None` when no
+/// child has exited (or there are none).
+fn peek_exited() -> Option<libc::pid_t> {
+    loop {
+        // SAFETY: an all-zero siginfo_t is valid; waitid writes into it and
+        // leaves si_pid zero when no child has exited.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid place for waitid to write to.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            // SAFETY: filled in by a successful waitid for WEXITED.
+            let pid = unsafe { info.si_pid() };
+            return (pid > 0).then_some(pid);
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return None;
         }
     }
 }
