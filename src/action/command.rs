@@ -43,13 +43,10 @@
 //! - Dropping a [`Running`] without waiting leaves the process running; it
 //!   is still reaped when it exits.
 
-use std::ffi::CString;
-use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -62,6 +59,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::identity::Identity;
+use super::process::{Launch, Spawned};
 use super::reaper::{self, WaitStatus};
 use super::tail::Tail;
 use super::{ActionOutcome, AttemptInfo, Stop};
@@ -80,7 +78,13 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
 /// group is empty"). Each check may scan /proc, so not too often.
 const GROUP_POLL: Duration = Duration::from_millis(20);
 
-/// Bytes read from a pipe at once; the default pipe capacity on Linux.
+/// Bytes first read from a pipe at once: enough for what most jobs print,
+/// and small, because every attempt has two readers and a burst of
+/// attempts would otherwise churn the heap (and its page faults).
+const READ_FIRST: usize = 4 * 1024;
+
+/// Bytes read at once after a read filled the buffer (a chatty job): the
+/// default pipe capacity on Linux, so a full pipe drains in one call.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A started command attempt.
@@ -96,7 +100,8 @@ pub struct Running {
     output_limit: usize,
 }
 
-/// Starts one attempt of a command job.
+/// Starts one attempt of a command job, blocking the calling thread for
+/// the system calls that create the process.
 ///
 /// `Err` means it could not start (unknown user, missing program or
 /// working directory, no permission, ...); the message names the path or
@@ -104,6 +109,57 @@ pub struct Running {
 /// called inside a tokio runtime with I/O enabled: the output readers run
 /// on it from this moment on.
 pub fn spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
+    let prepared = prepare(job, info)?;
+    let created = create(&prepared.launch).map_err(|e| prepared.describe(&e))?;
+    supervise(prepared, created)
+}
+
+/// Starts one attempt of a command job like [`spawn`], but creates the
+/// process on a small pool of threads that do nothing else, so the
+/// caller's runtime thread never blocks on it and several attempts start
+/// at the same time. With many jobs due in the same second, the runtime
+/// thread meanwhile logs the starts, reads the output and collects the
+/// ends of those already started.
+///
+/// Dropping the future does not stop a process the pool is already
+/// creating: it runs unsupervised and is reaped when it ends.
+pub async fn start(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
+    let prepared = prepare(job, info)?;
+    let (reply, created) = oneshot::channel();
+    let launch = Arc::clone(&prepared.launch);
+    spawner()?.submit(Box::new(move || {
+        // The attempt may have been dropped meanwhile; see above.
+        let _ = reply.send(create(&launch));
+    }))?;
+    let created = created
+        .await
+        .unwrap_or_else(|_| {
+            Err(reaper::SpawnError::Reaper(
+                "the process spawner stopped".into(),
+            ))
+        })
+        .map_err(|e| prepared.describe(&e))?;
+    supervise(prepared, created)
+}
+
+/// An attempt ready to be started: everything looked up and checked.
+struct Prepared {
+    launch: Arc<Launch>,
+    program: PathBuf,
+    user: String,
+    workdir: PathBuf,
+    output_limit: usize,
+}
+
+impl Prepared {
+    fn describe(&self, e: &dyn std::fmt::Display) -> String {
+        start_error(&self.program, &self.user, &self.workdir, e)
+    }
+}
+
+/// Resolves the account, the working directory, the program and the
+/// environment. Only reads (the user database, file metadata).
+fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
     let Action::Command(command) = &job.action else {
         return Err(format!("job {:?} has no command to run", job.id));
     };
@@ -125,72 +181,67 @@ pub fn spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
         },
     };
     let program = resolve_program(arg0, path_var, &workdir)?;
-    let cwd = CString::new(workdir.as_os_str().as_bytes()).map_err(|_| {
-        format!(
-            "working directory {} contains a NUL byte",
-            workdir.display()
-        )
-    })?;
+    let attempt = info.attempt.to_string();
+    let scheduled_at = crate::record::ts::format(&info.scheduled_at);
+    let fixed: [(&str, &OsStr); 9] = [
+        ("PATH", DEFAULT_PATH.as_ref()),
+        ("HOME", identity.home.as_os_str()),
+        ("USER", identity.name.as_ref()),
+        ("LOGNAME", identity.name.as_ref()),
+        ("SHELL", job.shell.as_ref()),
+        ("CRONDUCT_JOB", job.id.as_ref()),
+        ("CRONDUCT_RUN_ID", info.run_id.as_ref()),
+        ("CRONDUCT_ATTEMPT", attempt.as_ref()),
+        ("CRONDUCT_SCHEDULED_AT", scheduled_at.as_ref()),
+    ];
+    let env = fixed
+        .into_iter()
+        .map(|(k, v)| (OsStr::new(k), v))
+        .chain(job.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
+    let launch = Launch::new(
+        program.as_os_str(),
+        std::iter::once(arg0).chain(args),
+        env,
+        workdir.as_os_str(),
+        identity.clone(),
+    )
+    .map_err(|e| start_error(&program, &identity.name, &workdir, &e))?;
+    Ok(Prepared {
+        launch: Arc::new(launch),
+        program,
+        user: identity.name,
+        workdir,
+        output_limit: job.output_limit,
+    })
+}
 
-    let mut cmd = std::process::Command::new(&program);
-    cmd.arg0(arg0)
-        .args(&args)
-        .env_clear()
-        .env("PATH", DEFAULT_PATH)
-        .env("HOME", &identity.home)
-        .env("USER", &identity.name)
-        .env("LOGNAME", &identity.name)
-        .env("SHELL", &job.shell)
-        .env("CRONDUCT_JOB", &job.id)
-        .env("CRONDUCT_RUN_ID", &info.run_id)
-        .env("CRONDUCT_ATTEMPT", info.attempt.to_string())
-        .env(
-            "CRONDUCT_SCHEDULED_AT",
-            crate::record::ts::format(&info.scheduled_at),
-        )
-        .envs(&job.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child_identity = identity.clone();
-    // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe system calls (setsid, setgroups, setgid, setuid,
-    // chdir) on data prepared before the fork; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            child_identity.apply_in_child()?;
-            if libc::chdir(cwd.as_ptr()) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+/// The message for a failed start.
+fn start_error(program: &Path, user: &str, workdir: &Path, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "cannot start {} as user {user:?} in {}: {e}",
+        program.display(),
+        workdir.display()
+    )
+}
 
-    let (mut child, exit) = reaper::spawn(&mut cmd).map_err(|e| {
-        format!(
-            "cannot start {} as user {:?} in {}: {e}",
-            program.display(),
-            identity.name,
-            workdir.display()
-        )
-    })?;
+type Created = (Spawned, oneshot::Receiver<WaitStatus>);
+
+/// Creates the process and registers it with the reaper. Blocks until the
+/// child has called `exec`.
+fn create(launch: &Launch) -> Result<Created, reaper::SpawnError> {
+    reaper::spawn(|| {
+        let spawned = launch.start()?;
+        Ok((spawned.pid, spawned))
+    })
+}
+
+/// Hands the output pipes to reader tasks on the current runtime.
+fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, String> {
     let started = Instant::now();
-    let pid = child.id();
+    let pid = spawned.pid.unsigned_abs();
     let stop_reading = CancellationToken::new();
-    let readers = child
-        .stdout
-        .take()
-        .zip(child.stderr.take())
-        .ok_or_else(|| std::io::Error::other("the output pipes are missing"))
-        .and_then(|(out, err)| {
-            Ok((
-                pipe::Receiver::from_owned_fd(OwnedFd::from(out))?,
-                pipe::Receiver::from_owned_fd(OwnedFd::from(err))?,
-            ))
-        });
+    let readers = pipe::Receiver::from_owned_fd(spawned.stdout)
+        .and_then(|out| Ok((out, pipe::Receiver::from_owned_fd(spawned.stderr)?)));
     let (out, err) = match readers {
         Ok(r) => r,
         Err(e) => {
@@ -198,19 +249,72 @@ pub fn spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
             let _ = killpg(pgid(pid), Signal::SIGKILL);
             return Err(format!(
                 "cannot read the output of {}: {e}",
-                program.display()
+                prepared.program.display()
             ));
         }
     };
+    let limit = prepared.output_limit;
     Ok(Running {
         pid,
         started,
         exit,
-        stdout: tokio::spawn(read_tail(out, job.output_limit, stop_reading.clone())),
-        stderr: tokio::spawn(read_tail(err, job.output_limit, stop_reading.clone())),
+        stdout: tokio::spawn(read_tail(out, limit, stop_reading.clone())),
+        stderr: tokio::spawn(read_tail(err, limit, stop_reading.clone())),
         stop_reading,
-        output_limit: job.output_limit,
+        output_limit: limit,
     })
+}
+
+/// Threads that start processes. Two: while one waits for its child to
+/// reach `exec` (the parent of a `vfork` sleeps until then), the other
+/// starts the next. More would not help on a busy machine and cost memory.
+const SPAWNER_THREADS: usize = 2;
+
+type SpawnTask = Box<dyn FnOnce() + Send>;
+
+struct Spawner {
+    queue: std::sync::mpsc::Sender<SpawnTask>,
+}
+
+impl Spawner {
+    fn submit(&self, task: SpawnTask) -> Result<(), String> {
+        self.queue
+            .send(task)
+            .map_err(|_| "the process spawner stopped".to_string())
+    }
+}
+
+/// The process-wide spawner, started on first use.
+fn spawner() -> Result<&'static Spawner, String> {
+    static SPAWNER: OnceLock<Result<Spawner, String>> = OnceLock::new();
+    SPAWNER
+        .get_or_init(|| {
+            let (queue, tasks) = std::sync::mpsc::channel::<SpawnTask>();
+            let tasks = Arc::new(Mutex::new(tasks));
+            for n in 0..SPAWNER_THREADS {
+                let tasks = Arc::clone(&tasks);
+                std::thread::Builder::new()
+                    .name(format!("cronduct-spawn{n}"))
+                    // Spawning needs little stack: the launch is prepared
+                    // on the heap and the child runs on glibc's own stack.
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        loop {
+                            // Only one thread waits on the queue at a time;
+                            // the others wait for the lock, which is fine.
+                            let task = tasks.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                            match task {
+                                Ok(task) => task(),
+                                Err(_) => return,
+                            }
+                        }
+                    })
+                    .map_err(|e| format!("cannot start the process spawner: {e}"))?;
+            }
+            Ok(Spawner { queue })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 impl Running {
@@ -326,7 +430,7 @@ impl Running {
 /// hands the pipe to a task that discards the rest.
 async fn read_tail(mut rx: pipe::Receiver, limit: usize, stop: CancellationToken) -> Tail {
     let mut tail = Tail::new(limit);
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = vec![0u8; READ_FIRST];
     loop {
         tokio::select! {
             biased;
@@ -336,7 +440,12 @@ async fn read_tail(mut rx: pipe::Receiver, limit: usize, stop: CancellationToken
             }
             read = rx.read(&mut buf) => match read {
                 Ok(0) => return tail,
-                Ok(n) => tail.push(&buf[..n]),
+                Ok(n) => {
+                    tail.push(&buf[..n]);
+                    if n == buf.len() && buf.len() < READ_CHUNK {
+                        buf.resize(READ_CHUNK, 0);
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return tail,
             },
@@ -479,6 +588,91 @@ fn resolve_program(program: &str, path_var: &str, workdir: &Path) -> Result<Path
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::Concurrency;
+
+    fn job(id: &str, command: Command) -> Job {
+        Job {
+            id: id.into(),
+            description: String::new(),
+            schedule: "@hourly".parse().expect("valid schedule"),
+            timezone: chrono_tz::Tz::UTC,
+            action: Action::Command(command),
+            enabled: true,
+            timeout: None,
+            kill_grace: Duration::from_secs(10),
+            retries: 0,
+            retry_delay: Duration::from_secs(30),
+            retry_backoff: 1.0,
+            concurrency: Concurrency::Forbid,
+            jitter: Duration::ZERO,
+            catch_up: None,
+            user: None,
+            group: None,
+            working_dir: None,
+            env: Default::default(),
+            shell: "/bin/sh".into(),
+            output_limit: 65536,
+            notify: None,
+            source: PathBuf::from("jobs.toml"),
+        }
+    }
+
+    fn info() -> AttemptInfo {
+        AttemptInfo {
+            run_id: "run-1".into(),
+            attempt: 1,
+            scheduled_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[tokio::test]
+    async fn attempts_started_together_on_the_pool_each_run_their_own_command() {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let j = job(
+                &format!("job-{i}"),
+                Command::Shell("echo \"$CRONDUCT_JOB $$\"".into()),
+            );
+            set.spawn(async move {
+                let running = start(&j, &info()).await.expect("starts");
+                let pid = running.pid();
+                let outcome = tokio::time::timeout(
+                    Duration::from_secs(60),
+                    running.wait(None, Duration::from_secs(1), CancellationToken::new()),
+                )
+                .await
+                .expect("ends");
+                (i, pid, outcome)
+            });
+        }
+        let mut pids = std::collections::BTreeSet::new();
+        while let Some(done) = set.join_next().await {
+            let (i, pid, outcome) = done.expect("no panic");
+            assert_eq!(outcome.status, Status::Success, "{outcome:?}");
+            // The shell's own pid is the attempt's pid: no wrapper process.
+            assert_eq!(outcome.stdout, format!("job-{i} {pid}\n"));
+            pids.insert(pid);
+        }
+        assert_eq!(pids.len(), 40);
+    }
+
+    #[tokio::test]
+    async fn a_failed_exec_on_the_pool_is_reported_with_its_cause() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let program = dir.path().join("not-a-program");
+        std::fs::write(&program, [0u8, 1, 2, 3]).expect("write");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let j = job(
+            "garbage",
+            Command::Argv(vec![program.display().to_string()]),
+        );
+        let err = start(&j, &info()).await.expect_err("cannot exec");
+        assert!(
+            err.starts_with(&format!("cannot start {}", program.display())),
+            "{err}"
+        );
+        assert!(err.contains("Exec format error"), "{err}");
+    }
 
     #[test]
     fn group_members_are_read_from_proc_stat() {

@@ -6,6 +6,7 @@
 pub mod command;
 pub mod http;
 mod identity;
+mod process;
 mod reaper;
 mod tail;
 

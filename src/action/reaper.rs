@@ -9,33 +9,45 @@
 //! outlives any one runtime (tests start many) and never competes with job
 //! work for a worker.
 //!
-//! Attempts are started by [`spawn`], which takes the registry lock, forks
-//! and execs, and registers the new pid with a oneshot sender before it
-//! lets go of the lock. A sweep holds the same lock, so a child that exits
-//! before it is registered is simply found by the next sweep (its
-//! `SIGCHLD` wakes one, and tokio remembers a signal that arrived while the
-//! reaper was busy). Holding the lock across the spawn matters for one
-//! more reason: when `exec` fails, std's `Command::spawn` itself waits for
-//! the failed child, and must not find its status stolen.
+//! Attempts are started through [`spawn`], which creates the child and
+//! then registers its pid with a oneshot sender. Spawns do not exclude one
+//! another, so several threads may start children at the same time; the
+//! registry lock is held only for map updates, never across a fork or an
+//! exec. A child that exits before it is registered is not lost: right
+//! after registering, [`spawn`] looks for its exit status once itself (a
+//! sweep that ran in between skipped the then unknown pid, and its
+//! `SIGCHLD` is spent). Every `waitpid` for a registered pid happens under
+//! the registry lock, so a status is never taken twice.
 //!
 //! What a sweep waits for depends on who gets orphans:
 //! - Normally (not PID 1, not a child subreaper) orphaned grandchildren go
 //!   to init, so the only children that matter are our own attempts: a
-//!   sweep calls `waitpid(pid, WNOHANG)` for each registered pid and
-//!   leaves every other child of the process alone. Code elsewhere in the
-//!   process that runs `std::process::Command::output()` keeps working.
+//!   sweep finds exited children with `waitid(P_ALL, WNOWAIT)`, which
+//!   leaves their status in place, reaps those that are registered with
+//!   `waitpid(pid, WNOHANG)`, and leaves every other child of the process
+//!   alone. Code elsewhere in the process that runs
+//!   `std::process::Command::output()` keeps working. A sweep thus costs
+//!   what exited, not what runs (with thousands of long jobs running,
+//!   asking each registered pid made every exit cost thousands of calls).
+//!   Each registered pid is asked only when the peek cannot tell: an
+//!   exited child that is not registered hides the others from it, or
+//!   `SIGCHLD` came and nothing had exited (someone else took a status,
+//!   which the attempt must be told).
 //! - As PID 1 (or a child subreaper, `PR_SET_CHILD_SUBREAPER`) orphans are
 //!   re-parented to us and only we can reap them, so a sweep loops
 //!   `waitpid(-1, WNOHANG)`: statuses of registered pids go to their
-//!   attempts, all others (orphans) are discarded. In this mode **the
-//!   reaper owns every child of the process**: nothing else in cronduct
-//!   may spawn and wait for children itself (tokio::process included; it
-//!   would race for the same statuses).
+//!   attempts, all others (orphans) are discarded. Such a sweep excludes
+//!   spawns (a read-write gate: spawns share it, the sweep takes it
+//!   alone), so it never takes the status of a child that is not yet
+//!   registered, nor that of a child whose `exec` failed, which the
+//!   spawning call waits for itself. In this mode **the reaper owns every
+//!   child of the process**: nothing else in cronduct may spawn and wait
+//!   for children itself (tokio::process included; it would race for the
+//!   same statuses).
 
 use std::collections::BTreeMap;
 use std::io;
-use std::process::{Child, Command};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use tokio::sync::oneshot;
 
@@ -59,6 +71,11 @@ impl WaitStatus {
 static WAITERS: Mutex<BTreeMap<libc::pid_t, oneshot::Sender<WaitStatus>>> =
     Mutex::new(BTreeMap::new());
 
+/// Shared by spawns in progress; taken alone by a sweep that waits for
+/// any child (`waitpid(-1)`), so it never meets a child between its
+/// creation and its registration.
+static SPAWNING: RwLock<()> = RwLock::new(());
+
 /// Whether the reaper thread runs (or why it could not start).
 static REAPER: OnceLock<Result<(), String>> = OnceLock::new();
 
@@ -76,18 +93,23 @@ pub(crate) enum SpawnError {
     Spawn(#[from] io::Error),
 }
 
-/// Starts `cmd` and registers it with the reaper. The receiver yields the
-/// child's wait status once it has exited and been reaped; the caller must
-/// not wait for the child in any other way.
-pub(crate) fn spawn(
-    cmd: &mut Command,
-) -> Result<(Child, oneshot::Receiver<WaitStatus>), SpawnError> {
+/// Creates a child with `create`, which returns its pid and whatever else
+/// the caller needs, and registers it with the reaper. The receiver yields
+/// the child's wait status once it has exited and been reaped; the caller
+/// must not wait for the child in any other way. `create` may run on any
+/// thread, also concurrently with other spawns.
+pub(crate) fn spawn<T>(
+    create: impl FnOnce() -> io::Result<(libc::pid_t, T)>,
+) -> Result<(T, oneshot::Receiver<WaitStatus>), SpawnError> {
     start().map_err(SpawnError::Reaper)?;
-    let mut waiters = waiters();
-    let child = cmd.spawn()?;
-    let (tx, rx) = oneshot::channel();
-    let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
-    waiters.insert(pid, tx);
+    let (pid, child, rx) = {
+        let _gate = SPAWNING.read().unwrap_or_else(PoisonError::into_inner);
+        let (pid, child) = create()?;
+        let (tx, rx) = oneshot::channel();
+        waiters().insert(pid, tx);
+        (pid, child, rx)
+    };
+    collect(pid);
     Ok((child, rx))
 }
 
@@ -143,31 +165,83 @@ fn run(ready: std::sync::mpsc::Sender<Result<(), String>>) {
 
 /// Reaps every child that has exited and hands each status to its attempt.
 fn sweep() {
-    let mut waiters = waiters();
     if adopts_orphans() {
+        let _gate = SPAWNING.write().unwrap_or_else(PoisonError::into_inner);
+        // Held across each wait, as in `collect`, so that the two never
+        // both wait for the same pid.
+        let mut waiters = waiters();
         while let Reaped::Exited(pid, status) = wait_nohang(-1) {
             if let Some(tx) = waiters.remove(&pid) {
                 // The attempt may have been dropped; then nobody cares.
                 let _ = tx.send(status);
             }
         }
+    } else {
+        let mut reaped = false;
+        loop {
+            match peek_exited() {
+                Some(pid) if collect(pid) => reaped = true,
+                // Not ours, or not registered yet: it hides the others.
+                Some(_) => break,
+                None if reaped => return,
+                None => break,
+            }
+        }
     }
     // Also in adopting mode, so that an attempt whose status someone else
     // took is told so rather than left waiting.
-    let pids: Vec<libc::pid_t> = waiters.keys().copied().collect();
+    let pids: Vec<libc::pid_t> = waiters().keys().copied().collect();
     for pid in pids {
-        match wait_nohang(pid) {
-            Reaped::Exited(_, status) => {
-                if let Some(tx) = waiters.remove(&pid) {
-                    let _ = tx.send(status);
-                }
+        collect(pid);
+    }
+}
+
+/// Reaps `pid` if it is registered and has exited; whether it was
+/// registered.
+fn collect(pid: libc::pid_t) -> bool {
+    let mut waiters = waiters();
+    if !waiters.contains_key(&pid) {
+        return false;
+    }
+    match wait_nohang(pid) {
+        Reaped::Exited(_, status) => {
+            if let Some(tx) = waiters.remove(&pid) {
+                let _ = tx.send(status);
             }
-            Reaped::Running => {}
-            // Someone else collected it; dropping the sender tells the
-            // attempt its status is lost instead of leaving it hanging.
-            Reaped::Gone => {
-                waiters.remove(&pid);
-            }
+        }
+        Reaped::Running => {}
+        // Someone else collected it; dropping the sender tells the
+        // attempt its status is lost instead of leaving it hanging.
+        Reaped::Gone => {
+            waiters.remove(&pid);
+        }
+    }
+    true
+}
+
+/// The pid of a child that has exited, without reaping it; `None` when no
+/// child has exited (or there are none).
+fn peek_exited() -> Option<libc::pid_t> {
+    loop {
+        // SAFETY: an all-zero siginfo_t is valid; waitid writes into it and
+        // leaves si_pid zero when no child has exited.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid place for waitid to write to.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            // SAFETY: filled in by a successful waitid for WEXITED.
+            let pid = unsafe { info.si_pid() };
+            return (pid > 0).then_some(pid);
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return None;
         }
     }
 }

@@ -142,15 +142,18 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         attempt,
         scheduled_at: spec.scheduled_at,
     };
-    let started_at = ctx.clock.now();
-    // Durations come from the monotonic clock: a wall-clock step during
-    // the attempt must not make it look shorter or longer.
-    let started = tokio::time::Instant::now();
-    let timeout_at = job
-        .timeout
-        .and_then(|t| chrono::Duration::from_std(t).ok())
-        .map(|t| started_at + t);
     let announce = |pid: Option<u32>| {
+        // The attempt starts when its process does, so `started_at` is
+        // read after the spawn: with many jobs due at once, each start
+        // line tells when that job really began.
+        let started_at = ctx.clock.now();
+        // Durations come from the monotonic clock: a wall-clock step during
+        // the attempt must not make it look shorter or longer.
+        let started = tokio::time::Instant::now();
+        let timeout_at = job
+            .timeout
+            .and_then(|t| chrono::Duration::from_std(t).ok())
+            .map(|t| started_at + t);
         ctx.log.write(LogEvent::Start(StartRecord {
             ts: started_at,
             run_id: spec.run_id.clone(),
@@ -168,23 +171,24 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
             started_at,
             timeout_at,
         });
+        (started_at, started)
     };
     let cancel = spec.cancel.token.child_token();
-    let mut outcome = match &job.action {
-        Action::Command(_) => match command::spawn(job, &info) {
+    let ((started_at, started), mut outcome) = match &job.action {
+        Action::Command(_) => match command::start(job, &info).await {
             Ok(running) => {
-                announce(Some(running.pid()));
-                running.wait(job.timeout, job.kill_grace, cancel).await
+                let start = announce(Some(running.pid()));
+                (
+                    start,
+                    running.wait(job.timeout, job.kill_grace, cancel).await,
+                )
             }
-            Err(message) => {
-                announce(None);
-                ActionOutcome::error(message)
-            }
+            Err(message) => (announce(None), ActionOutcome::error(message)),
         },
-        Action::Http(request) => {
-            announce(None);
-            http::run(&ctx.http, request, job.timeout, job.output_limit, cancel).await
-        }
+        Action::Http(request) => (
+            announce(None),
+            http::run(&ctx.http, request, job.timeout, job.output_limit, cancel).await,
+        ),
     };
     if outcome.status == Status::Cancelled {
         outcome.error = Some(spec.cancel.reason());

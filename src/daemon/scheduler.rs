@@ -43,7 +43,11 @@ const CATCH_UP_STEP: chrono::Duration = chrono::Duration::hours(3);
 const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// How often the state file may be rewritten for `last_scheduled` changes.
-const STATE_SAVE_DELAY: Duration = Duration::from_secs(1);
+/// One and a half seconds, not one: those changes come from starts at
+/// whole seconds, so the save (two fsyncs on a blocking thread) lands
+/// half-way between two seconds instead of on top of the next second's
+/// starts, which it would slow down.
+const STATE_SAVE_DELAY: Duration = Duration::from_millis(1500);
 
 /// The next planned start of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +267,19 @@ impl Scheduler {
     pub async fn run(mut self, mut inputs: Inputs) {
         let mut shutting_down: Option<Instant> = None;
         let mut forced = false;
+        // Due instants are waited for on the clock's precise timer when it
+        // has one, so a job due at second S starts within a fraction of a
+        // millisecond of S rather than one or two milliseconds later.
+        let mut due_timer = match self.services.clock.precise_timer() {
+            Some(Ok(timer)) => Some(timer),
+            Some(Err(e)) => {
+                tracing::warn!(
+                    "cannot create a precise timer ({e}); starts may be a millisecond or two late"
+                );
+                None
+            }
+            None => None,
+        };
         loop {
             self.services.hooks.heartbeat();
             self.check_clock();
@@ -284,9 +301,20 @@ impl Scheduler {
                     }
                 }
             }
-            let wake = self.next_wake(shutting_down, forced);
+            let due = self.queue.first().map(|(due, _)| *due);
+            if let Some(timer) = &mut due_timer {
+                let due = due.filter(|_| shutting_down.is_none());
+                if let Err(e) = timer.set(due) {
+                    tracing::warn!(
+                        "cannot arm the precise timer ({e}); starts may be a millisecond or two late"
+                    );
+                    due_timer = None;
+                }
+            }
+            let wake = self.next_wake(due.filter(|_| due_timer.is_none()), shutting_down, forced);
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
+                () = wait_due(&mut due_timer) => {}
                 Some(request) = inputs.control.recv() => self.handle_request(request),
                 Some(event) = self.run_events.recv() => self.handle_run_event(event),
                 Some(()) = inputs.file_changed.recv() => {
@@ -313,13 +341,21 @@ impl Scheduler {
         let _ = self.services.hooks.save_state(&self.state).await;
     }
 
-    fn next_wake(&self, shutting_down: Option<Instant>, forced: bool) -> Instant {
+    /// When tokio's timer must wake the loop: for `due` (the next job,
+    /// unless the precise timer waits for it), the shutdown deadline, a
+    /// pending reload or state save, and at the latest after `MAX_SLEEP`.
+    fn next_wake(
+        &self,
+        due: Option<DateTime<Utc>>,
+        shutting_down: Option<Instant>,
+        forced: bool,
+    ) -> Instant {
         let now_mono = Instant::now();
         let mut wake = now_mono + self.services.max_sleep;
         if shutting_down.is_none() {
-            if let Some((due, _)) = self.queue.first() {
+            if let Some(due) = due {
                 let now = self.services.clock.now();
-                let until = (*due - now).to_std().unwrap_or(Duration::ZERO);
+                let until = (due - now).to_std().unwrap_or(Duration::ZERO);
                 wake = wake.min(now_mono + until);
             }
         }
@@ -847,6 +883,14 @@ fn plan(slot: &Slot, after: DateTime<Utc>) -> Option<Planned> {
         scheduled_at,
         due: scheduled_at + jitter,
     })
+}
+
+/// Waits for the precise due timer; never returns without one.
+async fn wait_due(timer: &mut Option<crate::clock::WallTimer>) {
+    match timer {
+        Some(timer) => timer.wait().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn wait_reload(
