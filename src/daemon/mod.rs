@@ -89,7 +89,7 @@ async fn load_config(path: PathBuf) -> Result<Config, String> {
 pub struct Daemon {
     shutdown: tokio_watch::Sender<bool>,
     scheduler: tokio::task::JoinHandle<()>,
-    api: tokio::task::JoinHandle<std::io::Result<()>>,
+    api: tokio::sync::oneshot::Receiver<std::io::Result<()>>,
     pub handle: control::Handle,
     pub listen: std::net::SocketAddr,
 }
@@ -271,15 +271,17 @@ impl Daemon {
         match self.api.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!("the admin API failed: {e}"),
-            Err(e) => tracing::error!("the admin API task failed: {e}"),
+            Err(_) => tracing::error!("the admin API thread ended abnormally"),
         }
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// Starts the admin API on `listener`; it drains and stops when shutdown
-/// is requested.
+/// Starts the admin API on a thread of its own, with its own runtime, so
+/// a flood of API requests never delays a job start on the scheduler's
+/// thread; they meet only through the control channel and the history
+/// index. It drains and stops when shutdown is requested.
 fn api_task(
     listener: tokio::net::TcpListener,
     handle: control::Handle,
@@ -287,7 +289,7 @@ fn api_task(
     mut shutdown: tokio_watch::Receiver<bool>,
     settings: &crate::config::DaemonSettings,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
     let admin_key =
         crate::api::key::load_or_create_key(settings).context("cannot set up the admin key")?;
     let ctx = crate::api::ApiContext {
@@ -299,7 +301,27 @@ fn api_task(
         started_at: clock.now(),
         clock,
     };
-    Ok(tokio::spawn(crate::api::serve(listener, ctx, async move {
-        let _ = shutdown.wait_for(|s| *s).await;
-    })))
+    let listener = listener
+        .into_std()
+        .context("handing the API socket to its thread")?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cronduct-api".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .and_then(|runtime| {
+                    runtime.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        crate::api::serve(listener, ctx, async move {
+                            let _ = shutdown.wait_for(|s| *s).await;
+                        })
+                        .await
+                    })
+                });
+            let _ = done_tx.send(result);
+        })
+        .context("cannot start the admin API thread")?;
+    Ok(done_rx)
 }
