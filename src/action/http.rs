@@ -17,6 +17,7 @@
 //!   the message. The message names host and port but never the full URL,
 //!   which may carry credentials or tokens.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
@@ -54,6 +55,41 @@ pub fn client() -> Result<reqwest::Client, String> {
         .pool_max_idle_per_host(0)
         .build()
         .map_err(|e| format!("cannot set up the HTTP client: {}", root_cause(&e)))
+}
+
+/// The [`client`] every HTTP job and webhook shares, built on first use.
+///
+/// Building it loads and parses the system's trust store and sets up TLS:
+/// memory and code that a daemon running only commands never needs. A
+/// failed build (no CA certificates, ...) is not kept: the attempt or
+/// webhook that needed the client fails with the message, and the next one
+/// tries again, so fixing the system does not need a restart.
+#[derive(Debug, Clone, Default)]
+pub struct LazyClient(Arc<Mutex<Option<reqwest::Client>>>);
+
+impl LazyClient {
+    /// A handle whose client is built when first asked for.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shared client, built now if this is the first use.
+    pub fn get(&self) -> Result<reqwest::Client, String> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = &*slot {
+            return Ok(client.clone());
+        }
+        let built = client()?;
+        *slot = Some(built.clone());
+        Ok(built)
+    }
+}
+
+impl From<reqwest::Client> for LazyClient {
+    /// A handle on a client that is already built.
+    fn from(client: reqwest::Client) -> Self {
+        Self(Arc::new(Mutex::new(Some(client))))
+    }
 }
 
 /// Makes one attempt of an HTTP job; never fails, the outcome says how it

@@ -117,7 +117,9 @@ impl Daemon {
                 .await
                 .context("the state loader crashed")??
         };
-        let http = crate::action::http::client().map_err(anyhow::Error::msg)?;
+        // Built when an HTTP job or a webhook first needs it: a daemon
+        // that runs only commands never loads the TLS trust store.
+        let http = crate::action::http::LazyClient::new();
         let notifier = crate::notify::Notifier::start(
             config.smtp.clone(),
             host.to_string(),

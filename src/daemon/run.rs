@@ -68,7 +68,8 @@ pub enum RunEvent {
 pub struct RunContext {
     pub clock: Arc<dyn Clock>,
     pub log: LogSink,
-    pub http: reqwest::Client,
+    /// Built when the first HTTP job runs.
+    pub http: http::LazyClient,
     pub host: Arc<str>,
     pub events: mpsc::UnboundedSender<RunEvent>,
 }
@@ -185,10 +186,16 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
             }
             Err(message) => (announce(None), ActionOutcome::error(message)),
         },
-        Action::Http(request) => (
-            announce(None),
-            http::run(&ctx.http, request, job.timeout, job.output_limit, cancel).await,
-        ),
+        Action::Http(request) => {
+            let start = announce(None);
+            let outcome = match ctx.http.get() {
+                Ok(client) => {
+                    http::run(&client, request, job.timeout, job.output_limit, cancel).await
+                }
+                Err(message) => ActionOutcome::error(message),
+            };
+            (start, outcome)
+        }
     };
     if outcome.status == Status::Cancelled {
         outcome.error = Some(spec.cancel.reason());

@@ -1026,7 +1026,7 @@ mod tests {
             run: RunContext {
                 clock: clock.clone(),
                 log: opened.sink,
-                http: crate::action::http::client().expect("http client"),
+                http: crate::action::http::LazyClient::new(),
                 host: Arc::from("test"),
                 events: events_tx,
             },

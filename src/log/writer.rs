@@ -30,8 +30,8 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,9 @@ use crate::record::LogEvent;
 
 /// Messages waiting for the writer thread. A burst larger than this (the
 /// thread blocked on a stalled disk) is dropped and counted rather than
-/// blocking the sender.
+/// blocking the sender. Kept with a counter on a growable channel: a
+/// bounded std channel allocates and touches all its slots up front,
+/// about 400 KiB resident for a queue that is nearly always empty.
 const CHANNEL_CAPACITY: usize = 16_384;
 
 /// The log writer's state for `/health`.
@@ -94,6 +96,8 @@ struct Shared {
     max_size: AtomicU64,
     keep: AtomicU32,
     dropped: AtomicU64,
+    /// Events sent to the writer thread and not yet taken by it.
+    queued: AtomicUsize,
     /// A "channel full" error has been logged since the writer last found
     /// the channel empty.
     overflow_reported: AtomicBool,
@@ -104,7 +108,7 @@ struct Shared {
 /// never blocks: the line is handed to the writer thread.
 #[derive(Debug, Clone)]
 pub struct LogSink {
-    tx: SyncSender<Msg>,
+    tx: Sender<Msg>,
     shared: Arc<Shared>,
     path: PathBuf,
 }
@@ -113,10 +117,15 @@ impl LogSink {
     /// Queues `ev` to be appended to the log. Never blocks and never fails:
     /// problems show in [`LogSink::health`] and in the daemon's own log.
     pub fn write(&self, ev: LogEvent) {
-        let why = match self.tx.try_send(Msg::Event(Box::new(ev))) {
-            Ok(()) => return,
-            Err(TrySendError::Full(_)) => "the log writer is falling behind (is the disk stalled?)",
-            Err(TrySendError::Disconnected(_)) => "the log writer has stopped",
+        let queued = &self.shared.queued;
+        let why = if queued.fetch_add(1, Ordering::Relaxed) >= CHANNEL_CAPACITY {
+            queued.fetch_sub(1, Ordering::Relaxed);
+            "the log writer is falling behind (is the disk stalled?)"
+        } else if self.tx.send(Msg::Event(Box::new(ev))).is_err() {
+            queued.fetch_sub(1, Ordering::Relaxed);
+            "the log writer has stopped"
+        } else {
+            return;
         };
         self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         if !self.shared.overflow_reported.swap(true, Ordering::Relaxed) {
@@ -129,12 +138,7 @@ impl LogSink {
     /// does: wrap it in a timeout at shutdown.
     pub async fn flush(&self) -> Result<(), FlushError> {
         let (reply, answer) = oneshot::channel();
-        let tx = self.tx.clone();
-        // `send` may wait for room in the channel: keep it off the runtime.
-        let sent = tokio::task::spawn_blocking(move || tx.send(Msg::Flush(reply)).is_ok())
-            .await
-            .unwrap_or(false);
-        if !sent {
+        if self.tx.send(Msg::Flush(reply)).is_err() {
             return Err(FlushError::Stopped);
         }
         answer.await.unwrap_or(Err(FlushError::Stopped))
@@ -216,6 +220,7 @@ pub(crate) fn spawn(
         max_size: AtomicU64::new(settings.log_max_size),
         keep: AtomicU32::new(settings.log_keep),
         dropped: AtomicU64::new(0),
+        queued: AtomicUsize::new(0),
         overflow_reported: AtomicBool::new(false),
         status: Mutex::new((None, 0)),
     });
@@ -236,7 +241,7 @@ pub(crate) fn spawn(
         path: settings.log_file.clone(),
         source,
     })?;
-    let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+    let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("cronduct-log".into())
         .spawn(move || writer.run(rx))
@@ -287,6 +292,7 @@ impl Writer {
             };
             match msg {
                 Ok(Msg::Event(ev)) => {
+                    self.shared.queued.fetch_sub(1, Ordering::Relaxed);
                     self.enqueue(*ev);
                     self.drain();
                 }

@@ -65,6 +65,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use decide::{Event, NotifyState, decide};
 
+use crate::action::http::LazyClient;
 use crate::config::model::{Action, Command, Job, SmtpSettings};
 use crate::record::FinishRecord;
 use limit::{Admit, RateLimiter};
@@ -144,7 +145,7 @@ struct Shared {
     /// Read at every delivery try, so a reload fixes pending retries too.
     smtp: Mutex<Option<Arc<SmtpSettings>>>,
     host: String,
-    http: reqwest::Client,
+    http: LazyClient,
     options: DeliveryOptions,
     counters: Counters,
 }
@@ -219,11 +220,12 @@ impl Notifier {
     /// replaced later with [`Notifier::set_smtp`]), `host` names this
     /// machine in subjects and webhook documents, `http` posts webhooks
     /// (its own defaults apply, except the timeout, which is
-    /// `options.timeout`). Must be called inside a Tokio runtime.
+    /// `options.timeout`; a [`LazyClient`] is built at the first webhook).
+    /// Must be called inside a Tokio runtime.
     pub fn start(
         smtp: Option<SmtpSettings>,
         host: String,
-        http: reqwest::Client,
+        http: impl Into<LazyClient>,
         options: DeliveryOptions,
     ) -> Notifier {
         // lettre's TLS transports need a process-wide rustls provider;
@@ -235,7 +237,7 @@ impl Notifier {
         let shared = Arc::new(Shared {
             smtp: Mutex::new(smtp.map(Arc::new)),
             host,
-            http,
+            http: http.into(),
             options,
             counters: Counters::default(),
         });

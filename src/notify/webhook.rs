@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{DeliveryError, Event, Notice, error_chain};
+use crate::action::http::LazyClient;
 use crate::record::FinishRecord;
 
 /// The document receivers parse; field names are contract.
@@ -22,7 +23,7 @@ struct Payload<'a> {
 
 /// One try at posting `notice` to its webhook; any 2xx answer is success.
 pub(super) async fn post(
-    http: &reqwest::Client,
+    http: &LazyClient,
     host: &str,
     notice: &Notice,
     timeout: Duration,
@@ -41,6 +42,8 @@ pub(super) async fn post(
     let body = serde_json::to_vec(&payload)
         .map_err(|e| DeliveryError::Permanent(format!("cannot encode the webhook body: {e}")))?;
     let response = http
+        .get()
+        .map_err(DeliveryError::Permanent)?
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .timeout(timeout)
