@@ -172,6 +172,8 @@ fn queries(h: &HistoryHandle, now: DateTime<Utc>) {
         ),
     );
     report("job_stats(job)", median(|| h.job_stats("job-0421"), 201));
+    assert_eq!(h.metrics_snapshot().jobs.len(), JOBS);
+    report("metrics_snapshot()", median(|| h.metrics_snapshot(), 51));
     let s = h.stats(30, now).expect("stats");
     assert_eq!(s.jobs.len(), JOBS);
     report("stats(days=30)", median(|| h.stats(30, now), 51));

@@ -1,5 +1,6 @@
 //! The admin API over real HTTP: every endpoint and every error status,
-//! served by `api::serve_with` on 127.0.0.1 in front of a fake scheduler.
+//! served by `api::serve_with` on 127.0.0.1 in front of a fake scheduler,
+//! with the real execution log and history index in a temp dir.
 
 #[path = "support/api_fake.rs"]
 mod api_fake;
@@ -10,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use api_fake::{Fixture, KEY, at, finish};
 use cronduct::api::Limits;
-use cronduct::api::sources::LogHealth;
 use cronduct::record::Status;
 use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
@@ -83,23 +83,38 @@ async fn health_is_open_and_counts_jobs_and_runs() {
 #[tokio::test]
 async fn health_turns_degraded_and_says_why() {
     let fx = Fixture::start();
-    fx.log.set_health(LogHealth {
-        ok: false,
-        error: Some("/var/log/cronduct/runs.jsonl: No space left on device".into()),
-        pending: 3,
-        dropped: 0,
-    });
-    let a = get(&fx, "/health").await;
+    // A log that cannot be written: the failure shows at the next line.
+    fx.break_log();
+    fx.log.write(cronduct::record::LogEvent::Finish(finish(
+        "r-db-2",
+        "db-backup",
+        1,
+        Status::Success,
+        at(fx.t0, -10),
+        100,
+        false,
+    )));
+    let a = poll_health(&fx, "degraded").await;
     assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.body["status"], "degraded");
     let warnings = a.body["warnings"].to_string();
-    assert!(warnings.contains("No space left on device"), "{warnings}");
+    assert!(
+        warnings.contains("the execution log cannot be written")
+            && warnings.contains(&fx.log_dir.join("runs.jsonl").display().to_string())
+            && warnings.contains("os error"),
+        "{warnings}"
+    );
+    let status = get(&fx, "/api/v1/status").await;
+    assert_eq!(status.body["log"]["ok"], false);
+    assert_eq!(status.body["log"]["pending"], 1);
 
-    fx.log.set_health(LogHealth {
-        ok: true,
-        ..LogHealth::default()
-    });
-    fx.with_state(|s| s.reload_result = Err("jobs.toml:3:1: unknown key `shedule`".into()));
+    // Repaired: the queued line is written and the warning goes away.
+    fx.repair_log();
+    poll_health(&fx, "healthy").await;
+    assert_eq!(
+        get(&fx, "/api/v1/runs?limit=1").await.body["runs"][0]["run_id"],
+        "r-db-2"
+    );
+    fx.with_state(|s| s.reload_result = Err(vec!["jobs.toml:3:1: unknown key `shedule`".into()]));
     assert_eq!(
         post(&fx, "/api/v1/reload").await.status,
         StatusCode::UNPROCESSABLE_ENTITY
@@ -118,6 +133,23 @@ async fn health_turns_degraded_and_says_why() {
         a.body["warnings"],
         serde_json::json!(["no jobs are configured"])
     );
+}
+
+/// Polls `/health` until its status is `want` (10 s at most).
+async fn poll_health(fx: &Fixture, want: &str) -> Answer {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = get(fx, "/health").await;
+        if a.body["status"] == want {
+            return a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health never became {want}: {}",
+            a.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -414,22 +446,52 @@ async fn job_detail_has_settings_next_runs_and_stats() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.body["id"], "gateway-health");
     assert_eq!(a.body["action"], "http");
-    assert_eq!(a.body["settings"]["retries"], 3);
+    assert_eq!(a.body["retries"], 3);
     assert_eq!(a.body["next_runs"].as_array().expect("next_runs").len(), 5);
     assert_eq!(a.body["last_run"]["run_id"], "r-gw-1");
     let stats = &a.body["stats"];
-    assert_eq!(stats["total"], 1, "one run, two attempts");
-    assert_eq!(stats["failed"], 1);
-    assert_eq!(stats["success"], 0);
-    for field in [
-        "timeout",
-        "avg_duration_ms",
-        "min_duration_ms",
-        "max_duration_ms",
-        "p95_duration_ms",
-    ] {
-        assert!(stats.get(field).is_some(), "missing {field}");
+    assert_eq!(
+        *stats,
+        serde_json::json!({
+            "total": 1,
+            "success": 0,
+            "failed": 1,
+            "timeout": 0,
+            "cancelled": 0,
+            "error": 0,
+            "lost": 0,
+            // The final attempt's duration only (the retried one took 250).
+            "avg_duration_ms": 300,
+            "min_duration_ms": 300,
+            "max_duration_ms": 300,
+            "p95_duration_ms": 300,
+        }),
+        "one run, two attempts"
+    );
+
+    // Durations over several runs; a job without runs has nulls.
+    for (i, ms) in [100u64, 200, 600].into_iter().enumerate() {
+        fx.record(finish(
+            &format!("r-db-{}", i + 2),
+            "db-backup",
+            1,
+            Status::Success,
+            at(fx.t0, -100 + i as i64),
+            ms,
+            false,
+        ));
     }
+    let stats = get(&fx, "/api/v1/jobs/db-backup").await.body["stats"].clone();
+    assert_eq!(stats["total"], 4);
+    assert_eq!(stats["success"], 4);
+    assert_eq!(stats["avg_duration_ms"], (5123 + 100 + 200 + 600) / 4);
+    assert_eq!(stats["min_duration_ms"], 100);
+    assert_eq!(stats["max_duration_ms"], 5123);
+    assert_eq!(stats["p95_duration_ms"], 5123);
+    let a = get(&fx, "/api/v1/jobs/old-cleanup").await;
+    assert_eq!(a.body["stats"]["total"], 0);
+    assert!(a.body["stats"]["p95_duration_ms"].is_null());
+    assert!(a.body["last_run"].is_null());
 }
 
 #[tokio::test]
@@ -608,15 +670,54 @@ async fn stats_cover_the_requested_days() {
     let a = get(&fx, "/api/v1/stats").await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.body["period"]["days"], 7);
-    assert_eq!(a.body["totals"]["success"], 2);
-    assert_eq!(a.body["totals"]["timeout"], 1);
+    let today = fx.t0.date_naive();
+    assert_eq!(
+        a.body["period"]["from"],
+        format!("{}T00:00:00.000Z", today - chrono::Days::new(6))
+    );
+    let totals = &a.body["totals"];
+    assert_eq!(
+        totals["runs"],
+        serde_json::json!({"success": 2, "failed": 1, "timeout": 1, "cancelled": 0, "error": 0, "lost": 0})
+    );
+    assert_eq!(totals["attempts"], 5, "the retried attempt counts here");
+    assert_eq!(totals["success_rate"], 0.5);
+    for field in ["avg_duration_ms", "p95_duration_ms"] {
+        assert!(totals[field].is_u64(), "{field}: {totals}");
+    }
+    let gw = &a.body["jobs"]["gateway-health"];
+    assert_eq!(gw["runs"]["failed"], 1);
+    assert_eq!(gw["attempts"], 2);
+    assert_eq!(gw["success_rate"], 0.0);
+    assert_eq!(gw["avg_duration_ms"], 300);
+    assert!(
+        a.body["jobs"].get("old-cleanup").is_none(),
+        "only jobs that ran are listed"
+    );
+    let days = a.body["days"].as_array().expect("days");
+    assert_eq!(days.len(), 7, "one bucket per date, empty ones included");
+    assert_eq!(days[6]["date"], today.to_string());
+    let per_day_runs: u64 = days
+        .iter()
+        .map(|d| {
+            d["runs"]
+                .as_object()
+                .expect("runs")
+                .values()
+                .map(|n| n.as_u64().expect("count"))
+                .sum::<u64>()
+        })
+        .sum();
+    assert_eq!(per_day_runs, 4, "the days add up to the totals");
+
     let a = get(&fx, "/api/v1/stats?days=2").await;
     assert_eq!(a.body["period"]["days"], 2);
     assert_eq!(
-        a.body["totals"]["timeout"], 0,
+        a.body["totals"]["runs"]["timeout"], 0,
         "the retired job ran 3 days ago"
     );
-    assert!(a.body.get("jobs").is_some() && a.body.get("days").is_some());
+    assert!(a.body["jobs"].get("retired-job").is_none());
+    assert_eq!(a.body["days"].as_array().expect("days").len(), 2);
 }
 
 #[tokio::test]
@@ -629,10 +730,10 @@ async fn reload_answers_the_diff_or_422_with_every_error() {
         serde_json::json!({"ok": true, "added": [], "removed": [], "changed": ["db-backup"]})
     );
     fx.with_state(|s| {
-        s.reload_result = Err(
-            "jobs.toml:3:1: unknown key `shedule`; did you mean `schedule`?\n\njobs.toml:9:12: unknown time zone \"Mars/Base\""
-                .into(),
-        )
+        s.reload_result = Err(vec![
+            "jobs.toml:3:1: unknown key `shedule`; did you mean `schedule`?".into(),
+            "jobs.toml:9:12: unknown time zone \"Mars/Base\"".into(),
+        ])
     });
     let a = post(&fx, "/api/v1/reload").await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -793,7 +894,7 @@ async fn metrics_expose_runs_durations_and_live_gauges() {
     assert_eq!(value(&s, "cronduct_running", &[("job", "db-backup")]), 0.0);
 
     // A new run is counted once, however often it is scraped.
-    fx.history.record(finish(
+    fx.record(finish(
         "r-db-2",
         "db-backup",
         1,
@@ -815,7 +916,7 @@ async fn metrics_expose_runs_durations_and_live_gauges() {
         at(fx.t0, -60).timestamp_millis() as f64 / 1000.0
     );
 
-    fx.with_state(|st| st.reload_result = Err("bad".into()));
+    fx.with_state(|st| st.reload_result = Err(vec!["bad".into()]));
     post(&fx, "/api/v1/reload").await;
     let (_, s) = scrape(&fx).await;
     assert_eq!(value(&s, "cronduct_reload_success", &[]), 0.0);

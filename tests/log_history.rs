@@ -327,3 +327,97 @@ async fn statistics_older_than_90_days_are_dropped() {
     // The record itself is still listed: listing is bounded by count.
     assert_eq!(opened.history.run("old"), Some(vec![old]));
 }
+
+#[tokio::test]
+async fn metrics_counters_never_go_down_and_are_rebuilt_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("runs.jsonl");
+    // Files of a few records and few entries: rotation deletes files and
+    // the index evicts entries while the counters keep counting.
+    let small = settings(&log, 4000, 2);
+    let opts = LogOptions {
+        history: HistoryLimits {
+            max_entries: 5,
+            recent_full: 2,
+        },
+        ..LogOptions::default()
+    };
+    let opened = open(&small, opts).await;
+    let mut recs = Vec::new();
+    for i in 0..30i64 {
+        let at = t0() - ChronoDuration::minutes(60 - i);
+        if i % 3 == 0 {
+            // Fails once, then succeeds: one run, two attempts.
+            recs.push(finish(
+                "j",
+                &format!("r{i}"),
+                1,
+                Status::Failed,
+                true,
+                at,
+                1500,
+            ));
+            recs.push(finish(
+                "j",
+                &format!("r{i}"),
+                2,
+                Status::Success,
+                false,
+                at,
+                200,
+            ));
+        } else {
+            recs.push(finish(
+                "j",
+                &format!("r{i}"),
+                1,
+                Status::Timeout,
+                false,
+                at,
+                90,
+            ));
+        }
+    }
+    write_all(&opened.sink, &recs).await;
+    let h = &opened.history;
+    assert!(
+        h.runs(&filter(None, None, 1000)).len() <= 5,
+        "entries evicted"
+    );
+    assert!(log_files(&log).len() <= 3, "files deleted");
+    let m = h.metrics_snapshot();
+    let j = &m.jobs["j"];
+    assert_eq!(
+        j.runs,
+        StatusCounts {
+            success: 10,
+            timeout: 20,
+            ..StatusCounts::default()
+        }
+    );
+    assert_eq!(j.durations.count, 40, "every attempt");
+    assert_eq!(j.durations.sum_ms, 10 * 1500 + 10 * 200 + 20 * 90);
+    // 90 and 200 ms fall in le=0.1 and le=0.5, 1500 ms in le=5.
+    assert_eq!(j.durations.counts[..4], [20, 10, 0, 10]);
+    assert_eq!(j.last_success, Some(t0() - ChronoDuration::minutes(33)));
+
+    write_all(
+        &opened.sink,
+        &[finish("j", "r-next", 1, Status::Success, false, t0(), 5)],
+    )
+    .await;
+    let next = &h.metrics_snapshot().jobs["j"];
+    assert_eq!(next.runs.success, 11);
+    assert_eq!(next.durations.count, 41);
+    assert_eq!(next.last_success, Some(t0()));
+    drop(opened);
+
+    // A restart counts again from the files that are left, the same way.
+    let kept = all_finishes(&log);
+    let reopened = open(&small, opts).await;
+    let rebuilt = &reopened.history.metrics_snapshot().jobs["j"];
+    let finals = kept.iter().filter(|r| !r.will_retry);
+    assert_eq!(rebuilt.runs.total(), finals.count() as u64);
+    assert_eq!(rebuilt.durations.count, kept.len() as u64);
+    assert_eq!(rebuilt.last_success, Some(t0()));
+}

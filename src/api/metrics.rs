@@ -2,106 +2,29 @@
 //!
 //! Gauges (`cronduct_up`, `cronduct_reload_success`, `cronduct_running`,
 //! `cronduct_next_run_timestamp_seconds`) come from the scheduler at
-//! scrape time. Counts of finished runs come from the history index, which
-//! is rebuilt from the log at start, so they cover the runs the log still
-//! holds rather than only those since the daemon started.
-//!
-//! The history index is bounded and may forget old runs, but a Prometheus
-//! counter must never go down (a decrease reads as a reset and makes
-//! `rate()` spike). So [`Counters`] accumulates: each scrape adds the
-//! records it has not seen before, identified by `(run_id, attempt)`, and
-//! forgetting a record never subtracts it. Within one daemon process the
-//! counters only grow; a restart starts them again from the log.
+//! scrape time. The run counters, the duration histogram and the last
+//! success time come from the history index's counters
+//! ([`MetricsSnapshot`]), kept up to date as finish records are written, so
+//! a scrape costs the same whatever the size of the history. They start
+//! from the whole log at start-up and never go down within one daemon
+//! process (see [`MetricsSnapshot`]).
 //!
 //! `cronduct_runs_total{job,status}` counts runs by their final status (the
 //! last attempt; attempts that will be retried are not runs yet).
-//! `cronduct_run_duration_seconds{job}` observes every attempt, since each
-//! attempt is one process (or request) whose duration matters, retried or
-//! not. Every configured job gets all six statuses and all buckets, zeros
-//! included, so `rate()` and `increase()` work from a job's first run.
+//! `cronduct_run_duration_seconds{job}` observes every attempt, retried or
+//! not (`lost` ones excepted). Every configured job gets all six statuses
+//! and all buckets, zeros included, so `rate()` and `increase()` work from
+//! a job's first run; jobs no longer configured keep their series while
+//! the log still mentions them.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
+use super::sources::{DURATION_BUCKETS_MS, DurationHistogram, MetricsSnapshot};
 use crate::daemon::control::{JobSummary, RunningAttempt};
-use crate::record::{FinishRecord, Status};
-
-/// Upper bounds of the duration histogram, in seconds: from quick HTTP
-/// checks to day-long batch jobs.
-const BUCKETS: [f64; 13] = [
-    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0,
-];
-
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    /// Non-cumulative count per bucket of [`BUCKETS`], then `+Inf`.
-    counts: [u64; BUCKETS.len() + 1],
-    sum_seconds: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        let i = BUCKETS
-            .iter()
-            .position(|&b| seconds <= b)
-            .unwrap_or(BUCKETS.len());
-        self.counts[i] += 1;
-        self.sum_seconds += seconds;
-        self.count += 1;
-    }
-}
-
-/// What the metrics have counted so far in this process.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    /// The records present in the history at the last scrape.
-    seen: HashSet<(String, u32)>,
-    runs: BTreeMap<String, BTreeMap<Status, u64>>,
-    durations: BTreeMap<String, Histogram>,
-    last_success: BTreeMap<String, DateTime<Utc>>,
-}
-
-impl Counters {
-    /// Counts the records of `history` (every finish record the index
-    /// holds) that earlier scrapes have not counted.
-    pub(crate) fn absorb(&mut self, history: &[FinishRecord]) {
-        let mut present = HashSet::with_capacity(history.len());
-        for r in history {
-            let key = (r.run_id.clone(), r.attempt);
-            if !self.seen.contains(&key) {
-                self.count(r);
-            }
-            present.insert(key);
-        }
-        self.seen = present;
-    }
-
-    fn count(&mut self, r: &FinishRecord) {
-        self.durations
-            .entry(r.job.clone())
-            .or_default()
-            .observe(r.duration_ms as f64 / 1000.0);
-        if r.will_retry {
-            return;
-        }
-        *self
-            .runs
-            .entry(r.job.clone())
-            .or_default()
-            .entry(r.status)
-            .or_default() += 1;
-        if r.status == Status::Success {
-            let last = self
-                .last_success
-                .entry(r.job.clone())
-                .or_insert(r.finished_at);
-            *last = (*last).max(r.finished_at);
-        }
-    }
-}
+use crate::record::Status;
 
 /// The scheduler's side of a scrape.
 pub(crate) struct Live<'a> {
@@ -111,11 +34,11 @@ pub(crate) struct Live<'a> {
 }
 
 /// Renders every metric family.
-pub(crate) fn render(c: &Counters, live: &Live<'_>) -> String {
+pub(crate) fn render(c: &MetricsSnapshot, live: &Live<'_>) -> String {
     let mut all_jobs: BTreeSet<&str> = live.jobs.iter().map(|j| j.id.as_str()).collect();
-    all_jobs.extend(c.runs.keys().map(String::as_str));
-    all_jobs.extend(c.durations.keys().map(String::as_str));
-    let mut out = String::new();
+    all_jobs.extend(c.jobs.keys().map(String::as_str));
+    // About 1.5 KiB per job.
+    let mut out = String::with_capacity(1024 + all_jobs.len() * 1536);
 
     family(
         &mut out,
@@ -140,9 +63,9 @@ pub(crate) fn render(c: &Counters, live: &Live<'_>) -> String {
         "Finished runs by job and final status.",
     );
     for job in &all_jobs {
-        let by_status = c.runs.get(*job);
+        let counters = c.jobs.get(*job);
         for s in Status::ALL {
-            let n = by_status.and_then(|m| m.get(&s)).copied().unwrap_or(0);
+            let n = counters.map_or(0, |j| j.runs.get(s));
             let _ = writeln!(
                 out,
                 "cronduct_runs_total{{job=\"{}\",status=\"{}\"}} {n}",
@@ -158,16 +81,17 @@ pub(crate) fn render(c: &Counters, live: &Live<'_>) -> String {
         "histogram",
         "Duration of each attempt, by job.",
     );
-    let empty = Histogram::default();
+    let empty = DurationHistogram::default();
     for job in &all_jobs {
-        let h = c.durations.get(*job).unwrap_or(&empty);
+        let h = c.jobs.get(*job).map_or(&empty, |j| &j.durations);
         let job = escape(job);
         let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
+        for (i, bound) in DURATION_BUCKETS_MS.iter().enumerate() {
             cumulative += h.counts[i];
             let _ = writeln!(
                 out,
-                "cronduct_run_duration_seconds_bucket{{job=\"{job}\",le=\"{bound}\"}} {cumulative}"
+                "cronduct_run_duration_seconds_bucket{{job=\"{job}\",le=\"{}\"}} {cumulative}",
+                *bound as f64 / 1000.0
             );
         }
         let _ = writeln!(
@@ -178,7 +102,7 @@ pub(crate) fn render(c: &Counters, live: &Live<'_>) -> String {
         let _ = writeln!(
             out,
             "cronduct_run_duration_seconds_sum{{job=\"{job}\"}} {}",
-            h.sum_seconds
+            h.sum_ms as f64 / 1000.0
         );
         let _ = writeln!(
             out,
@@ -193,12 +117,16 @@ pub(crate) fn render(c: &Counters, live: &Live<'_>) -> String {
         "gauge",
         "When the job's last successful run finished (Unix time).",
     );
-    for (job, t) in &c.last_success {
+    for (job, t) in c
+        .jobs
+        .iter()
+        .filter_map(|(job, j)| j.last_success.map(|t| (job, t)))
+    {
         let _ = writeln!(
             out,
             "cronduct_last_success_timestamp_seconds{{job=\"{}\"}} {}",
             escape(job),
-            unix_seconds(*t)
+            unix_seconds(t)
         );
     }
 
@@ -261,75 +189,48 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Trigger;
+    use crate::log::JobCounters;
 
-    fn rec(run: &str, attempt: u32, status: Status, will_retry: bool, ms: u64) -> FinishRecord {
-        let t = DateTime::parse_from_rfc3339("2026-03-29T02:00:00Z")
-            .expect("time")
-            .with_timezone(&Utc)
-            + chrono::Duration::seconds(i64::from(attempt));
-        FinishRecord {
-            ts: t,
-            run_id: run.into(),
-            job: "j".into(),
-            attempt,
-            trigger: Trigger::Schedule,
-            scheduled_at: t,
-            started_at: t,
-            finished_at: t,
-            duration_ms: ms,
-            status,
-            exit_code: None,
-            signal: None,
-            http_status: None,
-            error: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            output_truncated: false,
-            will_retry,
-            retry_at: None,
-            host: "h".into(),
+    fn live_none() -> Live<'static> {
+        Live {
+            jobs: &[],
+            running: &[],
+            reload_ok: true,
         }
     }
 
-    fn total(c: &Counters, s: Status) -> u64 {
-        c.runs
-            .get("j")
-            .and_then(|m| m.get(&s))
-            .copied()
-            .unwrap_or(0)
-    }
-
     #[test]
-    fn counts_never_go_down_when_history_forgets() {
-        let mut c = Counters::default();
-        let a = rec("r1", 1, Status::Success, false, 200);
-        let b = rec("r2", 1, Status::Failed, true, 1500);
-        let b2 = rec("r2", 2, Status::Failed, false, 1500);
-        c.absorb(&[a.clone(), b.clone()]);
-        c.absorb(&[a.clone(), b.clone(), b2.clone()]);
-        assert_eq!(total(&c, Status::Success), 1);
-        assert_eq!(total(&c, Status::Failed), 1, "retried attempt is not a run");
-        assert_eq!(c.durations["j"].count, 3, "every attempt is observed");
-        // The index drops r1 and r2's first attempt: nothing is subtracted
-        // and nothing is counted twice.
-        c.absorb(std::slice::from_ref(&b2));
-        c.absorb(&[b2]);
-        assert_eq!(total(&c, Status::Success), 1);
-        assert_eq!(total(&c, Status::Failed), 1);
-        assert_eq!(c.durations["j"].count, 3);
-    }
-
-    #[test]
-    fn histogram_buckets_are_cumulative_and_bounded_inclusively() {
-        let mut h = Histogram::default();
-        for s in [0.1, 0.2, 5.0, 100_000.0] {
-            h.observe(s);
+    fn the_histogram_is_rendered_cumulatively_in_seconds() {
+        let mut durations = DurationHistogram::default();
+        durations.counts[0] = 1; // 0.1 s
+        durations.counts[1] = 1; // 0.2 s
+        durations.counts[3] = 1; // 5 s
+        durations.counts[DURATION_BUCKETS_MS.len()] = 1; // beyond a day
+        durations.count = 4;
+        durations.sum_ms = 100_000_000 + 5_300;
+        let snapshot = MetricsSnapshot {
+            jobs: [(
+                "j".to_string(),
+                JobCounters {
+                    durations,
+                    ..JobCounters::default()
+                },
+            )]
+            .into(),
+        };
+        let text = render(&snapshot, &live_none());
+        for line in [
+            "cronduct_run_duration_seconds_bucket{job=\"j\",le=\"0.1\"} 1\n",
+            "cronduct_run_duration_seconds_bucket{job=\"j\",le=\"0.5\"} 2\n",
+            "cronduct_run_duration_seconds_bucket{job=\"j\",le=\"1\"} 2\n",
+            "cronduct_run_duration_seconds_bucket{job=\"j\",le=\"5\"} 3\n",
+            "cronduct_run_duration_seconds_bucket{job=\"j\",le=\"86400\"} 3\n",
+            "cronduct_run_duration_seconds_bucket{job=\"j\",le=\"+Inf\"} 4\n",
+            "cronduct_run_duration_seconds_sum{job=\"j\"} 100005.3\n",
+            "cronduct_run_duration_seconds_count{job=\"j\"} 4\n",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
         }
-        assert_eq!(h.counts[0], 1, "0.1 falls in le=0.1");
-        assert_eq!(h.counts[1], 1);
-        assert_eq!(h.counts[3], 1, "5.0 falls in le=5");
-        assert_eq!(h.counts[BUCKETS.len()], 1, "beyond a day is +Inf only");
     }
 
     #[test]

@@ -29,12 +29,17 @@
 //!   so the client reads the answer instead of a connection reset.
 //! - At most 256 connections; one idle for 30 s without a request in
 //!   progress is closed (this also bounds a slowly sent request head).
+//! - `/api/v1/jobs` and `/api/v1/stats` reuse the serialised parts of their
+//!   previous answers whose inputs are unchanged (see `api/memo.rs`):
+//!   never stale, and several times cheaper for the dashboards that poll
+//!   them.
 
 mod auth;
 mod conn;
 mod error;
 pub mod key;
 mod limits;
+mod memo;
 mod metrics;
 mod params;
 mod procstat;
@@ -43,7 +48,7 @@ pub mod sources;
 pub mod types;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::middleware;
@@ -87,7 +92,8 @@ impl Default for Limits {
 pub(crate) struct AppState {
     ctx: ApiContext,
     limits: Limits,
-    metrics: Mutex<metrics::Counters>,
+    jobs_memo: memo::JobsMemo,
+    stats_memo: memo::StatsMemo,
 }
 
 /// Serves the admin API on `listener` with the default [`Limits`] until
@@ -114,7 +120,8 @@ pub async fn serve_with(
     let state = Arc::new(AppState {
         ctx,
         limits,
-        metrics: Mutex::new(metrics::Counters::default()),
+        jobs_memo: memo::JobsMemo::default(),
+        stats_memo: memo::StatsMemo::default(),
     });
     // `layer` wraps what is already there, so the last one added runs first.
     let app = routes::router(state.clone())

@@ -1,6 +1,6 @@
 //! Where the API's answers come from: the scheduler (through its control
 //! [`Handle`]), the history index of past runs, and the log writer's health.
-
+//!
 //! This is the only file of `api` that names the history and the log types,
 //! so the rest of the API is written against the method names below and
 //! never against their implementation.
@@ -40,4 +40,7 @@ pub struct ApiContext {
 pub use crate::log::HistoryHandle as History;
 /// The log writer whose health the API reports.
 pub use crate::log::LogSink as LogSource;
-pub use crate::log::{JobStats, LogHealth, RunFilter};
+pub use crate::log::{
+    DURATION_BUCKETS_MS, DayStats, DurationHistogram, JobStats, LogHealth, MetricsSnapshot, Period,
+    PeriodStats, RunFilter, StatsError,
+};

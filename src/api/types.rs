@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::daemon::control::{JobDetail, JobSummary, LastReload, NextRun, RunningAttempt};
+use crate::log::JobStats;
 use crate::record::{FinishRecord, Status, ts};
 
 /// `{"error": "…"}`, plus every validation error for a refused reload.
@@ -21,7 +22,9 @@ pub struct ErrorBody {
     pub errors: Option<Vec<String>>,
 }
 
-/// A job's newest finished run, in the job list.
+/// A job's newest finished run: the final attempt of its latest run. A
+/// run whose retry is still pending has not finished (the job shows
+/// `running: true` meanwhile) and does not replace the previous one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastRun {
     pub run_id: String,
@@ -67,8 +70,9 @@ pub struct JobDetailView {
     #[serde(flatten)]
     pub job: JobDetail,
     pub last_run: Option<LastRun>,
-    /// total, success, failed, timeout, avg/min/max/p95_duration_ms.
-    pub stats: serde_json::Value,
+    /// Over the last 90 days: `total` runs, runs by final status (all six,
+    /// so that they add up to `total`), avg/min/max/p95_duration_ms.
+    pub stats: JobStats,
 }
 
 /// `/health`'s verdict.

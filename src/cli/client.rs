@@ -6,7 +6,9 @@
 //! config (a wildcard listen address is reached through loopback). The
 //! key: `CRONDUCT_ADMIN_KEY`, else what [`crate::api::read_key`] finds. The
 //! config is only read when one of these needs it, so `--url` plus the
-//! variable work without any config file.
+//! variable work without any config file, and only its `[daemon]` table
+//! is read, so a mistake in a job does not cut the client off from the
+//! daemon that refused it.
 //!
 //! Exit status: 0 ok; 1 when the daemon cannot be reached, answers with an
 //! error (its `error` message is printed), or a `trigger --wait` run ends
@@ -206,21 +208,23 @@ struct Api {
 impl Api {
     fn connect(args: &ClientArgs) -> anyhow::Result<Api> {
         // Read at most once, and only if --url or the key variable is missing.
+        // Only `[daemon]` is read: a typo in a job must not stop `status` or
+        // `reload` from reaching the daemon that refused it.
         let mut daemon: Option<crate::config::DaemonSettings> = None;
         let mut settings = || -> anyhow::Result<crate::config::DaemonSettings> {
             if let Some(d) = &daemon {
                 return Ok(d.clone());
             }
             let path = &args.config.config;
-            let loaded = crate::config::load(path).with_context(|| {
+            let loaded = crate::config::load_daemon_settings(path).with_context(|| {
                 format!(
                     "cannot read {} to find the daemon (or give --url and set {})",
                     path.display(),
                     crate::api::KEY_ENV
                 )
             })?;
-            daemon = Some(loaded.daemon.clone());
-            Ok(loaded.daemon)
+            daemon = Some(loaded.clone());
+            Ok(loaded)
         };
         let base = match &args.url {
             Some(u) => parse_base_url(u)?,

@@ -35,7 +35,9 @@ pub struct ConfigErrors {
 }
 
 impl ConfigErrors {
-    fn new(main: &str, errors: Vec<String>) -> Self {
+    /// The problems found in the config whose main file is `main`, each
+    /// already rendered; adds the summary line.
+    pub fn new(main: &str, errors: Vec<String>) -> Self {
         let n = errors.len();
         let summary = format!(
             "error: {n} problem{} in {main}; nothing was changed",
@@ -68,23 +70,50 @@ impl ConfigErrors {
 /// changes nothing; on error, the caller keeps whatever it had.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let mut loader = Loader::default();
-    let display = path.display().to_string();
     let result = loader.load(path);
     if loader.diags.is_empty() {
         if let Some(config) = result {
             return Ok(config);
         }
     }
-    let mut diags = std::mem::take(&mut loader.diags);
-    diags.sort_by_key(|d| (d.file, d.span.as_ref().map_or(0, |s| s.start)));
-    let errors = diags
-        .iter()
-        .map(|d| match loader.sources.get(d.file.0) {
-            Some(source) => d.render(source),
-            None => format!("error: {}", d.message),
-        })
-        .collect();
-    Err(ConfigErrors::new(&display, errors))
+    Err(loader.errors(path))
+}
+
+/// Reads only what a client command needs to reach the daemon: the main
+/// file's `[daemon]` table, resolved exactly as [`load`] resolves it.
+///
+/// Problems elsewhere in the file (a job with a typo, an include that does
+/// not validate) are not this function's business: the running daemon
+/// keeps its previous jobs when it refuses such a file, and `cronduct
+/// status` or `cronduct reload` must still reach it to say so. Only a file
+/// that cannot be read, is not valid TOML, or whose `[daemon]` values are
+/// invalid is an error. Blocking, like [`load`].
+pub fn load_daemon_settings(path: &Path) -> Result<DaemonSettings, ConfigErrors> {
+    let mut loader = Loader::default();
+    let result = loader.daemon_settings(path);
+    if loader.diags.is_empty() {
+        if let Some(settings) = result {
+            return Ok(settings);
+        }
+    }
+    Err(loader.errors(path))
+}
+
+impl Loader {
+    /// Every diagnostic recorded, rendered in file and position order.
+    fn errors(mut self, path: &Path) -> ConfigErrors {
+        let display = path.display().to_string();
+        let mut diags = std::mem::take(&mut self.diags);
+        diags.sort_by_key(|d| (d.file, d.span.as_ref().map_or(0, |s| s.start)));
+        let errors = diags
+            .iter()
+            .map(|d| match self.sources.get(d.file.0) {
+                Some(source) => d.render(source),
+                None => format!("error: {}", d.message),
+            })
+            .collect();
+        ConfigErrors::new(&display, errors)
+    }
 }
 
 /// The files read so far, indexed by [`FileId`], and the problems found.
@@ -111,8 +140,9 @@ impl Loader {
         id
     }
 
-    /// `None` when there were problems (recorded in `diags`).
-    fn load(&mut self, path: &Path) -> Option<Config> {
+    /// Reads the main file into source 0; its absolute path and id.
+    /// `None` when it cannot be read (recorded in `diags`).
+    fn read_main(&mut self, path: &Path) -> Option<(PathBuf, FileId)> {
         let display = path.display().to_string();
         let absolute = match std::path::absolute(path) {
             Ok(p) => p,
@@ -128,7 +158,27 @@ impl Loader {
                 return None;
             }
         };
-        let main_id = self.add(display.clone(), absolute.clone(), text);
+        let main_id = self.add(display, absolute.clone(), text);
+        Some((absolute, main_id))
+    }
+
+    /// The `[daemon]` settings alone; problems in the rest of the file
+    /// are dropped, TOML syntax errors are kept (a broken document has no
+    /// trustworthy `[daemon]` table).
+    fn daemon_settings(&mut self, path: &Path) -> Option<DaemonSettings> {
+        let (_, main_id) = self.read_main(path)?;
+        let mut elsewhere = Vec::new();
+        let Some(main) = raw::read_file(main_id, &self.sources[0].text, None, &mut elsewhere)
+        else {
+            self.diags = elsewhere;
+            return None;
+        };
+        validate::daemon_settings(&main, &self.dirs, &mut self.diags)
+    }
+
+    /// `None` when there were problems (recorded in `diags`).
+    fn load(&mut self, path: &Path) -> Option<Config> {
+        let (absolute, main_id) = self.read_main(path)?;
         let main = raw::read_file(main_id, &self.sources[0].text, None, &mut self.diags)?;
         let (includes, include_dirs) = self.includes(path, &main.include);
         let validated = validate::validate(

@@ -124,6 +124,24 @@ pub(crate) fn validate(
 }
 
 /// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$` (SPEC §2).
+/// Validates only the main file's `[daemon]` table, as [`validate`] does.
+/// `dirs[0]` is the absolute folder of the main file.
+pub(crate) fn daemon_settings(
+    main: &RawFile,
+    dirs: &[PathBuf],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<DaemonSettings> {
+    let mut v = Validator {
+        diags,
+        dirs,
+        users: HashMap::new(),
+        groups: HashMap::new(),
+        has_smtp: main.smtp.is_some(),
+        system_timezone: None,
+    };
+    v.daemon(main.daemon.as_ref())
+}
+
 fn valid_id(id: &str) -> bool {
     let b = id.as_bytes();
     !b.is_empty()

@@ -40,8 +40,11 @@ pub struct JobSummary {
 pub struct JobDetail {
     #[serde(flatten)]
     pub summary: JobSummary,
-    /// The resolved settings: durations as config strings (`"30m"`).
-    pub settings: serde_json::Value,
+    /// The resolved settings, as top-level fields (`timeout`, `retries`,
+    /// `retry_delay`, `concurrency`, `notify`, the action...): durations
+    /// as config strings (`"30m"`).
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
     /// The next five fire instants.
     pub next_runs: Vec<String>,
 }
@@ -130,7 +133,7 @@ pub enum Request {
     Trigger(String, oneshot::Sender<Result<Triggered, ControlError>>),
     Cancel(String, oneshot::Sender<Result<Vec<String>, ControlError>>),
     Running(oneshot::Sender<Vec<RunningAttempt>>),
-    Reload(oneshot::Sender<Result<ReloadDiff, String>>),
+    Reload(oneshot::Sender<Result<ReloadDiff, Vec<String>>>),
     Status(oneshot::Sender<SchedulerStatus>),
 }
 
@@ -191,8 +194,8 @@ impl Handle {
     }
 
     /// Re-reads the config. `Ok(Err(errors))` when the new file is invalid
-    /// and the old jobs were kept.
-    pub async fn reload(&self) -> Result<Result<ReloadDiff, String>, ControlError> {
+    /// and the old jobs were kept: one rendered entry per problem.
+    pub async fn reload(&self) -> Result<Result<ReloadDiff, Vec<String>>, ControlError> {
         self.ask(Request::Reload).await
     }
 

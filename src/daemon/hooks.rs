@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::scheduler::Hooks;
 use super::watch::ConfigWatcher;
-use crate::config::{Config, Job, Notify, NotifyOn};
+use crate::config::{Config, ConfigErrors, Job, Notify, NotifyOn};
 use crate::notify::{Notifier, NotifyState, decide};
 use crate::record::FinishRecord;
 use crate::state::State;
@@ -43,9 +43,9 @@ static SILENT: Notify = Notify {
 };
 
 impl Hooks for DaemonHooks {
-    fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, String>> {
+    fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>> {
         let path = self.config_path.clone();
-        tokio::task::spawn_blocking(move || crate::config::load(&path).map_err(|e| e.to_string()))
+        tokio::task::spawn_blocking(move || crate::config::load(&path))
     }
 
     fn config_applied(&mut self, config: &Config) {

@@ -185,7 +185,7 @@ async fn load_config(path: PathBuf) -> Result<Config, String> {
 pub struct Daemon {
     shutdown: tokio_watch::Sender<bool>,
     scheduler: tokio::task::JoinHandle<()>,
-    api: tokio::task::JoinHandle<std::io::Result<()>>,
+    api: tokio::sync::oneshot::Receiver<std::io::Result<()>>,
     pub handle: control::Handle,
     pub listen: std::net::SocketAddr,
 }
@@ -247,13 +247,18 @@ impl Daemon {
         });
         let (shutdown_tx, shutdown_rx) = tokio_watch::channel(false);
 
-        let heartbeat = systemd::watchdog_interval().map(|every| {
+        let watchdog = systemd::watchdog_interval();
+        let heartbeat = watchdog.map(|every| {
             let (tx, mut rx) = mpsc::channel::<()>(1);
             tokio::spawn(async move {
-                // Ping only while the scheduler loop keeps beating.
-                while let Ok(Some(())) = tokio::time::timeout(every * 2, rx.recv()).await {
-                    systemd::notify("WATCHDOG=1");
-                    tokio::time::sleep(every).await;
+                // Ping only while the scheduler loop keeps beating (it wakes
+                // at least every `every / 2`), at most every `every / 2`.
+                let mut last_ping: Option<tokio::time::Instant> = None;
+                while let Ok(Some(())) = tokio::time::timeout(every, rx.recv()).await {
+                    if last_ping.is_none_or(|t| t.elapsed() >= every / 2) {
+                        systemd::notify("WATCHDOG=1");
+                        last_ping = Some(tokio::time::Instant::now());
+                    }
                 }
                 tracing::error!("the scheduler stopped answering; no more watchdog pings");
             });
@@ -281,6 +286,11 @@ impl Daemon {
                 events: events_tx,
             },
             hooks: Box::new(hooks),
+            // The loop beats once per wake-up; it must wake often enough
+            // for the watchdog task to keep pinging.
+            max_sleep: watchdog.map_or(scheduler::MAX_SLEEP, |every| {
+                (every / 2).min(scheduler::MAX_SLEEP)
+            }),
         };
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
@@ -359,15 +369,17 @@ impl Daemon {
         match self.api.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!("the admin API failed: {e}"),
-            Err(e) => tracing::error!("the admin API task failed: {e}"),
+            Err(_) => tracing::error!("the admin API thread ended abnormally"),
         }
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// Starts the admin API on `listener`; it drains and stops when shutdown
-/// is requested.
+/// Starts the admin API on a thread of its own, with its own runtime, so
+/// a flood of API requests never delays a job start on the scheduler's
+/// thread; they meet only through the control channel and the history
+/// index. It drains and stops when shutdown is requested.
 fn api_task(
     listener: tokio::net::TcpListener,
     handle: control::Handle,
@@ -375,7 +387,7 @@ fn api_task(
     mut shutdown: tokio_watch::Receiver<bool>,
     settings: &crate::config::DaemonSettings,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
     let admin_key =
         crate::api::key::load_or_create_key(settings).context("cannot set up the admin key")?;
     let ctx = crate::api::ApiContext {
@@ -387,7 +399,27 @@ fn api_task(
         started_at: clock.now(),
         clock,
     };
-    Ok(tokio::spawn(crate::api::serve(listener, ctx, async move {
-        let _ = shutdown.wait_for(|s| *s).await;
-    })))
+    let listener = listener
+        .into_std()
+        .context("handing the API socket to its thread")?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cronduct-api".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .and_then(|runtime| {
+                    runtime.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        crate::api::serve(listener, ctx, async move {
+                            let _ = shutdown.wait_for(|s| *s).await;
+                        })
+                        .await
+                    })
+                });
+            let _ = done_tx.send(result);
+        })
+        .context("cannot start the admin API thread")?;
+    Ok(done_rx)
 }

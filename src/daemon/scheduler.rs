@@ -21,14 +21,14 @@ use super::control::{
 use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
 use crate::clock::Clock;
 use crate::config::units::format_duration;
-use crate::config::{Action, Command, Concurrency, Config, Job};
+use crate::config::{Action, Command, Concurrency, Config, ConfigErrors, Job};
 use crate::record::{FinishRecord, LogEvent, SkipRecord, Trigger};
 use crate::state::State;
 
 /// The longest the scheduler sleeps without looking at the wall clock.
 /// Clock steps are reported at once by a timerfd; this bound catches what
 /// that cannot see, such as a resume from suspend.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
+pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// A wall-clock move (relative to monotonic time) larger than this is
 /// treated as a clock step rather than drift.
@@ -94,6 +94,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub run: RunContext,
     pub hooks: Box<dyn Hooks>,
+    /// The longest sleep between looks at the clock: [`MAX_SLEEP`], or
+    /// less when a watchdog must hear from the loop more often.
+    pub max_sleep: Duration,
 }
 
 /// The daemon-side effects of scheduling decisions that the scheduler
@@ -102,7 +105,7 @@ pub struct Services {
 /// under a paused clock.
 pub trait Hooks: Send {
     /// Loads the config again (may take a while; runs off the loop).
-    fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, String>>;
+    fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>>;
     /// A new config was applied.
     fn config_applied(&mut self, config: &Config);
     /// Persist the state (atomically) without blocking the loop; the
@@ -128,8 +131,8 @@ pub struct Scheduler {
     last_reload: LastReload,
     /// Pending reload: the replies waiting for it, and whether another
     /// read is needed once it completes (a change arrived meanwhile).
-    reload_waiters: Vec<oneshot::Sender<Result<ReloadDiff, String>>>,
-    reload_task: Option<tokio::task::JoinHandle<Result<Config, String>>>,
+    reload_waiters: Vec<oneshot::Sender<Result<ReloadDiff, Vec<String>>>>,
+    reload_task: Option<tokio::task::JoinHandle<Result<Config, ConfigErrors>>>,
     reload_again: bool,
     reload_at: Option<Instant>,
     state_save_at: Option<Instant>,
@@ -348,7 +351,7 @@ impl Scheduler {
         forced: bool,
     ) -> Instant {
         let now_mono = Instant::now();
-        let mut wake = now_mono + MAX_SLEEP;
+        let mut wake = now_mono + self.services.max_sleep;
         if shutting_down.is_none() {
             if let Some(due) = due {
                 let now = self.services.clock.now();
@@ -596,8 +599,18 @@ impl Scheduler {
         self.reload_task = Some(self.services.hooks.load_config());
     }
 
-    fn finish_reload(&mut self, result: Result<Config, String>) {
+    fn finish_reload(
+        &mut self,
+        result: Result<Result<Config, ConfigErrors>, tokio::task::JoinError>,
+    ) {
         self.reload_task = None;
+        let result = result.unwrap_or_else(|e| {
+            let main = self.config.path.display().to_string();
+            Err(ConfigErrors::new(
+                &main,
+                vec![format!("error: the config loader crashed: {e}")],
+            ))
+        });
         let now = self.services.clock.now();
         let outcome = match result {
             Ok(config) => {
@@ -622,9 +635,9 @@ impl Scheduler {
                 self.last_reload = LastReload {
                     ok: false,
                     at: now,
-                    error: Some(errors.clone()),
+                    error: Some(errors.to_string()),
                 };
-                Err(errors)
+                Err(errors.errors)
             }
         };
         if self.reload_again {
@@ -883,18 +896,16 @@ async fn wait_due(timer: &mut Option<crate::clock::WallTimer>) {
 }
 
 async fn wait_reload(
-    task: &mut Option<tokio::task::JoinHandle<Result<Config, String>>>,
-) -> Result<Config, String> {
+    task: &mut Option<tokio::task::JoinHandle<Result<Config, ConfigErrors>>>,
+) -> Result<Result<Config, ConfigErrors>, tokio::task::JoinError> {
     match task {
-        Some(handle) => handle
-            .await
-            .unwrap_or_else(|e| Err(format!("the config loader crashed: {e}"))),
+        Some(handle) => handle.await,
         None => std::future::pending().await,
     }
 }
 
 /// The resolved settings of a job as `GET /api/v1/jobs/{id}` shows them.
-fn settings_json(job: &Job) -> serde_json::Value {
+fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
     let action = match &job.action {
         Action::Command(Command::Shell(s)) => {
             serde_json::json!({ "command": s, "shell": job.shell })
@@ -916,7 +927,7 @@ fn settings_json(job: &Job) -> serde_json::Value {
         .collect();
         serde_json::json!({ "email": n.email, "webhook": n.webhook, "on": on, "after": n.after })
     });
-    let mut settings = serde_json::json!({
+    let serde_json::Value::Object(mut fields) = serde_json::json!({
         "timeout": job.timeout.map(format_duration),
         "kill_grace": format_duration(job.kill_grace),
         "retries": job.retries,
@@ -932,11 +943,13 @@ fn settings_json(job: &Job) -> serde_json::Value {
         "output_limit": job.output_limit,
         "notify": notify,
         "source": job.source,
-    });
-    if let (Some(obj), serde_json::Value::Object(extra)) = (settings.as_object_mut(), action) {
-        obj.extend(extra);
+    }) else {
+        unreachable!("json! of an object literal is an object");
+    };
+    if let serde_json::Value::Object(extra) = action {
+        fields.extend(extra);
     }
-    settings
+    fields
 }
 
 #[cfg(test)]
@@ -960,11 +973,9 @@ mod tests {
     }
 
     impl Hooks for Recorder {
-        fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, String>> {
+        fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>> {
             let path = self.path.clone();
-            tokio::task::spawn_blocking(move || {
-                crate::config::load(&path).map_err(|e| e.to_string())
-            })
+            tokio::task::spawn_blocking(move || crate::config::load(&path))
         }
         fn config_applied(&mut self, _config: &Config) {}
         fn save_state(&mut self, _state: &State) -> tokio::task::JoinHandle<()> {
@@ -1025,6 +1036,7 @@ mod tests {
                 path: config_path.clone(),
                 finished: Arc::clone(&finished),
             }),
+            max_sleep: MAX_SLEEP,
         };
         let (handle, control) = super::super::control::Handle::channel();
         let (file_tx, file_changed) = mpsc::channel(1);

@@ -32,6 +32,11 @@ impl Interest {
         if self.files.contains(path) {
             return true;
         }
+        // An include folder, or a folder on the way to one, appearing or
+        // going away changes what the include globs match.
+        if self.include_dirs.iter().any(|d| d.starts_with(path)) {
+            return true;
+        }
         let is_toml = path.extension().is_some_and(|e| e == "toml");
         is_toml && path.parent().is_some_and(|p| self.include_dirs.contains(p))
     }
@@ -42,6 +47,10 @@ pub struct ConfigWatcher {
     watcher: RecommendedWatcher,
     interest: Arc<Mutex<Interest>>,
     watched: BTreeSet<PathBuf>,
+    /// Folders wanted but missing at the last update (a drop-in folder
+    /// not created yet), watched through their nearest existing ancestor.
+    missing: BTreeSet<PathBuf>,
+    changed: mpsc::Sender<()>,
 }
 
 impl ConfigWatcher {
@@ -50,6 +59,7 @@ impl ConfigWatcher {
     pub fn start(config: &Config, changed: mpsc::Sender<()>) -> notify::Result<Self> {
         let interest = Arc::new(Mutex::new(Interest::default()));
         let filter = Arc::clone(&interest);
+        let signal = changed.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let Ok(event) = res else {
                 // Overflow or a watch error: re-reading is always safe.
@@ -68,6 +78,8 @@ impl ConfigWatcher {
             watcher,
             interest,
             watched: BTreeSet::new(),
+            missing: BTreeSet::new(),
+            changed: signal,
         };
         this.update(config);
         Ok(this)
@@ -76,6 +88,12 @@ impl ConfigWatcher {
     /// Follows the set of files of a newly loaded config (includes may
     /// have been added or removed). A directory that cannot be watched is
     /// logged; SIGHUP and the API still reload.
+    ///
+    /// A folder that does not exist yet (`include = ["jobs.d/*.toml"]`
+    /// before anyone made `jobs.d`) is watched through its nearest
+    /// existing ancestor, so creating it reloads the config, and this
+    /// update then watches the folder itself. Files written into it before
+    /// that watch was in place are caught by one more reload.
     pub fn update(&mut self, config: &Config) {
         let mut interest = Interest {
             files: config.files.iter().cloned().collect(),
@@ -83,11 +101,19 @@ impl ConfigWatcher {
         };
         // The main file may be missing or renamed away mid-edit; keep it.
         interest.files.insert(config.path.clone());
-        let dirs: BTreeSet<PathBuf> = interest
+        let wanted: BTreeSet<PathBuf> = interest
             .files
             .iter()
             .filter_map(|f| f.parent().map(Path::to_path_buf))
             .chain(interest.include_dirs.iter().cloned())
+            .collect();
+        let (present, missing): (BTreeSet<PathBuf>, BTreeSet<PathBuf>) =
+            wanted.into_iter().partition(|d| d.is_dir());
+        let appeared = self.missing.iter().any(|d| present.contains(d));
+        let dirs: BTreeSet<PathBuf> = missing
+            .iter()
+            .filter_map(|d| d.ancestors().find(|a| a.is_dir()).map(Path::to_path_buf))
+            .chain(present)
             .collect();
         for gone in self.watched.difference(&dirs) {
             let _ = self.watcher.unwatch(gone);
@@ -98,6 +124,10 @@ impl ConfigWatcher {
             }
         }
         self.watched = dirs;
+        self.missing = missing;
         *self.interest.lock().unwrap_or_else(|e| e.into_inner()) = interest;
+        if appeared {
+            let _ = self.changed.try_send(());
+        }
     }
 }

@@ -11,7 +11,10 @@
 //!   [`HistoryLimits::recent_full`] entries and for each job's latest
 //!   record; any other record is read back from its file on demand;
 //! - statistics as per-job, per-UTC-day aggregates ([`super::stats`]) for
-//!   the last 90 days, whatever the run rate.
+//!   the last 90 days, whatever the run rate;
+//! - the `/metrics` counters ([`MetricsSnapshot`]), about 200 bytes per job
+//!   id the log has mentioned since start-up; they are never evicted, so
+//!   that they never go down.
 //!
 //! A record read back from disk is checked against its entry (job,
 //! attempt, run id); if the file was changed behind the daemon's back the
@@ -30,11 +33,12 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use super::rotate::segment_path;
 use super::stats::{
-    DayAgg, DayStats, DurationSum, JobStats, Period, PeriodSum, Stats, StatsError, StatusCounts,
+    DayAgg, DayStats, DurationSum, JobCounters, JobStats, MetricsSnapshot, Period, PeriodSum,
+    Stats, StatsError, StatusCounts,
 };
 use crate::record::{FinishRecord, LogEvent, Status};
 
@@ -91,6 +95,9 @@ struct JobIndex {
     seqs: VecDeque<u64>,
     /// The job's latest finish record.
     last: Option<Arc<FinishRecord>>,
+    /// The final attempt of the job's latest finished run (the newest
+    /// record with `will_retry: false`); usually the same as `last`.
+    last_final: Option<Arc<FinishRecord>>,
     /// Aggregates by UTC day (days since the Common Era).
     days: BTreeMap<i32, DayAgg>,
 }
@@ -123,6 +130,8 @@ pub(crate) struct History {
     /// Run id hash → the sequence number of the run's latest entry.
     runs: HashMap<u64, u64>,
     jobs: HashMap<Arc<str>, JobIndex>,
+    /// The `/metrics` counters of every job seen; never evicted.
+    counters: HashMap<Arc<str>, JobCounters>,
     /// The newest day seen, for dropping aggregates older than 90 days.
     newest_day: i32,
 }
@@ -150,6 +159,7 @@ impl History {
             recent: VecDeque::new(),
             runs: HashMap::new(),
             jobs: HashMap::new(),
+            counters: HashMap::new(),
             newest_day: i32::MIN,
         }
     }
@@ -167,10 +177,17 @@ impl History {
     pub(crate) fn insert(&mut self, rec: FinishRecord, loc: Loc) {
         let seq = self.end_seq();
         let day = day_number(rec.finished_at);
-        let job: Arc<str> = match self.jobs.get_key_value(rec.job.as_str()) {
+        // `counters` holds every job ever seen: intern the name there.
+        let job: Arc<str> = match self.counters.get_key_value(rec.job.as_str()) {
             Some((k, _)) => Arc::clone(k),
             None => Arc::from(rec.job.as_str()),
         };
+        self.counters.entry(Arc::clone(&job)).or_default().count(
+            rec.status,
+            rec.will_retry,
+            rec.duration_ms,
+            rec.finished_at,
+        );
         let hash = run_hash(&rec.run_id);
         let entry = Entry {
             loc,
@@ -193,6 +210,9 @@ impl History {
             }
         }
         index.seqs.push_back(seq);
+        if !will_retry {
+            index.last_final = Some(Arc::clone(&rec));
+        }
         index.last = Some(Arc::clone(&rec));
         self.entries.push_back(entry);
         self.runs.insert(hash, seq);
@@ -365,6 +385,27 @@ impl History {
             .map(|r| FinishRecord::clone(r))
     }
 
+    /// For each of `jobs`, the final attempt of its latest finished run.
+    pub fn last_finished_runs<'a>(
+        &self,
+        jobs: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Option<Arc<FinishRecord>>> {
+        jobs.into_iter()
+            .map(|j| self.jobs.get(j).and_then(|i| i.last_final.clone()))
+            .collect()
+    }
+
+    /// The `/metrics` counters (see [`MetricsSnapshot`]).
+    pub fn metrics_snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            jobs: self
+                .counters
+                .iter()
+                .map(|(job, c)| (job.to_string(), c.clone()))
+                .collect(),
+        }
+    }
+
     /// The job's statistics over the last 90 days (see [`JobStats`]).
     pub fn job_stats(&self, job: &str) -> JobStats {
         let mut runs = StatusCounts::default();
@@ -388,9 +429,8 @@ impl History {
             });
         }
         let today = now.date_naive();
-        let first = today
-            .checked_sub_days(Days::new(u64::from(days - 1)))
-            .unwrap_or(NaiveDate::MIN);
+        let period = Period::ending(days, now);
+        let first = period.first_day();
         let (lo, hi) = (first.num_days_from_ce(), today.num_days_from_ce());
         let mut totals = PeriodSum::default();
         let mut per_day = vec![(StatusCounts::default(), 0u64); days as usize];
@@ -421,11 +461,7 @@ impl History {
             })
             .collect();
         Ok(Stats {
-            period: Period {
-                from: first.and_time(chrono::NaiveTime::MIN).and_utc(),
-                to: now,
-                days,
-            },
+            period,
             totals: totals.finish(),
             jobs,
             days: days_out,
@@ -496,6 +532,23 @@ impl HistoryHandle {
         self.read().last_run(job)
     }
 
+    /// For each of `jobs` (in that order), the final attempt of its latest
+    /// finished run: the newest record with `will_retry: false`, so a run
+    /// whose retry is still pending does not hide the previous outcome.
+    /// One lock for the whole list, and no copy of the records.
+    pub fn last_finished_runs<'a>(
+        &self,
+        jobs: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Option<Arc<FinishRecord>>> {
+        self.read().last_finished_runs(jobs)
+    }
+
+    /// The counters behind `/metrics`: cheap (no disk read, no scan of the
+    /// index), about 200 bytes per job (see [`MetricsSnapshot`]).
+    pub fn metrics_snapshot(&self) -> MetricsSnapshot {
+        self.read().metrics_snapshot()
+    }
+
     /// The job's statistics over the last 90 days (see [`JobStats`]).
     pub fn job_stats(&self, job: &str) -> JobStats {
         self.read().job_stats(job)
@@ -511,5 +564,13 @@ impl HistoryHandle {
     /// that finished at or after `t`, among the entries the index holds.
     pub fn failures_since(&self, t: DateTime<Utc>) -> usize {
         self.read().failures_since(t)
+    }
+
+    /// How many finish records the index has taken in since it was
+    /// created. It grows with every record, and only then can an answer of
+    /// [`HistoryHandle::stats`] change (besides the date and `period.to`),
+    /// so callers may keep an answer while it stays the same.
+    pub fn generation(&self) -> u64 {
+        self.read().end_seq()
     }
 }

@@ -23,7 +23,10 @@ use std::time::Duration;
 
 pub use history::{HistoryHandle, HistoryLimits, MAX_STATS_DAYS, RunFilter};
 pub use recover::LOST_RUNNING;
-pub use stats::{DayStats, JobStats, Period, PeriodStats, Stats, StatsError, StatusCounts};
+pub use stats::{
+    DURATION_BUCKETS_MS, DayStats, DurationHistogram, JobCounters, JobStats, MetricsSnapshot,
+    Period, PeriodStats, Stats, StatsError, StatusCounts,
+};
 pub use writer::{FlushError, LogHealth, LogSink, RestartRequired};
 
 use crate::clock::Clock;

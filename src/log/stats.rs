@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::record::{Status, ts};
@@ -30,6 +30,8 @@ const SUB_BITS: u32 = 5;
 const SUB: u64 = 1 << SUB_BITS;
 /// Values below this have a bucket each (exact).
 const EXACT: u64 = 2 * SUB;
+/// The number of buckets: `bucket_of(u64::MAX) + 1`.
+const BUCKETS: usize = 1920;
 
 /// The histogram bucket of a duration in milliseconds.
 fn bucket_of(ms: u64) -> u16 {
@@ -87,13 +89,22 @@ impl Durations {
 }
 
 /// Durations being summed over several days (and jobs) for one answer.
+///
+/// The histogram is kept as `(bucket, count)` pairs while it is small (one
+/// job over a few weeks: a few hundred pairs), then as a dense array of
+/// counts by bucket (all jobs together: 100,000 pairs would take
+/// milliseconds to sort, the array a single pass).
 #[derive(Debug, Default)]
 pub(crate) struct DurationSum {
     count: u64,
     sum: u64,
     min: u64,
     max: u64,
+    /// Each added histogram's pairs, in bucket order: sorted runs.
     pairs: Vec<(u16, u64)>,
+    /// Counts by bucket once there are more than [`BUCKETS`] pairs; empty
+    /// before.
+    dense: Vec<u64>,
 }
 
 impl DurationSum {
@@ -110,8 +121,20 @@ impl DurationSum {
         }
         self.count += d.count;
         self.sum = self.sum.saturating_add(d.sum);
-        self.pairs
-            .extend(d.buckets.iter().map(|&(b, n)| (b, u64::from(n))));
+        if self.dense.is_empty() && self.pairs.len() + d.buckets.len() > BUCKETS {
+            self.dense = vec![0; BUCKETS];
+            for (b, n) in self.pairs.drain(..) {
+                self.dense[usize::from(b)] += n;
+            }
+        }
+        if self.dense.is_empty() {
+            self.pairs
+                .extend(d.buckets.iter().map(|&(b, n)| (b, u64::from(n))));
+        } else {
+            for &(b, n) in &d.buckets {
+                self.dense[usize::from(b)] += u64::from(n);
+            }
+        }
     }
 
     pub(crate) fn avg(&self) -> Option<u64> {
@@ -138,15 +161,21 @@ impl DurationSum {
             // Fewer than 20 runs: the p95 is the largest, known exactly.
             return Some(self.max);
         }
-        self.pairs.sort_unstable_by_key(|&(b, _)| b);
         let mut seen = 0u64;
-        for &(b, n) in &self.pairs {
-            seen += n;
-            if seen >= rank {
-                return Some(bucket_value(b).clamp(self.min, self.max));
-            }
+        let at_rank = |(b, n): (u16, u64), seen: &mut u64| {
+            *seen += n;
+            (*seen >= rank).then(|| bucket_value(b).clamp(self.min, self.max))
+        };
+        if self.dense.is_empty() {
+            // A stable sort merges the sorted runs instead of sorting anew.
+            self.pairs.sort_by_key(|&(b, _)| b);
+            self.pairs.iter().find_map(|&pair| at_rank(pair, &mut seen))
+        } else {
+            (0u16..)
+                .zip(self.dense.iter().copied())
+                .find_map(|pair| at_rank(pair, &mut seen))
         }
-        Some(self.max)
+        .or(Some(self.max))
     }
 }
 
@@ -263,6 +292,27 @@ pub struct Period {
     pub days: u32,
 }
 
+impl Period {
+    /// The `days` UTC dates ending with `now`'s, from the first one's
+    /// midnight to `now`.
+    pub fn ending(days: u32, now: DateTime<Utc>) -> Period {
+        let first = now
+            .date_naive()
+            .checked_sub_days(Days::new(u64::from(days.saturating_sub(1))))
+            .unwrap_or(NaiveDate::MIN);
+        Period {
+            from: first.and_time(NaiveTime::MIN).and_utc(),
+            to: now,
+            days,
+        }
+    }
+
+    /// The first date of the period.
+    pub(crate) fn first_day(&self) -> NaiveDate {
+        self.from.date_naive()
+    }
+}
+
 /// Runs of one job (or of all jobs) over a period.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PeriodStats {
@@ -323,6 +373,84 @@ pub struct Stats {
     pub days: Vec<DayStats>,
 }
 
+/// Upper bounds of the Prometheus duration histogram, in milliseconds:
+/// from quick HTTP checks (100 ms) to day-long batch jobs (1 d).
+pub const DURATION_BUCKETS_MS: [u64; 13] = [
+    100, 500, 1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000,
+    21_600_000, 86_400_000,
+];
+
+/// A Prometheus histogram of attempt durations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DurationHistogram {
+    /// Non-cumulative count per bucket of [`DURATION_BUCKETS_MS`] (upper
+    /// bound inclusive), then the count above the last bound.
+    pub counts: [u64; DURATION_BUCKETS_MS.len() + 1],
+    /// Sum of the observed durations, in milliseconds (exact).
+    pub sum_ms: u64,
+    pub count: u64,
+}
+
+impl DurationHistogram {
+    pub(crate) fn observe(&mut self, ms: u64) {
+        let i = DURATION_BUCKETS_MS.partition_point(|&bound| bound < ms);
+        self.counts[i] += 1;
+        self.sum_ms = self.sum_ms.saturating_add(ms);
+        self.count += 1;
+    }
+}
+
+/// What `/metrics` exposes for one job: counters that only ever grow
+/// while the daemon runs (see [`MetricsSnapshot`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCounters {
+    /// Runs by final status (the finish record with `will_retry: false`).
+    pub runs: StatusCounts,
+    /// Every attempt's duration, retried ones included, since each attempt
+    /// is one process (or request) whose duration matters. `lost` attempts
+    /// are left out: their "duration" measures how long the daemon was
+    /// down, not the job.
+    pub durations: DurationHistogram,
+    /// When the newest successful run finished.
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+impl JobCounters {
+    pub(crate) fn count(
+        &mut self,
+        status: Status,
+        will_retry: bool,
+        duration_ms: u64,
+        finished_at: DateTime<Utc>,
+    ) {
+        if status != Status::Lost {
+            self.durations.observe(duration_ms);
+        }
+        if will_retry {
+            return;
+        }
+        *self.runs.slot(status) += 1;
+        if status == Status::Success && self.last_success.is_none_or(|t| t < finished_at) {
+            self.last_success = Some(finished_at);
+        }
+    }
+}
+
+/// The counters behind `/metrics`, per job id, for every job the log has
+/// mentioned since the daemon started (configured or not).
+///
+/// They are counted as finish records reach the index — at start-up from
+/// every log file that still exists, then from each new line — and are
+/// never decremented: evicting old entries from the index, rotating the
+/// log or a job leaving the config does not lower them, because a
+/// Prometheus counter that goes down reads as a reset. A restart starts
+/// them again from the log files (Prometheus sees that as the reset it
+/// is). Memory: about 200 bytes per job id ever seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub jobs: BTreeMap<String, JobCounters>,
+}
+
 /// A stats request the API must refuse (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatsError {
@@ -352,7 +480,7 @@ mod tests {
             }
             ms *= 2;
         }
-        assert!(bucket_of(u64::MAX) < 1920);
+        assert_eq!(usize::from(bucket_of(u64::MAX)), BUCKETS - 1);
     }
 
     #[test]
@@ -388,6 +516,79 @@ mod tests {
         let mut sum = DurationSum::default();
         sum.add(&d);
         assert_eq!(sum.p95(), Some(123_457));
+    }
+
+    #[test]
+    fn prometheus_buckets_include_their_upper_bound() {
+        let mut h = DurationHistogram::default();
+        for ms in [0, 100, 101, 5_000, 86_400_000, 86_400_001, u64::MAX] {
+            h.observe(ms);
+        }
+        let mut want = [0u64; DURATION_BUCKETS_MS.len() + 1];
+        want[0] = 2; // 0 and 100 ms: le 0.1
+        want[1] = 1; // 101 ms: le 0.5
+        want[3] = 1; // 5 s: le 5
+        want[12] = 1; // exactly a day: le 86400
+        want[13] = 2; // beyond: +Inf only
+        assert_eq!(h.counts, want);
+        assert_eq!(h.count, 7);
+        assert_eq!(h.sum_ms, u64::MAX, "the sum saturates");
+    }
+
+    #[test]
+    fn counters_count_runs_by_final_status_and_every_attempt() {
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).expect("time");
+        let mut c = JobCounters::default();
+        c.count(Status::Failed, true, 300, t(0));
+        c.count(Status::Success, false, 200, t(60));
+        c.count(Status::Success, false, 100, t(30));
+        c.count(Status::Lost, false, 9_000_000, t(90));
+        assert_eq!(
+            c.runs,
+            StatusCounts {
+                success: 2,
+                lost: 1,
+                ..StatusCounts::default()
+            },
+            "the retried attempt is not a run"
+        );
+        assert_eq!(c.durations.count, 3, "every attempt but the lost one");
+        assert_eq!(c.durations.sum_ms, 600);
+        assert_eq!(c.last_success, Some(t(60)), "the newest, not the last seen");
+    }
+
+    #[test]
+    fn a_large_sum_switches_to_dense_counts_with_the_same_answer() {
+        let days: Vec<Durations> = (0..400u64)
+            .map(|day| {
+                let mut d = Durations::default();
+                for i in 0..20 {
+                    d.record((day * 7919 + i * 104_729) % 3_600_000);
+                }
+                d
+            })
+            .collect();
+        let mut sparse = DurationSum::default();
+        for d in &days[..50] {
+            sparse.add(d);
+        }
+        assert!(sparse.dense.is_empty(), "few pairs stay sparse");
+        let mut dense = DurationSum::default();
+        let mut reference = Durations::default();
+        for d in &days {
+            dense.add(d);
+        }
+        for day in 0..400u64 {
+            for i in 0..20 {
+                reference.record((day * 7919 + i * 104_729) % 3_600_000);
+            }
+        }
+        assert!(!dense.dense.is_empty(), "many pairs go dense");
+        let mut one = DurationSum::default();
+        one.add(&reference);
+        assert_eq!(dense.p95(), one.p95());
+        assert_eq!(dense.avg(), one.avg());
+        assert_eq!((dense.min(), dense.max()), (one.min(), one.max()));
     }
 
     #[test]

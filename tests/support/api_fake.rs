@@ -1,10 +1,14 @@
 //! A test fake of the scheduler's end of the control channel, and a
-//! fixture that serves the real admin API over real TCP in front of it.
+//! fixture that serves the real admin API over real TCP in front of it,
+//! with the real execution log and history index in a temp dir.
 //!
 //! The fake owns a few jobs and answers `control::Request`s the way the
 //! scheduler task would; tests reach into its state to set up conflicts,
-//! refused reloads or a stall. The server runs on its own thread and
-//! runtime, so tests may block (e.g. on the CLI binary) while it serves.
+//! refused reloads or a stall. Past runs are real finish lines in a real
+//! `runs.jsonl`, written through the real `LogSink`, so the API answers
+//! from the real index (and, for all but the newest two records, from the
+//! file on disk). The server runs on its own thread and runtime, so tests
+//! may block (e.g. on the CLI binary) while it serves.
 
 #![allow(dead_code)]
 
@@ -12,17 +16,18 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use cronduct::api::sources::{HistoryStandIn, LogSinkStandIn};
 use cronduct::api::{ApiContext, Limits, serve_with};
 use cronduct::clock::{Clock, SystemClock};
+use cronduct::config::DaemonSettings;
 use cronduct::daemon::control::{
     ControlError, Handle, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request,
     RunningAttempt, SchedulerStatus, Triggered,
 };
-use cronduct::record::{FinishRecord, Status, Trigger};
+use cronduct::log::{HistoryHandle, HistoryLimits, LogOptions, LogSink};
+use cronduct::record::{FinishRecord, LogEvent, Status, Trigger};
 use tokio::sync::{mpsc, oneshot};
 
 pub const KEY: &str = "test-admin-key-0123456789";
@@ -44,7 +49,7 @@ pub struct FakeState {
     pub jobs: BTreeMap<String, FakeJob>,
     /// While set, requests are received but never answered.
     pub stalled: bool,
-    pub reload_result: Result<ReloadDiff, String>,
+    pub reload_result: Result<ReloadDiff, Vec<String>>,
     pub reloads: usize,
     pub last_reload: LastReload,
     pub next_run_id: u32,
@@ -57,8 +62,11 @@ pub struct Fixture {
     /// The instant every fake time is relative to (whole seconds).
     pub t0: DateTime<Utc>,
     pub state: Arc<Mutex<FakeState>>,
-    pub history: HistoryStandIn,
-    pub log: LogSinkStandIn,
+    pub history: HistoryHandle,
+    pub log: LogSink,
+    /// The directory holding `runs.jsonl`.
+    pub log_dir: PathBuf,
+    _dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -233,11 +241,8 @@ impl Fixture {
         // Whole seconds, so that times printed to the second fall in the
         // same second relative to t0 on every run (stable snapshots).
         let t0 = SystemClock.now().trunc_subsecs(0);
-        let history = HistoryStandIn::new();
-        for r in default_history(t0) {
-            history.record(r);
-        }
-        let log = LogSinkStandIn::new();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log_dir = dir.path().join("log");
         let state = Arc::new(Mutex::new(FakeState {
             jobs: default_jobs(t0),
             stalled: false,
@@ -258,26 +263,62 @@ impl Fixture {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let addr = std_listener.local_addr().expect("local addr");
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let (handle, rx) = Handle::channel();
-        let ctx = ApiContext {
-            handle,
-            history: history.clone(),
-            log: log.clone(),
-            admin_key: KEY.into(),
+        let settings = DaemonSettings {
             listen: addr,
-            clock: Arc::new(SystemClock),
-            started_at: at(t0, -3600),
+            admin_key_file: None,
+            state_dir: dir.path().to_path_buf(),
+            log_file: log_dir.join("runs.jsonl"),
+            log_max_size: 100 << 20,
+            log_keep: 3,
+            shutdown_grace: Duration::from_secs(1),
         };
+        let options = LogOptions {
+            // A repaired log is noticed quickly.
+            retry_interval: Duration::from_millis(50),
+            // Most records are read back from the file, as in a real daemon
+            // with a long history.
+            history: HistoryLimits {
+                recent_full: 2,
+                ..HistoryLimits::default()
+            },
+            ..LogOptions::default()
+        };
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
         let fake_state = state.clone();
-        let fake_history = history.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                tokio::spawn(fake_scheduler(rx, fake_state, fake_history));
+                let opened = cronduct::log::open_with(
+                    &settings,
+                    Arc::new(SystemClock),
+                    "testhost".into(),
+                    options,
+                )
+                .await
+                .expect("open the log");
+                // A real log is in the order the attempts finished.
+                let mut history = default_history(t0);
+                history.sort_by_key(|r| r.finished_at);
+                for r in history {
+                    opened.sink.write(LogEvent::Finish(r));
+                }
+                opened.sink.flush().await.expect("write the history");
+                let (handle, rx) = Handle::channel();
+                let ctx = ApiContext {
+                    handle,
+                    history: opened.history.clone(),
+                    log: opened.sink.clone(),
+                    admin_key: KEY.into(),
+                    listen: addr,
+                    clock: Arc::new(SystemClock),
+                    started_at: at(t0, -3600),
+                };
+                tokio::spawn(fake_scheduler(rx, fake_state, opened.sink.clone()));
+                let _ = opened_tx.send((opened.sink, opened.history));
                 let listener = tokio::net::TcpListener::from_std(std_listener)?;
                 serve_with(listener, ctx, limits, async {
                     let _ = shutdown_rx.await;
@@ -285,6 +326,7 @@ impl Fixture {
                 .await
             })
         });
+        let (log, history) = opened_rx.recv().expect("the server thread opened the log");
         Fixture {
             url: format!("http://{addr}"),
             addr,
@@ -292,9 +334,42 @@ impl Fixture {
             state,
             history,
             log,
+            log_dir,
+            _dir: dir,
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
         }
+    }
+
+    /// Appends a finish record to the log, as the runner does, and waits
+    /// until the history index has it (it does once the line is written).
+    pub fn record(&self, rec: FinishRecord) {
+        let (run_id, attempt) = (rec.run_id.clone(), rec.attempt);
+        self.log.write(LogEvent::Finish(rec));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self
+            .history
+            .run(&run_id)
+            .is_some_and(|a| a.iter().any(|r| r.attempt == attempt))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{run_id} never reached the index"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Makes the log unwritable for real: its directory becomes a plain
+    /// file (permission bits would not stop root).
+    pub fn break_log(&self) {
+        std::fs::remove_dir_all(&self.log_dir).expect("remove the log directory");
+        std::fs::write(&self.log_dir, "not a directory").expect("block the log path");
+    }
+
+    /// Undoes [`Fixture::break_log`]; the writer recreates the directory.
+    pub fn repair_log(&self) {
+        std::fs::remove_file(&self.log_dir).expect("unblock the log path");
     }
 
     pub fn with_state<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
@@ -334,7 +409,7 @@ impl Drop for Fixture {
 async fn fake_scheduler(
     mut rx: mpsc::Receiver<Request>,
     state: Arc<Mutex<FakeState>>,
-    history: HistoryStandIn,
+    log: LogSink,
 ) {
     // Requests received while stalled: kept, so their reply channels stay
     // open and the API sees silence rather than a shutdown.
@@ -344,11 +419,11 @@ async fn fake_scheduler(
             held.push(req);
             continue;
         }
-        answer(req, &state, &history);
+        answer(req, &state, &log);
     }
 }
 
-fn answer(req: Request, state: &Arc<Mutex<FakeState>>, history: &HistoryStandIn) {
+fn answer(req: Request, state: &Arc<Mutex<FakeState>>, log: &LogSink) {
     let mut s = state.lock().expect("fake state");
     match req {
         Request::Jobs(reply) => {
@@ -363,7 +438,10 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, history: &HistoryStandIn)
                     "retry_delay": "5m",
                     "concurrency": if j.forbid { "forbid" } else { "allow" },
                     "notify": null,
-                }),
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
                 next_runs: (1..=5)
                     .map(|n| format!("2030-01-0{n}T02:00:00-04:00"))
                     .collect(),
@@ -399,7 +477,7 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, history: &HistoryStandIn)
                 run_id: run_id.clone(),
                 finished: done_rx,
             }));
-            let history = history.clone();
+            let log = log.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(job.run_time).await;
                 let mut rec = finish(
@@ -413,7 +491,13 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, history: &HistoryStandIn)
                 );
                 rec.trigger = Trigger::Manual;
                 rec.stdout = format!("{id} says hello\n");
-                history.record(rec.clone());
+                // The finish line goes to the log as the runner writes it;
+                // waiting until it is written keeps the tests independent
+                // of the writer thread's timing.
+                log.write(LogEvent::Finish(rec.clone()));
+                if let Err(e) = log.flush().await {
+                    panic!("the finish line was not written: {e}");
+                }
                 let _ = done_tx.send(rec);
             });
         }
@@ -439,7 +523,7 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, history: &HistoryStandIn)
             s.last_reload = LastReload {
                 ok: result.is_ok(),
                 at: SystemClock.now(),
-                error: result.as_ref().err().cloned(),
+                error: result.as_ref().err().map(|e| e.join("\n\n")),
             };
             let _ = reply.send(result);
         }

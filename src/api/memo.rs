@@ -1,0 +1,394 @@
+//! Answers kept between requests while their inputs stay the same, for the
+//! two large documents that dashboards poll: `GET /api/v1/jobs` (400 KiB
+//! with 1,000 jobs) and `GET /api/v1/stats` (200 KiB). Serialising them is
+//! most of their cost, and their inputs rarely change between two polls.
+//!
+//! Neither memo can serve a stale answer: each keeps its inputs and
+//! compares them with the fresh ones on every request.
+//! - Jobs: one JSON fragment per job, reused while the scheduler's summary
+//!   of the job is equal and its last finished run is the same record.
+//!   The scheduler is still asked on every request.
+//! - Stats: everything but `period`, reused while the history index has
+//!   taken no new record ([`History::generation`]) and the UTC date and
+//!   `days` are the same; `period` (whose `to` is now) is written fresh.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::sources::{DayStats, History, Period, PeriodStats, StatsError};
+use super::types::LastRun;
+use crate::daemon::control::JobSummary;
+use crate::record::FinishRecord;
+
+/// How many `days` values the stats memo keeps answers for; a dashboard
+/// uses one or two.
+const STATS_KEPT: usize = 4;
+
+/// A [`super::types::JobView`] that borrows its summary, serialised the same.
+#[derive(Serialize)]
+struct JobViewRef<'a> {
+    #[serde(flatten)]
+    job: &'a JobSummary,
+    last_run: Option<LastRun>,
+}
+
+/// One job's part of the last `/jobs` answer.
+struct JobFragment {
+    job: JobSummary,
+    last: Option<Arc<FinishRecord>>,
+    json: Arc<[u8]>,
+}
+
+impl JobFragment {
+    fn new(job: JobSummary, last: Option<Arc<FinishRecord>>) -> serde_json::Result<JobFragment> {
+        let json = serde_json::to_vec(&JobViewRef {
+            job: &job,
+            last_run: last.as_deref().map(LastRun::from),
+        })?;
+        Ok(JobFragment {
+            job,
+            last,
+            json: json.into(),
+        })
+    }
+
+    fn is_for(&self, job: &JobSummary, last: &Option<Arc<FinishRecord>>) -> bool {
+        let same_run = match (&self.last, last) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_run && self.job == *job
+    }
+}
+
+/// The fragments of the last `/jobs` answer, in its order.
+#[derive(Default)]
+pub(crate) struct JobsMemo {
+    last: Mutex<Vec<JobFragment>>,
+}
+
+impl JobsMemo {
+    /// The `/jobs` document for `jobs` (the scheduler's list, in its order)
+    /// and their last finished runs (same order), serialising only the
+    /// jobs whose summary or last run changed since the previous answer.
+    pub(crate) fn render(
+        &self,
+        jobs: Vec<JobSummary>,
+        last: Vec<Option<Arc<FinishRecord>>>,
+    ) -> serde_json::Result<Vec<u8>> {
+        // Taken out for the duration: a concurrent request (there is none
+        // on the daemon's single-threaded runtime) would only miss.
+        let previous = std::mem::take(&mut *self.last.lock().unwrap_or_else(|e| e.into_inner()));
+        // Usually the list is the same as last time, job for job; an index
+        // by id is built only when it is not.
+        let mut by_id: Option<HashMap<&str, &JobFragment>> = None;
+        let mut fragments = Vec::with_capacity(jobs.len());
+        for (i, (job, last)) in jobs.into_iter().zip(last).enumerate() {
+            let old = match previous.get(i) {
+                Some(f) if f.job.id == job.id => Some(f),
+                _ => by_id
+                    .get_or_insert_with(|| {
+                        previous.iter().map(|f| (f.job.id.as_str(), f)).collect()
+                    })
+                    .get(job.id.as_str())
+                    .copied(),
+            };
+            let kept = old
+                .filter(|f| f.is_for(&job, &last))
+                .map(|f| Arc::clone(&f.json));
+            fragments.push(match kept {
+                Some(json) => JobFragment { job, last, json },
+                None => JobFragment::new(job, last)?,
+            });
+        }
+        let size = 12 + fragments.iter().map(|f| f.json.len() + 1).sum::<usize>();
+        let mut out = Vec::with_capacity(size);
+        out.extend_from_slice(b"{\"jobs\":[");
+        for (i, f) in fragments.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&f.json);
+        }
+        out.extend_from_slice(b"]}");
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = fragments;
+        Ok(out)
+    }
+}
+
+/// Everything of a [`Stats`] but `period`, in the same order.
+#[derive(Serialize)]
+struct StatsTail<'a> {
+    totals: &'a PeriodStats,
+    jobs: &'a BTreeMap<String, PeriodStats>,
+    days: &'a [DayStats],
+}
+
+struct StatsEntry {
+    generation: u64,
+    days: u32,
+    today: NaiveDate,
+    /// `StatsTail` serialised, without its opening brace.
+    tail: Arc<[u8]>,
+    last_used: u64,
+}
+
+/// The last few `/stats` answers.
+#[derive(Default)]
+pub(crate) struct StatsMemo {
+    entries: Mutex<(u64, Vec<StatsEntry>)>,
+}
+
+/// Why [`StatsMemo::render`] failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StatsRenderError {
+    #[error(transparent)]
+    Days(#[from] StatsError),
+    #[error("cannot serialise the answer: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl StatsMemo {
+    /// The `/api/v1/stats?days=…` document at `now`, from `history`.
+    pub(crate) fn render(
+        &self,
+        history: &History,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, StatsRenderError> {
+        let today = now.date_naive();
+        // Read before computing: an answer stored under this generation is
+        // at least that fresh.
+        let generation = history.generation();
+        let kept = {
+            let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let (clock, entries) = &mut *guard;
+            *clock += 1;
+            let tick = *clock;
+            entries
+                .iter_mut()
+                .find(|e| e.days == days && e.generation == generation && e.today == today)
+                .map(|e| {
+                    e.last_used = tick;
+                    Arc::clone(&e.tail)
+                })
+        };
+        let (period, tail) = match kept {
+            Some(tail) => (Period::ending(days, now), tail),
+            None => {
+                let stats = history.stats(days, now)?;
+                let full = serde_json::to_vec(&StatsTail {
+                    totals: &stats.totals,
+                    jobs: &stats.jobs,
+                    days: &stats.days,
+                })?;
+                let tail: Arc<[u8]> = Arc::from(&full[1..]);
+                let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                let (clock, entries) = &mut *guard;
+                entries.retain(|e| e.days != days);
+                if entries.len() >= STATS_KEPT {
+                    if let Some(lru) = (0..entries.len()).min_by_key(|&i| entries[i].last_used) {
+                        entries.swap_remove(lru);
+                    }
+                }
+                entries.push(StatsEntry {
+                    generation,
+                    days,
+                    today,
+                    tail: Arc::clone(&tail),
+                    last_used: *clock,
+                });
+                (stats.period, tail)
+            }
+        };
+        let mut out = Vec::with_capacity(tail.len() + 128);
+        out.extend_from_slice(b"{\"period\":");
+        serde_json::to_writer(&mut out, &period)?;
+        out.push(b',');
+        out.extend_from_slice(&tail);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::api::types::{JobList, JobView};
+    use crate::clock::FakeClock;
+    use crate::config::DaemonSettings;
+    use crate::record::{LogEvent, Status, Trigger};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 29, 12, 0, 0)
+            .single()
+            .expect("valid instant")
+    }
+
+    fn summary(id: &str) -> JobSummary {
+        JobSummary {
+            id: id.into(),
+            description: format!("the \"{id}\" job"),
+            schedule: "0 2 * * *".into(),
+            timezone: "UTC".into(),
+            action: "command".into(),
+            enabled: true,
+            paused: false,
+            running: false,
+            next_run: Some(t0()),
+            consecutive_failures: 0,
+        }
+    }
+
+    fn record(job: &str, run_id: &str, minutes_ago: i64) -> FinishRecord {
+        let at = t0() - chrono::Duration::minutes(minutes_ago);
+        FinishRecord {
+            ts: at,
+            run_id: run_id.into(),
+            job: job.into(),
+            attempt: 1,
+            trigger: Trigger::Schedule,
+            scheduled_at: at,
+            started_at: at,
+            finished_at: at,
+            duration_ms: 1000 + minutes_ago as u64,
+            status: Status::Success,
+            exit_code: Some(0),
+            signal: None,
+            http_status: None,
+            error: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            will_retry: false,
+            retry_at: None,
+            host: "h".into(),
+        }
+    }
+
+    /// What the answer must be: `JobList` serialised directly.
+    fn direct(jobs: &[JobSummary], last: &[Option<Arc<FinishRecord>>]) -> serde_json::Value {
+        let list = JobList {
+            jobs: jobs
+                .iter()
+                .zip(last)
+                .map(|(job, last)| JobView {
+                    job: job.clone(),
+                    last_run: last.as_deref().map(LastRun::from),
+                })
+                .collect(),
+        };
+        serde_json::to_value(list).expect("serialise")
+    }
+
+    fn fragment_of(memo: &JobsMemo, id: &str) -> Arc<[u8]> {
+        let last = memo.last.lock().expect("memo");
+        let f = last.iter().find(|f| f.job.id == id).expect("fragment");
+        Arc::clone(&f.json)
+    }
+
+    #[test]
+    fn the_jobs_answer_is_always_the_fresh_one() {
+        let memo = JobsMemo::default();
+        let run = Arc::new(record("a", "r1", 5));
+        let mut jobs = vec![summary("a"), summary("b"), summary("c")];
+        let mut last = vec![Some(Arc::clone(&run)), None, None];
+        let check = |jobs: &[JobSummary], last: &[Option<Arc<FinishRecord>>]| {
+            let out = memo.render(jobs.to_vec(), last.to_vec()).expect("render");
+            let parsed: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+            assert_eq!(parsed, direct(jobs, last));
+        };
+        check(&jobs, &last);
+        let b = fragment_of(&memo, "b");
+
+        // One job changes: only its fragment is made anew.
+        jobs[0].paused = true;
+        check(&jobs, &last);
+        assert!(Arc::ptr_eq(&b, &fragment_of(&memo, "b")), "b was reused");
+
+        // A new run (even with equal content) is a new record.
+        last[0] = Some(Arc::new(record("a", "r1", 5)));
+        check(&jobs, &last);
+        last[1] = Some(Arc::new(record("b", "r2", 1)));
+        check(&jobs, &last);
+        assert!(!Arc::ptr_eq(&b, &fragment_of(&memo, "b")));
+
+        // Jobs added and removed anywhere in the list.
+        jobs.insert(0, summary("0-first"));
+        last.insert(0, None);
+        jobs.remove(2);
+        last.remove(2);
+        jobs.push(summary("d"));
+        last.push(None);
+        check(&jobs, &last);
+        check(&[], &[]);
+        check(&jobs, &last);
+    }
+
+    #[tokio::test]
+    async fn the_stats_answer_is_recomputed_when_a_record_arrives_or_the_date_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = DaemonSettings {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            admin_key_file: None,
+            state_dir: dir.path().to_path_buf(),
+            log_file: dir.path().join("runs.jsonl"),
+            log_max_size: 1 << 20,
+            log_keep: 1,
+            shutdown_grace: Duration::from_secs(1),
+        };
+        let opened = crate::log::open(&settings, Arc::new(FakeClock::new(t0())), "h".into())
+            .await
+            .expect("open the log");
+        let history = &opened.history;
+        let write = |rec: FinishRecord| {
+            let sink = opened.sink.clone();
+            async move {
+                sink.write(LogEvent::Finish(rec));
+                sink.flush().await.expect("flush");
+            }
+        };
+        write(record("a", "r1", 60 * 30)).await;
+
+        let memo = StatsMemo::default();
+        let check = |days: u32, now: DateTime<Utc>| {
+            let out = memo.render(history, days, now).expect("render");
+            let parsed: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+            let fresh = history.stats(days, now).expect("stats");
+            assert_eq!(parsed, serde_json::to_value(fresh).expect("serialise"));
+            parsed
+        };
+        let first = check(7, t0());
+        // The same inputs a second later: the kept part, a fresh `to`.
+        let later = check(7, t0() + chrono::Duration::seconds(1));
+        assert_eq!(later["jobs"], first["jobs"]);
+        assert_eq!(memo.entries.lock().expect("memo").1.len(), 1);
+        // Another period is kept beside it.
+        check(1, t0());
+        assert_eq!(memo.entries.lock().expect("memo").1.len(), 2);
+
+        write(record("b", "r2", 1)).await;
+        let after = check(7, t0() + chrono::Duration::seconds(2));
+        assert_eq!(after["totals"]["runs"]["success"], 2);
+        assert_eq!(check(1, t0())["totals"]["runs"]["success"], 1);
+        // Past midnight the period moves on, with no new record.
+        let tomorrow = t0() + chrono::Duration::days(1);
+        let moved = check(1, tomorrow);
+        assert_eq!(moved["totals"]["runs"]["success"], 0);
+        for days in 1..=10 {
+            check(days, tomorrow);
+        }
+        assert!(memo.entries.lock().expect("memo").1.len() <= STATS_KEPT);
+        assert!(matches!(
+            memo.render(history, 0, t0()),
+            Err(StatsRenderError::Days(_))
+        ));
+    }
+}

@@ -1,0 +1,298 @@
+//! The daemon across its own life (SPEC §4): a crash and the `lost` runs
+//! it leaves, SIGTERM with and without runs outlasting the grace, what
+//! survives a restart (pause flags, history), `@reboot`, and `catch_up`
+//! after downtime.
+
+mod e2e_support;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DurationRound, TimeDelta};
+use cronduct::record::{Status, Trigger};
+use e2e_support::{Daemon, NEVER, group_members, kill_group, now};
+
+const SECS_20: Duration = Duration::from_secs(20);
+
+fn pgid_of(start: &cronduct::record::StartRecord) -> i32 {
+    i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits")
+}
+
+#[test]
+fn a_run_cut_off_by_a_crash_is_recorded_lost_at_the_next_start() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.sleeper]
+schedule = "{NEVER}"
+command = "sleep 30"
+"#
+    ));
+    d.start();
+    let run_id = d.trigger("sleeper");
+    let start = d.wait_start(&run_id, 1, SECS_20);
+    d.crash();
+    // Nobody supervises the orphan any more; it must not outlive the test.
+    kill_group(pgid_of(&start));
+    assert!(
+        d.run_finishes(&run_id).is_empty(),
+        "no finish before the restart"
+    );
+
+    d.start();
+    let lost = d.wait_finish(&run_id, SECS_20);
+    assert_eq!(lost.status, Status::Lost, "{lost:?}");
+    assert_eq!((lost.attempt, lost.trigger), (1, Trigger::Manual));
+    assert_eq!(lost.started_at, start.ts);
+    assert_eq!(d.run_finishes(&run_id).len(), 1, "recorded once");
+
+    let run = d.get(&format!("/api/v1/runs/{run_id}"));
+    assert_eq!(run["job"], "sleeper");
+    assert_eq!(run["attempts"][0]["status"], "lost", "{run}");
+    let listed = d.get("/api/v1/runs?status=lost");
+    assert_eq!(listed["runs"][0]["run_id"], run_id.as_str(), "{listed}");
+    let job = d.listed_job("sleeper").expect("listed");
+    assert_eq!(job["last_run"]["status"], "lost", "{job}");
+    assert_eq!(job["consecutive_failures"], 1, "{job}");
+}
+
+#[test]
+fn sigterm_waits_the_grace_then_cancels_runs_and_exits_0() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.long]
+schedule = "{NEVER}"
+command = "sleep 30"
+"#
+    ));
+    d.start();
+    let run_id = d.trigger("long");
+    let start = d.wait_start(&run_id, 1, SECS_20);
+
+    let asked = Instant::now();
+    d.stop(Duration::from_secs(10));
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_secs(1),
+        "the shutdown grace (1s) was not waited for: {took:?}"
+    );
+
+    // The finish line is on disk once the daemon has exited.
+    let finish = d
+        .run_finishes(&run_id)
+        .pop()
+        .unwrap_or_else(|| panic!("no finish line after the exit\n{}", d.diagnostics()));
+    assert_eq!(finish.status, Status::Cancelled, "{finish:?}");
+    assert!(
+        finish
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("shutting down")),
+        "{finish:?}"
+    );
+    assert!(!finish.will_retry);
+    d.poll(
+        "the job's process group to be gone",
+        Duration::from_secs(5),
+        || group_members(pgid_of(&start)).is_empty().then_some(()),
+    );
+}
+
+#[test]
+fn a_run_ending_within_the_grace_is_a_success_and_nothing_new_starts() {
+    let mut d = Daemon::new();
+    d.shutdown_grace = "10s";
+    d.write_config(&format!(
+        r#"
+[jobs.short]
+schedule = "{NEVER}"
+command = "sleep 1.5; echo done"
+
+[jobs.tick]
+schedule = "* * * * * *"
+command = "true"
+"#
+    ));
+    d.start();
+    let run_id = d.trigger("short");
+    d.wait_start(&run_id, 1, SECS_20);
+    d.wait_starts("tick", 1, SECS_20);
+
+    let asked_at = now();
+    d.stop(Duration::from_secs(15));
+    let finish = d.wait_finish(&run_id, Duration::from_secs(1));
+    assert_eq!(finish.status, Status::Success, "{finish:?}");
+    assert_eq!(finish.stdout, "done\n");
+    // The short job kept the daemon up for about a second; a per-second
+    // job started during that time would have been a run after SIGTERM.
+    let late: Vec<_> = d
+        .starts("tick")
+        .into_iter()
+        .filter(|s| s.ts > asked_at + TimeDelta::milliseconds(500))
+        .collect();
+    assert!(late.is_empty(), "runs started after SIGTERM: {late:?}");
+}
+
+#[test]
+fn pause_survives_a_restart() {
+    let mut d = Daemon::new();
+    d.write_config(
+        r#"
+[jobs.quiet]
+schedule = "* * * * * *"
+command = "true"
+
+[jobs.witness]
+schedule = "* * * * * *"
+command = "true"
+"#,
+    );
+    d.start();
+    let reply = d.api("POST", "/api/v1/jobs/quiet/pause");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body,
+        serde_json::json!({"job": "quiet", "paused": true})
+    );
+    d.stop(Duration::from_secs(10));
+    let quiet_before = d.starts("quiet").len();
+    let witness_before = d.starts("witness").len();
+
+    d.start();
+    let job = d.listed_job("quiet").expect("listed");
+    assert_eq!(job["paused"], true, "{job}");
+    // Two seconds of the other per-second job: the paused one had its
+    // chances to run and did not take them.
+    d.wait_starts("witness", witness_before + 2, SECS_20);
+    assert_eq!(d.starts("quiet").len(), quiet_before, "the paused job ran");
+}
+
+#[test]
+fn history_survives_a_restart() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.remembered]
+schedule = "{NEVER}"
+command = "echo kept"
+"#
+    ));
+    d.start();
+    let reply = d.api("POST", "/api/v1/jobs/remembered/run?wait=true");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let run_id = reply.body["run_id"].as_str().expect("run_id").to_string();
+    d.stop(Duration::from_secs(10));
+
+    d.start();
+    let runs = d.get("/api/v1/runs");
+    let run = &runs["runs"][0];
+    assert_eq!(run["run_id"], run_id.as_str(), "{runs}");
+    assert_eq!(run["status"], "success");
+    assert_eq!(run["stdout"], "kept\n");
+    let per_job = d.get("/api/v1/jobs/remembered/runs");
+    assert_eq!(per_job["runs"][0]["run_id"], run_id.as_str(), "{per_job}");
+    let job = d.listed_job("remembered").expect("listed");
+    assert_eq!(job["last_run"]["run_id"], run_id.as_str(), "{job}");
+}
+
+#[test]
+fn reboot_jobs_run_once_per_daemon_start_and_not_on_reload() {
+    let mut d = Daemon::new();
+    let config = |description: &str| {
+        format!(
+            r#"
+[jobs.boot]
+description = "{description}"
+schedule = "@reboot"
+command = "echo booted"
+
+[jobs.witness]
+schedule = "* * * * * *"
+command = "true"
+"#
+        )
+    };
+    d.write_config(&config("first"));
+    d.start();
+    let boot = d.wait_finishes("boot", 1, SECS_20).remove(0);
+    assert_eq!(
+        (boot.trigger, boot.status),
+        (Trigger::Reboot, Status::Success)
+    );
+
+    // An unchanged reload, then one that changes the @reboot job itself.
+    let reply = d.api("POST", "/api/v1/reload");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    d.write_config(&config("second"));
+    let reply = d.api("POST", "/api/v1/reload");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let witness = d.starts("witness").len();
+    d.wait_starts("witness", witness + 2, SECS_20);
+    assert_eq!(d.starts("boot").len(), 1, "a reload ran the @reboot job");
+
+    d.stop(Duration::from_secs(10));
+    d.start();
+    let starts = d.wait_starts("boot", 2, SECS_20);
+    assert_eq!(starts[1].trigger, Trigger::Reboot);
+    assert_ne!(starts[0].run_id, starts[1].run_id);
+}
+
+#[test]
+fn catch_up_runs_the_instant_missed_during_downtime_once() {
+    let mut d = Daemon::new();
+    d.write_config(
+        r#"
+[jobs.hourly-catch]
+schedule = "0 * * * *"
+command = "true"
+catch_up = "2h"
+
+[jobs.hourly-plain]
+schedule = "0 * * * *"
+command = "true"
+
+[jobs.witness]
+schedule = "@reboot"
+command = "true"
+"#,
+    );
+    // The daemon last scheduled both jobs an hour ago, so the top of the
+    // current hour was missed while it was down.
+    let last = now() - TimeDelta::hours(1);
+    let state = serde_json::json!({
+        "version": 1,
+        "last_scheduled": {
+            "hourly-catch": cronduct::record::ts::format(&last),
+            "hourly-plain": cronduct::record::ts::format(&last),
+        },
+    });
+    std::fs::create_dir_all(d.state_dir()).expect("create state dir");
+    std::fs::write(
+        d.state_dir().join("state.json"),
+        serde_json::to_vec(&state).expect("json"),
+    )
+    .expect("write state.json");
+    d.start();
+
+    let caught = d.wait_finishes("hourly-catch", 1, SECS_20).remove(0);
+    assert_eq!(caught.trigger, Trigger::CatchUp, "{caught:?}");
+    assert_eq!(caught.status, Status::Success);
+    let missed = now()
+        .duration_trunc(TimeDelta::hours(1))
+        .expect("truncate to the hour");
+    assert!(
+        caught.scheduled_at == missed || caught.scheduled_at == missed - TimeDelta::hours(1),
+        "the missed top of the hour, got {}",
+        caught.scheduled_at
+    );
+    assert!(caught.scheduled_at > last);
+
+    // The @reboot witness was started in the same pass at start-up; once it
+    // is done, a catch-up of the job without `catch_up` would be too.
+    d.wait_finishes("witness", 1, SECS_20);
+    assert_eq!(d.starts("hourly-catch").len(), 1, "caught up once");
+    assert!(
+        d.starts("hourly-plain").is_empty(),
+        "a job without catch_up ran after downtime"
+    );
+}

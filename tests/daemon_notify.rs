@@ -1,0 +1,247 @@
+//! Notifications sent by the real daemon (SPEC §7): one mail per run
+//! after its last attempt (never one per attempt), the recovery mail, the
+//! webhook's JSON document, and a mail server that never answers not
+//! delaying the schedule.
+
+// Shared with the notifier's own tests; this binary uses part of it.
+#[allow(dead_code)]
+#[path = "support/smtp_sink.rs"]
+mod smtp_sink;
+
+mod e2e_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cronduct::record::{Status, Trigger};
+use e2e_support::{Daemon, NEVER};
+use smtp_sink::{Behaviour, SmtpSink};
+
+const SECS_20: Duration = Duration::from_secs(20);
+
+/// Starts an SMTP sink on a thread of its own (a current-thread runtime
+/// that drives the sink's tasks for the rest of the test).
+fn start_sink(behaviour: Behaviour) -> SmtpSink {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("start a runtime for the SMTP sink");
+        rt.block_on(async move {
+            tx.send(SmtpSink::start(behaviour).await)
+                .expect("hand the sink over");
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("the SMTP sink started")
+}
+
+/// Waits until the sink holds at least `n` mails.
+fn wait_mails(d: &Daemon, sink: &SmtpSink, n: usize) -> Vec<smtp_sink::Mail> {
+    d.poll(&format!("{n} mail(s)"), SECS_20, || {
+        let mails = sink.mails();
+        (mails.len() >= n).then_some(mails)
+    })
+}
+
+fn smtp_table(port: u16) -> String {
+    format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"cronduct@e2e.test\"\n"
+    )
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .expect("hostname")
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn one_failure_mail_per_run_then_one_recovery_mail() {
+    let sink = start_sink(Behaviour::default());
+    let mut d = Daemon::new();
+    let flag = d.path("healthy");
+    d.write_config(&format!(
+        r#"{}
+[jobs.flappy]
+schedule = "{NEVER}"
+command = "test -e '{}'"
+retries = 2
+retry_delay = "500ms"
+notify = {{ email = ["ops@example.com"], on = ["failure", "recovery"] }}
+"#,
+        smtp_table(sink.port),
+        flag.display()
+    ));
+    d.start();
+    let host = hostname();
+
+    let failing = d.trigger("flappy");
+    let last = d.wait_finish(&failing, SECS_20);
+    assert_eq!((last.attempt, last.status), (3, Status::Failed));
+    let mails = wait_mails(&d, &sink, 1);
+    let failure = &mails[0];
+    assert_eq!(failure.mail_from, "cronduct@e2e.test");
+    assert_eq!(failure.rcpt_to, ["ops@example.com"]);
+    assert_eq!(
+        failure.header("subject").as_deref(),
+        Some(format!("[cronduct] flappy on {host}: FAILED (exit 1)").as_str())
+    );
+    let body = failure.body();
+    assert!(body.contains(&format!("Run id:       {failing}")), "{body}");
+    assert!(body.contains("Attempts:     3"), "{body}");
+
+    std::fs::write(&flag, "").expect("create the flag file");
+    let recovering = d.trigger("flappy");
+    assert_eq!(d.wait_finish(&recovering, SECS_20).status, Status::Success);
+    let mails = wait_mails(&d, &sink, 2);
+    // Had each attempt been announced, three failure mails would have been
+    // queued before the recovery one.
+    assert_eq!(
+        mails.len(),
+        2,
+        "{:?}",
+        mails
+            .iter()
+            .map(|m| m.header("subject"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        mails[1].header("subject").as_deref(),
+        Some(format!("[cronduct] flappy on {host}: recovered").as_str())
+    );
+    assert!(mails[1].body().contains(&recovering));
+}
+
+/// One request as the webhook receiver got it.
+struct Hook {
+    request_line: String,
+    content_type: Option<String>,
+    body: serde_json::Value,
+}
+
+/// A webhook receiver on 127.0.0.1 that answers 200 to everything.
+fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Hook>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind webhook receiver");
+    let port = listener.local_addr().expect("address").port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::clone(&received);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let (mut length, mut content_type) = (0usize, None);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    match name.trim().to_ascii_lowercase().as_str() {
+                        "content-length" => length = value.trim().parse().unwrap_or(0),
+                        "content-type" => content_type = Some(value.trim().to_string()),
+                        _ => {}
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            store.lock().expect("lock").push(Hook {
+                request_line: request_line.trim_end().to_string(),
+                content_type,
+                body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            });
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, received)
+}
+
+#[test]
+fn a_webhook_receives_the_json_document() {
+    let (port, received) = webhook_receiver();
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.hooked]
+schedule = "{NEVER}"
+command = "echo before; exit 2"
+notify = {{ webhook = "http://127.0.0.1:{port}/hook", on = ["failure"] }}
+"#
+    ));
+    d.start();
+    let run_id = d.trigger("hooked");
+    d.wait_finish(&run_id, SECS_20);
+    d.poll("the webhook request", SECS_20, || {
+        (!received.lock().expect("lock").is_empty()).then_some(())
+    });
+    let hooks = received.lock().expect("lock");
+    let hook = &hooks[0];
+    assert_eq!(hook.request_line, "POST /hook HTTP/1.1");
+    assert_eq!(hook.content_type.as_deref(), Some("application/json"));
+    let doc = &hook.body;
+    assert_eq!(doc["event"], "failure", "{doc}");
+    assert_eq!(doc["job"], "hooked");
+    assert_eq!(doc["host"], hostname().as_str());
+    assert_eq!(doc["attempts"], 1);
+    let record: cronduct::record::FinishRecord =
+        serde_json::from_value(doc["record"].clone()).expect("the finish record");
+    assert_eq!(record.run_id, run_id);
+    assert_eq!((record.status, record.exit_code), (Status::Failed, Some(2)));
+    assert_eq!(record.stdout, "before\n");
+}
+
+#[test]
+fn a_mail_server_that_never_answers_does_not_delay_the_schedule() {
+    let sink = start_sink(Behaviour {
+        silent: true,
+        ..Behaviour::default()
+    });
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"{}
+[jobs.chatty]
+schedule = "* * * * * *"
+command = "true"
+notify = {{ email = ["ops@example.com"], on = ["success"] }}
+"#,
+        smtp_table(sink.port)
+    ));
+    d.start();
+    let starts = d.wait_starts("chatty", 6, SECS_20);
+    // The first notice hangs in the conversation with the sink; the later
+    // ones queue behind it (a job's notices go out in order).
+    assert!(
+        sink.connections() >= 1,
+        "a mail was being sent: {} connection(s)",
+        sink.connections()
+    );
+    for s in &starts {
+        assert_eq!(s.trigger, Trigger::Schedule);
+        let late = (s.ts - s.scheduled_at).num_milliseconds();
+        assert!(
+            (0..1000).contains(&late),
+            "started {late} ms after its instant: {s:?}"
+        );
+    }
+    for pair in starts.windows(2) {
+        assert!(
+            pair[1].scheduled_at > pair[0].scheduled_at,
+            "each instant once: {pair:?}"
+        );
+    }
+    // Shutting down would give the hung deliveries their last try; a
+    // crash is quicker and changes nothing here.
+    d.crash();
+}

@@ -1,0 +1,312 @@
+//! Hot reload of the real daemon (SPEC §4, §8): editors' rename-over
+//! writes, drop-in files, SIGHUP and `POST /api/v1/reload`; a broken
+//! config is refused while the old jobs keep running; a reload never
+//! kills or duplicates a running attempt.
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use cronduct::record::{Status, Trigger};
+use e2e_support::{Daemon, NEVER};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+const SECS_20: Duration = Duration::from_secs(20);
+
+/// How long the file watcher (plus its debounce) may take to notice an
+/// edit on a loaded machine.
+const NOTICE: Duration = Duration::from_secs(10);
+
+const TICK: &str = r#"
+[jobs.tick]
+schedule = "* * * * * *"
+command = "true"
+"#;
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().expect("a string"))
+        .collect()
+}
+
+#[test]
+fn a_config_renamed_over_the_old_one_adds_its_new_job() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        "[jobs.old]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n"
+    ));
+    d.start();
+    assert!(d.listed_job("added").is_none());
+
+    d.write_config(&format!(
+        "[jobs.old]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n\n[jobs.added]\nschedule = \"* * * * * *\"\ncommand = \"true\"\n"
+    ));
+    d.poll("the new job in /api/v1/jobs", NOTICE, || {
+        d.listed_job("added")
+    });
+    let start = d.wait_starts("added", 1, SECS_20).remove(0);
+    assert_eq!(start.trigger, Trigger::Schedule);
+}
+
+#[test]
+fn an_invalid_edit_is_refused_and_a_fix_recovers() {
+    let mut d = Daemon::new();
+    d.write_config(TICK);
+    d.start();
+    assert_eq!(d.health().body["status"], "healthy");
+
+    d.write_config("[jobs.tick]\nschedule = \"61 * * * *\"\ncomand = \"true\"\n");
+    let health = d.poll("/health to turn degraded", NOTICE, || {
+        let h = d.health();
+        (h.body["status"] == "degraded").then_some(h)
+    });
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["last_reload"]["ok"], false, "{}", health.body);
+    let error = health.body["last_reload"]["error"]
+        .as_str()
+        .expect("the refused config's errors");
+    assert!(
+        error.contains("jobs.toml:2:12") && error.contains("did you mean `command`?"),
+        "{error}"
+    );
+    let warnings = strings(&health.body["warnings"]);
+    assert!(
+        warnings.iter().any(|w| w.contains("unknown key `comand`")),
+        "{warnings:?}"
+    );
+    let status = d.get("/api/v1/status");
+    assert_eq!(status["last_reload"]["ok"], false, "{status}");
+
+    // The old definition keeps running.
+    let before = d.starts("tick").len();
+    d.wait_starts("tick", before + 2, SECS_20);
+    assert_eq!(
+        d.listed_job("tick").expect("kept")["schedule"],
+        "* * * * * *"
+    );
+
+    d.write_config(&format!(
+        "{TICK}\n[jobs.fixed]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n"
+    ));
+    let health = d.poll("/health to be healthy again", NOTICE, || {
+        let h = d.health();
+        (h.body["status"] == "healthy").then_some(h)
+    });
+    assert_eq!(health.body["last_reload"]["ok"], true, "{}", health.body);
+    assert!(d.listed_job("fixed").is_some());
+}
+
+#[test]
+fn sighup_reloads_even_an_unchanged_file() {
+    let mut d = Daemon::new();
+    d.write_config(TICK);
+    d.start();
+    let at = d.health().body["last_reload"]["at"].clone();
+    d.signal(Signal::SIGHUP);
+    let health = d.poll("last_reload.at to advance", NOTICE, || {
+        let h = d.health();
+        (h.body["last_reload"]["at"] != at).then_some(h)
+    });
+    assert_eq!(health.body["last_reload"]["ok"], true, "{}", health.body);
+    assert_eq!(health.body["status"], "healthy");
+}
+
+#[test]
+fn the_reload_endpoint_answers_the_diff_or_every_error() {
+    let mut d = Daemon::new();
+    let config = |round: usize| {
+        let previous = if round == 0 {
+            "gone".to_string()
+        } else {
+            format!("new-{}", round - 1)
+        };
+        (
+            format!(
+                r#"
+[jobs.kept]
+schedule = "{NEVER}"
+command = "true"
+
+[jobs.edited]
+schedule = "{NEVER}"
+command = "echo {round}"
+
+[jobs.{previous}]
+schedule = "{NEVER}"
+command = "true"
+"#
+            ),
+            format!(
+                r#"
+[jobs.kept]
+schedule = "{NEVER}"
+command = "true"
+
+[jobs.edited]
+schedule = "{NEVER}"
+command = "echo {round}-edited"
+
+[jobs.new-{round}]
+schedule = "{NEVER}"
+command = "true"
+"#
+            ),
+            previous,
+        )
+    };
+    d.write_config(&config(0).0);
+    d.start();
+
+    // The file watcher reloads the same edit on its own after a short
+    // debounce; if it wins the race, the endpoint rightly reports an empty
+    // diff. Each round is a fresh edit, so one of a few rounds shows what
+    // the endpoint answers when it is first to see an edit.
+    let mut answered = None;
+    for round in 0..5 {
+        let (before, after, previous) = config(round);
+        if round > 0 {
+            d.write_config(&before);
+            let reply = d.api("POST", "/api/v1/reload");
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+        d.write_config(&after);
+        let reply = d.api("POST", "/api/v1/reload");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if reply.body["added"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            answered = Some((round, previous, reply.body));
+            break;
+        }
+    }
+    let (round, previous, diff) = answered.expect("the endpoint saw one of five edits first");
+    assert_eq!(diff["ok"], true);
+    assert_eq!(strings(&diff["added"]), [format!("new-{round}")]);
+    assert_eq!(strings(&diff["removed"]), [previous]);
+    assert_eq!(strings(&diff["changed"]), ["edited"]);
+    assert!(d.listed_job(&format!("new-{round}")).is_some());
+
+    d.write_config("[jobs.kept]\nschedule = \"bad\"\n");
+    let refused = d.api("POST", "/api/v1/reload");
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("old jobs keep running")),
+        "{}",
+        refused.body
+    );
+    // Every error, each in its own entry, and nothing else.
+    let errors = strings(&refused.body["errors"]);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let no_action = errors.iter().position(|e| e.contains("no action"));
+    let schedule = errors.iter().position(|e| e.contains("key `schedule`"));
+    assert!(
+        no_action.is_some() && schedule.is_some() && no_action != schedule,
+        "{errors:?}"
+    );
+    assert!(
+        d.listed_job(&format!("new-{round}")).is_some(),
+        "old jobs kept"
+    );
+}
+
+#[test]
+fn a_reload_never_kills_or_duplicates_a_running_attempt() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.changing]
+schedule = "{NEVER}"
+command = "sleep 3; echo old"
+
+[jobs.leaving]
+schedule = "{NEVER}"
+command = "sleep 3; echo old"
+"#
+    ));
+    d.start();
+    let changing = d.trigger("changing");
+    let leaving = d.trigger("leaving");
+    d.wait_start(&changing, 1, SECS_20);
+    d.wait_start(&leaving, 1, SECS_20);
+
+    d.write_config(&format!(
+        r#"
+[jobs.changing]
+description = "edited while running"
+schedule = "{NEVER}"
+command = "echo new"
+"#
+    ));
+    let reply = d.api("POST", "/api/v1/reload");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let running = d.get("/api/v1/running");
+    assert_eq!(
+        running["running"].as_array().map(Vec::len),
+        Some(2),
+        "both attempts still run: {running}"
+    );
+    assert!(d.listed_job("leaving").is_none(), "the removed job is gone");
+
+    for run in [&changing, &leaving] {
+        let finish = d.wait_finish(run, SECS_20);
+        assert_eq!(finish.status, Status::Success, "{finish:?}");
+        assert_eq!(finish.stdout, "old\n", "finished under its old definition");
+        assert_eq!(d.run_starts(run).len(), 1, "started once");
+    }
+    assert_eq!(d.starts("changing").len(), 1, "the reload started nothing");
+    let recorded = d.get(&format!("/api/v1/runs/{leaving}"));
+    assert_eq!(recorded["attempts"][0]["status"], "success", "{recorded}");
+}
+
+#[test]
+fn a_new_drop_in_file_is_picked_up() {
+    let mut d = Daemon::new();
+    d.write_file(
+        "jobs.d/base.toml",
+        &format!("[jobs.base]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n"),
+    );
+    d.write_config("include = [\"jobs.d/*.toml\"]\n");
+    d.start();
+    assert!(d.listed_job("base").is_some());
+
+    d.write_file(
+        "jobs.d/extra.toml",
+        "[jobs.extra]\nschedule = \"* * * * * *\"\ncommand = \"true\"\n",
+    );
+    d.poll("the drop-in's job in /api/v1/jobs", NOTICE, || {
+        d.listed_job("extra")
+    });
+    d.wait_starts("extra", 1, SECS_20);
+}
+
+/// `include = ["jobs.d/*.toml"]` with no `jobs.d` yet, like a fresh
+/// install: making the folder later and dropping a file in it works
+/// without a restart or SIGHUP.
+#[test]
+fn a_drop_in_folder_created_after_the_start_is_followed() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        "include = [\"jobs.d/*.toml\"]\n\n[jobs.base]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n"
+    ));
+    d.start();
+    let at = d.health().body["last_reload"]["at"].clone();
+    std::fs::create_dir(d.path("jobs.d")).expect("create jobs.d");
+    d.poll("the new folder to be noticed", NOTICE, || {
+        (d.health().body["last_reload"]["at"] != at).then_some(())
+    });
+
+    d.write_file(
+        "jobs.d/extra.toml",
+        "[jobs.extra]\nschedule = \"* * * * * *\"\ncommand = \"true\"\n",
+    );
+    d.poll("the drop-in's job in /api/v1/jobs", NOTICE, || {
+        d.listed_job("extra")
+    });
+    d.wait_starts("extra", 1, SECS_20);
+}

@@ -1,0 +1,397 @@
+//! Running jobs through the real daemon (SPEC §2, §5): timeouts that take
+//! the whole process tree down, retries with backoff under one run id,
+//! the three concurrency policies, an output flood, and the clean
+//! environment of a command.
+
+mod e2e_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cronduct::record::{Status, Trigger};
+use e2e_support::{Daemon, NEVER, alive, group_members, proc_status_bytes};
+
+const SECS_20: Duration = Duration::from_secs(20);
+
+fn ms(d: chrono::Duration) -> i64 {
+    d.num_milliseconds()
+}
+
+/// Reads the pid a job wrote into `file`, once it is there.
+fn read_pid(d: &Daemon, file: &std::path::Path) -> i32 {
+    d.poll("the job's pid file", Duration::from_secs(10), || {
+        std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    })
+}
+
+#[test]
+fn a_timeout_terminates_the_whole_process_tree() {
+    let mut d = Daemon::new();
+    let pidfile = d.path("grandchild.pid");
+    d.write_config(&format!(
+        r#"
+[jobs.tree]
+schedule = "{NEVER}"
+command = "sleep 300 & echo $! > '{}'; sleep 300"
+timeout = "1s"
+kill_grace = "1s"
+"#,
+        pidfile.display()
+    ));
+    d.start();
+    let run_id = d.trigger("tree");
+    let start = d.wait_start(&run_id, 1, SECS_20);
+    let grandchild = read_pid(&d, &pidfile);
+    assert!(alive(grandchild), "the background sleep runs");
+
+    let finish = d.wait_finish(&run_id, SECS_20);
+    assert_eq!(finish.status, Status::Timeout, "{finish:?}");
+    // SIGTERM at the timeout was enough; SIGKILL would have come a second later.
+    assert_eq!(finish.signal.as_deref(), Some("SIGTERM"), "{finish:?}");
+    assert!(
+        finish.duration_ms >= 1000,
+        "not before the timeout: {finish:?}"
+    );
+    let pgid = i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits");
+    d.poll(
+        "the grandchild and the whole group to be gone",
+        Duration::from_secs(5),
+        || (!alive(grandchild) && group_members(pgid).is_empty()).then_some(()),
+    );
+}
+
+#[test]
+fn a_job_ignoring_sigterm_is_killed_after_kill_grace() {
+    let mut d = Daemon::new();
+    let pidfile = d.path("stubborn.pid");
+    d.write_config(&format!(
+        r#"
+[jobs.stubborn]
+schedule = "{NEVER}"
+command = "trap '' TERM; sleep 300 & echo $! > '{}'; wait"
+timeout = "1s"
+kill_grace = "1s"
+"#,
+        pidfile.display()
+    ));
+    d.start();
+    let run_id = d.trigger("stubborn");
+    let start = d.wait_start(&run_id, 1, SECS_20);
+    let grandchild = read_pid(&d, &pidfile);
+
+    let finish = d.wait_finish(&run_id, SECS_20);
+    assert_eq!(finish.status, Status::Timeout, "{finish:?}");
+    assert_eq!(finish.signal.as_deref(), Some("SIGKILL"), "{finish:?}");
+    assert!(
+        finish.duration_ms >= 2000,
+        "SIGKILL only after timeout + kill_grace: {finish:?}"
+    );
+    let pgid = i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits");
+    d.poll(
+        "the TERM-ignoring tree to be killed",
+        Duration::from_secs(5),
+        || (!alive(grandchild) && group_members(pgid).is_empty()).then_some(()),
+    );
+}
+
+#[test]
+fn retries_share_one_run_id_and_back_off() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.flaky]
+schedule = "{NEVER}"
+command = "echo attempt $CRONDUCT_ATTEMPT; exit 3"
+retries = 2
+retry_delay = "1s"
+retry_backoff = 2.0
+"#
+    ));
+    d.start();
+    let run_id = d.trigger("flaky");
+    let last = d.wait_finish(&run_id, SECS_20);
+    assert_eq!(last.attempt, 3, "{last:?}");
+
+    let starts = d.starts("flaky");
+    let finishes = d.finishes("flaky");
+    assert_eq!(starts.len(), 3, "{starts:?}");
+    assert_eq!(finishes.len(), 3, "{finishes:?}");
+    for (n, (s, f)) in starts.iter().zip(&finishes).enumerate() {
+        let attempt = u32::try_from(n + 1).expect("small");
+        assert_eq!((s.run_id.as_str(), s.attempt), (run_id.as_str(), attempt));
+        assert_eq!((f.run_id.as_str(), f.attempt), (run_id.as_str(), attempt));
+        assert_eq!((s.trigger, f.trigger), (Trigger::Manual, Trigger::Manual));
+        assert_eq!(f.status, Status::Failed);
+        assert_eq!(f.exit_code, Some(3));
+        assert_eq!(f.stdout, format!("attempt {attempt}\n"));
+    }
+    let will_retry: Vec<bool> = finishes.iter().map(|f| f.will_retry).collect();
+    assert_eq!(will_retry, [true, true, false]);
+    // retry_at announces the backoff: 1 s, then 1 s × 2.
+    assert_eq!(
+        finishes[0]
+            .retry_at
+            .map(|t| ms(t - finishes[0].finished_at)),
+        Some(1000)
+    );
+    assert_eq!(
+        finishes[1]
+            .retry_at
+            .map(|t| ms(t - finishes[1].finished_at)),
+        Some(2000)
+    );
+    assert_eq!(finishes[2].retry_at, None);
+    // ...and the retries keep to it: never early, not much late.
+    let gap1 = ms(starts[1].ts - finishes[0].finished_at);
+    let gap2 = ms(starts[2].ts - finishes[1].finished_at);
+    assert!((1000..2500).contains(&gap1), "first retry after {gap1} ms");
+    assert!((2000..3500).contains(&gap2), "second retry after {gap2} ms");
+}
+
+#[test]
+fn a_run_waiting_for_its_retry_is_active() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.patient]
+schedule = "{NEVER}"
+command = "exit 1"
+retries = 1
+retry_delay = "4s"
+"#
+    ));
+    d.start();
+    let run_id = d.trigger("patient");
+    d.poll("the first attempt to fail", SECS_20, || {
+        d.run_finishes(&run_id).first().cloned()
+    });
+
+    let refused = d.api("POST", "/api/v1/jobs/patient/run");
+    let listed = d.listed_job("patient").expect("listed");
+    // Only meaningful while no second attempt has started: the run was
+    // then between attempts, with no process at all.
+    assert!(
+        d.run_starts(&run_id).len() == 1,
+        "the retry started before the checks; the machine is too slow for this test"
+    );
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("forbid")),
+        "{}",
+        refused.body
+    );
+    assert_eq!(listed["running"], true, "{listed}");
+
+    let last = d.wait_finish(&run_id, SECS_20);
+    assert_eq!((last.attempt, last.status), (2, Status::Failed));
+    // Once the run is over, a manual run is accepted again.
+    d.trigger("patient");
+}
+
+#[test]
+fn forbid_skips_scheduled_starts_while_a_run_is_active() {
+    let mut d = Daemon::new();
+    d.write_config(
+        r#"
+[jobs.busy]
+schedule = "* * * * * *"
+command = "sleep 30"
+concurrency = "forbid"
+"#,
+    );
+    d.start();
+    let first = d.wait_starts("busy", 1, SECS_20).remove(0);
+    let skips = d.poll("two skipped starts", SECS_20, || {
+        let skips = d.skips("busy");
+        (skips.len() >= 2).then_some(skips)
+    });
+    for skip in &skips {
+        assert!(
+            skip.reason.starts_with("previous run still active")
+                && skip.reason.contains(&first.run_id),
+            "{skip:?}"
+        );
+        assert!(skip.scheduled_at > first.scheduled_at, "{skip:?}");
+    }
+    assert!(
+        skips[1].scheduled_at > skips[0].scheduled_at,
+        "one skip per scheduled instant: {skips:?}"
+    );
+    let refused = d.api("POST", "/api/v1/jobs/busy/run");
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert_eq!(d.starts("busy").len(), 1, "no second run was started");
+}
+
+#[test]
+fn allow_lets_runs_overlap() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.parallel]
+schedule = "{NEVER}"
+command = "sleep 2"
+concurrency = "allow"
+"#
+    ));
+    d.start();
+    let a = d.trigger("parallel");
+    let b = d.trigger("parallel");
+    assert_ne!(a, b);
+    d.poll("both runs to be running at once", SECS_20, || {
+        let running = d.get("/api/v1/running");
+        let ids: Vec<&str> = running["running"]
+            .as_array()
+            .expect("running array")
+            .iter()
+            .filter_map(|r| r["run_id"].as_str())
+            .collect();
+        (ids.contains(&a.as_str()) && ids.contains(&b.as_str())).then_some(())
+    });
+    for run in [a, b] {
+        assert_eq!(d.wait_finish(&run, SECS_20).status, Status::Success);
+    }
+}
+
+#[test]
+fn replace_cancels_the_active_run_and_starts_the_new_one() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.latest]
+schedule = "{NEVER}"
+command = "sleep 30"
+concurrency = "replace"
+"#
+    ));
+    d.start();
+    let old = d.trigger("latest");
+    let old_start = d.wait_start(&old, 1, SECS_20);
+    let new = d.trigger("latest");
+
+    let ended = d.wait_finish(&old, SECS_20);
+    assert_eq!(ended.status, Status::Cancelled, "{ended:?}");
+    assert!(
+        ended
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("replace")),
+        "{ended:?}"
+    );
+    let old_pgid = i32::try_from(old_start.pid.expect("pid")).expect("pid fits");
+    d.poll(
+        "the old run's processes to be gone",
+        Duration::from_secs(5),
+        || group_members(old_pgid).is_empty().then_some(()),
+    );
+    let new_start = d.wait_start(&new, 1, SECS_20);
+    let new_pgid = i32::try_from(new_start.pid.expect("pid")).expect("pid fits");
+    assert!(
+        !group_members(new_pgid).is_empty(),
+        "the new run is running"
+    );
+    assert!(
+        d.run_finishes(&new).is_empty(),
+        "the new run was not cancelled with the old one"
+    );
+}
+
+#[test]
+fn an_output_flood_keeps_the_tail_and_bounded_memory() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.flood]
+schedule = "{NEVER}"
+command = "yes 0123456789 | head -c 300000000; echo; echo the-end"
+output_limit = "4KiB"
+timeout = "2m"
+"#
+    ));
+    d.start();
+    let pid = d.pid();
+    let peak_before = proc_status_bytes(pid, "VmHWM");
+    let run_id = d.trigger("flood");
+    let finish = d.wait_finish(&run_id, Duration::from_secs(90));
+    assert_eq!(finish.status, Status::Success, "{}", finish.stderr);
+    assert!(finish.output_truncated);
+    assert!(
+        finish.stdout.len() <= 4096,
+        "{} bytes kept",
+        finish.stdout.len()
+    );
+    assert!(
+        finish.stdout.len() >= 4000,
+        "{} bytes kept",
+        finish.stdout.len()
+    );
+    assert!(
+        finish.stdout.ends_with("\nthe-end\n"),
+        "{:?}",
+        finish.stdout
+    );
+    assert!(finish.stdout.contains("0123456789\n0123456789\n"));
+    let growth = proc_status_bytes(pid, "VmHWM").saturating_sub(peak_before);
+    assert!(
+        growth < 20 << 20,
+        "the daemon's peak RSS grew by {} KiB while draining 300 MB",
+        growth >> 10
+    );
+}
+
+#[test]
+fn a_command_sees_a_clean_environment_and_only_that() {
+    let mut d = Daemon::new();
+    d.env
+        .push(("CRONDUCT_E2E_LEAK".into(), "daemon-only".into()));
+    d.write_config(&format!(
+        r#"
+[defaults]
+env = {{ FROM_DEFAULTS = "d", SHARED = "from-defaults" }}
+
+[jobs.show-env]
+schedule = "{NEVER}"
+command = ["/usr/bin/env"]
+env = {{ SHARED = "from-job", FROM_JOB = "j" }}
+"#
+    ));
+    d.start();
+    let reply = d.api("POST", "/api/v1/jobs/show-env/run?wait=true");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let record: cronduct::record::FinishRecord =
+        serde_json::from_value(reply.body).expect("a finish record");
+    assert_eq!(record.status, Status::Success, "{record:?}");
+    let seen: BTreeMap<&str, &str> = record
+        .stdout
+        .lines()
+        .map(|l| l.split_once('=').expect("NAME=value"))
+        .collect();
+
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .expect("look up the test's user")
+        .expect("the test's user exists");
+    let home = me.dir.to_string_lossy().into_owned();
+    let scheduled_at = cronduct::record::ts::format(&record.scheduled_at);
+    let expected: BTreeMap<&str, &str> = [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ("HOME", home.as_str()),
+        ("USER", me.name.as_str()),
+        ("LOGNAME", me.name.as_str()),
+        ("SHELL", "/bin/sh"),
+        ("CRONDUCT_JOB", "show-env"),
+        ("CRONDUCT_RUN_ID", record.run_id.as_str()),
+        ("CRONDUCT_ATTEMPT", "1"),
+        ("CRONDUCT_SCHEDULED_AT", scheduled_at.as_str()),
+        ("FROM_DEFAULTS", "d"),
+        ("FROM_JOB", "j"),
+        ("SHARED", "from-job"),
+    ]
+    .into_iter()
+    .collect();
+    assert!(
+        !seen.contains_key("CRONDUCT_E2E_LEAK"),
+        "the daemon's own environment leaked into the job"
+    );
+    assert_eq!(seen, expected);
+}
