@@ -40,9 +40,9 @@ pub fn main(config_path: &Path) -> anyhow::Result<ExitCode> {
 ///
 /// - One arena for all threads. By default each thread that allocates gets
 ///   an arena of its own (up to eight per core), each keeping freed memory
-///   for itself; the daemon's threads (scheduler, log writer, reaper,
-///   spawners, config loading) are idle nearly always, so the extra arenas
-///   only held memory. Small allocations still go through each thread's
+///   for itself; the daemon's threads (scheduler, admin API, log writer,
+///   reaper, spawners, config loading) are idle nearly always, so the
+///   extra arenas only held memory. Small allocations still go through each thread's
 ///   lock-free cache.
 /// - Blocks of 128 KiB and more always come from `mmap` and go back to the
 ///   system when freed. By default glibc raises that threshold to the size
