@@ -17,7 +17,8 @@ Measures:
              latest start within each second (by the child's time).
   idle_cpu   CPU seconds used in 60 s by a daemon holding 1,000 yearly jobs
   rss        resident memory with 100 and with 10,000 jobs, 2 s after a
-             job run at start (so the job machinery is counted)
+             job run at start (so the job machinery is counted); also the
+             PSS, and the RSS again after a reload and a few API requests
   burst      2,000 jobs due in the same second: time from that instant
              until the last `start` line, and the p50 of all of them
   reload     POST /api/v1/reload of a 10,000-job file, round trip
@@ -108,6 +109,15 @@ class Daemon:
                     return int(line.split()[1])
         return 0
 
+    def pss_kib(self):
+        """Proportional set size: shared pages (libc...) count divided by
+        the number of processes mapping them."""
+        with open(f"/proc/{self.proc.pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        return 0
+
     def events(self):
         out = []
         if os.path.exists(self.log):
@@ -187,9 +197,16 @@ def bench_rss(n):
     while time.time() < deadline and not any(e.get("event") == "finish" for e in d.events()):
         time.sleep(0.1)
     time.sleep(2)
-    rss = d.rss_kib() / 1024
+    rss, pss = d.rss_kib() / 1024, d.pss_kib() / 1024
+    # The API and a reload run code a quiet daemon does not: measure once
+    # more after using them.
+    d.request("POST", "/api/v1/reload")
+    for path in ("/api/v1/status", "/api/v1/jobs", "/api/v1/runs?limit=10", "/metrics"):
+        d.request("GET", path)
+    time.sleep(1)
+    used = d.rss_kib() / 1024
     d.stop()
-    return {"rss MiB": rss}
+    return {"rss MiB": rss, "pss MiB": pss, "rss after reload+API MiB": used}
 
 
 def bench_burst(n):

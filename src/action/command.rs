@@ -131,14 +131,10 @@ pub async fn start(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
         // The attempt may have been dropped meanwhile; see above.
         let _ = reply.send(create(&launch));
     }))?;
-    let created = created
-        .await
-        .unwrap_or_else(|_| {
-            Err(reaper::SpawnError::Reaper(
-                "the process spawner stopped".into(),
-            ))
-        })
-        .map_err(|e| prepared.describe(&e))?;
+    let created = match created.await {
+        Ok(created) => created.map_err(|e| prepared.describe(&e))?,
+        Err(_) => return Err(prepared.describe(&"the process spawner failed")),
+    };
     supervise(prepared, created)
 }
 
@@ -304,7 +300,14 @@ fn spawner() -> Result<&'static Spawner, String> {
                             // the others wait for the lock, which is fine.
                             let task = tasks.lock().unwrap_or_else(PoisonError::into_inner).recv();
                             match task {
-                                Ok(task) => task(),
+                                // A panic (a bug) drops the task's reply,
+                                // which its attempt reports; the thread
+                                // carries on with the next.
+                                Ok(task) => {
+                                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                        task,
+                                    ));
+                                }
                                 Err(_) => return,
                             }
                         }

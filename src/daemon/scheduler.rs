@@ -615,6 +615,8 @@ impl Scheduler {
         let outcome = match result {
             Ok(config) => {
                 let diff = self.apply(config, now);
+                // The previous jobs and the parser's buffers are freed now.
+                super::trim_heap();
                 tracing::info!(
                     "configuration reloaded: {} added, {} removed, {} changed",
                     diff.added.len(),
