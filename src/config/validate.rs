@@ -209,51 +209,48 @@ impl Validator<'_> {
         key: &str,
         v: &Sp<Amount>,
     ) -> Option<Duration> {
-        match v.get_ref() {
-            Amount::Number(n) => match u64::try_from(*n) {
-                Ok(secs) => Some(Duration::from_secs(secs)),
-                Err(_) => {
-                    self.error_help(
-                        file,
-                        v.span(),
-                        format!("{}: a duration cannot be negative", scope.key(key)),
-                        "a duration like \"90s\", \"5m\", \"1h30m\" or a whole number of seconds",
-                    );
-                    None
-                }
-            },
-            Amount::Text(s) => match parse_duration(s) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    self.error(file, v.span(), format!("{}: {e}", scope.key(key)));
-                    None
-                }
-            },
-        }
+        let help = "a duration like \"90s\", \"5m\", \"1h30m\" or a whole number of seconds";
+        let parse = |n: u64| Duration::from_secs(n);
+        self.amount(
+            file,
+            scope,
+            key,
+            v,
+            ("duration", help),
+            parse,
+            parse_duration,
+        )
     }
 
     fn size(&mut self, file: FileId, scope: &Scope, key: &str, v: &Sp<Amount>) -> Option<u64> {
-        match v.get_ref() {
-            Amount::Number(n) => match u64::try_from(*n) {
-                Ok(bytes) => Some(bytes),
-                Err(_) => {
-                    self.error_help(
-                        file,
-                        v.span(),
-                        format!("{}: a size cannot be negative", scope.key(key)),
-                        "a size like \"64KiB\", \"1MiB\" or a whole number of bytes",
-                    );
-                    None
-                }
-            },
-            Amount::Text(s) => match parse_size(s) {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    self.error(file, v.span(), format!("{}: {e}", scope.key(key)));
-                    None
-                }
-            },
-        }
+        let help = "a size like \"64KiB\", \"1MiB\" or a whole number of bytes";
+        self.amount(file, scope, key, v, ("size", help), |n| n, parse_size)
+    }
+
+    /// A duration or a size: a whole number in its base unit (seconds,
+    /// bytes), or text with units for `parse`. `what` names the kind and
+    /// what a valid value looks like, for the error.
+    #[allow(clippy::too_many_arguments)]
+    fn amount<T>(
+        &mut self,
+        file: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<Amount>,
+        (kind, help): (&str, &str),
+        from_number: impl FnOnce(u64) -> T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let result = match v.get_ref() {
+            Amount::Number(n) => u64::try_from(*n).map(from_number).map_err(|_| {
+                let message = format!("{}: a {kind} cannot be negative", scope.key(key));
+                self.error_help(file, v.span(), message, help);
+            }),
+            Amount::Text(s) => parse(s).map_err(|e| {
+                self.error(file, v.span(), format!("{}: {e}", scope.key(key)));
+            }),
+        };
+        result.ok()
     }
 
     /// A path; a relative one is taken from the folder of the file it is
