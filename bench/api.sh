@@ -134,5 +134,34 @@ print(len(urllib.request.urlopen(r).read()))' "$url$path")
     echo "| \`$path\` | $(awk -v b="$bytes" 'BEGIN { printf "%.0f KiB", b / 1024 }') | $many | $paced | $one |"
 done
 
+# The job list as most HTTP clients fetch it (browsers, curl --compressed,
+# Go, Python requests ask for gzip), and as a poller that sends back the
+# ETag it holds fetches it while nothing changed (an empty 304).
+case " $endpoints " in *" /api/v1/jobs "*)
+    path=/api/v1/jobs
+    # Prints "ETAG SIZE" of the answer to a GET with the given header.
+    probe() {
+        python3 -c 'import os, sys, urllib.request
+r = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + os.environ["CRONDUCT_ADMIN_KEY"], sys.argv[2]: sys.argv[3]})
+a = urllib.request.urlopen(r)
+print(a.headers["ETag"], len(a.read()))' "$url$path" "$1" "$2"
+    }
+    set -- $(probe Accept-Encoding gzip)
+    gz_bytes=$2
+    set -- $(probe Accept-Encoding identity)
+    etag=$1
+    for variant in "Accept-Encoding: gzip" "If-None-Match: $etag"; do
+        case $variant in
+            Accept*) size=$(awk -v b="$gz_bytes" 'BEGIN { printf "%.0f KiB", b / 1024 }') ;;
+            *) size="304, 0 KiB" ;;
+        esac
+        many=$(load "$connections" "$path" -H "$variant")
+        paced=$(load "$connections" "$path" -s "$dir/paced.lua" -H "$variant")
+        one=$(load 1 "$path" -H "$variant")
+        echo "| \`$path\`, $(echo "$variant" | cut -d: -f1) | $size | $many | $paced | $one |"
+    done
+    ;;
+esac
+
 echo
 echo "- RSS after the load: $(mib "$(rss_kib)")"

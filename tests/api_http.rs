@@ -439,6 +439,87 @@ async fn jobs_list_adds_the_last_run() {
     assert!(jobs[3]["last_run"].is_null());
 }
 
+/// The job list comes compressed to clients that accept gzip, and as an
+/// empty 304 to clients that send back the ETag of what they hold, until
+/// a job changes.
+#[tokio::test]
+async fn jobs_list_is_compressed_and_conditional() {
+    let fx = Fixture::start();
+    let url = format!("{}/api/v1/jobs", fx.url);
+    let raw = |accept: Option<&str>, tag: Option<&str>| {
+        let mut req = client().get(&url).bearer_auth(KEY);
+        if let Some(a) = accept {
+            req = req.header(header::ACCEPT_ENCODING, a);
+        }
+        if let Some(t) = tag {
+            req = req.header(header::IF_NONE_MATCH, t);
+        }
+        async move {
+            let resp = req.send().await.expect("request");
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            (status, headers, resp.bytes().await.expect("body").to_vec())
+        }
+    };
+    let etag = |h: &header::HeaderMap| {
+        h.get(header::ETAG)
+            .expect("an ETag")
+            .to_str()
+            .expect("ASCII")
+            .to_string()
+    };
+
+    let (status, plain_headers, plain) = raw(None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(plain_headers.get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(plain_headers[header::VARY], "accept-encoding");
+    let plain: Value = serde_json::from_slice(&plain).expect("JSON");
+    let tag = etag(&plain_headers);
+
+    let (status, gz_headers, gz) = raw(Some("br;q=1, gzip;q=0.8"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(gz_headers[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(gz_headers[header::CONTENT_TYPE], "application/json");
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut text)
+        .expect("valid gzip");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&text).expect("JSON"),
+        plain,
+        "the same document"
+    );
+    let gz_tag = etag(&gz_headers);
+    assert_ne!(gz_tag, tag, "each representation has its own strong tag");
+    let (_, refused, _) = raw(Some("gzip;q=0, identity"), None).await;
+    assert!(refused.get(header::CONTENT_ENCODING).is_none());
+
+    // Either tag is proof of holding the current list.
+    for held in [&tag, &gz_tag] {
+        let (status, headers, body) = raw(Some("gzip"), Some(held)).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "If-None-Match: {held}");
+        assert!(body.is_empty());
+        assert_eq!(etag(&headers), gz_tag);
+    }
+    let (status, _, _) = raw(None, Some("\"stale\", W/\"0000\"")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A job changes: the old tag no longer matches, and the new list
+    // shows the change.
+    assert_eq!(
+        post(&fx, "/api/v1/jobs/db-backup/pause").await.status,
+        StatusCode::OK
+    );
+    let (status, headers, body) = raw(None, Some(&tag)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(etag(&headers), tag);
+    let list: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(list["jobs"][0]["id"], "db-backup");
+    assert_eq!(list["jobs"][0]["paused"], true);
+    let (status, _, _) = raw(None, Some(&etag(&headers))).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+}
+
 #[tokio::test]
 async fn job_detail_has_settings_next_runs_and_stats() {
     let fx = Fixture::start();

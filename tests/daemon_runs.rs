@@ -395,3 +395,50 @@ env = {{ SHARED = "from-job", FROM_JOB = "j" }}
     );
     assert_eq!(seen, expected);
 }
+
+/// `GET /api/v1/jobs` is kept whole between requests while nothing
+/// changes (the jobs here never fire on their own, so a kept answer would
+/// stay stale for good): a pause or a manual run shows in the very next
+/// request, and a run's end shows as soon as the daemon has taken it in.
+#[test]
+fn the_job_list_shows_every_change() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.slow]
+schedule = "{NEVER}"
+command = "sleep 30"
+
+[jobs.quick]
+schedule = "{NEVER}"
+command = "true"
+"#
+    ));
+    d.start();
+    let listed = |id: &str| d.listed_job(id).unwrap_or_else(|| panic!("{id} listed"));
+    assert_eq!(listed("slow")["running"], false);
+    assert_eq!(listed("slow")["last_run"], serde_json::Value::Null);
+
+    assert_eq!(d.api("POST", "/api/v1/jobs/quick/pause").status, 200);
+    assert_eq!(listed("quick")["paused"], true);
+    assert_eq!(d.api("POST", "/api/v1/jobs/quick/resume").status, 200);
+    assert_eq!(listed("quick")["paused"], false);
+
+    let run = d.trigger("slow");
+    assert_eq!(listed("slow")["running"], true, "active from the 202 on");
+    d.wait_start(&run, 1, SECS_20);
+    assert_eq!(d.api("POST", "/api/v1/jobs/slow/cancel").status, 200);
+    let last = d.poll("the cancelled run in the list", SECS_20, || {
+        let job = listed("slow");
+        (job["running"] == false && job["last_run"]["run_id"] == run.as_str()).then_some(job)
+    });
+    assert_eq!(last["last_run"]["status"], "cancelled");
+
+    let waited = d.api("POST", "/api/v1/jobs/quick/run?wait=true");
+    assert_eq!(waited.status, 200, "{}", waited.body);
+    let run_id = waited.body["run_id"].as_str().expect("run_id").to_string();
+    d.poll("the finished run in the list", SECS_20, || {
+        let job = listed("quick");
+        (job["running"] == false && job["last_run"]["run_id"] == run_id.as_str()).then_some(())
+    });
+}

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use super::document::Document;
 use super::sources::{DayStats, History, Period, PeriodStats, StatsError};
 use super::types::LastRun;
 use crate::daemon::control::JobSummary;
@@ -65,13 +66,41 @@ impl JobFragment {
     }
 }
 
-/// The fragments of the last `/jobs` answer, in its order.
+/// The inputs a `/jobs` answer was made from: the scheduler's
+/// [`jobs_version`](crate::daemon::control::Handle::jobs_version) and the
+/// history's [`generation`](History::generation), both read before asking.
+pub(crate) type JobsKey = (u64, u64);
+
+/// The last `/jobs` answer: whole, and in fragments per job, in its order.
 #[derive(Default)]
 pub(crate) struct JobsMemo {
     last: Mutex<Vec<JobFragment>>,
+    whole: Mutex<Option<(JobsKey, Arc<Document>)>>,
 }
 
 impl JobsMemo {
+    /// The last answer, if it was made from inputs at `key`: nothing it
+    /// shows can have changed since, so it is served without asking the
+    /// scheduler.
+    pub(crate) fn current(&self, key: JobsKey) -> Option<Arc<Document>> {
+        match &*self.whole.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((k, doc)) if *k == key => Some(Arc::clone(doc)),
+            _ => None,
+        }
+    }
+
+    /// [`JobsMemo::render`], kept as the answer for inputs at `key`.
+    pub(crate) fn render_at(
+        &self,
+        key: JobsKey,
+        jobs: Vec<JobSummary>,
+        last: Vec<Option<Arc<FinishRecord>>>,
+    ) -> serde_json::Result<Arc<Document>> {
+        let doc = Arc::new(Document::new(self.render(jobs, last)?));
+        *self.whole.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, Arc::clone(&doc)));
+        Ok(doc)
+    }
+
     /// The `/jobs` document for `jobs` (the scheduler's list, in its order)
     /// and their last finished runs (same order), serialising only the
     /// jobs whose summary or last run changed since the previous answer.

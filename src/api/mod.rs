@@ -32,10 +32,14 @@
 //! - `/api/v1/jobs` and `/api/v1/stats` reuse the serialised parts of their
 //!   previous answers whose inputs are unchanged (see `api/memo.rs`):
 //!   never stale, and several times cheaper for the dashboards that poll
-//!   them.
+//!   them. `/api/v1/jobs` is kept whole while the scheduler and the
+//!   history report no change, and is served gzip-compressed to clients
+//!   that accept it and as a 304 to clients that send its ETag back in
+//!   `If-None-Match` (see `api/document.rs`).
 
 mod auth;
 mod conn;
+mod document;
 mod error;
 pub mod key;
 mod limits;

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Duration as ChronoDuration;
@@ -201,15 +201,27 @@ async fn status(State(s): Shared, q: RawQuery) -> Answer {
     })
 }
 
-async fn jobs(State(s): Shared, q: RawQuery) -> Answer {
+/// `GET /api/v1/jobs`: kept whole while neither the scheduler nor the
+/// history has changed, so polling clients cost a copy (or, with
+/// `If-None-Match`, nothing); see `api/document.rs`.
+async fn jobs(State(s): Shared, q: RawQuery, request: HeaderMap) -> Answer {
     params(q, &[])?;
-    let jobs = s.ctx.handle.jobs().await?;
-    let last = s
-        .ctx
-        .history
-        .last_finished_runs(jobs.iter().map(|j| j.id.as_str()));
-    let body = s.jobs_memo.render(jobs, last).map_err(serialise_error)?;
-    Ok(json_bytes(body))
+    // Read before asking: the answer is at least this fresh.
+    let key = (s.ctx.handle.jobs_version(), s.ctx.history.generation());
+    let doc = match s.jobs_memo.current(key) {
+        Some(doc) => doc,
+        None => {
+            let jobs = s.ctx.handle.jobs().await?;
+            let last = s
+                .ctx
+                .history
+                .last_finished_runs(jobs.iter().map(|j| j.id.as_str()));
+            s.jobs_memo
+                .render_at(key, jobs, last)
+                .map_err(serialise_error)?
+        }
+    };
+    Ok(doc.respond(&request))
 }
 
 async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {

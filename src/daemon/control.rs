@@ -8,6 +8,8 @@
 //! (SPEC §8).
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -137,17 +139,65 @@ pub enum Request {
     Status(oneshot::Sender<SchedulerStatus>),
 }
 
+impl Request {
+    /// Whether the request only asks, changing nothing a job's summary
+    /// shows.
+    pub fn is_question(&self) -> bool {
+        matches!(
+            self,
+            Request::Jobs(_) | Request::Job(..) | Request::Running(_) | Request::Status(_)
+        )
+    }
+}
+
 /// A cheap, clonable way to talk to the scheduler task.
 #[derive(Debug, Clone)]
 pub struct Handle {
     tx: mpsc::Sender<Request>,
+    changes: Arc<AtomicU64>,
+}
+
+/// The scheduler's end of a [`Handle`]: the requests, and the counter it
+/// advances whenever what [`Handle::jobs`] answers may have changed.
+#[derive(Debug)]
+pub struct Inbox {
+    rx: mpsc::Receiver<Request>,
+    changes: Arc<AtomicU64>,
+}
+
+impl Inbox {
+    pub async fn recv(&mut self) -> Option<Request> {
+        self.rx.recv().await
+    }
+
+    /// Called by the scheduler when it may change a job's summary (a
+    /// start, a finish, a pause, a reload, a re-plan...), before anyone
+    /// can have heard of the change.
+    pub fn note_change(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+    }
 }
 
 impl Handle {
     /// A handle and the receiving end the scheduler task listens on.
-    pub fn channel() -> (Handle, mpsc::Receiver<Request>) {
+    pub fn channel() -> (Handle, Inbox) {
         let (tx, rx) = mpsc::channel(256);
-        (Handle { tx }, rx)
+        let changes = Arc::new(AtomicU64::new(0));
+        (
+            Handle {
+                tx,
+                changes: Arc::clone(&changes),
+            },
+            Inbox { rx, changes },
+        )
+    }
+
+    /// A number that grows whenever what [`Handle::jobs`] answers may have
+    /// changed. An answer obtained after reading version `v` stays right
+    /// for as long as the version reads `v`, so callers may keep it that
+    /// long instead of asking again (the API does, for `GET /api/v1/jobs`).
+    pub fn jobs_version(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     async fn ask<T>(

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::control::{
-    ControlError, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request, RunningAttempt,
-    SchedulerStatus, Triggered,
+    ControlError, Inbox, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request,
+    RunningAttempt, SchedulerStatus, Triggered,
 };
 use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
 use crate::clock::Clock;
@@ -78,7 +78,7 @@ struct ActiveRun {
 
 /// Inputs the scheduler listens to besides its own timers.
 pub struct Inputs {
-    pub control: mpsc::Receiver<Request>,
+    pub control: Inbox,
     /// A config file changed (from the watcher; debounced here).
     pub file_changed: mpsc::Receiver<()>,
     /// Reload now (SIGHUP).
@@ -282,9 +282,15 @@ impl Scheduler {
         };
         loop {
             self.services.hooks.heartbeat();
-            self.check_clock();
+            // Changes made here are announced before the loop yields: runs
+            // started now are seen by others (their `start` lines, the
+            // API) only once it has.
+            let mut changed = self.check_clock();
             if shutting_down.is_none() {
-                self.fire_due();
+                changed |= self.fire_due();
+            }
+            if changed {
+                inputs.control.note_change();
             }
             if let Some(deadline) = shutting_down {
                 if self.runs.is_empty() {
@@ -312,19 +318,36 @@ impl Scheduler {
                 }
             }
             let wake = self.next_wake(due.filter(|_| due_timer.is_none()), shutting_down, forced);
+            // What may change a job's summary is announced before it is
+            // handled, so whoever hears of the change (a request's reply, a
+            // `run?wait=true` waiter) never reads the old version after it.
+            // Wake-ups change nothing themselves: the next pass's
+            // `fire_due` and `check_clock` do, and say so.
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
                 () = wait_due(&mut due_timer) => {}
-                Some(request) = inputs.control.recv() => self.handle_request(request),
-                Some(event) = self.run_events.recv() => self.handle_run_event(event),
+                Some(request) = inputs.control.recv() => {
+                    if !request.is_question() {
+                        inputs.control.note_change();
+                    }
+                    self.handle_request(request);
+                }
+                Some(event) = self.run_events.recv() => {
+                    inputs.control.note_change();
+                    self.handle_run_event(event);
+                }
                 Some(()) = inputs.file_changed.recv() => {
                     self.reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
                 }
                 Some(()) = inputs.reload_now.recv() => self.begin_reload(),
                 Some(()) = inputs.clock_steps.recv() => {}
-                result = wait_reload(&mut self.reload_task) => self.finish_reload(result),
+                result = wait_reload(&mut self.reload_task) => {
+                    inputs.control.note_change();
+                    self.finish_reload(result);
+                }
                 changed = inputs.shutdown.changed(), if shutting_down.is_none() => {
                     if changed.is_err() || *inputs.shutdown.borrow() {
+                        inputs.control.note_change();
                         shutting_down = Some(self.begin_shutdown());
                     }
                 }
@@ -371,16 +394,19 @@ impl Scheduler {
     /// Starts every job whose due time has come. tokio's timer never wakes
     /// early, but the wall clock may lag the monotonic one by a hair, so a
     /// job is only started once the wall clock itself says it is due.
-    fn fire_due(&mut self) {
+    /// Answers whether it took any instant off the queue.
+    fn fire_due(&mut self) -> bool {
+        let mut fired = false;
         loop {
             let now = self.services.clock.now();
             let Some((due, id)) = self.queue.first().cloned() else {
-                return;
+                return fired;
             };
             if due > now {
-                return;
+                return fired;
             }
             self.queue.pop_first();
+            fired = true;
             let Some(slot) = self.slots.get_mut(&id) else {
                 continue;
             };
@@ -417,7 +443,8 @@ impl Scheduler {
     /// step under three hours runs the fixed-time jobs it skipped (they
     /// are simply due now); every other job, and every job after a larger
     /// or backward step, is re-planned from the new time.
-    fn check_clock(&mut self) {
+    /// Answers whether it re-planned anything.
+    fn check_clock(&mut self) -> bool {
         let now = self.services.clock.now();
         let mono = Instant::now();
         let elapsed =
@@ -427,7 +454,7 @@ impl Scheduler {
         self.last_mono = mono;
         let step = now - expected;
         if step.abs() <= STEP_THRESHOLD {
-            return;
+            return false;
         }
         tracing::warn!(
             "the wall clock moved by {}s; re-planning the schedule",
@@ -448,6 +475,7 @@ impl Scheduler {
             let from = self.plan_from(&Arc::clone(&slot.job), now);
             self.replan(&id, from);
         }
+        true
     }
 
     /// Starts a run of `job` unless its concurrency policy forbids it.

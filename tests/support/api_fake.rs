@@ -23,12 +23,12 @@ use cronduct::api::{ApiContext, Limits, serve_with};
 use cronduct::clock::{Clock, SystemClock};
 use cronduct::config::DaemonSettings;
 use cronduct::daemon::control::{
-    ControlError, Handle, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request,
+    ControlError, Handle, Inbox, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request,
     RunningAttempt, SchedulerStatus, Triggered,
 };
 use cronduct::log::{HistoryHandle, HistoryLimits, LogOptions, LogSink};
 use cronduct::record::{FinishRecord, LogEvent, Status, Trigger};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 pub const KEY: &str = "test-admin-key-0123456789";
 
@@ -406,11 +406,7 @@ impl Drop for Fixture {
     }
 }
 
-async fn fake_scheduler(
-    mut rx: mpsc::Receiver<Request>,
-    state: Arc<Mutex<FakeState>>,
-    log: LogSink,
-) {
+async fn fake_scheduler(mut rx: Inbox, state: Arc<Mutex<FakeState>>, log: LogSink) {
     // Requests received while stalled: kept, so their reply channels stay
     // open and the API sees silence rather than a shutdown.
     let mut held = Vec::new();
@@ -419,6 +415,10 @@ async fn fake_scheduler(
             held.push(req);
             continue;
         }
+        // Tests change the fake's jobs behind its back, so no answer may
+        // be kept: every request counts as a change (announced before the
+        // reply, as the scheduler does).
+        rx.note_change();
         answer(req, &state, &log);
     }
 }
