@@ -2,43 +2,26 @@
 //! cancel killing whole process trees, bounded output, the environment,
 //! accounts, and reaping.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::TimeZone;
 use cronduct::action::command::{self, DEFAULT_PATH};
 use cronduct::action::{ActionOutcome, AttemptInfo};
-use cronduct::config::model::{Action, Command, Concurrency, Job};
+use cronduct::config::model::{Action, Command, Job};
 use cronduct::record::Status;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 fn job(command: Command) -> Job {
-    Job {
-        id: "test-job".into(),
-        description: String::new(),
-        schedule: "@hourly".parse().expect("valid schedule"),
-        timezone: chrono_tz::Tz::UTC,
-        action: Action::Command(command),
-        enabled: true,
-        timeout: None,
-        kill_grace: Duration::from_secs(10),
-        retries: 0,
-        retry_delay: Duration::from_secs(30),
-        retry_backoff: 1.0,
-        concurrency: Concurrency::Forbid,
-        jitter: Duration::ZERO,
-        catch_up: None,
-        user: None,
-        group: None,
-        working_dir: None,
-        env: BTreeMap::new(),
-        shell: "/bin/sh".into(),
-        output_limit: 65536,
-        notify: None,
-        source: PathBuf::from("jobs.toml"),
-    }
+    Job::new(
+        "test-job",
+        "@hourly".parse().expect("valid schedule"),
+        chrono_tz::Tz::UTC,
+        Action::Command(command),
+        "jobs.toml",
+    )
 }
 
 fn sh(line: &str) -> Job {

@@ -4,17 +4,13 @@
 #[path = "support/smtp_sink.rs"]
 mod smtp_sink;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
-use cronduct::config::model::{
-    Action, Command, Concurrency, Job, Notify, NotifyOn, SmtpSettings, SmtpTls,
-};
+use cronduct::config::model::{Action, Command, Job, Notify, NotifyOn, SmtpSettings, SmtpTls};
 use cronduct::notify::{DeliveryOptions, Event, Notifier, NotifyState, decide};
 use cronduct::record::{FinishRecord, Status, Trigger};
 use smtp_sink::{Behaviour, SmtpSink};
@@ -37,30 +33,18 @@ fn notify(email: &[&str], webhook: Option<String>, on: &[Event], after: u32) -> 
 
 fn job(id: &str, notify: Notify) -> Job {
     Job {
-        id: id.into(),
         description: "Nightly dump of the main database".into(),
-        schedule: "0 2 * * *".parse().expect("valid schedule"),
-        timezone: chrono_tz::America::Santo_Domingo,
-        action: Action::Command(Command::Shell(
-            "pg_dump app | gzip > /backups/app.sql.gz".into(),
-        )),
-        enabled: true,
-        timeout: None,
-        kill_grace: Duration::from_secs(10),
         retries: 2,
-        retry_delay: Duration::from_secs(30),
-        retry_backoff: 1.0,
-        concurrency: Concurrency::Forbid,
-        jitter: Duration::ZERO,
-        catch_up: None,
-        user: None,
-        group: None,
-        working_dir: None,
-        env: BTreeMap::new(),
-        shell: "/bin/sh".into(),
-        output_limit: 65536,
         notify: Some(notify),
-        source: PathBuf::from("jobs.toml"),
+        ..Job::new(
+            id,
+            "0 2 * * *".parse().expect("valid schedule"),
+            chrono_tz::America::Santo_Domingo,
+            Action::Command(Command::Shell(
+                "pg_dump app | gzip > /backups/app.sql.gz".into(),
+            )),
+            "jobs.toml",
+        )
     }
 }
 

@@ -591,33 +591,15 @@ fn resolve_program(program: &str, path_var: &str, workdir: &Path) -> Result<Path
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::model::Concurrency;
 
     fn job(id: &str, command: Command) -> Job {
-        Job {
-            id: id.into(),
-            description: String::new(),
-            schedule: "@hourly".parse().expect("valid schedule"),
-            timezone: chrono_tz::Tz::UTC,
-            action: Action::Command(command),
-            enabled: true,
-            timeout: None,
-            kill_grace: Duration::from_secs(10),
-            retries: 0,
-            retry_delay: Duration::from_secs(30),
-            retry_backoff: 1.0,
-            concurrency: Concurrency::Forbid,
-            jitter: Duration::ZERO,
-            catch_up: None,
-            user: None,
-            group: None,
-            working_dir: None,
-            env: Default::default(),
-            shell: "/bin/sh".into(),
-            output_limit: 65536,
-            notify: None,
-            source: PathBuf::from("jobs.toml"),
-        }
+        Job::new(
+            id,
+            "@hourly".parse().expect("valid schedule"),
+            chrono_tz::Tz::UTC,
+            Action::Command(command),
+            "jobs.toml",
+        )
     }
 
     fn info() -> AttemptInfo {

@@ -30,11 +30,11 @@ pub(crate) struct Document {
 }
 
 impl Document {
-    pub(crate) fn new(body: Vec<u8>) -> Document {
+    pub(crate) fn new(body: Bytes) -> Document {
         let mut hasher = DefaultHasher::new();
         hasher.write(&body);
         Document {
-            body: body.into(),
+            body,
             hash: hasher.finish(),
             gzip: OnceLock::new(),
         }
@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn any_tag_of_the_document_means_not_modified() {
-        let doc = Document::new(b"{\"jobs\":[]}".to_vec());
+        let doc = Document::new(Bytes::from_static(b"{\"jobs\":[]}"));
         let tag = format!("\"{:016x}\"", doc.hash);
         let gz = format!("\"{:016x}-gz\"", doc.hash);
         let held = |v: &str| {

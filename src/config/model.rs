@@ -169,6 +169,42 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job with every optional key at its SPEC §2 default: what the
+    /// loader starts from before applying `[defaults]` and the job's own
+    /// keys.
+    pub fn new(
+        id: impl Into<String>,
+        schedule: Schedule,
+        timezone: Tz,
+        action: Action,
+        source: impl Into<PathBuf>,
+    ) -> Job {
+        Job {
+            id: id.into(),
+            description: String::new(),
+            schedule,
+            timezone,
+            action,
+            enabled: true,
+            timeout: None,
+            kill_grace: Duration::from_secs(10),
+            retries: 0,
+            retry_delay: Duration::from_secs(30),
+            retry_backoff: 1.0,
+            concurrency: Concurrency::Forbid,
+            jitter: Duration::ZERO,
+            catch_up: None,
+            user: None,
+            group: None,
+            working_dir: None,
+            env: BTreeMap::new(),
+            shell: "/bin/sh".to_string(),
+            output_limit: 64 << 10,
+            notify: None,
+            source: source.into(),
+        }
+    }
+
     /// The delay before retry number `n` (1-based):
     /// `retry_delay × retry_backoff^(n-1)` (SPEC §5), capped at a day so a
     /// large backoff cannot overflow.
@@ -185,28 +221,16 @@ mod tests {
 
     fn job(delay: u64, backoff: f64) -> Job {
         Job {
-            id: "j".into(),
-            description: String::new(),
-            schedule: "@hourly".parse().expect("valid"),
-            timezone: Tz::UTC,
-            action: Action::Command(Command::Shell("true".into())),
-            enabled: true,
-            timeout: None,
-            kill_grace: Duration::from_secs(10),
             retries: 3,
             retry_delay: Duration::from_secs(delay),
             retry_backoff: backoff,
-            concurrency: Concurrency::Forbid,
-            jitter: Duration::ZERO,
-            catch_up: None,
-            user: None,
-            group: None,
-            working_dir: None,
-            env: BTreeMap::new(),
-            shell: "/bin/sh".into(),
-            output_limit: 65536,
-            notify: None,
-            source: PathBuf::from("jobs.toml"),
+            ..Job::new(
+                "j",
+                "@hourly".parse().expect("valid"),
+                Tz::UTC,
+                Action::Command(Command::Shell("true".into())),
+                "jobs.toml",
+            )
         }
     }
 

@@ -48,10 +48,6 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:9780";
 const DEFAULT_LOG_MAX_SIZE: u64 = 100 << 20;
 const DEFAULT_LOG_KEEP: u32 = 10;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
-const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
-const DEFAULT_OUTPUT_LIMIT: usize = 64 << 10;
-const DEFAULT_SHELL: &str = "/bin/sh";
 
 const SCHEDULE_HELP: &str = "5 fields `minute hour day-of-month month day-of-week` \
      (6 with seconds first), or a macro: @hourly, @daily, @weekly, @monthly, @yearly, \
@@ -878,47 +874,52 @@ impl Validator<'_> {
         if !valid {
             return None;
         }
+        // Each key comes from the job, else from `[defaults]`, else it
+        // keeps SPEC §2's default as `Job::new` sets it.
+        let base = Job::new(id.get_ref().clone(), schedule?, timezone, action?, source);
         Some(Job {
-            id: id.get_ref().clone(),
             description: own
                 .description
                 .or_else(|| defaults.description.clone())
-                .unwrap_or_default(),
-            schedule: schedule?,
-            timezone,
-            action: action?,
-            enabled: own.enabled.or(defaults.enabled).unwrap_or(true),
-            timeout: own.timeout.or(defaults.timeout).flatten(),
+                .unwrap_or(base.description),
+            enabled: own.enabled.or(defaults.enabled).unwrap_or(base.enabled),
+            timeout: own.timeout.or(defaults.timeout).unwrap_or(base.timeout),
             kill_grace: own
                 .kill_grace
                 .or(defaults.kill_grace)
-                .unwrap_or(DEFAULT_KILL_GRACE),
-            retries: own.retries.or(defaults.retries).unwrap_or(0),
+                .unwrap_or(base.kill_grace),
+            retries: own.retries.or(defaults.retries).unwrap_or(base.retries),
             retry_delay: own
                 .retry_delay
                 .or(defaults.retry_delay)
-                .unwrap_or(DEFAULT_RETRY_DELAY),
-            retry_backoff: own.retry_backoff.or(defaults.retry_backoff).unwrap_or(1.0),
+                .unwrap_or(base.retry_delay),
+            retry_backoff: own
+                .retry_backoff
+                .or(defaults.retry_backoff)
+                .unwrap_or(base.retry_backoff),
             concurrency: own
                 .concurrency
                 .or(defaults.concurrency)
-                .unwrap_or(Concurrency::Forbid),
-            jitter: own.jitter.or(defaults.jitter).unwrap_or(Duration::ZERO),
-            catch_up: own.catch_up.or(defaults.catch_up).flatten(),
-            user: own.user.or_else(|| defaults.user.clone()),
-            group: own.group.or_else(|| defaults.group.clone()),
-            working_dir: own.working_dir.or_else(|| defaults.working_dir.clone()),
+                .unwrap_or(base.concurrency),
+            jitter: own.jitter.or(defaults.jitter).unwrap_or(base.jitter),
+            catch_up: own.catch_up.or(defaults.catch_up).unwrap_or(base.catch_up),
+            user: own.user.or_else(|| defaults.user.clone()).or(base.user),
+            group: own.group.or_else(|| defaults.group.clone()).or(base.group),
+            working_dir: own
+                .working_dir
+                .or_else(|| defaults.working_dir.clone())
+                .or(base.working_dir),
             env,
             shell: own
                 .shell
                 .or_else(|| defaults.shell.clone())
-                .unwrap_or_else(|| DEFAULT_SHELL.to_string()),
+                .unwrap_or(base.shell),
             output_limit: own
                 .output_limit
                 .or(defaults.output_limit)
-                .unwrap_or(DEFAULT_OUTPUT_LIMIT),
+                .unwrap_or(base.output_limit),
             notify,
-            source: source.to_path_buf(),
+            ..base
         })
     }
 
