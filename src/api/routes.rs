@@ -221,7 +221,7 @@ async fn jobs(State(s): Shared, q: RawQuery, request: HeaderMap) -> Answer {
                 .map_err(serialise_error)?
         }
     };
-    Ok(doc.respond(&request))
+    Ok(doc.respond(&request).await)
 }
 
 async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
