@@ -30,6 +30,9 @@ use cronduct::log::{HistoryHandle, HistoryLimits, LogOptions, LogSink};
 use cronduct::record::{FinishRecord, LogEvent, Status, Trigger};
 use tokio::sync::oneshot;
 
+#[path = "../log_support/mod.rs"]
+mod log_support;
+
 pub const KEY: &str = "test-admin-key-0123456789";
 
 /// One job the fake scheduler knows.
@@ -75,7 +78,9 @@ pub fn at(t0: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
     t0 + chrono::Duration::seconds(secs)
 }
 
-/// A finish record as the runner would write it.
+/// A finish record as the runner would write it: the log tests' builder
+/// without output, and with no exit code for a command that could not
+/// start.
 pub fn finish(
     run_id: &str,
     job: &str,
@@ -85,28 +90,20 @@ pub fn finish(
     duration_ms: u64,
     will_retry: bool,
 ) -> FinishRecord {
-    let started_at = finished_at - chrono::Duration::milliseconds(duration_ms as i64);
     FinishRecord {
-        ts: finished_at,
-        run_id: run_id.into(),
-        job: job.into(),
-        attempt,
-        trigger: Trigger::Schedule,
-        scheduled_at: started_at,
-        started_at,
-        finished_at,
-        duration_ms,
-        status,
         exit_code: (status != Status::Error).then_some(i32::from(status != Status::Success)),
-        signal: None,
-        http_status: None,
-        error: None,
         stdout: String::new(),
         stderr: String::new(),
-        output_truncated: false,
-        will_retry,
         retry_at: None,
-        host: "testhost".into(),
+        ..log_support::finish(
+            job,
+            run_id,
+            attempt,
+            status,
+            will_retry,
+            finished_at,
+            duration_ms,
+        )
     }
 }
 
