@@ -48,6 +48,16 @@ fn job(id: &str, notify: Notify) -> Job {
     }
 }
 
+/// Reports run `run_id` of `job` as its first failure.
+fn send_failure(notifier: &Notifier, job: &Job, run_id: &str) {
+    notifier.send(
+        job,
+        Event::Failure,
+        &record(&job.id, run_id, Status::Failed),
+        1,
+    );
+}
+
 fn record(job: &str, run_id: &str, status: Status) -> FinishRecord {
     let t = Utc
         .with_ymd_and_hms(2026, 3, 29, 6, 0, 0)
@@ -461,24 +471,14 @@ async fn a_mail_server_that_never_answers_times_out_without_holding_up_other_not
     );
 
     let t = std::time::Instant::now();
-    notifier.send(
-        &mailer,
-        Event::Failure,
-        &record("mailer", "m1", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &mailer, "m1");
     let took = t.elapsed();
     assert!(took < Duration::from_millis(50), "send() took {took:?}");
     until("the mail server to be connected", WAIT, || {
         sink.connections() == 1
     })
     .await;
-    notifier.send(
-        &poster,
-        Event::Failure,
-        &record("poster", "p1", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &poster, "p1");
 
     until("the webhook POST", WAIT, || notifier.stats().delivered == 1).await;
     assert_eq!(
@@ -514,12 +514,7 @@ async fn a_flood_is_capped_and_the_next_notice_counts_what_was_suppressed() {
     );
     for i in 0..10 {
         let run = format!("r{i}");
-        notifier.send(
-            &j,
-            Event::Failure,
-            &record("every-minute", &run, Status::Failed),
-            1,
-        );
+        send_failure(&notifier, &j, &run);
     }
     until("the flood to be sorted", WAIT, || {
         let s = notifier.stats();
@@ -572,12 +567,7 @@ async fn smtp_login_uses_the_password_file_read_at_send_time() {
         "db-backup",
         notify(&["admin@example.com"], None, &[Event::Failure], 1),
     );
-    notifier.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r1", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &j, "r1");
 
     let mails = sink.wait_for(1, WAIT).await;
     assert_eq!(
@@ -606,12 +596,7 @@ async fn an_unreadable_password_file_is_logged_by_path() {
         "db-backup",
         notify(&["admin@example.com"], None, &[Event::Failure], 1),
     );
-    notifier.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r1", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &j, "r1");
 
     until("the delivery to be given up", WAIT, || {
         notifier.stats().failed == 1
@@ -641,12 +626,7 @@ async fn a_rejected_recipient_is_given_up_without_retrying() {
         "db-backup",
         notify(&["nobody@example.com"], None, &[Event::Failure], 1),
     );
-    notifier.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r1", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &j, "r1");
 
     until("the delivery to be given up", WAIT, || {
         notifier.stats().failed == 1
@@ -672,12 +652,7 @@ async fn smtp_settings_replaced_on_reload_apply_to_pending_retries() {
         "db-backup",
         notify(&["admin@example.com"], None, &[Event::Failure], 1),
     );
-    notifier.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r1", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &j, "r1");
     until("the first try to fail", WAIT, || {
         logs.text().contains("retrying in")
     })
@@ -706,33 +681,18 @@ async fn shutdown_flushes_queued_mail_and_cuts_retry_waits_short() {
         "db-backup",
         notify(&["admin@example.com"], None, &[Event::Failure], 1),
     );
-    good.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r1", Status::Failed),
-        1,
-    );
+    send_failure(&good, &j, "r1");
     let late = good.clone();
     good.shutdown(Instant::now() + WAIT).await;
     assert_eq!(sink.mails().len(), 1);
     // After shutdown, sends are dropped and counted, never blocking.
-    late.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r2", Status::Failed),
-        1,
-    );
+    send_failure(&late, &j, "r2");
     assert_eq!(late.stats().dropped, 1);
 
     // A delivery waiting an hour to retry gets one last try, not the hour.
     let (logs, _guard) = Logs::capture();
     let bad = start(Some(smtp(dead)), hour);
-    bad.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r3", Status::Failed),
-        1,
-    );
+    send_failure(&bad, &j, "r3");
     until("the first try to fail", WAIT, || {
         logs.text().contains("retrying in")
     })
@@ -794,12 +754,7 @@ async fn shutdown_gives_up_at_its_deadline_on_a_server_that_never_answers() {
         "db-backup",
         notify(&["admin@example.com"], None, &[Event::Failure], 1),
     );
-    notifier.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r1", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &j, "r1");
     until("the mail server to be connected", WAIT, || {
         sink.connections() == 1
     })
@@ -841,29 +796,14 @@ async fn a_full_queue_drops_the_notice_instead_of_waiting() {
     );
     // The first notice is being delivered (and hangs); the second waits in
     // the queue; the third finds the queue full.
-    notifier.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r1", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &j, "r1");
     until("the first delivery to start", WAIT, || {
         sink.connections() == 1
     })
     .await;
-    notifier.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r2", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &j, "r2");
     let t = std::time::Instant::now();
-    notifier.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r3", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &j, "r3");
     let took = t.elapsed();
     assert!(took < Duration::from_millis(50), "send() took {took:?}");
     assert_eq!(notifier.stats().dropped, 1);
@@ -891,12 +831,7 @@ async fn starttls_never_falls_back_to_plain_text() {
         "db-backup",
         notify(&["admin@example.com"], None, &[Event::Failure], 1),
     );
-    notifier.send(
-        &j,
-        Event::Failure,
-        &record("db-backup", "r1", Status::Failed),
-        1,
-    );
+    send_failure(&notifier, &j, "r1");
 
     until("the delivery to be given up", WAIT, || {
         notifier.stats().failed == 1
