@@ -3,11 +3,14 @@
 //! with 1,000 jobs) and `GET /api/v1/stats` (200 KiB). Serialising them is
 //! most of their cost, and their inputs rarely change between two polls.
 //!
-//! Neither memo can serve a stale answer: each keeps its inputs and
-//! compares them with the fresh ones on every request.
-//! - Jobs: one JSON fragment per job, reused while the scheduler's summary
-//!   of the job is equal and its last finished run is the same record.
-//!   The scheduler is still asked on every request.
+//! Neither memo can serve a stale answer: each keeps what its inputs were
+//! and checks them on every request.
+//! - Jobs: the whole answer, served as it is while the scheduler's
+//!   [`jobs_version`](crate::daemon::control::Handle::jobs_version) and
+//!   the history's generation are those it was made at (the scheduler is
+//!   not asked then). When either has moved, the scheduler is asked, and
+//!   each job's JSON fragment is reused while its summary is equal and its
+//!   last finished run is the same record.
 //! - Stats: everything but `period`, reused while the history index has
 //!   taken no new record ([`History::generation`]) and the UTC date and
 //!   `days` are the same; `period` (whose `to` is now) is written fresh.
