@@ -164,15 +164,23 @@ impl Loader {
 
     /// The `[daemon]` settings alone; problems in the rest of the file
     /// are dropped, TOML syntax errors are kept (a broken document has no
-    /// trustworthy `[daemon]` table).
+    /// trustworthy `[daemon]` table), and so are problems inside `[daemon]`
+    /// found while reading it (`listen = 9780`, a number): the client
+    /// would otherwise go quietly to the default address.
     fn daemon_settings(&mut self, path: &Path) -> Option<DaemonSettings> {
         let (_, main_id) = self.read_main(path)?;
-        let mut elsewhere = Vec::new();
-        let Some(main) = raw::read_file(main_id, &self.sources[0].text, None, &mut elsewhere)
-        else {
-            self.diags = elsewhere;
+        let mut found = Vec::new();
+        let Some(main) = raw::read_file(main_id, &self.sources[0].text, None, &mut found) else {
+            self.diags = found;
             return None;
         };
+        if let Some(table) = &main.daemon_span {
+            self.diags.extend(found.into_iter().filter(|d| {
+                d.span
+                    .as_ref()
+                    .is_some_and(|s| table.start <= s.start && s.end <= table.end)
+            }));
+        }
         validate::daemon_settings(&main, &self.dirs, &mut self.diags)
     }
 

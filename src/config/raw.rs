@@ -262,6 +262,9 @@ impl RawJob {
 pub(crate) struct RawFile {
     pub include: Vec<Sp<String>>,
     pub daemon: Option<RawDaemon>,
+    /// Where the `daemon` table is in the text: its header and every key
+    /// and value in it.
+    pub daemon_span: Option<Range<usize>>,
     pub smtp: Option<RawSmtp>,
     pub defaults: Option<RawJob>,
     /// Jobs with their id (the table key) and its span.
@@ -275,6 +278,19 @@ pub(crate) struct RawFile {
 ///
 /// Returns `None` when the text is not valid TOML: what a broken document
 /// would mean is a guess, so its problems are only the syntax errors.
+/// The text a value covers. A `[table]` value's own span is its header
+/// only, so its keys and values are added.
+fn extent(value: &Sp<DeValue<'_>>) -> Range<usize> {
+    let mut range = value.span();
+    if let DeValue::Table(table) = value.get_ref() {
+        for (k, v) in table {
+            range.start = range.start.min(k.span().start);
+            range.end = range.end.max(v.span().end);
+        }
+    }
+    range
+}
+
 pub(crate) fn read_file(
     file: FileId,
     text: &str,
@@ -324,7 +340,10 @@ pub(crate) fn read_file(
                     raw.include = list.into_inner();
                 }
             }
-            "daemon" => raw.daemon = r.table("daemon", value).map(|t| read_daemon(&mut r, t)),
+            "daemon" => {
+                raw.daemon_span = Some(extent(value));
+                raw.daemon = r.table("daemon", value).map(|t| read_daemon(&mut r, t));
+            }
             "smtp" => raw.smtp = r.table("smtp", value).map(|t| read_smtp(&mut r, t)),
             "defaults" => {
                 if let Some(t) = r.table("defaults", value) {

@@ -339,3 +339,34 @@ fn a_user_that_exists_is_accepted() {
     ));
     assert_eq!(c.jobs["a"].user.as_deref(), Some(me.name.as_str()));
 }
+
+/// What a client command reads: `[daemon]` alone. A broken job elsewhere
+/// does not stop it; a wrong `[daemon]` value does, whichever layer
+/// finds it (a type error while reading, a bad value while validating).
+#[test]
+fn daemon_settings_for_clients_ignore_jobs_but_not_daemon_errors() {
+    let read = |text: &str| {
+        let dir = Dir::new(&[("jobs.toml", text)]);
+        load_daemon_settings(&dir.path("jobs.toml")).map_err(|e| e.to_string())
+    };
+    let broken_job = "[daemon]\nlisten = \"127.0.0.1:9999\"\n\n[jobs.x]\nschedule = 5\n";
+    let settings = read(broken_job).expect("the job's error is not the client's business");
+    assert_eq!(settings.listen.port(), 9999);
+
+    for (text, key) in [
+        (
+            "[daemon]\nlisten = 9780\n\n[jobs.x]\nschedule = 5\n",
+            "listen",
+        ),
+        (
+            "[jobs.x]\nschedule = 5\n\n[daemon]\nstate_dir = 5\n",
+            "state_dir",
+        ),
+        ("daemon = 5\n", "daemon"),
+        ("[daemon]\nlog_keep = 0\n", "log_keep"),
+    ] {
+        let err = read(text).expect_err(text);
+        assert!(err.contains(key), "{text:?} gave:\n{err}");
+        assert!(!err.contains("schedule"), "{text:?} gave:\n{err}");
+    }
+}
