@@ -175,12 +175,7 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<ExitCode> {
 /// Refuses ids that could not name a job (SPEC §2) before they become
 /// part of a URL, where `..` or `/` would address another endpoint.
 fn check_job_id(id: &str) -> anyhow::Result<()> {
-    let valid = id.len() <= 64
-        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if valid {
+    if crate::config::valid_job_id(id) {
         Ok(())
     } else {
         bail!(

@@ -13,6 +13,7 @@ pub mod units;
 mod validate;
 
 pub use model::*;
+pub(crate) use validate::valid_id as valid_job_id;
 
 use std::path::{Path, PathBuf};
 

@@ -119,7 +119,6 @@ pub(crate) fn validate(
     Validated { daemon, smtp, jobs }
 }
 
-/// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$` (SPEC §2).
 /// Validates only the main file's `[daemon]` table, as [`validate`] does.
 /// `dirs[0]` is the absolute folder of the main file.
 pub(crate) fn daemon_settings(
@@ -138,7 +137,8 @@ pub(crate) fn daemon_settings(
     v.daemon(main.daemon.as_ref())
 }
 
-fn valid_id(id: &str) -> bool {
+/// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$` (SPEC §2).
+pub(crate) fn valid_id(id: &str) -> bool {
     let b = id.as_bytes();
     !b.is_empty()
         && b.len() <= 64
