@@ -37,12 +37,7 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
 /// `@reboot` jobs show "at daemon start", disabled ones "disabled", and a
 /// schedule with no instant left "never".
 fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
-    let mut rows = vec![[
-        "ID".to_string(),
-        "SCHEDULE".to_string(),
-        "ZONE".to_string(),
-        "NEXT RUN".to_string(),
-    ]];
+    let mut rows = Vec::new();
     for job in config.jobs.values() {
         let next = if !job.enabled {
             "disabled".to_string()
@@ -56,31 +51,18 @@ fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
                 None => "never".to_string(),
             }
         };
-        rows.push([
+        rows.push(vec![
             job.id.clone(),
             job.schedule.source().to_string(),
             job.timezone.name().to_string(),
             next,
         ]);
     }
-    let mut widths = [0usize; 3];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    if !config.jobs.is_empty() {
-        for [id, schedule, zone, next] in &rows {
-            let _ = writeln!(
-                out,
-                "{id:<w0$}  {schedule:<w1$}  {zone:<w2$}  {next}",
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2]
-            );
-        }
-    }
+    let mut out = if rows.is_empty() {
+        String::new()
+    } else {
+        super::client::table(&["ID", "SCHEDULE", "ZONE", "NEXT RUN"], &rows)
+    };
     let n = config.jobs.len();
     let _ = writeln!(out, "{n} job{} OK in {file}", if n == 1 { "" } else { "s" });
     out

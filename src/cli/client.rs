@@ -419,7 +419,7 @@ fn pretty_json(raw: &str) -> String {
 
 /// Lays rows out in columns two spaces apart; the last column is not
 /// padded, so lines carry no trailing blanks.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
