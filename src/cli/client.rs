@@ -16,6 +16,7 @@
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -492,9 +493,12 @@ fn in_zone(t: DateTime<Utc>, zone: &str) -> String {
 }
 
 /// An instant in this machine's zone (`TZ`, else `/etc/localtime`), named
-/// by its abbreviation like the job zones.
+/// by its abbreviation like the job zones. The zone is looked up once per
+/// command: finding it reads the environment and up to two files, and a
+/// `runs` table has a thousand rows.
 fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&crate::schedule::system_timezone())
+    static ZONE: OnceLock<chrono_tz::Tz> = OnceLock::new();
+    t.with_timezone(ZONE.get_or_init(crate::schedule::system_timezone))
         .format("%Y-%m-%d %H:%M:%S %Z")
         .to_string()
 }
