@@ -359,11 +359,7 @@ pub(crate) fn read_file(
                 for (id, body) in jobs {
                     let id = Sp::new(id.span(), id.get_ref().to_string());
                     let scope = Scope::Job(id.get_ref().clone());
-                    let mut job_reader = Reader {
-                        file,
-                        scope: scope.clone(),
-                        diags: &mut *r.diags,
-                    };
+                    let mut job_reader = r.with_scope(scope.clone());
                     let Some(t) = body.get_ref().as_table() else {
                         job_reader.diags.push(
                             Diagnostic::at(
