@@ -198,6 +198,31 @@ impl Validator<'_> {
         self.error(file, span, message).help = Some(help.to_string());
     }
 
+    /// The option `v` names, or an error `KEY: unknown WHAT "v"` whose help
+    /// is the nearest name, else `choices` (what each option means).
+    fn one_of<T: Copy>(
+        &mut self,
+        file: FileId,
+        v: &Sp<String>,
+        key: String,
+        what: &str,
+        options: &[(&str, T)],
+        choices: &str,
+    ) -> Option<T> {
+        let given = v.get_ref().as_str();
+        if let Some(&(_, value)) = options.iter().find(|(name, _)| *name == given) {
+            return Some(value);
+        }
+        let names: Vec<&str> = options.iter().map(|&(name, _)| name).collect();
+        let help = match suggest(given, &names) {
+            Some(near) => format!("did you mean \"{near}\"?"),
+            None => choices.to_string(),
+        };
+        self.error(file, v.span(), format!("{key}: unknown {what} \"{given}\""))
+            .help = Some(help);
+        None
+    }
+
     fn duration(
         &mut self,
         file: FileId,
@@ -430,27 +455,19 @@ impl Validator<'_> {
             }
         }
         if let Some(v) = &raw.concurrency {
-            s.concurrency = match v.get_ref().as_str() {
-                "forbid" => Some(Concurrency::Forbid),
-                "allow" => Some(Concurrency::Allow),
-                "replace" => Some(Concurrency::Replace),
-                other => {
-                    let valid = ["forbid", "allow", "replace"];
-                    let help = match suggest(other, &valid) {
-                        Some(near) => format!("did you mean \"{near}\"?"),
-                        None => "one of \"forbid\" (skip a run while one is active), \"allow\" \
-                                 (let runs overlap), \"replace\" (cancel the active run)"
-                            .to_string(),
-                    };
-                    self.error(
-                        f,
-                        v.span(),
-                        format!("{}: unknown policy \"{other}\"", scope.key("concurrency")),
-                    )
-                    .help = Some(help);
-                    None
-                }
-            };
+            s.concurrency = self.one_of(
+                f,
+                v,
+                scope.key("concurrency"),
+                "policy",
+                &[
+                    ("forbid", Concurrency::Forbid),
+                    ("allow", Concurrency::Allow),
+                    ("replace", Concurrency::Replace),
+                ],
+                "one of \"forbid\" (skip a run while one is active), \"allow\" \
+                 (let runs overlap), \"replace\" (cancel the active run)",
+            );
         }
         s.jitter = raw
             .jitter
@@ -579,24 +596,21 @@ impl Validator<'_> {
                 );
             }
             for item in list.get_ref() {
-                match item.get_ref().as_str() {
-                    "failure" => on.failure = true,
-                    "recovery" => on.recovery = true,
-                    "success" => on.success = true,
-                    other => {
-                        ok = false;
-                        let valid = ["failure", "recovery", "success"];
-                        let help = match suggest(other, &valid) {
-                            Some(near) => format!("did you mean \"{near}\"?"),
-                            None => "one of \"failure\", \"recovery\", \"success\"".to_string(),
-                        };
-                        self.error(
-                            f,
-                            item.span(),
-                            format!("{}: unknown event \"{other}\"", scope.key("notify.on")),
-                        )
-                        .help = Some(help);
-                    }
+                let event = self.one_of::<fn(&mut NotifyOn)>(
+                    f,
+                    item,
+                    scope.key("notify.on"),
+                    "event",
+                    &[
+                        ("failure", |on| on.failure = true),
+                        ("recovery", |on| on.recovery = true),
+                        ("success", |on| on.success = true),
+                    ],
+                    "one of \"failure\", \"recovery\", \"success\"",
+                );
+                match event {
+                    Some(set) => set(&mut on),
+                    None => ok = false,
                 }
             }
         }
@@ -1050,25 +1064,23 @@ impl Validator<'_> {
             None => "localhost".to_string(),
         };
         let tls = match &raw.tls {
-            Some(v) => match v.get_ref().as_str() {
-                "none" => SmtpTls::None,
-                "starttls" => SmtpTls::StartTls,
-                "tls" => SmtpTls::Tls,
-                other => {
+            Some(v) => self
+                .one_of(
+                    f,
+                    v,
+                    scope.key("tls"),
+                    "mode",
+                    &[
+                        ("none", SmtpTls::None),
+                        ("starttls", SmtpTls::StartTls),
+                        ("tls", SmtpTls::Tls),
+                    ],
+                    "one of \"none\", \"starttls\", \"tls\"",
+                )
+                .unwrap_or_else(|| {
                     ok = false;
-                    let help = match suggest(other, &["none", "starttls", "tls"]) {
-                        Some(near) => format!("did you mean \"{near}\"?"),
-                        None => "one of \"none\", \"starttls\", \"tls\"".to_string(),
-                    };
-                    self.error(
-                        f,
-                        v.span(),
-                        format!("{}: unknown mode \"{other}\"", scope.key("tls")),
-                    )
-                    .help = Some(help);
                     SmtpTls::None
-                }
-            },
+                }),
             None => SmtpTls::None,
         };
         let port = match &raw.port {
