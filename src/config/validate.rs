@@ -73,14 +73,7 @@ pub(crate) fn validate(
     paths: &[PathBuf],
     diags: &mut Vec<Diagnostic>,
 ) -> Validated {
-    let mut v = Validator {
-        diags,
-        dirs,
-        users: HashMap::new(),
-        groups: HashMap::new(),
-        has_smtp: main.smtp.is_some(),
-        system_timezone: None,
-    };
+    let mut v = Validator::new(main, dirs, diags);
     let daemon = v.daemon(main.daemon.as_ref());
     let smtp = main.smtp.as_ref().and_then(|s| v.smtp(s));
     let defaults = main
@@ -126,14 +119,7 @@ pub(crate) fn daemon_settings(
     dirs: &[PathBuf],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<DaemonSettings> {
-    let mut v = Validator {
-        diags,
-        dirs,
-        users: HashMap::new(),
-        groups: HashMap::new(),
-        has_smtp: main.smtp.is_some(),
-        system_timezone: None,
-    };
+    let mut v = Validator::new(main, dirs, diags);
     v.daemon(main.daemon.as_ref())
 }
 
@@ -187,7 +173,19 @@ struct Validator<'a> {
     system_timezone: Option<Tz>,
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
+    /// A validator for the files of `main`, recording problems in `diags`.
+    fn new(main: &RawFile, dirs: &'a [PathBuf], diags: &'a mut Vec<Diagnostic>) -> Self {
+        Validator {
+            diags,
+            dirs,
+            users: HashMap::new(),
+            groups: HashMap::new(),
+            has_smtp: main.smtp.is_some(),
+            system_timezone: None,
+        }
+    }
+
     fn error(&mut self, file: FileId, span: Range<usize>, message: String) -> &mut Diagnostic {
         self.diags.push(Diagnostic::at(file, span, message));
         let last = self.diags.len() - 1;
@@ -630,7 +628,7 @@ impl Validator<'_> {
                 }
             }
         }
-        if email.is_empty() && webhook.is_none() && raw.email.is_none() && raw.webhook.is_none() {
+        if raw.email.is_none() && raw.webhook.is_none() {
             if raw.on.is_some() || raw.after.is_some() {
                 self.error_help(
                     f,
