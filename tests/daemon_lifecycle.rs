@@ -9,13 +9,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, TimeDelta};
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, group_members, kill_group, now};
+use e2e_support::{Daemon, NEVER, group_members, kill_group, now, pgid_of};
 
 const SECS_20: Duration = Duration::from_secs(20);
-
-fn pgid_of(start: &cronduct::record::StartRecord) -> i32 {
-    i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits")
-}
 
 #[test]
 fn a_run_cut_off_by_a_crash_is_recorded_lost_at_the_next_start() {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, alive, group_members, proc_status_bytes};
+use e2e_support::{Daemon, NEVER, alive, group_members, pgid_of, proc_status_bytes};
 
 const SECS_20: Duration = Duration::from_secs(20);
 
@@ -52,7 +52,7 @@ kill_grace = "1s"
         finish.duration_ms >= 1000,
         "not before the timeout: {finish:?}"
     );
-    let pgid = i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits");
+    let pgid = pgid_of(&start);
     d.poll(
         "the grandchild and the whole group to be gone",
         Duration::from_secs(5),
@@ -86,7 +86,7 @@ kill_grace = "1s"
         finish.duration_ms >= 2000,
         "SIGKILL only after timeout + kill_grace: {finish:?}"
     );
-    let pgid = i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits");
+    let pgid = pgid_of(&start);
     d.poll(
         "the TERM-ignoring tree to be killed",
         Duration::from_secs(5),
@@ -279,14 +279,14 @@ concurrency = "replace"
             .is_some_and(|e| e.contains("replace")),
         "{ended:?}"
     );
-    let old_pgid = i32::try_from(old_start.pid.expect("pid")).expect("pid fits");
+    let old_pgid = pgid_of(&old_start);
     d.poll(
         "the old run's processes to be gone",
         Duration::from_secs(5),
         || group_members(old_pgid).is_empty().then_some(()),
     );
     let new_start = d.wait_start(&new, 1, SECS_20);
-    let new_pgid = i32::try_from(new_start.pid.expect("pid")).expect("pid fits");
+    let new_pgid = pgid_of(&new_start);
     assert!(
         !group_members(new_pgid).is_empty(),
         "the new run is running"

@@ -612,6 +612,12 @@ pub fn proc_status_bytes(pid: i32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// The process group of a run's command: the daemon starts each command
+/// as the leader of its own group, so the group id is the command's pid.
+pub fn pgid_of(start: &StartRecord) -> i32 {
+    i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits")
+}
+
 /// Kills a leftover process group (after a simulated crash nobody else
 /// will).
 pub fn kill_group(pgid: i32) {
