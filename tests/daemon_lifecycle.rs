@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, TimeDelta};
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, group_members, kill_group, now, pgid_of};
+use e2e_support::{Daemon, NEVER, kill_group, now, pgid_of};
 
 const SECS_20: Duration = Duration::from_secs(20);
 
@@ -87,11 +87,7 @@ command = "sleep 30"
         "{finish:?}"
     );
     assert!(!finish.will_retry);
-    d.poll(
-        "the job's process group to be gone",
-        Duration::from_secs(5),
-        || group_members(pgid_of(&start)).is_empty().then_some(()),
-    );
+    d.wait_gone("the job's process group to be gone", pgid_of(&start), &[]);
 }
 
 #[test]

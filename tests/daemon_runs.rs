@@ -53,10 +53,10 @@ kill_grace = "1s"
         "not before the timeout: {finish:?}"
     );
     let pgid = pgid_of(&start);
-    d.poll(
+    d.wait_gone(
         "the grandchild and the whole group to be gone",
-        Duration::from_secs(5),
-        || (!alive(grandchild) && group_members(pgid).is_empty()).then_some(()),
+        pgid,
+        &[grandchild],
     );
 }
 
@@ -87,11 +87,7 @@ kill_grace = "1s"
         "SIGKILL only after timeout + kill_grace: {finish:?}"
     );
     let pgid = pgid_of(&start);
-    d.poll(
-        "the TERM-ignoring tree to be killed",
-        Duration::from_secs(5),
-        || (!alive(grandchild) && group_members(pgid).is_empty()).then_some(()),
-    );
+    d.wait_gone("the TERM-ignoring tree to be killed", pgid, &[grandchild]);
 }
 
 #[test]
@@ -280,11 +276,7 @@ concurrency = "replace"
         "{ended:?}"
     );
     let old_pgid = pgid_of(&old_start);
-    d.poll(
-        "the old run's processes to be gone",
-        Duration::from_secs(5),
-        || group_members(old_pgid).is_empty().then_some(()),
-    );
+    d.wait_gone("the old run's processes to be gone", old_pgid, &[]);
     let new_start = d.wait_start(&new, 1, SECS_20);
     let new_pgid = pgid_of(&new_start);
     assert!(

@@ -268,6 +268,15 @@ impl Daemon {
         }
     }
 
+    /// Waits (up to 5 s) until process group `pgid` has no live member
+    /// and none of the processes in `also` (ones that may have left the
+    /// group) is alive; `what` names them in the failure message.
+    pub fn wait_gone(&self, what: &str, pgid: i32, also: &[i32]) {
+        self.poll(what, Duration::from_secs(5), || {
+            (also.iter().all(|&pid| !alive(pid)) && group_members(pgid).is_empty()).then_some(())
+        });
+    }
+
     // ---- the run log ----
 
     /// Every complete line of the run log (a trailing line still being
