@@ -140,12 +140,8 @@ command = "true"
 "#,
     );
     d.start();
-    let reply = d.api("POST", "/api/v1/jobs/quiet/pause");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(
-        reply.body,
-        serde_json::json!({"job": "quiet", "paused": true})
-    );
+    let reply = d.post("/api/v1/jobs/quiet/pause");
+    assert_eq!(reply, serde_json::json!({"job": "quiet", "paused": true}));
     d.stop(Duration::from_secs(10));
     let quiet_before = d.starts("quiet").len();
     let witness_before = d.starts("witness").len();
@@ -170,9 +166,8 @@ command = "echo kept"
 "#
     ));
     d.start();
-    let reply = d.api("POST", "/api/v1/jobs/remembered/run?wait=true");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let run_id = reply.body["run_id"].as_str().expect("run_id").to_string();
+    let reply = d.post("/api/v1/jobs/remembered/run?wait=true");
+    let run_id = reply["run_id"].as_str().expect("run_id").to_string();
     d.stop(Duration::from_secs(10));
 
     d.start();
@@ -213,11 +208,9 @@ command = "true"
     );
 
     // An unchanged reload, then one that changes the @reboot job itself.
-    let reply = d.api("POST", "/api/v1/reload");
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    d.post("/api/v1/reload");
     d.write_config(&config("second"));
-    let reply = d.api("POST", "/api/v1/reload");
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    d.post("/api/v1/reload");
     let witness = d.starts("witness").len();
     d.wait_starts("witness", witness + 2, SECS_20);
     assert_eq!(d.starts("boot").len(), 1, "a reload ran the @reboot job");

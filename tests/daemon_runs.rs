@@ -349,10 +349,9 @@ env = {{ SHARED = "from-job", FROM_JOB = "j" }}
 "#
     ));
     d.start();
-    let reply = d.api("POST", "/api/v1/jobs/show-env/run?wait=true");
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = d.post("/api/v1/jobs/show-env/run?wait=true");
     let record: cronduct::record::FinishRecord =
-        serde_json::from_value(reply.body).expect("a finish record");
+        serde_json::from_value(reply).expect("a finish record");
     assert_eq!(record.status, Status::Success, "{record:?}");
     let seen: BTreeMap<&str, &str> = record
         .stdout
@@ -411,24 +410,23 @@ command = "true"
     assert_eq!(listed("slow")["running"], false);
     assert_eq!(listed("slow")["last_run"], serde_json::Value::Null);
 
-    assert_eq!(d.api("POST", "/api/v1/jobs/quick/pause").status, 200);
+    d.post("/api/v1/jobs/quick/pause");
     assert_eq!(listed("quick")["paused"], true);
-    assert_eq!(d.api("POST", "/api/v1/jobs/quick/resume").status, 200);
+    d.post("/api/v1/jobs/quick/resume");
     assert_eq!(listed("quick")["paused"], false);
 
     let run = d.trigger("slow");
     assert_eq!(listed("slow")["running"], true, "active from the 202 on");
     d.wait_start(&run, 1, SECS_20);
-    assert_eq!(d.api("POST", "/api/v1/jobs/slow/cancel").status, 200);
+    d.post("/api/v1/jobs/slow/cancel");
     let last = d.poll("the cancelled run in the list", SECS_20, || {
         let job = listed("slow");
         (job["running"] == false && job["last_run"]["run_id"] == run.as_str()).then_some(job)
     });
     assert_eq!(last["last_run"]["status"], "cancelled");
 
-    let waited = d.api("POST", "/api/v1/jobs/quick/run?wait=true");
-    assert_eq!(waited.status, 200, "{}", waited.body);
-    let run_id = waited.body["run_id"].as_str().expect("run_id").to_string();
+    let waited = d.post("/api/v1/jobs/quick/run?wait=true");
+    let run_id = waited["run_id"].as_str().expect("run_id").to_string();
     d.poll("the finished run in the list", SECS_20, || {
         let job = listed("quick");
         (job["running"] == false && job["last_run"]["run_id"] == run_id.as_str()).then_some(())

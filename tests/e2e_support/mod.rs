@@ -432,6 +432,13 @@ impl Daemon {
         reply.body
     }
 
+    /// `POST path`, which must answer 200; the answer's body.
+    pub fn post(&self, path: &str) -> Value {
+        let reply = self.api("POST", path);
+        assert_eq!(reply.status, 200, "POST {path}: {}", reply.body);
+        reply.body
+    }
+
     /// `GET /health` (no key).
     pub fn health(&self) -> Reply {
         self.try_http("GET", "/health", None)
