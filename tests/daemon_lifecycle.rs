@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, TimeDelta};
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, kill_group, now, pgid_of};
-
-const SECS_20: Duration = Duration::from_secs(20);
+use e2e_support::{Daemon, NEVER, SECS_20, kill_group, now, pgid_of};
 
 #[test]
 fn a_run_cut_off_by_a_crash_is_recorded_lost_at_the_next_start() {

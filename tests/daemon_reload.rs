@@ -8,11 +8,9 @@ mod e2e_support;
 use std::time::Duration;
 
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER};
+use e2e_support::{Daemon, NEVER, SECS_20};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-
-const SECS_20: Duration = Duration::from_secs(20);
 
 /// How long the file watcher (plus its debounce) may take to notice an
 /// edit on a loaded machine.

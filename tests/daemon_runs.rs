@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, alive, group_members, pgid_of, proc_status_bytes};
-
-const SECS_20: Duration = Duration::from_secs(20);
+use e2e_support::{Daemon, NEVER, SECS_20, alive, group_members, pgid_of, proc_status_bytes};
 
 fn ms(d: chrono::Duration) -> i64 {
     d.num_milliseconds()

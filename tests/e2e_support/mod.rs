@@ -29,6 +29,10 @@ pub const KEY: &str = "e2e-admin-key-5f0c1d9a";
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cronduct");
 
+/// The usual deadline for something the daemon does promptly (a run's
+/// start or end, a log line, a mail); generous for a loaded CI machine.
+pub const SECS_20: Duration = Duration::from_secs(20);
+
 /// How long the daemon may take to answer `/health` after being started.
 const START_DEADLINE: Duration = Duration::from_secs(20);
 
