@@ -1,6 +1,9 @@
 //! HTTP attempts against real servers on 127.0.0.1: what is sent, how
 //! statuses map, bounded bodies, deadlines and readable errors.
 
+#[path = "support/procfs.rs"]
+mod procfs;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use cronduct::action::ActionOutcome;
 use cronduct::action::http;
 use cronduct::config::model::HttpRequest;
 use cronduct::record::Status;
+use procfs::vm_rss_kib;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -172,15 +176,6 @@ async fn expect_status_decides_success() {
         assert_eq!(out.http_status, Some(*code));
         assert_eq!(out.error.as_deref(), *error);
     }
-}
-
-fn vm_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
 }
 
 #[tokio::test]
