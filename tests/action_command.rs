@@ -2,6 +2,9 @@
 //! cancel killing whole process trees, bounded output, the environment,
 //! accounts, and reaping.
 
+#[path = "support/procfs.rs"]
+mod procfs;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +14,7 @@ use cronduct::action::command::{self, DEFAULT_PATH};
 use cronduct::action::{ActionOutcome, AttemptInfo};
 use cronduct::config::model::{Action, Command, Job};
 use cronduct::record::Status;
+use procfs::{alive, vm_rss_kib};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -57,21 +61,6 @@ async fn bounded<T>(limit: Duration, attempt: impl std::future::Future<Output = 
     tokio::time::timeout(limit, attempt)
         .await
         .unwrap_or_else(|_| panic!("the attempt did not end within {limit:?}"))
-}
-
-/// Whether a process is gone (or a zombie, i.e. dead but not yet reaped by
-/// its new parent, which is not us in these tests).
-fn dead(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => proc_state(&stat) == Some('Z'),
-    }
-}
-
-/// The state letter of a `/proc/<pid>/stat` line.
-fn proc_state(stat: &str) -> Option<char> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().next()?.chars().next()
 }
 
 async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
@@ -151,10 +140,10 @@ async fn timeout_kills_the_whole_process_tree() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     let grandchild = pid_from_file(&bg).await;
     eventually("the grandchild is dead", Duration::from_secs(5), || {
-        dead(grandchild)
+        !alive(grandchild)
     })
     .await;
-    assert!(dead(leader));
+    assert!(!alive(leader));
     eprintln!(
         "timeout 300ms: tree of 3 killed, attempt over after {took:?} (kill {:?})",
         took.saturating_sub(Duration::from_millis(300))
@@ -180,7 +169,7 @@ async fn a_term_ignoring_tree_gets_sigkill_after_the_grace() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     let grandchild = pid_from_file(&bg).await;
     eventually("the grandchild is dead", Duration::from_secs(5), || {
-        dead(grandchild)
+        !alive(grandchild)
     })
     .await;
     eprintln!(
@@ -210,7 +199,7 @@ async fn a_descendant_ignoring_term_is_killed_even_after_the_main_process_died()
     eventually(
         "the TERM-ignoring grandchild is dead",
         Duration::from_secs(5),
-        || dead(grandchild),
+        || !alive(grandchild),
     )
     .await;
 }
@@ -273,15 +262,6 @@ async fn the_tail_does_not_start_with_half_a_character() {
     let out = run(&j).await;
     assert!(out.output_truncated);
     assert_eq!(out.stdout, "é".repeat(500));
-}
-
-fn vm_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
 }
 
 #[tokio::test]
@@ -526,7 +506,7 @@ async fn a_background_process_holding_the_pipes_does_not_hang_the_attempt() {
     assert!(took < Duration::from_secs(3), "took {took:?}");
     let pid = pid_from_file(&bg).await;
     // Left alone, like cron does.
-    assert!(!dead(pid), "the background process was killed");
+    assert!(alive(pid), "the background process was killed");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,

@@ -1,6 +1,9 @@
 //! HTTP attempts against real servers on 127.0.0.1: what is sent, how
 //! statuses map, bounded bodies, deadlines and readable errors.
 
+#[path = "support/procfs.rs"]
+mod procfs;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use cronduct::action::ActionOutcome;
 use cronduct::action::http;
 use cronduct::config::model::HttpRequest;
 use cronduct::record::Status;
+use procfs::vm_rss_kib;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -34,6 +38,16 @@ async fn attempt(req: &HttpRequest, timeout: Option<Duration>, limit: usize) -> 
     tokio::time::timeout(Duration::from_secs(60), run)
         .await
         .expect("the attempt ends")
+}
+
+/// A GET of `url` that must end in an error: the error message, also
+/// printed (after `label`) so the test log shows what a sysadmin reads.
+async fn error_of(url: String, timeout: Duration, label: &str) -> String {
+    let out = attempt(&request(url), Some(timeout), 65536).await;
+    assert_eq!(out.status, Status::Error, "{out:?}");
+    let error = out.error.expect("an error message");
+    eprintln!("{label} reads: {error}");
+    error
 }
 
 async fn echo(method: Method, headers: HeaderMap, body: String) -> String {
@@ -174,15 +188,6 @@ async fn expect_status_decides_success() {
     }
 }
 
-fn vm_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
-}
-
 #[tokio::test]
 async fn a_huge_body_keeps_only_its_tail() {
     const SIZE: usize = 100 * 1024 * 1024;
@@ -315,15 +320,12 @@ async fn a_tls_failure_is_an_error_with_the_root_cause() {
         let _ = sock.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
     })
     .await;
-    let out = attempt(
-        &request(format!("https://{addr}/")),
-        Some(Duration::from_secs(10)),
-        65536,
+    let error = error_of(
+        format!("https://{addr}/"),
+        Duration::from_secs(10),
+        "TLS failure",
     )
     .await;
-    assert_eq!(out.status, Status::Error, "{out:?}");
-    let error = out.error.expect("an error message");
-    eprintln!("TLS failure reads: {error}");
     assert!(
         error.starts_with(&format!("cannot connect to {addr}: ")),
         "{error}"
@@ -334,15 +336,12 @@ async fn a_tls_failure_is_an_error_with_the_root_cause() {
 
 #[tokio::test]
 async fn an_unknown_host_is_an_error() {
-    let out = attempt(
-        &request("http://no-such-host.invalid/".into()),
-        Some(Duration::from_secs(20)),
-        65536,
+    let error = error_of(
+        "http://no-such-host.invalid/".into(),
+        Duration::from_secs(20),
+        "DNS failure",
     )
     .await;
-    assert_eq!(out.status, Status::Error, "{out:?}");
-    let error = out.error.expect("an error message");
-    eprintln!("DNS failure reads: {error}");
     assert!(
         error.starts_with("cannot connect to no-such-host.invalid:80: "),
         "{error}"
@@ -353,15 +352,12 @@ async fn an_unknown_host_is_an_error() {
 #[tokio::test]
 async fn a_redirect_loop_ends_in_an_error() {
     let base = app_server().await;
-    let out = attempt(
-        &request(format!("{base}/loop")),
-        Some(Duration::from_secs(10)),
-        65536,
+    let error = error_of(
+        format!("{base}/loop"),
+        Duration::from_secs(10),
+        "redirect loop",
     )
     .await;
-    assert_eq!(out.status, Status::Error, "{out:?}");
-    let error = out.error.expect("an error message");
-    eprintln!("redirect loop reads: {error}");
     assert!(error.contains("redirect"), "{error}");
     assert!(error.contains("10"), "{error}");
 }

@@ -7,10 +7,8 @@ mod e2e_support;
 use std::time::Duration;
 
 use cronduct::record::Status;
-use e2e_support::{Daemon, NEVER, Out};
+use e2e_support::{Daemon, NEVER, Out, SECS_20};
 use serde_json::Value;
-
-const SECS_20: Duration = Duration::from_secs(20);
 
 fn config() -> String {
     format!(

@@ -9,13 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, TimeDelta};
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, group_members, kill_group, now};
-
-const SECS_20: Duration = Duration::from_secs(20);
-
-fn pgid_of(start: &cronduct::record::StartRecord) -> i32 {
-    i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits")
-}
+use e2e_support::{Daemon, NEVER, SECS_20, kill_group, now, pgid_of};
 
 #[test]
 fn a_run_cut_off_by_a_crash_is_recorded_lost_at_the_next_start() {
@@ -91,11 +85,7 @@ command = "sleep 30"
         "{finish:?}"
     );
     assert!(!finish.will_retry);
-    d.poll(
-        "the job's process group to be gone",
-        Duration::from_secs(5),
-        || group_members(pgid_of(&start)).is_empty().then_some(()),
-    );
+    d.wait_gone("the job's process group to be gone", pgid_of(&start), &[]);
 }
 
 #[test]
@@ -148,12 +138,8 @@ command = "true"
 "#,
     );
     d.start();
-    let reply = d.api("POST", "/api/v1/jobs/quiet/pause");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(
-        reply.body,
-        serde_json::json!({"job": "quiet", "paused": true})
-    );
+    let reply = d.post("/api/v1/jobs/quiet/pause");
+    assert_eq!(reply, serde_json::json!({"job": "quiet", "paused": true}));
     d.stop(Duration::from_secs(10));
     let quiet_before = d.starts("quiet").len();
     let witness_before = d.starts("witness").len();
@@ -178,9 +164,8 @@ command = "echo kept"
 "#
     ));
     d.start();
-    let reply = d.api("POST", "/api/v1/jobs/remembered/run?wait=true");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let run_id = reply.body["run_id"].as_str().expect("run_id").to_string();
+    let reply = d.post("/api/v1/jobs/remembered/run?wait=true");
+    let run_id = reply["run_id"].as_str().expect("run_id").to_string();
     d.stop(Duration::from_secs(10));
 
     d.start();
@@ -221,11 +206,9 @@ command = "true"
     );
 
     // An unchanged reload, then one that changes the @reboot job itself.
-    let reply = d.api("POST", "/api/v1/reload");
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    d.post("/api/v1/reload");
     d.write_config(&config("second"));
-    let reply = d.api("POST", "/api/v1/reload");
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    d.post("/api/v1/reload");
     let witness = d.starts("witness").len();
     d.wait_starts("witness", witness + 2, SECS_20);
     assert_eq!(d.starts("boot").len(), 1, "a reload ran the @reboot job");

@@ -6,12 +6,8 @@
 
 mod e2e_support;
 
-use std::time::Duration;
-
-use e2e_support::{Daemon, NEVER};
+use e2e_support::{Daemon, NEVER, SECS_20};
 use serde_json::Value;
-
-const SECS_20: Duration = Duration::from_secs(20);
 
 const TIMES: [&str; 5] = [
     "ts",

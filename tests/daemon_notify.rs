@@ -13,13 +13,10 @@ mod e2e_support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER};
+use e2e_support::{Daemon, NEVER, SECS_20};
 use smtp_sink::{Behaviour, SmtpSink};
-
-const SECS_20: Duration = Duration::from_secs(20);
 
 /// Starts an SMTP sink on a thread of its own (a current-thread runtime
 /// that drives the sink's tasks for the rest of the test).

@@ -8,11 +8,9 @@ mod e2e_support;
 use std::time::Duration;
 
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER};
+use e2e_support::{Daemon, NEVER, SECS_20};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-
-const SECS_20: Duration = Duration::from_secs(20);
 
 /// How long the file watcher (plus its debounce) may take to notice an
 /// edit on a loaded machine.
@@ -169,17 +167,12 @@ command = "true"
         let (before, after, previous) = config(round);
         if round > 0 {
             d.write_config(&before);
-            let reply = d.api("POST", "/api/v1/reload");
-            assert_eq!(reply.status, 200, "{}", reply.body);
+            d.post("/api/v1/reload");
         }
         d.write_config(&after);
-        let reply = d.api("POST", "/api/v1/reload");
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        if reply.body["added"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-        {
-            answered = Some((round, previous, reply.body));
+        let reply = d.post("/api/v1/reload");
+        if reply["added"].as_array().is_some_and(|a| !a.is_empty()) {
+            answered = Some((round, previous, reply));
             break;
         }
     }
@@ -243,8 +236,7 @@ schedule = "{NEVER}"
 command = "echo new"
 "#
     ));
-    let reply = d.api("POST", "/api/v1/reload");
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    d.post("/api/v1/reload");
     let running = d.get("/api/v1/running");
     assert_eq!(
         running["running"].as_array().map(Vec::len),

@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, alive, group_members, proc_status_bytes};
-
-const SECS_20: Duration = Duration::from_secs(20);
+use e2e_support::{Daemon, NEVER, SECS_20, alive, group_members, pgid_of, proc_status_bytes};
 
 fn ms(d: chrono::Duration) -> i64 {
     d.num_milliseconds()
@@ -52,11 +50,11 @@ kill_grace = "1s"
         finish.duration_ms >= 1000,
         "not before the timeout: {finish:?}"
     );
-    let pgid = i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits");
-    d.poll(
+    let pgid = pgid_of(&start);
+    d.wait_gone(
         "the grandchild and the whole group to be gone",
-        Duration::from_secs(5),
-        || (!alive(grandchild) && group_members(pgid).is_empty()).then_some(()),
+        pgid,
+        &[grandchild],
     );
 }
 
@@ -86,12 +84,8 @@ kill_grace = "1s"
         finish.duration_ms >= 2000,
         "SIGKILL only after timeout + kill_grace: {finish:?}"
     );
-    let pgid = i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits");
-    d.poll(
-        "the TERM-ignoring tree to be killed",
-        Duration::from_secs(5),
-        || (!alive(grandchild) && group_members(pgid).is_empty()).then_some(()),
-    );
+    let pgid = pgid_of(&start);
+    d.wait_gone("the TERM-ignoring tree to be killed", pgid, &[grandchild]);
 }
 
 #[test]
@@ -279,14 +273,10 @@ concurrency = "replace"
             .is_some_and(|e| e.contains("replace")),
         "{ended:?}"
     );
-    let old_pgid = i32::try_from(old_start.pid.expect("pid")).expect("pid fits");
-    d.poll(
-        "the old run's processes to be gone",
-        Duration::from_secs(5),
-        || group_members(old_pgid).is_empty().then_some(()),
-    );
+    let old_pgid = pgid_of(&old_start);
+    d.wait_gone("the old run's processes to be gone", old_pgid, &[]);
     let new_start = d.wait_start(&new, 1, SECS_20);
-    let new_pgid = i32::try_from(new_start.pid.expect("pid")).expect("pid fits");
+    let new_pgid = pgid_of(&new_start);
     assert!(
         !group_members(new_pgid).is_empty(),
         "the new run is running"
@@ -357,10 +347,9 @@ env = {{ SHARED = "from-job", FROM_JOB = "j" }}
 "#
     ));
     d.start();
-    let reply = d.api("POST", "/api/v1/jobs/show-env/run?wait=true");
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = d.post("/api/v1/jobs/show-env/run?wait=true");
     let record: cronduct::record::FinishRecord =
-        serde_json::from_value(reply.body).expect("a finish record");
+        serde_json::from_value(reply).expect("a finish record");
     assert_eq!(record.status, Status::Success, "{record:?}");
     let seen: BTreeMap<&str, &str> = record
         .stdout
@@ -419,24 +408,23 @@ command = "true"
     assert_eq!(listed("slow")["running"], false);
     assert_eq!(listed("slow")["last_run"], serde_json::Value::Null);
 
-    assert_eq!(d.api("POST", "/api/v1/jobs/quick/pause").status, 200);
+    d.post("/api/v1/jobs/quick/pause");
     assert_eq!(listed("quick")["paused"], true);
-    assert_eq!(d.api("POST", "/api/v1/jobs/quick/resume").status, 200);
+    d.post("/api/v1/jobs/quick/resume");
     assert_eq!(listed("quick")["paused"], false);
 
     let run = d.trigger("slow");
     assert_eq!(listed("slow")["running"], true, "active from the 202 on");
     d.wait_start(&run, 1, SECS_20);
-    assert_eq!(d.api("POST", "/api/v1/jobs/slow/cancel").status, 200);
+    d.post("/api/v1/jobs/slow/cancel");
     let last = d.poll("the cancelled run in the list", SECS_20, || {
         let job = listed("slow");
         (job["running"] == false && job["last_run"]["run_id"] == run.as_str()).then_some(job)
     });
     assert_eq!(last["last_run"]["status"], "cancelled");
 
-    let waited = d.api("POST", "/api/v1/jobs/quick/run?wait=true");
-    assert_eq!(waited.status, 200, "{}", waited.body);
-    let run_id = waited.body["run_id"].as_str().expect("run_id").to_string();
+    let waited = d.post("/api/v1/jobs/quick/run?wait=true");
+    let run_id = waited["run_id"].as_str().expect("run_id").to_string();
     d.poll("the finished run in the list", SECS_20, || {
         let job = listed("quick");
         (job["running"] == false && job["last_run"]["run_id"] == run_id.as_str()).then_some(())

@@ -4,7 +4,7 @@ mod log_support;
 
 use chrono::Duration as ChronoDuration;
 use cronduct::log::{HistoryLimits, LogOptions, RunFilter, StatsError, StatusCounts};
-use cronduct::record::{FinishRecord, LogEvent, Status};
+use cronduct::record::{FinishRecord, Status};
 use log_support::*;
 
 fn filter(job: Option<&str>, status: Option<Status>, limit: usize) -> RunFilter {
@@ -33,13 +33,6 @@ fn scenario() -> Vec<FinishRecord> {
         finish("report", "r1", 1, Status::Cancelled, false, day(0, -20), 50),
         finish("report", "r2", 1, Status::Failed, true, day(0, -10), 70),
     ]
-}
-
-async fn write_all(sink: &cronduct::log::LogSink, recs: &[FinishRecord]) {
-    for r in recs {
-        sink.write(LogEvent::Finish(r.clone()));
-    }
-    sink.flush().await.expect("flush");
 }
 
 #[tokio::test]

@@ -133,7 +133,6 @@ async fn a_clean_log_has_no_lost_runs_and_a_complete_last_line_without_newline_c
     assert!(opened.lost.is_empty());
     assert_eq!(opened.history.run("R"), Some(vec![rec.clone()]));
     let next = finish("j", "S", 1, Status::Success, false, t0(), 10);
-    opened.sink.write(LogEvent::Finish(next.clone()));
-    opened.sink.flush().await.expect("flush");
+    write_all(&opened.sink, [&next]).await;
     assert_eq!(all_finishes(&log), vec![rec, next]);
 }

@@ -96,10 +96,7 @@ async fn rotation_keeps_every_line_and_deletes_beyond_keep() {
             )
         })
         .collect();
-    for r in &written {
-        opened.sink.write(LogEvent::Finish(r.clone()));
-    }
-    opened.sink.flush().await.expect("flush");
+    write_all(&opened.sink, &written).await;
 
     let files = log_files(&log);
     assert_eq!(files.len(), 4, "runs.jsonl and .1-.3: {files:?}");
@@ -135,10 +132,7 @@ async fn a_line_larger_than_the_limit_is_written_alone() {
     let mut big = finish("j", "big", 1, Status::Failed, false, t0(), 1);
     big.stdout = "x".repeat(5000);
     let small2 = finish("j", "small2", 1, Status::Success, false, t0(), 1);
-    for r in [&small, &big, &small2] {
-        opened.sink.write(LogEvent::Finish(r.clone()));
-    }
-    opened.sink.flush().await.expect("flush");
+    write_all(&opened.sink, [&small, &big, &small2]).await;
     let files = log_files(&log);
     let per_file: Vec<Vec<String>> = files
         .iter()
@@ -168,8 +162,7 @@ async fn a_failed_write_is_queued_and_written_when_the_directory_is_back() {
     };
     let opened = open(&s, opts).await;
     let first = finish("j", "first", 1, Status::Success, false, t0(), 1);
-    opened.sink.write(LogEvent::Finish(first.clone()));
-    opened.sink.flush().await.expect("flush");
+    write_all(&opened.sink, [&first]).await;
     assert!(opened.sink.health().ok);
 
     // Replace the log directory by a plain file: no write can succeed,
@@ -259,13 +252,11 @@ async fn a_log_file_moved_away_is_recreated() {
     let s = settings(&log, 1 << 20, 3);
     let opened = open(&s, LogOptions::default()).await;
     let a = finish("j", "a", 1, Status::Success, false, t0(), 1);
-    opened.sink.write(LogEvent::Finish(a.clone()));
-    opened.sink.flush().await.expect("flush");
+    write_all(&opened.sink, [&a]).await;
     let moved = dir.path().join("moved.jsonl");
     fs::rename(&log, &moved).expect("move");
     let b = finish("j", "b", 1, Status::Success, false, t0(), 1);
-    opened.sink.write(LogEvent::Finish(b.clone()));
-    opened.sink.flush().await.expect("flush");
+    write_all(&opened.sink, [&b]).await;
     assert_eq!(all_finishes(&log), vec![b]);
     assert_eq!(all_finishes(&moved), vec![a]);
 }

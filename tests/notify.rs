@@ -48,6 +48,50 @@ fn job(id: &str, notify: Notify) -> Job {
     }
 }
 
+/// A job that mails admin@example.com on failure, from the first one.
+fn mailed(id: &str) -> Job {
+    job(
+        id,
+        notify(&["admin@example.com"], None, &[Event::Failure], 1),
+    )
+}
+
+/// A job that posts to `hook` on failure, from the first one.
+fn hooked(id: &str, hook: &Hook) -> Job {
+    job(
+        id,
+        notify(&[], Some(hook.url.clone()), &[Event::Failure], 1),
+    )
+}
+
+/// Decides each of `runs` (run id, status) in turn as the scheduler would,
+/// from a fresh `NotifyState`, and sends what is decided; the decisions.
+fn decide_and_send(notifier: &Notifier, job: &Job, runs: &[(&str, Status)]) -> Vec<Option<Event>> {
+    let settings = job.notify.clone().expect("notify");
+    let mut state = NotifyState::default();
+    runs.iter()
+        .map(|&(run, status)| {
+            let event = decide(&settings, status, &mut state);
+            if let Some(event) = event {
+                notifier.send(job, event, &record(&job.id, run, status), 1);
+            }
+            event
+        })
+        .collect()
+}
+
+/// The first line of `text` that contains `needle`.
+fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| {
+            panic!(
+                "no line with {needle:?} in:
+{text}"
+            )
+        })
+}
+
 /// Reports run `run_id` of `job` as its first failure.
 fn send_failure(notifier: &Notifier, job: &Job, run_id: &str) {
     notifier.send(
@@ -290,17 +334,19 @@ async fn a_failure_then_a_success_mails_failed_then_recovered() {
             1,
         ),
     );
-    let settings = j.notify.clone().expect("notify");
-    let mut state = NotifyState::default();
-    for (run, status) in [
-        ("r1", Status::Failed),
-        ("r2", Status::Success),
-        ("r3", Status::Success),
-    ] {
-        if let Some(event) = decide(&settings, status, &mut state) {
-            notifier.send(&j, event, &record("db-backup", run, status), 1);
-        }
-    }
+    let decided = decide_and_send(
+        &notifier,
+        &j,
+        &[
+            ("r1", Status::Failed),
+            ("r2", Status::Success),
+            ("r3", Status::Success),
+        ],
+    );
+    assert_eq!(
+        decided,
+        vec![Some(Event::Failure), Some(Event::Recovery), None]
+    );
     notifier.clone().shutdown(Instant::now() + WAIT).await;
 
     let subjects: Vec<String> = sink
@@ -333,16 +379,15 @@ async fn after_three_mails_only_from_the_third_failed_run() {
             3,
         ),
     );
-    let settings = j.notify.clone().expect("notify");
-    let mut state = NotifyState::default();
-    let mut decided = Vec::new();
-    for run in ["r1", "r2", "r3"] {
-        let event = decide(&settings, Status::Failed, &mut state);
-        decided.push(event);
-        if let Some(event) = event {
-            notifier.send(&j, event, &record("flaky", run, Status::Failed), 1);
-        }
-    }
+    let decided = decide_and_send(
+        &notifier,
+        &j,
+        &[
+            ("r1", Status::Failed),
+            ("r2", Status::Failed),
+            ("r3", Status::Failed),
+        ],
+    );
     assert_eq!(decided, vec![None, None, Some(Event::Failure)]);
     notifier.clone().shutdown(Instant::now() + WAIT).await;
 
@@ -355,10 +400,7 @@ async fn after_three_mails_only_from_the_third_failed_run() {
 async fn webhook_posts_the_event_and_the_finish_record() {
     let hook = Hook::start(&[]).await;
     let notifier = start(None, fast());
-    let j = job(
-        "gateway-health",
-        notify(&[], Some(hook.url.clone()), &[Event::Failure], 1),
-    );
+    let j = hooked("gateway-health", &hook);
     let rec = record("gateway-health", "run-7", Status::Failed);
     notifier.send(&j, Event::Failure, &rec, 3);
 
@@ -385,11 +427,8 @@ async fn a_webhook_answering_500_is_retried_until_it_accepts() {
     let (logs, _guard) = Logs::capture();
     let hook = Hook::start(&[500, 503]).await;
     let notifier = start(None, fast());
-    let j = job(
-        "gw",
-        notify(&[], Some(hook.url.clone()), &[Event::Failure], 1),
-    );
-    notifier.send(&j, Event::Failure, &record("gw", "r1", Status::Failed), 1);
+    let j = hooked("gw", &hook);
+    send_failure(&notifier, &j, "r1");
 
     until("the delivery after two retries", WAIT, || {
         notifier.stats().delivered == 1
@@ -411,14 +450,10 @@ async fn an_unreachable_mail_server_never_blocks_send_and_is_given_up_with_an_er
     let (logs, _guard) = Logs::capture();
     let port = closed_port().await;
     let notifier = start(Some(smtp(port)), fast());
-    let j = job(
-        "db-backup",
-        notify(&["admin@example.com"], None, &[Event::Failure], 1),
-    );
-    let rec = record("db-backup", "r1", Status::Failed);
+    let j = mailed("db-backup");
 
     let t = std::time::Instant::now();
-    notifier.send(&j, Event::Failure, &rec, 1);
+    send_failure(&notifier, &j, "r1");
     let took = t.elapsed();
     assert!(took < Duration::from_millis(50), "send() took {took:?}");
 
@@ -427,10 +462,7 @@ async fn an_unreachable_mail_server_never_blocks_send_and_is_given_up_with_an_er
     })
     .await;
     let text = logs.text();
-    let give_up = text
-        .lines()
-        .find(|l| l.contains("giving up on notification"))
-        .unwrap_or_else(|| panic!("no give-up line in:\n{text}"));
+    let give_up = line_with(&text, "giving up on notification");
     assert!(give_up.contains("ERROR"), "{give_up}");
     assert!(give_up.contains("job=db-backup"), "{give_up}");
     assert!(
@@ -461,14 +493,8 @@ async fn a_mail_server_that_never_answers_times_out_without_holding_up_other_not
         ..fast()
     };
     let notifier = start(Some(smtp(sink.port)), options);
-    let mailer = job(
-        "mailer",
-        notify(&["admin@example.com"], None, &[Event::Failure], 1),
-    );
-    let poster = job(
-        "poster",
-        notify(&[], Some(hook.url.clone()), &[Event::Failure], 1),
-    );
+    let mailer = mailed("mailer");
+    let poster = hooked("poster", &hook);
 
     let t = std::time::Instant::now();
     send_failure(&notifier, &mailer, "m1");
@@ -563,10 +589,7 @@ async fn smtp_login_uses_the_password_file_read_at_send_time() {
     let notifier = start(Some(settings), fast());
     // Rotated after start: the new password must be the one used.
     std::fs::write(&pass, "s3cret pass\n").expect("rotate password");
-    let j = job(
-        "db-backup",
-        notify(&["admin@example.com"], None, &[Event::Failure], 1),
-    );
+    let j = mailed("db-backup");
     send_failure(&notifier, &j, "r1");
 
     let mails = sink.wait_for(1, WAIT).await;
@@ -592,10 +615,7 @@ async fn an_unreadable_password_file_is_logged_by_path() {
         ..smtp(sink.port)
     };
     let notifier = start(Some(settings), fast());
-    let j = job(
-        "db-backup",
-        notify(&["admin@example.com"], None, &[Event::Failure], 1),
-    );
+    let j = mailed("db-backup");
     send_failure(&notifier, &j, "r1");
 
     until("the delivery to be given up", WAIT, || {
@@ -648,10 +668,7 @@ async fn smtp_settings_replaced_on_reload_apply_to_pending_retries() {
     };
     let (logs, _guard) = Logs::capture();
     let notifier = start(Some(smtp(dead)), options);
-    let j = job(
-        "db-backup",
-        notify(&["admin@example.com"], None, &[Event::Failure], 1),
-    );
+    let j = mailed("db-backup");
     send_failure(&notifier, &j, "r1");
     until("the first try to fail", WAIT, || {
         logs.text().contains("retrying in")
@@ -677,10 +694,7 @@ async fn shutdown_flushes_queued_mail_and_cuts_retry_waits_short() {
     };
     // A mail queued just before exit still goes out.
     let good = start(Some(smtp(sink.port)), hour.clone());
-    let j = job(
-        "db-backup",
-        notify(&["admin@example.com"], None, &[Event::Failure], 1),
-    );
+    let j = mailed("db-backup");
     send_failure(&good, &j, "r1");
     let late = good.clone();
     good.shutdown(Instant::now() + WAIT).await;
@@ -722,7 +736,7 @@ async fn a_recovery_waits_for_the_retried_failure_it_answers() {
             1,
         ),
     );
-    notifier.send(&j, Event::Failure, &record("gw", "r1", Status::Failed), 1);
+    send_failure(&notifier, &j, "r1");
     notifier.send(&j, Event::Recovery, &record("gw", "r2", Status::Success), 1);
 
     until("both notices", WAIT, || notifier.stats().delivered == 2).await;
@@ -750,10 +764,7 @@ async fn shutdown_gives_up_at_its_deadline_on_a_server_that_never_answers() {
         ..fast()
     };
     let notifier = start(Some(smtp(sink.port)), options);
-    let j = job(
-        "db-backup",
-        notify(&["admin@example.com"], None, &[Event::Failure], 1),
-    );
+    let j = mailed("db-backup");
     send_failure(&notifier, &j, "r1");
     until("the mail server to be connected", WAIT, || {
         sink.connections() == 1
@@ -790,10 +801,7 @@ async fn a_full_queue_drops_the_notice_instead_of_waiting() {
         ..fast()
     };
     let notifier = start(Some(smtp(sink.port)), options);
-    let j = job(
-        "db-backup",
-        notify(&["admin@example.com"], None, &[Event::Failure], 1),
-    );
+    let j = mailed("db-backup");
     // The first notice is being delivered (and hangs); the second waits in
     // the queue; the third finds the queue full.
     send_failure(&notifier, &j, "r1");
@@ -808,10 +816,7 @@ async fn a_full_queue_drops_the_notice_instead_of_waiting() {
     assert!(took < Duration::from_millis(50), "send() took {took:?}");
     assert_eq!(notifier.stats().dropped, 1);
     let text = logs.text();
-    let line = text
-        .lines()
-        .find(|l| l.contains("dropping notification"))
-        .unwrap_or_else(|| panic!("no drop line in:\n{text}"));
+    let line = line_with(&text, "dropping notification");
     assert!(
         line.contains("ERROR") && line.contains("queue is full"),
         "{line}"
@@ -827,10 +832,7 @@ async fn starttls_never_falls_back_to_plain_text() {
         ..smtp(sink.port)
     };
     let notifier = start(Some(settings), fast());
-    let j = job(
-        "db-backup",
-        notify(&["admin@example.com"], None, &[Event::Failure], 1),
-    );
+    let j = mailed("db-backup");
     send_failure(&notifier, &j, "r1");
 
     until("the delivery to be given up", WAIT, || {

@@ -23,11 +23,19 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+#[path = "../support/procfs.rs"]
+mod procfs;
+pub use procfs::*;
+
 /// The admin key the daemon gets through `CRONDUCT_ADMIN_KEY`.
 pub const KEY: &str = "e2e-admin-key-5f0c1d9a";
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cronduct");
+
+/// The usual deadline for something the daemon does promptly (a run's
+/// start or end, a log line, a mail); generous for a loaded CI machine.
+pub const SECS_20: Duration = Duration::from_secs(20);
 
 /// How long the daemon may take to answer `/health` after being started.
 const START_DEADLINE: Duration = Duration::from_secs(20);
@@ -268,6 +276,15 @@ impl Daemon {
         }
     }
 
+    /// Waits (up to 5 s) until process group `pgid` has no live member
+    /// and none of the processes in `also` (ones that may have left the
+    /// group) is alive; `what` names them in the failure message.
+    pub fn wait_gone(&self, what: &str, pgid: i32, also: &[i32]) {
+        self.poll(what, Duration::from_secs(5), || {
+            (also.iter().all(|&pid| !alive(pid)) && group_members(pgid).is_empty()).then_some(())
+        });
+    }
+
     // ---- the run log ----
 
     /// Every complete line of the run log (a trailing line still being
@@ -423,6 +440,13 @@ impl Daemon {
         reply.body
     }
 
+    /// `POST path`, which must answer 200; the answer's body.
+    pub fn post(&self, path: &str) -> Value {
+        let reply = self.api("POST", path);
+        assert_eq!(reply.status, 200, "POST {path}: {}", reply.body);
+        reply.body
+    }
+
     /// `GET /health` (no key).
     pub fn health(&self) -> Reply {
         self.try_http("GET", "/health", None)
@@ -572,44 +596,10 @@ fn dechunk(mut rest: &str) -> String {
 
 // ---- processes ----
 
-/// `/proc/<pid>/stat` fields after the command name: state, ppid, pgrp...
-fn stat_fields(pid: i32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    Some(after.split_whitespace().map(str::to_string).collect())
-}
-
-/// Whether `pid` is a live process (a zombie waiting for a parent that
-/// does not reap counts as gone: it runs nothing and holds nothing).
-pub fn alive(pid: i32) -> bool {
-    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s != "Z"))
-}
-
-/// The live members of process group `pgid`.
-pub fn group_members(pgid: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| {
-            stat_fields(pid).is_some_and(|f| {
-                f.first().is_some_and(|s| s != "Z") && f.get(2) == Some(&pgid.to_string())
-            })
-        })
-        .collect()
-}
-
-/// A `kB` line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
-pub fn proc_status_bytes(pid: i32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+/// The process group of a run's command: the daemon starts each command
+/// as the leader of its own group, so the group id is the command's pid.
+pub fn pgid_of(start: &StartRecord) -> i32 {
+    i32::try_from(start.pid.expect("a command has a pid")).expect("pid fits")
 }
 
 /// Kills a leftover process group (after a simulated crash nobody else

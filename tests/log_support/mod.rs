@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use cronduct::clock::FakeClock;
 use cronduct::config::DaemonSettings;
-use cronduct::log::{LogOptions, OpenedLog};
+use cronduct::log::{LogOptions, LogSink, OpenedLog};
 use cronduct::record::{FinishRecord, LogEvent, StartRecord, Status, Trigger};
 
 pub fn t0() -> DateTime<Utc> {
@@ -31,6 +31,14 @@ pub fn settings(log_file: &Path, max_size: u64, keep: u32) -> DaemonSettings {
         log_keep: keep,
         shutdown_grace: Duration::from_secs(1),
     }
+}
+
+/// Writes each record's finish line, then flushes (which must succeed).
+pub async fn write_all<'a>(sink: &LogSink, recs: impl IntoIterator<Item = &'a FinishRecord>) {
+    for r in recs {
+        sink.write(LogEvent::Finish(r.clone()));
+    }
+    sink.flush().await.expect("flush");
 }
 
 pub async fn open(settings: &DaemonSettings, options: LogOptions) -> OpenedLog {
