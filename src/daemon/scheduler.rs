@@ -69,11 +69,25 @@ struct ActiveRun {
     job: String,
     cancel: Cancel,
     attempt: u32,
-    pid: Option<u32>,
-    started_at: Option<DateTime<Utc>>,
-    started_mono: Option<Instant>,
-    timeout_at: Option<DateTime<Utc>>,
+    phase: Phase,
     waiters: Vec<oneshot::Sender<FinishRecord>>,
+}
+
+/// Where a run stands, as its events tell the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Spawned; its first attempt has not reported starting yet (its
+    /// process may be being created right now).
+    Starting,
+    /// An attempt is in progress.
+    Running {
+        pid: Option<u32>,
+        started_at: DateTime<Utc>,
+        started_mono: Instant,
+        timeout_at: Option<DateTime<Utc>>,
+    },
+    /// An attempt failed and the run waits to retry: no process exists.
+    Retrying,
 }
 
 /// Inputs the scheduler listens to besides its own timers.
@@ -532,10 +546,7 @@ impl Scheduler {
                 job: job.id.clone(),
                 cancel: cancel.clone(),
                 attempt: 1,
-                pid: None,
-                started_at: None,
-                started_mono: None,
-                timeout_at: None,
+                phase: Phase::Starting,
                 waiters: waiter.into_iter().collect(),
             },
         );
@@ -561,18 +572,17 @@ impl Scheduler {
             } => {
                 if let Some(run) = self.runs.get_mut(&run_id) {
                     run.attempt = attempt;
-                    run.pid = pid;
-                    run.started_at = Some(started_at);
-                    run.started_mono = Some(Instant::now());
-                    run.timeout_at = timeout_at;
+                    run.phase = Phase::Running {
+                        pid,
+                        started_at,
+                        started_mono: Instant::now(),
+                        timeout_at,
+                    };
                 }
             }
             RunEvent::Waiting { run_id } => {
                 if let Some(run) = self.runs.get_mut(&run_id) {
-                    run.pid = None;
-                    run.started_at = None;
-                    run.started_mono = None;
-                    run.timeout_at = None;
+                    run.phase = Phase::Retrying;
                 }
             }
             RunEvent::Finished { run_id, record } => {
@@ -610,9 +620,11 @@ impl Scheduler {
             slot.next = None;
         }
         // A run waiting to retry has no process to wait for; the retry
-        // would be started after the shutdown anyway, so end it now.
+        // would be started after the shutdown anyway, so end it now. A run
+        // still starting is about to have a process, which gets its grace
+        // like any other.
         for run in self.runs.values() {
-            if run.started_at.is_none() {
+            if run.phase == Phase::Retrying {
                 run.cancel.cancel("cancelled: the daemon was shutting down");
             }
         }
@@ -800,16 +812,24 @@ impl Scheduler {
                     .runs
                     .iter()
                     .filter_map(|(run_id, r)| {
+                        let Phase::Running {
+                            pid,
+                            started_at,
+                            started_mono,
+                            timeout_at,
+                        } = r.phase
+                        else {
+                            return None;
+                        };
                         Some(RunningAttempt {
                             run_id: run_id.clone(),
                             job: r.job.clone(),
                             attempt: r.attempt,
-                            pid: r.pid,
-                            started_at: r.started_at?,
-                            elapsed_ms: r.started_mono.map_or(0, |m| {
-                                u64::try_from(m.elapsed().as_millis()).unwrap_or(u64::MAX)
-                            }),
-                            timeout_at: r.timeout_at,
+                            pid,
+                            started_at,
+                            elapsed_ms: u64::try_from(started_mono.elapsed().as_millis())
+                                .unwrap_or(u64::MAX),
+                            timeout_at,
                         })
                     })
                     .collect();
@@ -1034,9 +1054,17 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    /// Starts a scheduler on `jobs` (TOML job tables) with the wall clock
-    /// reading `start`.
-    async fn start(jobs: &str, start: &str) -> Harness {
+    /// A scheduler on `jobs` (TOML job tables) with the wall clock reading
+    /// `start` and `state` loaded, not yet started.
+    struct Built {
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        clock: Arc<VirtualClock>,
+        finished: Arc<Mutex<Vec<FinishRecord>>>,
+        scheduler: Scheduler,
+    }
+
+    async fn build(jobs: &str, start: &str, state: State) -> Built {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("jobs.toml");
         let body = format!(
@@ -1066,12 +1094,31 @@ mod tests {
             }),
             max_sleep: MAX_SLEEP,
         };
+        let scheduler = Scheduler::new(services, config, state, events_rx);
+        Built {
+            dir,
+            config_path,
+            clock,
+            finished,
+            scheduler,
+        }
+    }
+
+    /// Starts a scheduler on `jobs` (TOML job tables) with the wall clock
+    /// reading `start`.
+    async fn start(jobs: &str, start: &str) -> Harness {
+        let Built {
+            dir,
+            config_path,
+            clock,
+            finished,
+            mut scheduler,
+        } = build(jobs, start, State::default()).await;
         let (handle, control) = super::super::control::Handle::channel();
         let (file_tx, file_changed) = mpsc::channel(1);
         let (reload_tx, reload_now) = mpsc::channel(1);
         let (steps, clock_steps) = mpsc::channel(1);
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let mut scheduler = Scheduler::new(services, config, State::default(), events_rx);
         scheduler.start(Vec::new());
         let task = tokio::spawn(scheduler.run(Inputs {
             control,
@@ -1317,5 +1364,37 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(125)).await;
         assert_eq!(h.fired("keep").len(), 2);
         h.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_leaves_a_starting_run_its_grace_and_ends_a_retry_wait() {
+        let Built { mut scheduler, .. } = build(
+            &format!(
+                "[jobs.a]\nschedule = \"@hourly\"\n{NOPE}\n\
+                 [jobs.b]\nschedule = \"@hourly\"\n{NOPE}\n"
+            ),
+            "2026-06-01T13:00:00Z",
+            State::default(),
+        )
+        .await;
+        let a = Arc::clone(&scheduler.slots["a"].job);
+        let b = Arc::clone(&scheduler.slots["b"].job);
+        // Nothing has yielded to the run tasks: neither run has reported
+        // its attempt starting, so both are still starting.
+        let starting = scheduler
+            .start_run(&a, Trigger::Manual, scheduler.services.clock.now(), None)
+            .expect("started");
+        let waiting = scheduler
+            .start_run(&b, Trigger::Manual, scheduler.services.clock.now(), None)
+            .expect("started");
+        scheduler.handle_run_event(RunEvent::Waiting {
+            run_id: waiting.clone(),
+        });
+        scheduler.begin_shutdown();
+        assert!(
+            !scheduler.runs[&starting].cancel.is_cancelled(),
+            "a run whose process is being created must get the shutdown grace"
+        );
+        assert!(scheduler.runs[&waiting].cancel.is_cancelled());
     }
 }
