@@ -198,6 +198,17 @@ impl Scheduler {
     /// an instant missed while the daemon was down.
     pub fn start(&mut self, lost: Vec<FinishRecord>) {
         for record in lost {
+            // A lost scheduled (or caught-up) run proves its instant was
+            // started, even if the crash came before the delayed save of
+            // `last_scheduled` did: never catch it up again.
+            if matches!(record.trigger, Trigger::Schedule | Trigger::CatchUp) {
+                let last = self
+                    .state
+                    .last_scheduled
+                    .entry(record.job.clone())
+                    .or_insert(record.scheduled_at);
+                *last = (*last).max(record.scheduled_at);
+            }
             self.run_ended(&record);
         }
         let now = self.services.clock.now();
@@ -1396,5 +1407,60 @@ mod tests {
             "a run whose process is being created must get the shutdown grace"
         );
         assert!(scheduler.runs[&waiting].cancel.is_cancelled());
+    }
+
+    /// A finish record of a run of `job` lost in a crash.
+    fn lost(job: &str, trigger: Trigger, scheduled_at: DateTime<Utc>) -> FinishRecord {
+        FinishRecord {
+            ts: scheduled_at,
+            run_id: "lost".into(),
+            job: job.into(),
+            attempt: 1,
+            trigger,
+            scheduled_at,
+            started_at: scheduled_at,
+            finished_at: scheduled_at,
+            duration_ms: 0,
+            status: Status::Lost,
+            exit_code: None,
+            signal: None,
+            http_status: None,
+            error: Some("the daemon stopped during the run".into()),
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            will_retry: false,
+            retry_at: None,
+            host: "test".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_instant_whose_run_was_lost_is_not_caught_up_again() {
+        // The daemon started the 13:00 run, then crashed before the state
+        // file recorded 13:00 (it still says 12:00).
+        let mut state = State::default();
+        state
+            .last_scheduled
+            .insert("hourly".into(), utc("2026-06-01T12:00:00Z"));
+        let Built { mut scheduler, .. } = build(
+            &format!("[jobs.hourly]\nschedule = \"0 * * * *\"\ncatch_up = \"2h\"\n{NOPE}\n"),
+            "2026-06-01T13:30:00Z",
+            state,
+        )
+        .await;
+        scheduler.start(vec![lost(
+            "hourly",
+            Trigger::Schedule,
+            utc("2026-06-01T13:00:00Z"),
+        )]);
+        assert!(
+            scheduler.runs.is_empty(),
+            "the lost 13:00 instant was started again"
+        );
+        assert_eq!(
+            scheduler.state.last_scheduled["hourly"],
+            utc("2026-06-01T13:00:00Z")
+        );
     }
 }
