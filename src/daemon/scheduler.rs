@@ -906,18 +906,15 @@ impl Scheduler {
 
     fn detail(&self, slot: &Slot, now: DateTime<Utc>) -> JobDetail {
         let job = &slot.job;
-        let mut next_runs = Vec::new();
-        let mut cursor = now;
-        while next_runs.len() < 5 {
-            let Some(t) = job.schedule.next_after(cursor, job.timezone, slot.anchor) else {
-                break;
-            };
-            next_runs.push(
+        let next_runs = job
+            .schedule
+            .upcoming(now, job.timezone, slot.anchor, 5)
+            .into_iter()
+            .map(|t| {
                 t.with_timezone(&job.timezone)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-            );
-            cursor = t;
-        }
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            })
+            .collect();
         JobDetail {
             summary: self.summary(slot),
             settings: settings_json(job),
