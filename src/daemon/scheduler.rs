@@ -352,13 +352,18 @@ impl Scheduler {
                 () = tokio::time::sleep_until(wake) => {}
                 () = wait_due(&mut due_timer) => {}
                 Some(request) = inputs.control.recv() => {
-                    if !request.is_question() {
+                    if request.changes_jobs() {
                         inputs.control.note_change();
                     }
                     self.handle_request(request);
                 }
                 Some(event) = self.run_events.recv() => {
-                    inputs.control.note_change();
+                    // Only a run's end changes a summary (`running`, and
+                    // `consecutive_failures` through the hooks); attempt
+                    // starts and retry waits touch nothing it shows.
+                    if matches!(event, RunEvent::Finished { .. }) {
+                        inputs.control.note_change();
+                    }
                     self.handle_run_event(event);
                 }
                 Some(()) = inputs.file_changed.recv() => {
