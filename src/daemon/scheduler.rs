@@ -508,6 +508,11 @@ impl Scheduler {
         true
     }
 
+    /// The active runs of job `job`, with their run ids.
+    fn runs_of<'a>(&'a self, job: &'a str) -> impl Iterator<Item = (&'a String, &'a ActiveRun)> {
+        self.runs.iter().filter(move |(_, r)| r.job == job)
+    }
+
     /// Starts a run of `job` unless its concurrency policy forbids it.
     fn start_run(
         &mut self,
@@ -516,12 +521,7 @@ impl Scheduler {
         scheduled_at: DateTime<Utc>,
         waiter: Option<oneshot::Sender<FinishRecord>>,
     ) -> Result<String, ControlError> {
-        let active: Vec<String> = self
-            .runs
-            .iter()
-            .filter(|(_, r)| r.job == job.id)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let active: Vec<String> = self.runs_of(&job.id).map(|(id, _)| id.clone()).collect();
         if !active.is_empty() {
             match job.concurrency {
                 Concurrency::Forbid => {
@@ -799,28 +799,26 @@ impl Scheduler {
                 let _ = reply.send(answer);
             }
             Request::Cancel(id, reply) => {
-                let answer =
-                    if !self.slots.contains_key(&id) && !self.runs.values().any(|r| r.job == id) {
-                        Err(ControlError::UnknownJob(id))
+                let answer = if !self.slots.contains_key(&id) && self.runs_of(&id).next().is_none()
+                {
+                    Err(ControlError::UnknownJob(id))
+                } else {
+                    let mut cancelled: Vec<String> = self
+                        .runs_of(&id)
+                        .map(|(run_id, r)| {
+                            r.cancel.cancel("cancelled through the admin API");
+                            run_id.clone()
+                        })
+                        .collect();
+                    cancelled.sort();
+                    if cancelled.is_empty() {
+                        Err(ControlError::Conflict(format!(
+                            "job {id:?} has no active run"
+                        )))
                     } else {
-                        let mut cancelled: Vec<String> = self
-                            .runs
-                            .iter()
-                            .filter(|(_, r)| r.job == id)
-                            .map(|(run_id, r)| {
-                                r.cancel.cancel("cancelled through the admin API");
-                                run_id.clone()
-                            })
-                            .collect();
-                        cancelled.sort();
-                        if cancelled.is_empty() {
-                            Err(ControlError::Conflict(format!(
-                                "job {id:?} has no active run"
-                            )))
-                        } else {
-                            Ok(cancelled)
-                        }
-                    };
+                        Ok(cancelled)
+                    }
+                };
                 let _ = reply.send(answer);
             }
             Request::Running(reply) => {
@@ -898,7 +896,7 @@ impl Scheduler {
             action: job.action.kind().to_string(),
             enabled: job.enabled,
             paused: self.is_paused(&job.id),
-            running: self.runs.values().any(|r| r.job == job.id),
+            running: self.runs_of(&job.id).next().is_some(),
             next_run: slot.next.map(|p| p.scheduled_at),
             consecutive_failures: self
                 .state
