@@ -252,17 +252,13 @@ impl Scheduler {
 
     fn add_slot(&mut self, job: Arc<Job>, now: DateTime<Utc>) {
         let id = job.id.clone();
-        let mut slot = Slot {
+        let slot = Slot {
             job,
             anchor: now,
             next: None,
         };
-        let after = self.plan_from(&slot.job, now);
-        slot.next = plan(&slot, after);
-        if let Some(p) = slot.next {
-            self.queue.insert((p.due, id.clone()));
-        }
-        self.slots.insert(id, slot);
+        self.slots.insert(id.clone(), slot);
+        self.retime(&id, now);
     }
 
     /// Where to search for the next instant from: now, but never at or
@@ -275,6 +271,17 @@ impl Scheduler {
         }
     }
 
+    /// Plans job `id`'s next start afresh from `now` (see [`Self::plan_from`]).
+    fn retime(&mut self, id: &str, now: DateTime<Utc>) {
+        let Some(slot) = self.slots.get(id) else {
+            return;
+        };
+        let from = self.plan_from(&slot.job, now);
+        self.replan(id, from);
+    }
+
+    /// Replaces job `id`'s planned start with the next one strictly after
+    /// `after`.
     fn replan(&mut self, id: &str, after: DateTime<Utc>) {
         let Some(slot) = self.slots.get_mut(id) else {
             return;
@@ -447,11 +454,7 @@ impl Scheduler {
             // Plan the next occurrence after both the instant just fired and
             // now: if the daemon fell behind, missed instants are skipped
             // rather than started in a burst.
-            let after = planned.scheduled_at.max(now);
-            slot.next = plan(slot, after);
-            if let Some(p) = slot.next {
-                self.queue.insert((p.due, id.clone()));
-            }
+            self.replan(&id, planned.scheduled_at.max(now));
             self.state
                 .last_scheduled
                 .insert(id.clone(), planned.scheduled_at);
@@ -502,8 +505,7 @@ impl Scheduler {
                 // pass of `fire_due`; later ones are already planned right.
                 continue;
             }
-            let from = self.plan_from(&Arc::clone(&slot.job), now);
-            self.replan(&id, from);
+            self.retime(&id, now);
         }
         true
     }
@@ -743,8 +745,7 @@ impl Scheduler {
                     slot.job = Arc::new(job.clone());
                     if retime {
                         slot.anchor = now;
-                        let from = self.plan_from(job, now);
-                        self.replan(id, from);
+                        self.retime(id, now);
                     }
                     diff.changed.push(id.clone());
                 }
