@@ -73,6 +73,15 @@ impl Stop {
     }
 }
 
+/// Resolves at `deadline` (tokio's monotonic clock), or never when there
+/// is none: the timeout branch of an attempt's `select!`.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Which attempt of which run an action belongs to; commands see it as
 /// `CRONDUCT_RUN_ID`, `CRONDUCT_ATTEMPT` and `CRONDUCT_SCHEDULED_AT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
