@@ -57,31 +57,55 @@ impl Clock for SystemClock {
 /// kernel's high-resolution timer precision.
 #[derive(Debug)]
 pub struct WallTimer {
-    fd: AsyncFd<TimerFdInner>,
+    fd: AsyncFd<RealtimeTimerFd>,
     /// The instant the timer is armed for; `None` when idle or fired.
     armed: Option<DateTime<Utc>>,
 }
 
+/// A non-blocking `CLOCK_REALTIME` timerfd, as tokio's reactor sees it.
 #[derive(Debug)]
-struct TimerFdInner(TimerFd);
+struct RealtimeTimerFd(TimerFd);
 
-impl AsRawFd for TimerFdInner {
+impl AsRawFd for RealtimeTimerFd {
     fn as_raw_fd(&self) -> RawFd {
         self.0.as_fd().as_raw_fd()
+    }
+}
+
+/// A new, disarmed `CLOCK_REALTIME` timerfd registered with the current
+/// tokio runtime (which must have I/O enabled).
+fn realtime_timerfd() -> std::io::Result<AsyncFd<RealtimeTimerFd>> {
+    let fd = TimerFd::new(
+        ClockId::CLOCK_REALTIME,
+        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+    )?;
+    // SAFETY: the TimerFd is owned by the AsyncFd for its whole life and
+    // always reports the same open descriptor.
+    unsafe { AsyncFd::register(RealtimeTimerFd(fd)) }.map_err(|e| e.into_parts().1)
+}
+
+/// Waits until the timerfd is readable and reads its 8-byte expiry count,
+/// going back to waiting when readiness was spurious (`EAGAIN`). Answers
+/// the read's result (`ECANCELED` when a cancel-on-set timer saw the
+/// clock set), or `None` when the reactor is gone. Cancel-safe.
+async fn read_expiry(fd: &AsyncFd<RealtimeTimerFd>) -> Option<nix::Result<usize>> {
+    loop {
+        let mut guard = fd.readable().await.ok()?;
+        let mut buf = [0u8; 8];
+        match nix::unistd::read(guard.get_inner().0.as_fd(), &mut buf) {
+            Err(Errno::EAGAIN) => guard.clear_ready(),
+            result => return Some(result),
+        }
     }
 }
 
 impl WallTimer {
     /// An idle timer. Must be created inside a tokio runtime with I/O.
     pub fn new() -> std::io::Result<Self> {
-        let fd = TimerFd::new(
-            ClockId::CLOCK_REALTIME,
-            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-        )?;
-        // SAFETY: the TimerFd is owned by the AsyncFd for its whole life and
-        // always reports the same open descriptor.
-        let fd = unsafe { AsyncFd::register(TimerFdInner(fd)) }.map_err(|e| e.into_parts().1)?;
-        Ok(Self { fd, armed: None })
+        Ok(Self {
+            fd: realtime_timerfd()?,
+            armed: None,
+        })
     }
 
     /// Makes the timer fire at `at` (at once if `at` has passed), or never
@@ -117,18 +141,11 @@ impl WallTimer {
             return std::future::pending().await;
         }
         loop {
-            let Ok(mut guard) = self.fd.readable().await else {
-                // The reactor is gone; treat it as fired so that the
-                // caller looks at the clock itself.
-                self.armed = None;
-                return;
-            };
-            let mut buf = [0u8; 8];
-            match nix::unistd::read(guard.get_inner().0.as_fd(), &mut buf) {
-                Err(Errno::EAGAIN) => guard.clear_ready(),
-                Err(Errno::EINTR) => {}
+            match read_expiry(&self.fd).await {
+                Some(Err(Errno::EINTR)) => {}
                 // Fired (or failed, which the caller's own look at the
-                // clock sorts out).
+                // clock sorts out), or the reactor is gone: the caller
+                // looks at the clock itself.
                 _ => {
                     self.armed = None;
                     return;
@@ -174,18 +191,10 @@ impl Clock for VirtualClock {
     }
 }
 
-struct StepTimer(TimerFd);
-
-impl AsRawFd for StepTimer {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_fd().as_raw_fd()
-    }
-}
-
-impl StepTimer {
+impl RealtimeTimerFd {
     /// Arms the timer for a far-future absolute instant; the kernel cancels
     /// it (and `read` fails with `ECANCELED`) whenever CLOCK_REALTIME is set.
-    fn arm(&self) -> nix::Result<()> {
+    fn arm_cancel_on_set(&self) -> nix::Result<()> {
         let far = TimeSpec::new(i64::from(i32::MAX) * 2, 0);
         self.0.set(
             Expiration::OneShot(far),
@@ -198,26 +207,17 @@ impl StepTimer {
 /// (stepped). Must be called inside a tokio runtime. Resume from suspend
 /// is not a "set"; the scheduler also bounds its sleeps to catch that.
 pub fn watch_clock_steps() -> std::io::Result<mpsc::Receiver<()>> {
-    let fd = TimerFd::new(
-        ClockId::CLOCK_REALTIME,
-        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-    )?;
-    let timer = StepTimer(fd);
-    timer.arm()?;
-    // SAFETY: the TimerFd is owned by the AsyncFd for its whole life and
-    // always reports the same open descriptor.
-    let timer = unsafe { AsyncFd::register(timer) }.map_err(|e| e.into_parts().1)?;
+    let timer = realtime_timerfd()?;
+    timer.get_ref().arm_cancel_on_set()?;
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         loop {
-            let Ok(mut guard) = timer.readable().await else {
+            let Some(result) = read_expiry(&timer).await else {
                 return;
             };
-            let mut buf = [0u8; 8];
-            match nix::unistd::read(guard.get_inner().0.as_fd(), &mut buf) {
-                Err(Errno::EAGAIN) => guard.clear_ready(),
+            match result {
                 Err(Errno::ECANCELED) | Ok(_) => {
-                    if let Err(e) = guard.get_inner().arm() {
+                    if let Err(e) = timer.get_ref().arm_cancel_on_set() {
                         tracing::warn!(
                             "cannot re-arm the clock-step timer: {e}; relying on bounded sleeps"
                         );

@@ -23,8 +23,6 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::record::Status;
-
 /// The file name inside the state directory.
 pub const STATE_FILE: &str = "state.json";
 const TEMP_FILE: &str = "state.json.tmp";
@@ -47,8 +45,6 @@ pub struct State {
     /// Failed runs in a row (final status failed, timeout, error or lost),
     /// for `notify.after` and the API; 0 or absent after a success.
     pub consecutive_failures: BTreeMap<String, u32>,
-    /// The final status of each job's last run, for "recovery" notices.
-    pub last_outcome: BTreeMap<String, Status>,
     /// Jobs whose current streak of failures has had its failure notice
     /// (the streak reached `notify.after`), so that a "recovery" notice
     /// follows only a failure that was announced.
@@ -62,7 +58,6 @@ impl Default for State {
             paused: BTreeSet::new(),
             last_scheduled: BTreeMap::new(),
             consecutive_failures: BTreeMap::new(),
-            last_outcome: BTreeMap::new(),
             failure_notified: BTreeSet::new(),
         }
     }
@@ -199,7 +194,6 @@ mod tests {
         s.paused.insert("db-backup".into());
         s.last_scheduled.insert("db-backup".into(), now());
         s.consecutive_failures.insert("gateway".into(), 3);
-        s.last_outcome.insert("gateway".into(), Status::Timeout);
         s.failure_notified.insert("gateway".into());
         s
     }
@@ -249,7 +243,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::write(
             dir.path().join(STATE_FILE),
-            br#"{"paused": ["x"], "from_the_future": 1}"#,
+            // `last_outcome` was written by earlier versions.
+            br#"{"paused": ["x"], "last_outcome": {"gateway": "timeout"}, "from_the_future": 1}"#,
         )
         .expect("write");
         let s = State::load(dir.path(), now()).expect("load");

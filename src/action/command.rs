@@ -339,13 +339,7 @@ impl Running {
         kill_grace: Duration,
         cancel: CancellationToken,
     ) -> ActionOutcome {
-        let deadline = timeout.map(|t| self.started + t);
-        let expired = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        let expired = super::until(timeout.map(|t| self.started + t));
         let stop = tokio::select! {
             biased;
             status = &mut self.exit => return self.finish(status.ok(), None).await,

@@ -107,12 +107,7 @@ pub async fn run(
         body: Tail::new(output_limit),
     };
     let ended = {
-        let expired = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        let expired = super::until(deadline);
         // The stop conditions come first: a body that streams without
         // pause could otherwise use up the task's budget on every poll.
         tokio::select! {

@@ -64,33 +64,22 @@ impl Stop {
     /// The `error` sentence of a stopped attempt.
     fn message(self) -> String {
         match self {
-            Stop::Timeout(limit) => format!("timed out after {}", format_duration(limit)),
+            Stop::Timeout(limit) => format!(
+                "timed out after {}",
+                crate::config::units::format_duration(limit)
+            ),
             Stop::Cancelled => "cancelled".to_string(),
         }
     }
 }
 
-/// Writes a duration the way the config does (`1h30m`, `90s` → `1m30s`,
-/// `500ms`), so a message quotes the configured `timeout` recognisably.
-fn format_duration(d: std::time::Duration) -> String {
-    let mut ms = d.as_millis();
-    if ms == 0 {
-        return "0s".to_string();
+/// Resolves at `deadline` (tokio's monotonic clock), or never when there
+/// is none: the timeout branch of an attempt's `select!`.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
-    let mut out = String::new();
-    for (unit, size) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
-        if ms >= size {
-            out.push_str(&format!("{}{unit}", ms / size));
-            ms %= size;
-        }
-    }
-    out
 }
 
 /// Which attempt of which run an action belongs to; commands see it as
@@ -107,6 +96,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// The timeout message quotes the limit as the config writes it.
     #[test]
     fn durations_read_like_the_config() {
         let cases = [
@@ -119,7 +109,10 @@ mod tests {
             (Duration::ZERO, "0s"),
         ];
         for (d, want) in cases {
-            assert_eq!(format_duration(d), want);
+            assert_eq!(
+                Stop::Timeout(d).message(),
+                format!("timed out after {want}")
+            );
             assert_eq!(crate::config::units::parse_duration(want), Ok(d));
         }
     }

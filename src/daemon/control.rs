@@ -140,13 +140,21 @@ pub enum Request {
 }
 
 impl Request {
-    /// Whether the request only asks, changing nothing a job's summary
-    /// shows.
-    pub fn is_question(&self) -> bool {
-        matches!(
-            self,
-            Request::Jobs(_) | Request::Job(..) | Request::Running(_) | Request::Status(_)
-        )
+    /// Whether handling the request may change what a job's summary
+    /// shows: a pause flag, or `running` when a manual run starts.
+    /// Cancelling changes `running` only once the run's `Finished` event
+    /// arrives, and a reload only once it is applied; those are announced
+    /// then.
+    pub fn changes_jobs(&self) -> bool {
+        match self {
+            Request::SetPaused(..) | Request::Trigger(..) => true,
+            Request::Jobs(_)
+            | Request::Job(..)
+            | Request::Cancel(..)
+            | Request::Running(_)
+            | Request::Reload(_)
+            | Request::Status(_) => false,
+        }
     }
 }
 

@@ -96,7 +96,6 @@ impl Hooks for DaemonHooks {
         } else {
             state.failure_notified.remove(id);
         }
-        state.last_outcome.insert(id.clone(), record.status);
         if let (Some(event), Some(job)) = (event, job) {
             self.notifier.send(job, event, record, record.attempt);
         }

@@ -201,7 +201,6 @@ impl Daemon {
         clock: Arc<dyn Clock>,
         host: Arc<str>,
     ) -> anyhow::Result<Daemon> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let settings = config.daemon.clone();
         let opened = crate::log::open(&settings, Arc::clone(&clock), host.to_string())
             .await

@@ -69,11 +69,25 @@ struct ActiveRun {
     job: String,
     cancel: Cancel,
     attempt: u32,
-    pid: Option<u32>,
-    started_at: Option<DateTime<Utc>>,
-    started_mono: Option<Instant>,
-    timeout_at: Option<DateTime<Utc>>,
+    phase: Phase,
     waiters: Vec<oneshot::Sender<FinishRecord>>,
+}
+
+/// Where a run stands, as its events tell the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Spawned; its first attempt has not reported starting yet (its
+    /// process may be being created right now).
+    Starting,
+    /// An attempt is in progress.
+    Running {
+        pid: Option<u32>,
+        started_at: DateTime<Utc>,
+        started_mono: Instant,
+        timeout_at: Option<DateTime<Utc>>,
+    },
+    /// An attempt failed and the run waits to retry: no process exists.
+    Retrying,
 }
 
 /// Inputs the scheduler listens to besides its own timers.
@@ -184,6 +198,17 @@ impl Scheduler {
     /// an instant missed while the daemon was down.
     pub fn start(&mut self, lost: Vec<FinishRecord>) {
         for record in lost {
+            // A lost scheduled (or caught-up) run proves its instant was
+            // started, even if the crash came before the delayed save of
+            // `last_scheduled` did: never catch it up again.
+            if matches!(record.trigger, Trigger::Schedule | Trigger::CatchUp) {
+                let last = self
+                    .state
+                    .last_scheduled
+                    .entry(record.job.clone())
+                    .or_insert(record.scheduled_at);
+                *last = (*last).max(record.scheduled_at);
+            }
             self.run_ended(&record);
         }
         let now = self.services.clock.now();
@@ -227,17 +252,13 @@ impl Scheduler {
 
     fn add_slot(&mut self, job: Arc<Job>, now: DateTime<Utc>) {
         let id = job.id.clone();
-        let mut slot = Slot {
+        let slot = Slot {
             job,
             anchor: now,
             next: None,
         };
-        let after = self.plan_from(&slot.job, now);
-        slot.next = plan(&slot, after);
-        if let Some(p) = slot.next {
-            self.queue.insert((p.due, id.clone()));
-        }
-        self.slots.insert(id, slot);
+        self.slots.insert(id.clone(), slot);
+        self.retime(&id, now);
     }
 
     /// Where to search for the next instant from: now, but never at or
@@ -250,6 +271,17 @@ impl Scheduler {
         }
     }
 
+    /// Plans job `id`'s next start afresh from `now` (see [`Self::plan_from`]).
+    fn retime(&mut self, id: &str, now: DateTime<Utc>) {
+        let Some(slot) = self.slots.get(id) else {
+            return;
+        };
+        let from = self.plan_from(&slot.job, now);
+        self.replan(id, from);
+    }
+
+    /// Replaces job `id`'s planned start with the next one strictly after
+    /// `after`.
     fn replan(&mut self, id: &str, after: DateTime<Utc>) {
         let Some(slot) = self.slots.get_mut(id) else {
             return;
@@ -327,13 +359,18 @@ impl Scheduler {
                 () = tokio::time::sleep_until(wake) => {}
                 () = wait_due(&mut due_timer) => {}
                 Some(request) = inputs.control.recv() => {
-                    if !request.is_question() {
+                    if request.changes_jobs() {
                         inputs.control.note_change();
                     }
                     self.handle_request(request);
                 }
                 Some(event) = self.run_events.recv() => {
-                    inputs.control.note_change();
+                    // Only a run's end changes a summary (`running`, and
+                    // `consecutive_failures` through the hooks); attempt
+                    // starts and retry waits touch nothing it shows.
+                    if matches!(event, RunEvent::Finished { .. }) {
+                        inputs.control.note_change();
+                    }
                     self.handle_run_event(event);
                 }
                 Some(()) = inputs.file_changed.recv() => {
@@ -417,11 +454,7 @@ impl Scheduler {
             // Plan the next occurrence after both the instant just fired and
             // now: if the daemon fell behind, missed instants are skipped
             // rather than started in a burst.
-            let after = planned.scheduled_at.max(now);
-            slot.next = plan(slot, after);
-            if let Some(p) = slot.next {
-                self.queue.insert((p.due, id.clone()));
-            }
+            self.replan(&id, planned.scheduled_at.max(now));
             self.state
                 .last_scheduled
                 .insert(id.clone(), planned.scheduled_at);
@@ -472,10 +505,14 @@ impl Scheduler {
                 // pass of `fire_due`; later ones are already planned right.
                 continue;
             }
-            let from = self.plan_from(&Arc::clone(&slot.job), now);
-            self.replan(&id, from);
+            self.retime(&id, now);
         }
         true
+    }
+
+    /// The active runs of job `job`, with their run ids.
+    fn runs_of<'a>(&'a self, job: &'a str) -> impl Iterator<Item = (&'a String, &'a ActiveRun)> {
+        self.runs.iter().filter(move |(_, r)| r.job == job)
     }
 
     /// Starts a run of `job` unless its concurrency policy forbids it.
@@ -486,12 +523,7 @@ impl Scheduler {
         scheduled_at: DateTime<Utc>,
         waiter: Option<oneshot::Sender<FinishRecord>>,
     ) -> Result<String, ControlError> {
-        let active: Vec<String> = self
-            .runs
-            .iter()
-            .filter(|(_, r)| r.job == job.id)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let active: Vec<String> = self.runs_of(&job.id).map(|(id, _)| id.clone()).collect();
         if !active.is_empty() {
             match job.concurrency {
                 Concurrency::Forbid => {
@@ -532,10 +564,7 @@ impl Scheduler {
                 job: job.id.clone(),
                 cancel: cancel.clone(),
                 attempt: 1,
-                pid: None,
-                started_at: None,
-                started_mono: None,
-                timeout_at: None,
+                phase: Phase::Starting,
                 waiters: waiter.into_iter().collect(),
             },
         );
@@ -561,18 +590,17 @@ impl Scheduler {
             } => {
                 if let Some(run) = self.runs.get_mut(&run_id) {
                     run.attempt = attempt;
-                    run.pid = pid;
-                    run.started_at = Some(started_at);
-                    run.started_mono = Some(Instant::now());
-                    run.timeout_at = timeout_at;
+                    run.phase = Phase::Running {
+                        pid,
+                        started_at,
+                        started_mono: Instant::now(),
+                        timeout_at,
+                    };
                 }
             }
             RunEvent::Waiting { run_id } => {
                 if let Some(run) = self.runs.get_mut(&run_id) {
-                    run.pid = None;
-                    run.started_at = None;
-                    run.started_mono = None;
-                    run.timeout_at = None;
+                    run.phase = Phase::Retrying;
                 }
             }
             RunEvent::Finished { run_id, record } => {
@@ -610,9 +638,11 @@ impl Scheduler {
             slot.next = None;
         }
         // A run waiting to retry has no process to wait for; the retry
-        // would be started after the shutdown anyway, so end it now.
+        // would be started after the shutdown anyway, so end it now. A run
+        // still starting is about to have a process, which gets its grace
+        // like any other.
         for run in self.runs.values() {
-            if run.started_at.is_none() {
+            if run.phase == Phase::Retrying {
                 run.cancel.cancel("cancelled: the daemon was shutting down");
             }
         }
@@ -715,8 +745,7 @@ impl Scheduler {
                     slot.job = Arc::new(job.clone());
                     if retime {
                         slot.anchor = now;
-                        let from = self.plan_from(job, now);
-                        self.replan(id, from);
+                        self.retime(id, now);
                     }
                     diff.changed.push(id.clone());
                 }
@@ -771,28 +800,26 @@ impl Scheduler {
                 let _ = reply.send(answer);
             }
             Request::Cancel(id, reply) => {
-                let answer =
-                    if !self.slots.contains_key(&id) && !self.runs.values().any(|r| r.job == id) {
-                        Err(ControlError::UnknownJob(id))
+                let answer = if !self.slots.contains_key(&id) && self.runs_of(&id).next().is_none()
+                {
+                    Err(ControlError::UnknownJob(id))
+                } else {
+                    let mut cancelled: Vec<String> = self
+                        .runs_of(&id)
+                        .map(|(run_id, r)| {
+                            r.cancel.cancel("cancelled through the admin API");
+                            run_id.clone()
+                        })
+                        .collect();
+                    cancelled.sort();
+                    if cancelled.is_empty() {
+                        Err(ControlError::Conflict(format!(
+                            "job {id:?} has no active run"
+                        )))
                     } else {
-                        let mut cancelled: Vec<String> = self
-                            .runs
-                            .iter()
-                            .filter(|(_, r)| r.job == id)
-                            .map(|(run_id, r)| {
-                                r.cancel.cancel("cancelled through the admin API");
-                                run_id.clone()
-                            })
-                            .collect();
-                        cancelled.sort();
-                        if cancelled.is_empty() {
-                            Err(ControlError::Conflict(format!(
-                                "job {id:?} has no active run"
-                            )))
-                        } else {
-                            Ok(cancelled)
-                        }
-                    };
+                        Ok(cancelled)
+                    }
+                };
                 let _ = reply.send(answer);
             }
             Request::Running(reply) => {
@@ -800,16 +827,24 @@ impl Scheduler {
                     .runs
                     .iter()
                     .filter_map(|(run_id, r)| {
+                        let Phase::Running {
+                            pid,
+                            started_at,
+                            started_mono,
+                            timeout_at,
+                        } = r.phase
+                        else {
+                            return None;
+                        };
                         Some(RunningAttempt {
                             run_id: run_id.clone(),
                             job: r.job.clone(),
                             attempt: r.attempt,
-                            pid: r.pid,
-                            started_at: r.started_at?,
-                            elapsed_ms: r.started_mono.map_or(0, |m| {
-                                u64::try_from(m.elapsed().as_millis()).unwrap_or(u64::MAX)
-                            }),
-                            timeout_at: r.timeout_at,
+                            pid,
+                            started_at,
+                            elapsed_ms: u64::try_from(started_mono.elapsed().as_millis())
+                                .unwrap_or(u64::MAX),
+                            timeout_at,
                         })
                     })
                     .collect();
@@ -862,7 +897,7 @@ impl Scheduler {
             action: job.action.kind().to_string(),
             enabled: job.enabled,
             paused: self.is_paused(&job.id),
-            running: self.runs.values().any(|r| r.job == job.id),
+            running: self.runs_of(&job.id).next().is_some(),
             next_run: slot.next.map(|p| p.scheduled_at),
             consecutive_failures: self
                 .state
@@ -875,18 +910,15 @@ impl Scheduler {
 
     fn detail(&self, slot: &Slot, now: DateTime<Utc>) -> JobDetail {
         let job = &slot.job;
-        let mut next_runs = Vec::new();
-        let mut cursor = now;
-        while next_runs.len() < 5 {
-            let Some(t) = job.schedule.next_after(cursor, job.timezone, slot.anchor) else {
-                break;
-            };
-            next_runs.push(
+        let next_runs = job
+            .schedule
+            .upcoming(now, job.timezone, slot.anchor, 5)
+            .into_iter()
+            .map(|t| {
                 t.with_timezone(&job.timezone)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-            );
-            cursor = t;
-        }
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            })
+            .collect();
         JobDetail {
             summary: self.summary(slot),
             settings: settings_json(job),
@@ -1034,9 +1066,17 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    /// Starts a scheduler on `jobs` (TOML job tables) with the wall clock
-    /// reading `start`.
-    async fn start(jobs: &str, start: &str) -> Harness {
+    /// A scheduler on `jobs` (TOML job tables) with the wall clock reading
+    /// `start` and `state` loaded, not yet started.
+    struct Built {
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        clock: Arc<VirtualClock>,
+        finished: Arc<Mutex<Vec<FinishRecord>>>,
+        scheduler: Scheduler,
+    }
+
+    async fn build(jobs: &str, start: &str, state: State) -> Built {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("jobs.toml");
         let body = format!(
@@ -1066,12 +1106,31 @@ mod tests {
             }),
             max_sleep: MAX_SLEEP,
         };
+        let scheduler = Scheduler::new(services, config, state, events_rx);
+        Built {
+            dir,
+            config_path,
+            clock,
+            finished,
+            scheduler,
+        }
+    }
+
+    /// Starts a scheduler on `jobs` (TOML job tables) with the wall clock
+    /// reading `start`.
+    async fn start(jobs: &str, start: &str) -> Harness {
+        let Built {
+            dir,
+            config_path,
+            clock,
+            finished,
+            mut scheduler,
+        } = build(jobs, start, State::default()).await;
         let (handle, control) = super::super::control::Handle::channel();
         let (file_tx, file_changed) = mpsc::channel(1);
         let (reload_tx, reload_now) = mpsc::channel(1);
         let (steps, clock_steps) = mpsc::channel(1);
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let mut scheduler = Scheduler::new(services, config, State::default(), events_rx);
         scheduler.start(Vec::new());
         let task = tokio::spawn(scheduler.run(Inputs {
             control,
@@ -1317,5 +1376,92 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(125)).await;
         assert_eq!(h.fired("keep").len(), 2);
         h.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_leaves_a_starting_run_its_grace_and_ends_a_retry_wait() {
+        let Built { mut scheduler, .. } = build(
+            &format!(
+                "[jobs.a]\nschedule = \"@hourly\"\n{NOPE}\n\
+                 [jobs.b]\nschedule = \"@hourly\"\n{NOPE}\n"
+            ),
+            "2026-06-01T13:00:00Z",
+            State::default(),
+        )
+        .await;
+        let a = Arc::clone(&scheduler.slots["a"].job);
+        let b = Arc::clone(&scheduler.slots["b"].job);
+        // Nothing has yielded to the run tasks: neither run has reported
+        // its attempt starting, so both are still starting.
+        let starting = scheduler
+            .start_run(&a, Trigger::Manual, scheduler.services.clock.now(), None)
+            .expect("started");
+        let waiting = scheduler
+            .start_run(&b, Trigger::Manual, scheduler.services.clock.now(), None)
+            .expect("started");
+        scheduler.handle_run_event(RunEvent::Waiting {
+            run_id: waiting.clone(),
+        });
+        scheduler.begin_shutdown();
+        assert!(
+            !scheduler.runs[&starting].cancel.is_cancelled(),
+            "a run whose process is being created must get the shutdown grace"
+        );
+        assert!(scheduler.runs[&waiting].cancel.is_cancelled());
+    }
+
+    /// A finish record of a run of `job` lost in a crash.
+    fn lost(job: &str, trigger: Trigger, scheduled_at: DateTime<Utc>) -> FinishRecord {
+        FinishRecord {
+            ts: scheduled_at,
+            run_id: "lost".into(),
+            job: job.into(),
+            attempt: 1,
+            trigger,
+            scheduled_at,
+            started_at: scheduled_at,
+            finished_at: scheduled_at,
+            duration_ms: 0,
+            status: Status::Lost,
+            exit_code: None,
+            signal: None,
+            http_status: None,
+            error: Some("the daemon stopped during the run".into()),
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            will_retry: false,
+            retry_at: None,
+            host: "test".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_instant_whose_run_was_lost_is_not_caught_up_again() {
+        // The daemon started the 13:00 run, then crashed before the state
+        // file recorded 13:00 (it still says 12:00).
+        let mut state = State::default();
+        state
+            .last_scheduled
+            .insert("hourly".into(), utc("2026-06-01T12:00:00Z"));
+        let Built { mut scheduler, .. } = build(
+            &format!("[jobs.hourly]\nschedule = \"0 * * * *\"\ncatch_up = \"2h\"\n{NOPE}\n"),
+            "2026-06-01T13:30:00Z",
+            state,
+        )
+        .await;
+        scheduler.start(vec![lost(
+            "hourly",
+            Trigger::Schedule,
+            utc("2026-06-01T13:00:00Z"),
+        )]);
+        assert!(
+            scheduler.runs.is_empty(),
+            "the lost 13:00 instant was started again"
+        );
+        assert_eq!(
+            scheduler.state.last_scheduled["hourly"],
+            utc("2026-06-01T13:00:00Z")
+        );
     }
 }
