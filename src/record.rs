@@ -138,6 +138,49 @@ pub struct FinishRecord {
     pub host: String,
 }
 
+impl FinishRecord {
+    /// The record of an attempt that never started: the run was waiting
+    /// to retry when it was cancelled or the daemon stopped. No process
+    /// ran, so there is no start line; this one finish line still closes
+    /// the run for history, stats and notices. Started and finished at
+    /// `now`, duration 0, no exit, output or retry.
+    #[allow(clippy::too_many_arguments)] // the record's own fields
+    pub fn never_started(
+        run_id: String,
+        job: String,
+        attempt: u32,
+        trigger: Trigger,
+        scheduled_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        status: Status,
+        error: String,
+        host: String,
+    ) -> FinishRecord {
+        FinishRecord {
+            ts: now,
+            run_id,
+            job,
+            attempt,
+            trigger,
+            scheduled_at,
+            started_at: now,
+            finished_at: now,
+            duration_ms: 0,
+            status,
+            exit_code: None,
+            signal: None,
+            http_status: None,
+            error: Some(error),
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            will_retry: false,
+            retry_at: None,
+            host,
+        }
+    }
+}
+
 /// A scheduled start did not happen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SkipRecord {

@@ -75,29 +75,23 @@ impl OpenRuns {
     /// The `lost` finish records to append, in the order the runs appear in
     /// the log.
     pub(crate) fn into_lost(self, now: DateTime<Utc>, host: &str) -> Vec<FinishRecord> {
-        let lost = |run_id: String,
-                    job: String,
-                    attempt: u32,
-                    trigger,
-                    scheduled_at,
-                    started_at: DateTime<Utc>,
-                    error: String| {
-            let duration = (now - started_at).num_milliseconds().max(0);
+        let lost = |s: StartRecord| {
+            let duration = (now - s.ts).num_milliseconds().max(0);
             FinishRecord {
                 ts: now,
-                run_id,
-                job,
-                attempt,
-                trigger,
-                scheduled_at,
-                started_at,
+                run_id: s.run_id,
+                job: s.job,
+                attempt: s.attempt,
+                trigger: s.trigger,
+                scheduled_at: s.scheduled_at,
+                started_at: s.ts,
                 finished_at: now,
                 duration_ms: u64::try_from(duration).unwrap_or_default(),
                 status: Status::Lost,
                 exit_code: None,
                 signal: None,
                 http_status: None,
-                error: Some(error),
+                error: Some(LOST_RUNNING.to_string()),
                 stdout: String::new(),
                 stderr: String::new(),
                 output_truncated: false,
@@ -109,18 +103,7 @@ impl OpenRuns {
         let mut out: Vec<(u64, FinishRecord)> = self
             .started
             .into_values()
-            .map(|(order, s)| {
-                let rec = lost(
-                    s.run_id,
-                    s.job,
-                    s.attempt,
-                    s.trigger,
-                    s.scheduled_at,
-                    s.ts,
-                    LOST_RUNNING.to_string(),
-                );
-                (order, rec)
-            })
+            .map(|(order, s)| (order, lost(s)))
             .collect();
         out.extend(self.retrying.into_values().map(|(order, f)| {
             let due = f
@@ -130,14 +113,16 @@ impl OpenRuns {
             let error = format!(
                 "the daemon stopped while this attempt was waiting to be retried{due}; it never started"
             );
-            let rec = lost(
+            let rec = FinishRecord::never_started(
                 f.run_id,
                 f.job,
                 f.attempt.saturating_add(1),
                 f.trigger,
                 f.scheduled_at,
                 now,
+                Status::Lost,
                 error,
+                host.to_string(),
             );
             (order, rec)
         }));
