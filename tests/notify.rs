@@ -53,8 +53,7 @@ fn send_failure(notifier: &Notifier, job: &Job, run_id: &str) {
     notifier.send(
         job,
         Event::Failure,
-        &record(&job.id, run_id, Status::Failed),
-        1,
+        &one_attempt(&job.id, run_id, Status::Failed),
     );
 }
 
@@ -89,6 +88,14 @@ fn record(job: &str, run_id: &str, status: Status) -> FinishRecord {
         will_retry: false,
         retry_at: None,
         host: "web1".into(),
+    }
+}
+
+/// The final record of a run that took a single attempt.
+fn one_attempt(job: &str, run_id: &str, status: Status) -> FinishRecord {
+    FinishRecord {
+        attempt: 1,
+        ..record(job, run_id, status)
     }
 }
 
@@ -233,7 +240,7 @@ async fn failure_mail_reaches_every_recipient_with_the_output_tails() {
         ),
     );
     let rec = record("db-backup", "run-42", Status::Failed);
-    notifier.send(&j, Event::Failure, &rec, 3);
+    notifier.send(&j, Event::Failure, &rec);
 
     let mails = sink.wait_for(1, WAIT).await;
     assert_eq!(mails.len(), 1, "one mail for all recipients");
@@ -298,7 +305,7 @@ async fn a_failure_then_a_success_mails_failed_then_recovered() {
         ("r3", Status::Success),
     ] {
         if let Some(event) = decide(&settings, status, &mut state) {
-            notifier.send(&j, event, &record("db-backup", run, status), 1);
+            notifier.send(&j, event, &one_attempt("db-backup", run, status));
         }
     }
     notifier.clone().shutdown(Instant::now() + WAIT).await;
@@ -340,7 +347,7 @@ async fn after_three_mails_only_from_the_third_failed_run() {
         let event = decide(&settings, Status::Failed, &mut state);
         decided.push(event);
         if let Some(event) = event {
-            notifier.send(&j, event, &record("flaky", run, Status::Failed), 1);
+            notifier.send(&j, event, &one_attempt("flaky", run, Status::Failed));
         }
     }
     assert_eq!(decided, vec![None, None, Some(Event::Failure)]);
@@ -360,7 +367,7 @@ async fn webhook_posts_the_event_and_the_finish_record() {
         notify(&[], Some(hook.url.clone()), &[Event::Failure], 1),
     );
     let rec = record("gateway-health", "run-7", Status::Failed);
-    notifier.send(&j, Event::Failure, &rec, 3);
+    notifier.send(&j, Event::Failure, &rec);
 
     until("the webhook POST", WAIT, || !hook.received().is_empty()).await;
     let (headers, body) = hook.received().remove(0);
@@ -388,7 +395,7 @@ async fn a_webhook_answering_500_is_retried_until_it_accepts() {
     // Receivers often take a secret token in the URL; the log must not.
     let url = format!("{}?token=s3cret-token", hook.url);
     let j = job("gw", notify(&[], Some(url), &[Event::Failure], 1));
-    notifier.send(&j, Event::Failure, &record("gw", "r1", Status::Failed), 1);
+    notifier.send(&j, Event::Failure, &one_attempt("gw", "r1", Status::Failed));
 
     until("the delivery after two retries", WAIT, || {
         notifier.stats().delivered == 1
@@ -445,10 +452,10 @@ async fn an_unreachable_mail_server_never_blocks_send_and_is_given_up_with_an_er
         "db-backup",
         notify(&["admin@example.com"], None, &[Event::Failure], 1),
     );
-    let rec = record("db-backup", "r1", Status::Failed);
+    let rec = one_attempt("db-backup", "r1", Status::Failed);
 
     let t = std::time::Instant::now();
-    notifier.send(&j, Event::Failure, &rec, 1);
+    notifier.send(&j, Event::Failure, &rec);
     let took = t.elapsed();
     assert!(took < Duration::from_millis(50), "send() took {took:?}");
 
@@ -555,8 +562,7 @@ async fn a_flood_is_capped_and_the_next_notice_counts_what_was_suppressed() {
     notifier.send(
         &j,
         Event::Recovery,
-        &record("every-minute", "r10", Status::Success),
-        1,
+        &one_attempt("every-minute", "r10", Status::Success),
     );
     notifier.clone().shutdown(Instant::now() + WAIT).await;
 
@@ -752,8 +758,12 @@ async fn a_recovery_waits_for_the_retried_failure_it_answers() {
             1,
         ),
     );
-    notifier.send(&j, Event::Failure, &record("gw", "r1", Status::Failed), 1);
-    notifier.send(&j, Event::Recovery, &record("gw", "r2", Status::Success), 1);
+    notifier.send(&j, Event::Failure, &one_attempt("gw", "r1", Status::Failed));
+    notifier.send(
+        &j,
+        Event::Recovery,
+        &one_attempt("gw", "r2", Status::Success),
+    );
 
     until("both notices", WAIT, || notifier.stats().delivered == 2).await;
     let events: Vec<String> = hook

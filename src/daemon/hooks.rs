@@ -98,7 +98,7 @@ impl Hooks for DaemonHooks {
         }
         state.last_outcome.insert(id.clone(), record.status);
         if let (Some(event), Some(job)) = (event, job) {
-            self.notifier.send(job, event, record, record.attempt);
+            self.notifier.send(job, event, record);
         }
     }
 

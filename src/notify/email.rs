@@ -76,11 +76,11 @@ pub(super) fn body(notice: &Notice, host: &str) -> String {
     field("Schedule", &format!("{} ({tz})", notice.schedule));
     field("Trigger", trigger_name(r));
     field("Run id", &r.run_id);
-    field("Attempts", &notice.attempts.to_string());
+    field("Attempts", &r.attempt.to_string());
     field("Status", r.status.as_str());
     field("Scheduled", &local(r.scheduled_at, tz));
     // The record is the last attempt's; say so when there were several.
-    let which = if notice.attempts > 1 {
+    let which = if r.attempt > 1 {
         format!(" (attempt {})", r.attempt)
     } else {
         String::new()
@@ -340,7 +340,6 @@ mod tests {
             is_http: false,
             email: vec!["a@example.com".into()],
             webhook: None,
-            attempts: 2,
             record: FinishRecord {
                 ts: t,
                 run_id: "r1".into(),

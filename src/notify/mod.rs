@@ -182,7 +182,7 @@ struct Notice {
     is_http: bool,
     email: Vec<String>,
     webhook: Option<String>,
-    attempts: u32,
+    /// The run's final attempt; its `attempt` is how many the run took.
     record: FinishRecord,
     /// Notices suppressed by the rate limit since the last one sent.
     suppressed: u32,
@@ -256,11 +256,11 @@ impl Notifier {
     }
 
     /// Queues `event` for `job`'s finished run, whose final attempt is
-    /// `record` and which took `attempts` attempts. Never waits: a full
+    /// `record` (so the run took `record.attempt` attempts). Never waits: a full
     /// queue, or a notifier that has shut down, drops the notice with an
     /// `error` log line. A job without `notify` (or with neither email nor
     /// webhook) sends nothing.
-    pub fn send(&self, job: &Job, event: Event, record: &FinishRecord, attempts: u32) {
+    pub fn send(&self, job: &Job, event: Event, record: &FinishRecord) {
         let Some(notify) = &job.notify else {
             return;
         };
@@ -282,7 +282,6 @@ impl Notifier {
             is_http,
             email: notify.email.clone(),
             webhook: notify.webhook.clone(),
-            attempts,
             record: record.clone(),
             suppressed: 0,
         };

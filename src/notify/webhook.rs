@@ -35,7 +35,7 @@ pub(super) async fn post(
         event: notice.event,
         job: &notice.job,
         host,
-        attempts: notice.attempts,
+        attempts: notice.record.attempt,
         suppressed: notice.suppressed,
         record: &notice.record,
     };
