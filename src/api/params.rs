@@ -125,7 +125,7 @@ impl Params {
     }
 }
 
-pub(crate) fn parse_bool(v: &str) -> Option<bool> {
+fn parse_bool(v: &str) -> Option<bool> {
     match v {
         "true" | "1" | "yes" | "" => Some(true),
         "false" | "0" | "no" => Some(false),
