@@ -3,7 +3,7 @@
 //!
 //! This module owns two things: the pure decision of which notice a run
 //! deserves ([`decide`], with the per-job [`NotifyState`] the daemon
-//! persists), and delivery ([`Notifier`]). It must never block or delay
+//! keeps in its state file), and delivery ([`Notifier`]). It must never block or delay
 //! scheduling: [`Notifier::send`] only enqueues, and a background task
 //! delivers, retries and rate-limits. It reads no wall clock and keeps no
 //! job state of its own beyond the per-job flood counters.
