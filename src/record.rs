@@ -17,6 +17,18 @@ pub enum Trigger {
     Reboot,
 }
 
+impl Trigger {
+    /// The name used in the log and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Reboot => "reboot",
+        }
+    }
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -248,6 +260,24 @@ pub mod ts {
                     .map_err(serde::de::Error::custom)
             })
             .transpose()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_names_match_the_log() {
+        for t in [
+            Trigger::Schedule,
+            Trigger::Manual,
+            Trigger::CatchUp,
+            Trigger::Reboot,
+        ] {
+            let json = serde_json::to_string(&t).expect("serialise");
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
     }
 }

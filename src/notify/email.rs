@@ -74,7 +74,7 @@ pub(super) fn body(notice: &Notice, host: &str) -> String {
         &notice.action,
     );
     field("Schedule", &format!("{} ({tz})", notice.schedule));
-    field("Trigger", trigger_name(r));
+    field("Trigger", r.trigger.as_str());
     field("Run id", &r.run_id);
     field("Attempts", &r.attempt.to_string());
     field("Status", r.status.as_str());
@@ -134,15 +134,6 @@ pub(super) fn body(notice: &Notice, host: &str) -> String {
         let _ = writeln!(b, "--- end of {name} ---");
     }
     b
-}
-
-fn trigger_name(r: &crate::record::FinishRecord) -> &'static str {
-    match r.trigger {
-        crate::record::Trigger::Schedule => "schedule",
-        crate::record::Trigger::Manual => "manual",
-        crate::record::Trigger::CatchUp => "catch_up",
-        crate::record::Trigger::Reboot => "reboot",
-    }
 }
 
 /// An instant in the job's zone, with the offset so it is unambiguous.
