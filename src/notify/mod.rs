@@ -499,9 +499,10 @@ impl Dispatcher {
         }
         let abandoned = self.pending;
         self.running.abort_all();
-        for _ in 0..abandoned {
-            Counters::bump(&self.shared.counters.failed);
-        }
+        self.shared
+            .counters
+            .failed
+            .fetch_add(abandoned as u64, Ordering::Relaxed);
         tracing::error!(
             "shutdown deadline reached: abandoning {abandoned} undelivered notification(s)"
         );
