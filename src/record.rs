@@ -17,6 +17,18 @@ pub enum Trigger {
     Reboot,
 }
 
+impl Trigger {
+    /// The name used in the log and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Reboot => "reboot",
+        }
+    }
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -138,6 +150,49 @@ pub struct FinishRecord {
     pub host: String,
 }
 
+impl FinishRecord {
+    /// The record of an attempt that never started: the run was waiting
+    /// to retry when it was cancelled or the daemon stopped. No process
+    /// ran, so there is no start line; this one finish line still closes
+    /// the run for history, stats and notices. Started and finished at
+    /// `now`, duration 0, no exit, output or retry.
+    #[allow(clippy::too_many_arguments)] // the record's own fields
+    pub fn never_started(
+        run_id: String,
+        job: String,
+        attempt: u32,
+        trigger: Trigger,
+        scheduled_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        status: Status,
+        error: String,
+        host: String,
+    ) -> FinishRecord {
+        FinishRecord {
+            ts: now,
+            run_id,
+            job,
+            attempt,
+            trigger,
+            scheduled_at,
+            started_at: now,
+            finished_at: now,
+            duration_ms: 0,
+            status,
+            exit_code: None,
+            signal: None,
+            http_status: None,
+            error: Some(error),
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            will_retry: false,
+            retry_at: None,
+            host,
+        }
+    }
+}
+
 /// A scheduled start did not happen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SkipRecord {
@@ -205,6 +260,24 @@ pub mod ts {
                     .map_err(serde::de::Error::custom)
             })
             .transpose()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_names_match_the_log() {
+        for t in [
+            Trigger::Schedule,
+            Trigger::Manual,
+            Trigger::CatchUp,
+            Trigger::Reboot,
+        ] {
+            let json = serde_json::to_string(&t).expect("serialise");
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
     }
 }

@@ -73,7 +73,7 @@ fn decide_and_send(notifier: &Notifier, job: &Job, runs: &[(&str, Status)]) -> V
         .map(|&(run, status)| {
             let event = decide(&settings, status, &mut state);
             if let Some(event) = event {
-                notifier.send(job, event, &record(&job.id, run, status), 1);
+                notifier.send(job, event, &one_attempt(&job.id, run, status));
             }
             event
         })
@@ -97,8 +97,7 @@ fn send_failure(notifier: &Notifier, job: &Job, run_id: &str) {
     notifier.send(
         job,
         Event::Failure,
-        &record(&job.id, run_id, Status::Failed),
-        1,
+        &one_attempt(&job.id, run_id, Status::Failed),
     );
 }
 
@@ -133,6 +132,14 @@ fn record(job: &str, run_id: &str, status: Status) -> FinishRecord {
         will_retry: false,
         retry_at: None,
         host: "web1".into(),
+    }
+}
+
+/// The final record of a run that took a single attempt.
+fn one_attempt(job: &str, run_id: &str, status: Status) -> FinishRecord {
+    FinishRecord {
+        attempt: 1,
+        ..record(job, run_id, status)
     }
 }
 
@@ -277,7 +284,7 @@ async fn failure_mail_reaches_every_recipient_with_the_output_tails() {
         ),
     );
     let rec = record("db-backup", "run-42", Status::Failed);
-    notifier.send(&j, Event::Failure, &rec, 3);
+    notifier.send(&j, Event::Failure, &rec);
 
     let mails = sink.wait_for(1, WAIT).await;
     assert_eq!(mails.len(), 1, "one mail for all recipients");
@@ -402,7 +409,7 @@ async fn webhook_posts_the_event_and_the_finish_record() {
     let notifier = start(None, fast());
     let j = hooked("gateway-health", &hook);
     let rec = record("gateway-health", "run-7", Status::Failed);
-    notifier.send(&j, Event::Failure, &rec, 3);
+    notifier.send(&j, Event::Failure, &rec);
 
     until("the webhook POST", WAIT, || !hook.received().is_empty()).await;
     let (headers, body) = hook.received().remove(0);
@@ -427,7 +434,9 @@ async fn a_webhook_answering_500_is_retried_until_it_accepts() {
     let (logs, _guard) = Logs::capture();
     let hook = Hook::start(&[500, 503]).await;
     let notifier = start(None, fast());
-    let j = hooked("gw", &hook);
+    // Receivers often take a secret token in the URL; the log must not.
+    let url = format!("{}?token=s3cret-token", hook.url);
+    let j = job("gw", notify(&[], Some(url), &[Event::Failure], 1));
     send_failure(&notifier, &j, "r1");
 
     until("the delivery after two retries", WAIT, || {
@@ -443,6 +452,37 @@ async fn a_webhook_answering_500_is_retried_until_it_accepts() {
     let text = logs.text();
     assert!(text.contains("answered HTTP 500"), "{text}");
     assert!(text.contains("retrying in"), "{text}");
+    let host_port = hook
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/hook");
+    assert!(
+        text.contains(&format!("webhook {host_port} answered")),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret-token"), "{text}");
+    assert!(!text.contains("/hook"), "{text}");
+}
+
+#[tokio::test]
+async fn an_unreachable_webhook_is_logged_by_host_and_port_only() {
+    let (logs, _guard) = Logs::capture();
+    let port = closed_port().await;
+    let notifier = start(None, fast());
+    let url = format!("http://127.0.0.1:{port}/hooks/s3cret-token");
+    let j = job("gw", notify(&[], Some(url), &[Event::Failure], 1));
+    send_failure(&notifier, &j, "r1");
+
+    until("the delivery to be given up", WAIT, || {
+        notifier.stats().failed == 1
+    })
+    .await;
+    let text = logs.text();
+    assert!(
+        text.contains(&format!("webhook: cannot connect to 127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret-token"), "{text}");
 }
 
 #[tokio::test]
@@ -551,8 +591,7 @@ async fn a_flood_is_capped_and_the_next_notice_counts_what_was_suppressed() {
     notifier.send(
         &j,
         Event::Recovery,
-        &record("every-minute", "r10", Status::Success),
-        1,
+        &one_attempt("every-minute", "r10", Status::Success),
     );
     notifier.clone().shutdown(Instant::now() + WAIT).await;
 
@@ -737,7 +776,11 @@ async fn a_recovery_waits_for_the_retried_failure_it_answers() {
         ),
     );
     send_failure(&notifier, &j, "r1");
-    notifier.send(&j, Event::Recovery, &record("gw", "r2", Status::Success), 1);
+    notifier.send(
+        &j,
+        Event::Recovery,
+        &one_attempt("gw", "r2", Status::Success),
+    );
 
     until("both notices", WAIT, || notifier.stats().delivered == 2).await;
     let events: Vec<String> = hook

@@ -202,7 +202,7 @@ fn describe_expected(expect: &[u16]) -> String {
 /// A message for a request that got no response, led by what failed and
 /// ending in the root cause (reqwest's own text, "error sending request",
 /// says neither).
-fn describe(e: &reqwest::Error, url: &str) -> String {
+pub(crate) fn describe(e: &reqwest::Error, url: &str) -> String {
     let root = root_cause(e);
     if e.is_builder() {
         format!("invalid request: {root}")
@@ -225,7 +225,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `host:port` of a URL, without user info, path or query.
-fn host_port(url: &str) -> String {
+pub(crate) fn host_port(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(u) => match (u.host_str(), u.port_or_known_default()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),

@@ -23,8 +23,12 @@ use tokio::sync::OnceCell;
 /// A serialised JSON answer and what is needed to serve it conditionally.
 pub(crate) struct Document {
     body: Bytes,
-    /// A hash of `body`: the entity tag's opaque part.
-    hash: u64,
+    /// A hash of `body` in hex: the entity tag's opaque part.
+    opaque: String,
+    /// The entity tag of the full body, `"<opaque>"`.
+    etag: HeaderValue,
+    /// The entity tag of the gzip-compressed body, `"<opaque>-gz"`.
+    etag_gz: HeaderValue,
     /// `body` gzip-compressed, made on first use (requests that come
     /// meanwhile wait for the same result); `None` if compressing failed
     /// (the full body is served then).
@@ -35,9 +39,12 @@ impl Document {
     pub(crate) fn new(body: Bytes) -> Document {
         let mut hasher = DefaultHasher::new();
         hasher.write(&body);
+        let opaque = format!("{:016x}", hasher.finish());
         Document {
+            etag: tag_value(&format!("\"{opaque}\"")),
+            etag_gz: tag_value(&format!("\"{opaque}-gz\"")),
+            opaque,
             body,
-            hash: hasher.finish(),
             gzip: OnceCell::new(),
         }
     }
@@ -53,15 +60,13 @@ impl Document {
         // §8.8.3); either of ours names the same content, so either one
         // sent back means the client is up to date.
         let tag = if gzip.is_some() {
-            format!("\"{:016x}-gz\"", self.hash)
+            &self.etag_gz
         } else {
-            format!("\"{:016x}\"", self.hash)
+            &self.etag
         };
         let mut headers = HeaderMap::new();
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        if let Ok(value) = HeaderValue::from_str(&tag) {
-            headers.insert(header::ETAG, value);
-        }
+        headers.insert(header::ETAG, tag.clone());
         if self.is_held_by(request) {
             return (StatusCode::NOT_MODIFIED, headers).into_response();
         }
@@ -97,7 +102,6 @@ impl Document {
     /// Whether `If-None-Match` names this document (weak comparison, as
     /// RFC 9110 §13.1.2 asks for GET).
     fn is_held_by(&self, request: &HeaderMap) -> bool {
-        let opaque = format!("{:016x}", self.hash);
         request
             .get_all(header::IF_NONE_MATCH)
             .iter()
@@ -113,9 +117,14 @@ impl Document {
                     .strip_prefix('"')
                     .and_then(|t| t.strip_suffix('"'))
                     .unwrap_or("");
-                inner.strip_suffix("-gz").unwrap_or(inner) == opaque
+                inner.strip_suffix("-gz").unwrap_or(inner) == self.opaque
             })
     }
+}
+
+/// A quoted hex tag as a header value; such text is always a valid one.
+fn tag_value(tag: &str) -> HeaderValue {
+    HeaderValue::from_str(tag).expect("a quoted hex string is a valid header value")
 }
 
 /// Whether `Accept-Encoding` allows gzip: listed (or `*` is) with a
@@ -198,8 +207,10 @@ mod tests {
     #[test]
     fn any_tag_of_the_document_means_not_modified() {
         let doc = Document::new(Bytes::from_static(b"{\"jobs\":[]}"));
-        let tag = format!("\"{:016x}\"", doc.hash);
-        let gz = format!("\"{:016x}-gz\"", doc.hash);
+        let tag = format!("\"{}\"", doc.opaque);
+        let gz = format!("\"{}-gz\"", doc.opaque);
+        assert_eq!(doc.etag, tag.as_str());
+        assert_eq!(doc.etag_gz, gz.as_str());
         let held = |v: &str| {
             let mut map = HeaderMap::new();
             map.insert(

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use super::params::Params;
 
 /// The most of an oversized body read (and thrown away) so that the 413
 /// reaches the client; beyond it the connection is simply closed.
@@ -127,11 +128,13 @@ pub(crate) async fn deadline(
     }
 }
 
+/// Whether the request is a `POST …/run` whose query the handler reads as
+/// `wait` = true. A query it refuses (another parameter, `wait` twice, a
+/// bad value) gets a prompt 400 from the handler, so the deadline can stay.
 fn waits_for_run(req: &Request) -> bool {
     req.method() == Method::POST
         && req.uri().path().ends_with("/run")
         && Query::<Vec<(String, String)>>::try_from_uri(req.uri()).is_ok_and(|Query(q)| {
-            q.iter()
-                .any(|(k, v)| k == "wait" && super::params::parse_bool(v) == Some(true))
+            Params::new(q, &["wait"]).is_ok_and(|p| p.wait().unwrap_or(false))
         })
 }

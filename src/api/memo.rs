@@ -112,7 +112,7 @@ impl JobsMemo {
     /// The `/jobs` document for `jobs` (the scheduler's list, in its order)
     /// and their last finished runs (same order), serialising only the
     /// jobs whose summary or last run changed since the previous answer.
-    pub(crate) fn render(
+    fn render(
         &self,
         jobs: Vec<JobSummary>,
         last: Vec<Option<Arc<FinishRecord>>>,
@@ -178,14 +178,13 @@ struct StatsEntry {
     days: u32,
     today: NaiveDate,
     /// `StatsTail` serialised, without its opening brace.
-    tail: Arc<[u8]>,
-    last_used: u64,
+    tail: Bytes,
 }
 
-/// The last few `/stats` answers.
+/// The last few `/stats` answers, least recently used first.
 #[derive(Default)]
 pub(crate) struct StatsMemo {
-    entries: Mutex<(u64, Vec<StatsEntry>)>,
+    entries: Mutex<Vec<StatsEntry>>,
 }
 
 /// Why [`StatsMemo::render`] failed.
@@ -210,20 +209,20 @@ impl StatsMemo {
         // at least that fresh.
         let generation = history.generation();
         let kept = {
-            let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            let (clock, entries) = &mut *guard;
-            *clock += 1;
-            let tick = *clock;
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             entries
-                .iter_mut()
-                .find(|e| e.days == days && e.generation == generation && e.today == today)
-                .map(|e| {
-                    e.last_used = tick;
-                    Arc::clone(&e.tail)
+                .iter()
+                .position(|e| e.days == days && e.generation == generation && e.today == today)
+                .map(|i| {
+                    // Used now: to the end of the list.
+                    let entry = entries.remove(i);
+                    let tail = entry.tail.clone();
+                    entries.push(entry);
+                    tail
                 })
         };
-        let (period, tail) = match kept {
-            Some(tail) => (Period::ending(days, now), tail),
+        let tail = match kept {
+            Some(tail) => tail,
             None => {
                 let stats = history.stats(days, now)?;
                 let full = serde_json::to_vec(&StatsTail {
@@ -231,25 +230,23 @@ impl StatsMemo {
                     jobs: &stats.jobs,
                     days: &stats.days,
                 })?;
-                let tail: Arc<[u8]> = Arc::from(&full[1..]);
-                let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-                let (clock, entries) = &mut *guard;
+                let tail = Bytes::from(full).slice(1..);
+                let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
                 entries.retain(|e| e.days != days);
                 if entries.len() >= STATS_KEPT {
-                    if let Some(lru) = (0..entries.len()).min_by_key(|&i| entries[i].last_used) {
-                        entries.swap_remove(lru);
-                    }
+                    entries.remove(0);
                 }
                 entries.push(StatsEntry {
                     generation,
                     days,
                     today,
-                    tail: Arc::clone(&tail),
-                    last_used: *clock,
+                    tail: tail.clone(),
                 });
-                (stats.period, tail)
+                tail
             }
         };
+        // What history.stats puts in `period`, for a kept answer as well.
+        let period = Period::ending(days, now);
         let mut out = Vec::with_capacity(tail.len() + 128);
         out.extend_from_slice(b"{\"period\":");
         serde_json::to_writer(&mut out, &period)?;
@@ -414,10 +411,10 @@ mod tests {
         // The same inputs a second later: the kept part, a fresh `to`.
         let later = check(7, t0() + chrono::Duration::seconds(1));
         assert_eq!(later["jobs"], first["jobs"]);
-        assert_eq!(memo.entries.lock().expect("memo").1.len(), 1);
+        assert_eq!(memo.entries.lock().expect("memo").len(), 1);
         // Another period is kept beside it.
         check(1, t0());
-        assert_eq!(memo.entries.lock().expect("memo").1.len(), 2);
+        assert_eq!(memo.entries.lock().expect("memo").len(), 2);
 
         write(record("b", "r2", 1)).await;
         let after = check(7, t0() + chrono::Duration::seconds(2));
@@ -430,7 +427,20 @@ mod tests {
         for days in 1..=10 {
             check(days, tomorrow);
         }
-        assert!(memo.entries.lock().expect("memo").1.len() <= STATS_KEPT);
+        assert!(memo.entries.lock().expect("memo").len() <= STATS_KEPT);
+        // The least recently used goes first: a hit on 7 keeps it over 8.
+        let kept = || -> Vec<u32> {
+            memo.entries
+                .lock()
+                .expect("memo")
+                .iter()
+                .map(|e| e.days)
+                .collect()
+        };
+        assert_eq!(kept(), [7, 8, 9, 10]);
+        check(7, tomorrow);
+        check(11, tomorrow);
+        assert_eq!(kept(), [9, 10, 7, 11]);
         assert!(matches!(
             memo.render(history, 0, t0()),
             Err(StatsRenderError::Days(_))

@@ -17,6 +17,7 @@
 //! a job's first run; jobs no longer configured keep their series while
 //! the log still mentions them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -64,12 +65,12 @@ pub(crate) fn render(c: &MetricsSnapshot, live: &Live<'_>) -> String {
     );
     for job in &all_jobs {
         let counters = c.jobs.get(*job);
+        let job = escape(job);
         for s in Status::ALL {
             let n = counters.map_or(0, |j| j.runs.get(s));
             let _ = writeln!(
                 out,
-                "cronduct_runs_total{{job=\"{}\",status=\"{}\"}} {n}",
-                escape(job),
+                "cronduct_runs_total{{job=\"{job}\",status=\"{}\"}} {n}",
                 s.as_str()
             );
         }
@@ -172,9 +173,13 @@ fn unix_seconds(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
 }
 
-/// Escapes a label value as the exposition format requires.
-fn escape(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
+/// Escapes a label value as the exposition format requires; borrows it
+/// when nothing needs escaping (job ids seldom do).
+fn escape(v: &str) -> Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(v);
+    }
+    let mut s = String::with_capacity(v.len() + 8);
     for ch in v.chars() {
         match ch {
             '\\' => s.push_str("\\\\"),
@@ -183,7 +188,7 @@ fn escape(v: &str) -> String {
             c => s.push(c),
         }
     }
-    s
+    Cow::Owned(s)
 }
 
 #[cfg(test)]
@@ -237,5 +242,9 @@ mod tests {
     fn label_values_are_escaped() {
         assert_eq!(escape(r#"a"b\c"#.to_string().as_str()), r#"a\"b\\c"#);
         assert_eq!(escape("x\ny"), "x\\ny");
+        assert!(matches!(
+            escape("db-backup.nightly"),
+            Cow::Borrowed("db-backup.nightly")
+        ));
     }
 }

@@ -1,10 +1,14 @@
 //! Query parameters: parsed strictly, so a typo (`?limt=5`, `?status=ok`)
 //! is a 400 that names the problem instead of being silently ignored.
 
+use std::fmt::Display;
+use std::str::FromStr;
+
 use chrono::{DateTime, Utc};
 
 use super::error::ApiError;
 use crate::config::units::parse_duration;
+use crate::log::MAX_STATS_DAYS;
 use crate::record::Status;
 
 /// `limit` when none is given.
@@ -49,18 +53,7 @@ impl Params {
 
     /// `limit`: 1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
     pub(crate) fn limit(&self) -> Result<usize, ApiError> {
-        match self.get("limit") {
-            None => Ok(DEFAULT_LIMIT),
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "invalid limit {v:?}; expected a whole number from 1 to {MAX_LIMIT}"
-                    ))
-                }),
-        }
+        self.number("limit", DEFAULT_LIMIT, MAX_LIMIT)
     }
 
     /// `status`: one of the run statuses.
@@ -96,20 +89,28 @@ impl Params {
         self.get("job").map(str::to_string)
     }
 
-    /// `days`: 1 to 90, default 7.
+    /// `days`: 1 to [`MAX_STATS_DAYS`], default 7.
     pub(crate) fn days(&self) -> Result<u32, ApiError> {
-        match self.get("days") {
-            None => Ok(7),
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=90).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "invalid days {v:?}; expected a whole number from 1 to 90"
-                    ))
-                }),
-        }
+        self.number("days", 7, MAX_STATS_DAYS)
+    }
+
+    /// A whole number from 1 to `max`, `default` when absent; anything
+    /// else is a 400 naming the parameter and the range.
+    fn number<T>(&self, name: &str, default: T, max: T) -> Result<T, ApiError>
+    where
+        T: FromStr + PartialOrd + From<u8> + Display,
+    {
+        let Some(v) = self.get(name) else {
+            return Ok(default);
+        };
+        v.parse::<T>()
+            .ok()
+            .filter(|n| *n >= T::from(1) && *n <= max)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid {name} {v:?}; expected a whole number from 1 to {max}"
+                ))
+            })
     }
 
     /// `wait`: `true`/`false` (also `1`/`0`, `yes`/`no`; a bare `?wait`
@@ -124,7 +125,7 @@ impl Params {
     }
 }
 
-pub(crate) fn parse_bool(v: &str) -> Option<bool> {
+fn parse_bool(v: &str) -> Option<bool> {
     match v {
         "true" | "1" | "yes" | "" => Some(true),
         "false" | "0" | "no" => Some(false),

@@ -97,7 +97,7 @@ impl Hooks for DaemonHooks {
             state.failure_notified.remove(id);
         }
         if let (Some(event), Some(job)) = (event, job) {
-            self.notifier.send(job, event, record, record.attempt);
+            self.notifier.send(job, event, record);
         }
     }
 

@@ -104,23 +104,17 @@ pub async fn perform(ctx: RunContext, spec: RunSpec) {
             () = spec.cancel.token.cancelled() => {
                 // No process runs while we wait, so there is no start line;
                 // one finish line still closes the run for history and stats.
-                let now = ctx.clock.now();
-                let mut last = record;
-                last.ts = now;
-                last.attempt = attempt + 1;
-                last.started_at = now;
-                last.finished_at = now;
-                last.duration_ms = 0;
-                last.status = Status::Cancelled;
-                last.exit_code = None;
-                last.signal = None;
-                last.http_status = None;
-                last.error = Some(format!("{} while waiting to retry", spec.cancel.reason()));
-                last.stdout.clear();
-                last.stderr.clear();
-                last.output_truncated = false;
-                last.will_retry = false;
-                last.retry_at = None;
+                let last = FinishRecord::never_started(
+                    record.run_id,
+                    record.job,
+                    attempt + 1,
+                    record.trigger,
+                    record.scheduled_at,
+                    ctx.clock.now(),
+                    Status::Cancelled,
+                    format!("{} while waiting to retry", spec.cancel.reason()),
+                    record.host,
+                );
                 ctx.log.write(LogEvent::Finish(last.clone()));
                 finish(&ctx, &spec, last);
                 return;

@@ -360,16 +360,27 @@ impl History {
         let seqs = &self.jobs.get(job)?.seqs;
         let upto = seqs.partition_point(|&s| s <= latest);
         let mut files = HashMap::new();
-        let mut attempts: Vec<FinishRecord> = seqs
+        // Newest first, stopping at attempt 1: the run's first record, so
+        // the rest of the job's history is not walked.
+        let mut attempts = Vec::new();
+        for r in seqs
             .range(..upto)
             .rev()
             .filter(|&&s| self.entry(s).is_some_and(|e| e.run_hash == hash))
             .filter_map(|&s| self.fetch(s, &mut files))
             .filter(|r| r.run_id == run_id)
-            .collect();
+        {
+            let first = r.attempt <= 1;
+            attempts.push(r);
+            if first {
+                break;
+            }
+        }
         if attempts.is_empty() {
             return None;
         }
+        // Back to log order; the stable sort only matters for a log whose
+        // lines are out of attempt order.
         attempts.reverse();
         attempts.sort_by_key(|r| r.attempt);
         Some(attempts)

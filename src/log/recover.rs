@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 
 use super::history::{History, HistoryLimits, Loc};
 use super::rotate::{count_rotated, rotated_path};
-use crate::record::{FinishRecord, LogEvent, StartRecord, Status, ts};
+use crate::record::{FinishRecord, LogEvent, StartRecord, Status, Trigger, ts};
 
 /// The `error` of a `lost` record for an attempt that was running.
 pub const LOST_RUNNING: &str =
@@ -43,106 +43,116 @@ pub(crate) struct Scanned {
 #[derive(Default)]
 pub(crate) struct OpenRuns {
     order: u64,
-    /// (run id, attempt) → a start line with no finish line yet.
-    started: HashMap<(String, u32), (u64, StartRecord)>,
-    /// run id → its last finish line, which promised a retry.
-    retrying: HashMap<String, (u64, FinishRecord)>,
+    /// run id → when it was last opened, and how.
+    runs: HashMap<String, (u64, Open)>,
+}
+
+/// How a run is left open.
+enum Open {
+    /// A start line with no finish line yet.
+    Running(StartRecord),
+    /// The last finish line promised a retry: only what the never-started
+    /// next attempt's record needs.
+    Retrying {
+        job: String,
+        /// The attempt that promised the retry.
+        attempt: u32,
+        trigger: Trigger,
+        scheduled_at: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
+    },
 }
 
 impl OpenRuns {
     fn start(&mut self, s: StartRecord) {
         self.order += 1;
-        self.retrying.remove(&s.run_id);
-        self.started
-            .insert((s.run_id.clone(), s.attempt), (self.order, s));
+        self.runs
+            .insert(s.run_id.clone(), (self.order, Open::Running(s)));
     }
 
     fn finish(&mut self, f: &FinishRecord) {
         self.order += 1;
-        self.started.remove(&(f.run_id.clone(), f.attempt));
         if f.will_retry {
-            let mut pending = f.clone();
-            // Only the identity and timing are needed; drop the tails.
-            pending.stdout.clear();
-            pending.stderr.clear();
-            self.retrying
-                .insert(f.run_id.clone(), (self.order, pending));
+            let open = Open::Retrying {
+                job: f.job.clone(),
+                attempt: f.attempt,
+                trigger: f.trigger,
+                scheduled_at: f.scheduled_at,
+                retry_at: f.retry_at,
+            };
+            self.runs.insert(f.run_id.clone(), (self.order, open));
         } else {
-            self.retrying.remove(&f.run_id);
+            self.runs.remove(&f.run_id);
         }
     }
 
     /// The `lost` finish records to append, in the order the runs appear in
     /// the log.
     pub(crate) fn into_lost(self, now: DateTime<Utc>, host: &str) -> Vec<FinishRecord> {
-        let lost = |run_id: String,
-                    job: String,
-                    attempt: u32,
-                    trigger,
-                    scheduled_at,
-                    started_at: DateTime<Utc>,
-                    error: String| {
-            let duration = (now - started_at).num_milliseconds().max(0);
-            FinishRecord {
-                ts: now,
-                run_id,
-                job,
-                attempt,
-                trigger,
-                scheduled_at,
-                started_at,
-                finished_at: now,
-                duration_ms: u64::try_from(duration).unwrap_or_default(),
-                status: Status::Lost,
-                exit_code: None,
-                signal: None,
-                http_status: None,
-                error: Some(error),
-                stdout: String::new(),
-                stderr: String::new(),
-                output_truncated: false,
-                will_retry: false,
-                retry_at: None,
-                host: host.to_string(),
-            }
-        };
         let mut out: Vec<(u64, FinishRecord)> = self
-            .started
-            .into_values()
-            .map(|(order, s)| {
-                let rec = lost(
-                    s.run_id,
-                    s.job,
-                    s.attempt,
-                    s.trigger,
-                    s.scheduled_at,
-                    s.ts,
-                    LOST_RUNNING.to_string(),
-                );
+            .runs
+            .into_iter()
+            .map(|(run_id, (order, open))| {
+                let rec = match open {
+                    Open::Running(s) => lost_running(s, now, host),
+                    Open::Retrying {
+                        job,
+                        attempt,
+                        trigger,
+                        scheduled_at,
+                        retry_at,
+                    } => {
+                        let due = retry_at
+                            .map(|t| format!(" (it was due at {})", ts::format(&t)))
+                            .unwrap_or_default();
+                        FinishRecord::never_started(
+                            run_id,
+                            job,
+                            attempt.saturating_add(1),
+                            trigger,
+                            scheduled_at,
+                            now,
+                            Status::Lost,
+                            format!(
+                                "the daemon stopped while this attempt was waiting to be retried{due}; it never started"
+                            ),
+                            host.to_string(),
+                        )
+                    }
+                };
                 (order, rec)
             })
             .collect();
-        out.extend(self.retrying.into_values().map(|(order, f)| {
-            let due = f
-                .retry_at
-                .map(|t| format!(" (it was due at {})", ts::format(&t)))
-                .unwrap_or_default();
-            let error = format!(
-                "the daemon stopped while this attempt was waiting to be retried{due}; it never started"
-            );
-            let rec = lost(
-                f.run_id,
-                f.job,
-                f.attempt.saturating_add(1),
-                f.trigger,
-                f.scheduled_at,
-                now,
-                error,
-            );
-            (order, rec)
-        }));
         out.sort_by_key(|(order, _)| *order);
         out.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// The `lost` record of an attempt that has a start line and no finish
+/// line: it ran from the start line's time until `now`.
+fn lost_running(s: StartRecord, now: DateTime<Utc>, host: &str) -> FinishRecord {
+    let duration = (now - s.ts).num_milliseconds().max(0);
+    FinishRecord {
+        ts: now,
+        run_id: s.run_id,
+        job: s.job,
+        attempt: s.attempt,
+        trigger: s.trigger,
+        scheduled_at: s.scheduled_at,
+        started_at: s.ts,
+        finished_at: now,
+        duration_ms: u64::try_from(duration).unwrap_or_default(),
+        status: Status::Lost,
+        exit_code: None,
+        signal: None,
+        http_status: None,
+        error: Some(LOST_RUNNING.to_string()),
+        stdout: String::new(),
+        stderr: String::new(),
+        output_truncated: false,
+        will_retry: false,
+        retry_at: None,
+        host: host.to_string(),
     }
 }
 
@@ -216,6 +226,82 @@ fn scan_file(path: &Path, file: File, seg: u32, history: &mut History, open: &mu
         tracing::warn!(
             path = %path.display(),
             "skipped {garbage} line(s) that are not log records (the first is line {first_garbage}; a partial last line is normal after a crash)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("valid time")
+    }
+
+    fn start(run_id: &str, attempt: u32, secs: i64) -> StartRecord {
+        StartRecord {
+            ts: at(secs),
+            run_id: run_id.into(),
+            job: format!("job-{run_id}"),
+            attempt,
+            trigger: Trigger::Schedule,
+            scheduled_at: at(0),
+            pid: Some(42),
+            host: "h".into(),
+        }
+    }
+
+    fn finish(s: &StartRecord, status: Status, will_retry: bool) -> FinishRecord {
+        let mut f = lost_running(s.clone(), s.ts, "h");
+        f.status = status;
+        f.error = None;
+        f.stdout = "x".repeat(100);
+        f.will_retry = will_retry;
+        f.retry_at = will_retry.then(|| s.ts + chrono::Duration::seconds(60));
+        f
+    }
+
+    #[test]
+    fn each_run_is_open_by_its_last_line_only() {
+        let mut open = OpenRuns::default();
+        // X: retried, the second attempt is running.
+        let x1 = start("X", 1, 1);
+        open.start(x1.clone());
+        open.finish(&finish(&x1, Status::Failed, true));
+        let x2 = start("X", 2, 3);
+        open.start(x2.clone());
+        // Y: retried, the second attempt finished for good.
+        let y1 = start("Y", 1, 2);
+        open.start(y1.clone());
+        open.finish(&finish(&y1, Status::Failed, true));
+        let y2 = start("Y", 2, 4);
+        open.start(y2.clone());
+        open.finish(&finish(&y2, Status::Success, false));
+        // Z: failed, promised a retry that never started.
+        let z1 = start("Z", 1, 5);
+        open.start(z1.clone());
+        open.finish(&finish(&z1, Status::Timeout, true));
+
+        let now = at(100);
+        let lost = open.into_lost(now, "h");
+        let ids: Vec<(&str, u32)> = lost
+            .iter()
+            .map(|r| (r.run_id.as_str(), r.attempt))
+            .collect();
+        assert_eq!(ids, [("X", 2), ("Z", 2)], "in log order");
+        assert_eq!(lost[0], lost_running(x2, now, "h"));
+        let z = &lost[1];
+        assert_eq!(
+            (z.status, z.started_at, z.duration_ms),
+            (Status::Lost, now, 0)
+        );
+        assert_eq!(z.job, "job-Z");
+        assert!(z.stdout.is_empty());
+        assert_eq!(
+            z.error.as_deref(),
+            Some(
+                "the daemon stopped while this attempt was waiting to be retried (it was due at 2027-01-15T08:01:05.000Z); it never started"
+            )
         );
     }
 }

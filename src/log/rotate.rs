@@ -49,17 +49,16 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
 
 /// Shifts the files one place: `.keep` (and any older file left over from
 /// a larger `log_keep`) is deleted, `.i` becomes `.i+1`, and the log file
-/// becomes `.1`, so the log path is free for a new file. With `keep = 0`
-/// the log file is deleted instead. Renames go oldest first, so a failure
-/// part-way never overwrites a file that has not been moved yet.
+/// becomes `.1`, so the log path is free for a new file. `keep` is at
+/// least 1 (the config refuses `log_keep = 0`; it is treated as 1 here).
+/// Renames go oldest first, so a failure part-way never overwrites a file
+/// that has not been moved yet.
 pub(crate) fn shift(base: &Path, keep: u32) -> io::Result<()> {
-    let mut i = keep.max(1);
+    let keep = keep.max(1);
+    let mut i = keep;
     while i <= MAX_ROTATED && rotated_path(base, i).exists() {
         remove_if_exists(&rotated_path(base, i))?;
         i += 1;
-    }
-    if keep == 0 {
-        return remove_if_exists(base);
     }
     for i in (1..keep).rev() {
         match fs::rename(rotated_path(base, i), rotated_path(base, i + 1)) {
@@ -106,16 +105,6 @@ mod tests {
             ]
         );
         assert_eq!(count_rotated(&base), 3);
-    }
-
-    #[test]
-    fn keep_zero_deletes_the_log() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let base = dir.path().join("runs.jsonl");
-        fs::write(&base, "cur").expect("write");
-        fs::write(rotated_path(&base, 1), "old").expect("write");
-        shift(&base, 0).expect("shift");
-        assert!(names(dir.path()).is_empty());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Which notice, if any, a finished run deserves (SPEC §7, `notify.on`
 //! and `notify.after`).
 //!
-//! Pure: no clock, no I/O. The daemon keeps one [`NotifyState`] per job
-//! (persisted in its state file) and calls [`decide`] once per run, with
-//! the run's final status, after its last attempt.
+//! Pure: no clock, no I/O. The daemon keeps each job's [`NotifyState`]
+//! in its state file (as the `consecutive_failures` and
+//! `failure_notified` entries for the job) and calls [`decide`] once per
+//! run, with the run's final status, after its last attempt.
 //!
 //! The rules, as a careful sysadmin would expect them:
 //!
@@ -68,12 +69,11 @@ impl std::fmt::Display for Event {
 }
 
 /// A job's notification history: all [`decide`] needs to remember between
-/// runs. Serialised into the daemon's state file, so a restart neither
+/// runs. The daemon builds it from its state file's per-job
+/// `consecutive_failures` and `failure_notified` entries and stores it
+/// back there after each run (`daemon::hooks`), so a restart neither
 /// re-announces a failure streak nor forgets to announce its recovery.
-/// Unknown or missing fields take their defaults, so the state file stays
-/// readable across versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NotifyState {
     /// Failed runs in a row, ending with the latest run; 0 once a run
     /// succeeds. Cancelled runs neither count nor reset it.
@@ -216,23 +216,6 @@ mod tests {
         assert_eq!(decide(&notify("FR", 1), FAIL, &mut state), Some(F));
         // A reload raised `after`; the mailed failure still gets its recovery.
         assert_eq!(decide(&notify("FR", 5), OK, &mut state), Some(R));
-    }
-
-    #[test]
-    fn state_survives_a_round_trip_and_old_files() {
-        let state = NotifyState {
-            consecutive_failures: 4,
-            failure_notified: true,
-        };
-        let json = serde_json::to_string(&state).expect("serialise");
-        assert_eq!(
-            json,
-            r#"{"consecutive_failures":4,"failure_notified":true}"#
-        );
-        let back: NotifyState = serde_json::from_str(&json).expect("parse");
-        assert_eq!(back, state);
-        let empty: NotifyState = serde_json::from_str("{}").expect("parse empty");
-        assert_eq!(empty, NotifyState::default());
     }
 
     #[test]

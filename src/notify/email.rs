@@ -74,13 +74,13 @@ pub(super) fn body(notice: &Notice, host: &str) -> String {
         &notice.action,
     );
     field("Schedule", &format!("{} ({tz})", notice.schedule));
-    field("Trigger", trigger_name(r));
+    field("Trigger", r.trigger.as_str());
     field("Run id", &r.run_id);
-    field("Attempts", &notice.attempts.to_string());
+    field("Attempts", &r.attempt.to_string());
     field("Status", r.status.as_str());
     field("Scheduled", &local(r.scheduled_at, tz));
     // The record is the last attempt's; say so when there were several.
-    let which = if notice.attempts > 1 {
+    let which = if r.attempt > 1 {
         format!(" (attempt {})", r.attempt)
     } else {
         String::new()
@@ -134,15 +134,6 @@ pub(super) fn body(notice: &Notice, host: &str) -> String {
         let _ = writeln!(b, "--- end of {name} ---");
     }
     b
-}
-
-fn trigger_name(r: &crate::record::FinishRecord) -> &'static str {
-    match r.trigger {
-        crate::record::Trigger::Schedule => "schedule",
-        crate::record::Trigger::Manual => "manual",
-        crate::record::Trigger::CatchUp => "catch_up",
-        crate::record::Trigger::Reboot => "reboot",
-    }
 }
 
 /// An instant in the job's zone, with the offset so it is unambiguous.
@@ -340,7 +331,6 @@ mod tests {
             is_http: false,
             email: vec!["a@example.com".into()],
             webhook: None,
-            attempts: 2,
             record: FinishRecord {
                 ts: t,
                 run_id: "r1".into(),

@@ -3,7 +3,7 @@
 //!
 //! This module owns two things: the pure decision of which notice a run
 //! deserves ([`decide`], with the per-job [`NotifyState`] the daemon
-//! persists), and delivery ([`Notifier`]). It must never block or delay
+//! keeps in its state file), and delivery ([`Notifier`]). It must never block or delay
 //! scheduling: [`Notifier::send`] only enqueues, and a background task
 //! delivers, retries and rate-limits. It reads no wall clock and keeps no
 //! job state of its own beyond the per-job flood counters.
@@ -182,7 +182,7 @@ struct Notice {
     is_http: bool,
     email: Vec<String>,
     webhook: Option<String>,
-    attempts: u32,
+    /// The run's final attempt; its `attempt` is how many the run took.
     record: FinishRecord,
     /// Notices suppressed by the rate limit since the last one sent.
     suppressed: u32,
@@ -256,11 +256,11 @@ impl Notifier {
     }
 
     /// Queues `event` for `job`'s finished run, whose final attempt is
-    /// `record` and which took `attempts` attempts. Never waits: a full
+    /// `record` (so the run took `record.attempt` attempts). Never waits: a full
     /// queue, or a notifier that has shut down, drops the notice with an
     /// `error` log line. A job without `notify` (or with neither email nor
     /// webhook) sends nothing.
-    pub fn send(&self, job: &Job, event: Event, record: &FinishRecord, attempts: u32) {
+    pub fn send(&self, job: &Job, event: Event, record: &FinishRecord) {
         let Some(notify) = &job.notify else {
             return;
         };
@@ -282,7 +282,6 @@ impl Notifier {
             is_http,
             email: notify.email.clone(),
             webhook: notify.webhook.clone(),
-            attempts,
             record: record.clone(),
             suppressed: 0,
         };
@@ -500,9 +499,10 @@ impl Dispatcher {
         }
         let abandoned = self.pending;
         self.running.abort_all();
-        for _ in 0..abandoned {
-            Counters::bump(&self.shared.counters.failed);
-        }
+        self.shared
+            .counters
+            .failed
+            .fetch_add(abandoned as u64, Ordering::Relaxed);
         tracing::error!(
             "shutdown deadline reached: abandoning {abandoned} undelivered notification(s)"
         );

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{DeliveryError, Event, Notice, error_chain};
-use crate::action::http::LazyClient;
+use super::{DeliveryError, Event, Notice};
+use crate::action::http::{LazyClient, describe, host_port};
 use crate::record::FinishRecord;
 
 /// The document receivers parse; field names are contract.
@@ -35,7 +35,7 @@ pub(super) async fn post(
         event: notice.event,
         job: &notice.job,
         host,
-        attempts: notice.attempts,
+        attempts: notice.record.attempt,
         suppressed: notice.suppressed,
         record: &notice.record,
     };
@@ -51,7 +51,9 @@ pub(super) async fn post(
         .send()
         .await
         .map_err(|e| {
-            let text = format!("webhook {url}: {}", error_chain(&e));
+            // Only host:port and the root cause: webhook URLs often carry a
+            // secret token in the path or query, and this text is logged.
+            let text = format!("webhook: {}", describe(&e, url));
             // A URL reqwest cannot even build a request for stays broken.
             if e.is_builder() {
                 DeliveryError::Permanent(text)
@@ -64,7 +66,8 @@ pub(super) async fn post(
         Ok(())
     } else {
         Err(DeliveryError::Transient(format!(
-            "webhook {url} answered HTTP {status}"
+            "webhook {} answered HTTP {status}",
+            host_port(url)
         )))
     }
 }
