@@ -664,10 +664,7 @@ fn runs_table(runs: &[FinishRecord]) -> String {
                 r.run_id.clone(),
                 r.job.clone(),
                 r.attempt.to_string(),
-                serde_json::to_value(r.trigger)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                r.trigger.as_str().to_string(),
                 local(r.started_at),
                 seconds(r.duration_ms),
                 if r.will_retry {
