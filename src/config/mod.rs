@@ -7,11 +7,14 @@
 //! reads files and follows includes; it never starts anything.
 
 mod diagnostic;
+pub mod keys;
+pub mod machine;
 pub mod model;
 mod raw;
 pub mod units;
 mod validate;
 
+pub use machine::Machine;
 pub use model::*;
 pub(crate) use validate::valid_id as valid_job_id;
 
@@ -70,8 +73,14 @@ impl ConfigErrors {
 /// `group`), so async callers should run it on a blocking thread. It
 /// changes nothing; on error, the caller keeps whatever it had.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_on(path, &Machine::this())
+}
+
+/// [`load`], judged against `machine` rather than the one this process
+/// runs on: its accounts, host name, time zone and whether it is root.
+pub fn load_on(path: &Path, machine: &Machine) -> Result<Config, ConfigErrors> {
     let mut loader = Loader::default();
-    let result = loader.load(path);
+    let result = loader.load(path, machine);
     if loader.diags.is_empty() {
         if let Some(config) = result {
             return Ok(config);
@@ -91,7 +100,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// invalid is an error. Blocking, like [`load`].
 pub fn load_daemon_settings(path: &Path) -> Result<DaemonSettings, ConfigErrors> {
     let mut loader = Loader::default();
-    let result = loader.daemon_settings(path);
+    let result = loader.daemon_settings(path, &Machine::this());
     if loader.diags.is_empty() {
         if let Some(settings) = result {
             return Ok(settings);
@@ -168,7 +177,7 @@ impl Loader {
     /// trustworthy `[daemon]` table), and so are problems inside `[daemon]`
     /// found while reading it (`listen = 9780`, a number): the client
     /// would otherwise go quietly to the default address.
-    fn daemon_settings(&mut self, path: &Path) -> Option<DaemonSettings> {
+    fn daemon_settings(&mut self, path: &Path, machine: &Machine) -> Option<DaemonSettings> {
         let (_, main_id) = self.read_main(path)?;
         let mut found = Vec::new();
         let Some(main) = raw::read_file(main_id, &self.sources[0].text, None, &mut found) else {
@@ -182,11 +191,11 @@ impl Loader {
                     .is_some_and(|s| table.start <= s.start && s.end <= table.end)
             }));
         }
-        validate::daemon_settings(&main, &self.dirs, &mut self.diags)
+        validate::daemon_settings(&main, &self.dirs, machine, &mut self.diags)
     }
 
     /// `None` when there were problems (recorded in `diags`).
-    fn load(&mut self, path: &Path) -> Option<Config> {
+    fn load(&mut self, path: &Path, machine: &Machine) -> Option<Config> {
         let (absolute, main_id) = self.read_main(path)?;
         let main = raw::read_file(main_id, &self.sources[0].text, None, &mut self.diags)?;
         let (includes, include_dirs) = self.includes(path, &main.include);
@@ -196,6 +205,7 @@ impl Loader {
             &self.sources,
             &self.dirs,
             &self.paths,
+            machine,
             &mut self.diags,
         );
         if !self.diags.is_empty() {

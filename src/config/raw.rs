@@ -1,5 +1,5 @@
 //! The raw layer: one file's TOML tree, with every key checked against the
-//! keys SPEC §2 defines and every value against its expected type. Spans
+//! keys `keys` defines and every value against its kind. Spans
 //! are kept on everything a later error may point at.
 //!
 //! It does not judge values (durations, schedules, zones, users…): that is
@@ -13,98 +13,64 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, FileId, suggest};
+pub(crate) use super::keys::{
+    RawAction, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, TOP_KEYS,
+};
+use super::keys::{Table, example, job_key_names};
 
 /// A value and the byte range it came from.
 pub(crate) type Sp<T> = Spanned<T>;
 
-pub(crate) const TOP_KEYS: &[&str] = &["include", "daemon", "smtp", "defaults", "jobs"];
-const DAEMON_KEYS: &[&str] = &[
-    "listen",
-    "admin_key_file",
-    "state_dir",
-    "log_file",
-    "log_max_size",
-    "log_keep",
-    "shutdown_grace",
-];
-const SMTP_KEYS: &[&str] = &["host", "port", "tls", "from", "username", "password_file"];
-/// The two actions come first so `[defaults]` can offer the rest.
-pub(crate) const JOB_KEYS: &[&str] = &[
-    "command",
-    "http",
-    "schedule",
-    "description",
-    "enabled",
-    "timezone",
-    "timeout",
-    "kill_grace",
-    "retries",
-    "retry_delay",
-    "retry_backoff",
-    "concurrency",
-    "jitter",
-    "catch_up",
-    "user",
-    "group",
-    "working_dir",
-    "env",
-    "shell",
-    "output_limit",
-    "notify",
-];
-const HTTP_KEYS: &[&str] = &["url", "method", "headers", "body", "expect_status"];
-const NOTIFY_KEYS: &[&str] = &["email", "webhook", "on", "after"];
+/// How one kind of value is read: the raw type it becomes and what a
+/// type error calls it. `keys` names a kind for each key.
+pub(crate) trait Kind {
+    type Raw;
+    /// What the value must be, as "expected …" says it.
+    const WHAT: &'static str;
+    /// The value of `key` (as messages name it), or `None` after
+    /// reporting a wrong type.
+    fn read(r: &mut Reader<'_>, key: &str, v: &Sp<DeValue<'_>>) -> Option<Self::Raw>;
+}
 
-/// A correct way to write `key`, shown as help when its value has the wrong
-/// type, so the user sees what would be valid rather than a type name.
-pub(crate) fn example(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "include" => r#"include = ["jobs.d/*.toml"]"#,
-        "listen" => r#"listen = "127.0.0.1:9780""#,
-        "admin_key_file" => r#"admin_key_file = "/etc/cronduct/admin.key""#,
-        "state_dir" => r#"state_dir = "/var/lib/cronduct""#,
-        "log_file" => r#"log_file = "/var/log/cronduct/runs.jsonl""#,
-        "log_max_size" => r#"log_max_size = "100MiB""#,
-        "log_keep" => "log_keep = 10",
-        "shutdown_grace" => r#"shutdown_grace = "30s""#,
-        "host" => r#"host = "localhost""#,
-        "port" => "port = 25",
-        "tls" => r#"tls = "starttls""#,
-        "from" => r#"from = "cronduct@myhost""#,
-        "username" => r#"username = "cronduct""#,
-        "password_file" => r#"password_file = "/etc/cronduct/smtp.pass""#,
-        "schedule" => r#"schedule = "0 2 * * *""#,
-        "command" => r#"command = "backup.sh --full" or command = ["/usr/bin/backup", "--full"]"#,
-        "http" => r#"http = { url = "http://127.0.0.1:8080/health" }"#,
-        "description" => r#"description = "Nightly backup""#,
-        "enabled" => "enabled = false",
-        "timezone" => r#"timezone = "Europe/Berlin""#,
-        "timeout" => r#"timeout = "30m""#,
-        "kill_grace" => r#"kill_grace = "10s""#,
-        "retries" => "retries = 3",
-        "retry_delay" => r#"retry_delay = "30s""#,
-        "retry_backoff" => "retry_backoff = 2.0",
-        "concurrency" => r#"concurrency = "forbid""#,
-        "jitter" => r#"jitter = "5m""#,
-        "catch_up" => r#"catch_up = "1h""#,
-        "user" => r#"user = "backup""#,
-        "group" => r#"group = "backup""#,
-        "working_dir" => r#"working_dir = "/srv/app""#,
-        "env" => r#"env = { PGHOST = "db1" }"#,
-        "shell" => r#"shell = "/bin/bash""#,
-        "output_limit" => r#"output_limit = "64KiB""#,
-        "notify" => r#"notify = { email = ["admin@example.com"], on = ["failure"] }"#,
-        "http.url" => r#"url = "http://127.0.0.1:8080/health""#,
-        "http.method" => r#"method = "POST""#,
-        "http.headers" => r#"headers = { Authorization = "Bearer abc" }"#,
-        "http.body" => r#"body = "{\"ping\": true}""#,
-        "http.expect_status" => "expect_status = [200, 204]",
-        "notify.email" => r#"email = ["admin@example.com"]"#,
-        "notify.webhook" => r#"webhook = "https://hooks.example.com/cron""#,
-        "notify.on" => r#"on = ["failure", "recovery"]"#,
-        "notify.after" => "after = 3",
-        _ => return None,
-    })
+/// The kinds of values keys hold.
+pub(crate) mod kind {
+    use super::*;
+
+    macro_rules! kinds {
+        ($( $(#[$meta:meta])* $name:ident: $raw:ty, $what:literal, |$r:ident, $key:ident, $v:ident| $read:expr; )*) => {$(
+            $(#[$meta])*
+            pub(crate) struct $name;
+
+            impl Kind for $name {
+                type Raw = $raw;
+                const WHAT: &'static str = $what;
+                fn read($r: &mut Reader<'_>, $key: &str, $v: &Sp<DeValue<'_>>) -> Option<$raw> {
+                    $read
+                }
+            }
+        )*};
+    }
+
+    kinds! {
+        Text: Sp<String>, "a string", |r, key, v| r.string(key, v);
+        Flag: Sp<bool>, "true or false", |r, key, v| r.boolean(key, v);
+        Integer: Sp<i64>, "a whole number", |r, key, v| r.integer(key, v);
+        /// A float, or an integer taken as one (`retry_backoff = 2`).
+        Number: Sp<f64>, "a number", |r, key, v| r.number(key, v);
+        Duration: Sp<Amount>, "a duration", |r, key, v| r.amount(key, v, Duration::WHAT);
+        Size: Sp<Amount>, "a size", |r, key, v| r.amount(key, v, Size::WHAT);
+        TextList: Sp<Vec<Sp<String>>>, "an array of strings", |r, key, v| r.string_list(key, v);
+        IntegerList: Vec<Sp<i64>>, "an array of whole numbers", |r, key, v| r.integer_list(key, v);
+        /// A table whose values are all strings (`env`, `headers`).
+        TextMap: Vec<(Sp<String>, Sp<String>)>, "a table", |r, key, v| r.string_map(key, v);
+        Command: Sp<RawCommand>, "a string or an array of strings", |r, _key, v| r.command(v);
+        Http: Sp<RawHttp>, "a table", |r, key, v| r
+            .table(key, v)
+            .map(|t| Sp::new(v.span(), read_table(r, t, "http.", RawHttp::default(), RawHttp::read, RawHttp::NAMES)));
+        Notify: Sp<RawNotify>, "a table", |r, key, v| r
+            .table(key, v)
+            .map(|t| Sp::new(v.span(), read_table(r, t, "notify.", RawNotify::default(), RawNotify::read, RawNotify::NAMES)));
+    }
 }
 
 /// Where in the configuration a table sits, for messages.
@@ -129,6 +95,17 @@ impl Scope {
         }
     }
 
+    /// The table of the key reference this scope is.
+    pub fn table(&self) -> Table {
+        match self {
+            Scope::Top => Table::Top,
+            Scope::Daemon => Table::Daemon,
+            Scope::Smtp => Table::Smtp,
+            Scope::Defaults => Table::Defaults,
+            Scope::Job(_) => Table::Job,
+        }
+    }
+
     /// A key of the table, e.g. "job `backup`, key `timeout`".
     pub fn key(&self, key: &str) -> String {
         match self {
@@ -146,48 +123,10 @@ pub(crate) enum Amount {
     Number(i64),
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct RawDaemon {
-    pub listen: Option<Sp<String>>,
-    pub admin_key_file: Option<Sp<String>>,
-    pub state_dir: Option<Sp<String>>,
-    pub log_file: Option<Sp<String>>,
-    pub log_max_size: Option<Sp<Amount>>,
-    pub log_keep: Option<Sp<i64>>,
-    pub shutdown_grace: Option<Sp<Amount>>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct RawSmtp {
-    pub host: Option<Sp<String>>,
-    pub port: Option<Sp<i64>>,
-    pub tls: Option<Sp<String>>,
-    pub from: Option<Sp<String>>,
-    pub username: Option<Sp<String>>,
-    pub password_file: Option<Sp<String>>,
-}
-
 #[derive(Debug)]
 pub(crate) enum RawCommand {
     Shell(String),
     Argv(Vec<Sp<String>>),
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct RawHttp {
-    pub url: Option<Sp<String>>,
-    pub method: Option<Sp<String>>,
-    pub headers: Vec<(Sp<String>, Sp<String>)>,
-    pub body: Option<Sp<String>>,
-    pub expect_status: Option<Vec<Sp<i64>>>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct RawNotify {
-    pub email: Option<Sp<Vec<Sp<String>>>>,
-    pub webhook: Option<Sp<String>>,
-    pub on: Option<Sp<Vec<Sp<String>>>>,
-    pub after: Option<Sp<i64>>,
 }
 
 /// A job table, or `[defaults]` (which has no action).
@@ -201,27 +140,8 @@ pub(crate) struct RawJob {
     pub has_schedule: bool,
     pub command_key: Option<Range<usize>>,
     pub http_key: Option<Range<usize>>,
-    pub schedule: Option<Sp<String>>,
-    pub command: Option<Sp<RawCommand>>,
-    pub http: Option<Sp<RawHttp>>,
-    pub description: Option<Sp<String>>,
-    pub enabled: Option<Sp<bool>>,
-    pub timezone: Option<Sp<String>>,
-    pub timeout: Option<Sp<Amount>>,
-    pub kill_grace: Option<Sp<Amount>>,
-    pub retries: Option<Sp<i64>>,
-    pub retry_delay: Option<Sp<Amount>>,
-    pub retry_backoff: Option<Sp<f64>>,
-    pub concurrency: Option<Sp<String>>,
-    pub jitter: Option<Sp<Amount>>,
-    pub catch_up: Option<Sp<Amount>>,
-    pub user: Option<Sp<String>>,
-    pub group: Option<Sp<String>>,
-    pub working_dir: Option<Sp<String>>,
-    pub env: Vec<(Sp<String>, Sp<String>)>,
-    pub shell: Option<Sp<String>>,
-    pub output_limit: Option<Sp<Amount>>,
-    pub notify: Option<Sp<RawNotify>>,
+    pub action: RawAction,
+    pub settings: RawSettings,
 }
 
 impl RawJob {
@@ -232,27 +152,8 @@ impl RawJob {
             has_schedule: false,
             command_key: None,
             http_key: None,
-            schedule: None,
-            command: None,
-            http: None,
-            description: None,
-            enabled: None,
-            timezone: None,
-            timeout: None,
-            kill_grace: None,
-            retries: None,
-            retry_delay: None,
-            retry_backoff: None,
-            concurrency: None,
-            jitter: None,
-            catch_up: None,
-            user: None,
-            group: None,
-            working_dir: None,
-            env: Vec::new(),
-            shell: None,
-            output_limit: None,
-            notify: None,
+            action: RawAction::default(),
+            settings: RawSettings::default(),
         }
     }
 }
@@ -271,13 +172,6 @@ pub(crate) struct RawFile {
     pub jobs: Vec<(Sp<String>, RawJob)>,
 }
 
-/// Parses `text` and checks keys and types. The main file may hold every
-/// top-level key; an include (`included_from` names the main file) only
-/// `[jobs.*]`, so that a drop-in can never change the daemon, the mail
-/// server or the defaults every other file relies on.
-///
-/// Returns `None` when the text is not valid TOML: what a broken document
-/// would mean is a guess, so its problems are only the syntax errors.
 /// The text a value covers. A `[table]` value's own span is its header
 /// only, so its keys and values are added.
 fn extent(value: &Sp<DeValue<'_>>) -> Range<usize> {
@@ -291,6 +185,13 @@ fn extent(value: &Sp<DeValue<'_>>) -> Range<usize> {
     range
 }
 
+/// Parses `text` and checks keys and types. The main file may hold every
+/// top-level key; an include (`included_from` names the main file) only
+/// `[jobs.*]`, so that a drop-in can never change the daemon, the mail
+/// server or the defaults every other file relies on.
+///
+/// Returns `None` when the text is not valid TOML: what a broken document
+/// would mean is a guess, so its problems are only the syntax errors.
 pub(crate) fn read_file(
     file: FileId,
     text: &str,
@@ -342,9 +243,24 @@ pub(crate) fn read_file(
             }
             "daemon" => {
                 raw.daemon_span = Some(extent(value));
-                raw.daemon = r.table("daemon", value).map(|t| read_daemon(&mut r, t));
+                raw.daemon = r.table("daemon", value).map(|t| {
+                    let r = &mut r.with_scope(Scope::Daemon);
+                    read_table(
+                        r,
+                        t,
+                        "",
+                        RawDaemon::default(),
+                        RawDaemon::read,
+                        RawDaemon::NAMES,
+                    )
+                });
             }
-            "smtp" => raw.smtp = r.table("smtp", value).map(|t| read_smtp(&mut r, t)),
+            "smtp" => {
+                raw.smtp = r.table("smtp", value).map(|t| {
+                    let r = &mut r.with_scope(Scope::Smtp);
+                    read_table(r, t, "", RawSmtp::default(), RawSmtp::read, RawSmtp::NAMES)
+                });
+            }
             "defaults" => {
                 if let Some(t) = r.table("defaults", value) {
                     let mut job = RawJob::new(file, Scope::Defaults);
@@ -389,39 +305,24 @@ pub(crate) fn read_file(
     Some(raw)
 }
 
-fn read_daemon(r: &mut Reader<'_>, table: &DeTable<'_>) -> RawDaemon {
-    let mut r = r.with_scope(Scope::Daemon);
-    let mut d = RawDaemon::default();
+/// Reads the keys of a table that holds no tables of its own
+/// (`[daemon]`, `[smtp]`, `http`, `notify`) into `raw`; `read` is the
+/// table's generated reader, `names` its keys, `prefix` how messages
+/// qualify them (`http.`).
+fn read_table<T>(
+    r: &mut Reader<'_>,
+    table: &DeTable<'_>,
+    prefix: &str,
+    mut raw: T,
+    read: fn(&mut T, &mut Reader<'_>, &str, &Sp<DeValue<'_>>) -> bool,
+    names: &[&str],
+) -> T {
     for (key, v) in table {
-        match key.get_ref().as_ref() {
-            "listen" => d.listen = r.string("listen", v),
-            "admin_key_file" => d.admin_key_file = r.string("admin_key_file", v),
-            "state_dir" => d.state_dir = r.string("state_dir", v),
-            "log_file" => d.log_file = r.string("log_file", v),
-            "log_max_size" => d.log_max_size = r.amount("log_max_size", v, "a size"),
-            "log_keep" => d.log_keep = r.integer("log_keep", v),
-            "shutdown_grace" => d.shutdown_grace = r.amount("shutdown_grace", v, "a duration"),
-            _ => r.unknown(key, "", DAEMON_KEYS),
+        if !read(&mut raw, r, key.get_ref(), v) {
+            r.unknown(key, prefix, names);
         }
     }
-    d
-}
-
-fn read_smtp(r: &mut Reader<'_>, table: &DeTable<'_>) -> RawSmtp {
-    let mut r = r.with_scope(Scope::Smtp);
-    let mut s = RawSmtp::default();
-    for (key, v) in table {
-        match key.get_ref().as_ref() {
-            "host" => s.host = r.string("host", v),
-            "port" => s.port = r.integer("port", v),
-            "tls" => s.tls = r.string("tls", v),
-            "from" => s.from = r.string("from", v),
-            "username" => s.username = r.string("username", v),
-            "password_file" => s.password_file = r.string("password_file", v),
-            _ => r.unknown(key, "", SMTP_KEYS),
-        }
-    }
-    s
+    raw
 }
 
 fn read_job(r: &mut Reader<'_>, table: &DeTable<'_>, job: &mut RawJob) {
@@ -429,83 +330,32 @@ fn read_job(r: &mut Reader<'_>, table: &DeTable<'_>, job: &mut RawJob) {
     for (key, v) in table {
         let name: &str = key.get_ref();
         match name {
-            "command" | "http" if defaults => r.diags.push(
-                Diagnostic::at(
-                    r.file,
-                    key.span(),
-                    format!("[defaults], key `{name}`: the action cannot have a default"),
-                )
-                .help("give each job its own `command` or `http`"),
-            ),
-            "schedule" => {
-                job.has_schedule = true;
-                job.schedule = r.string("schedule", v);
+            "command" | "http" if defaults => {
+                r.diags.push(
+                    Diagnostic::at(
+                        r.file,
+                        key.span(),
+                        format!("[defaults], key `{name}`: the action cannot have a default"),
+                    )
+                    .help("give each job its own `command` or `http`"),
+                );
+                continue;
             }
-            "command" => {
-                job.command_key = Some(key.span());
-                job.command = r.command(v);
-            }
-            "http" => {
-                job.http_key = Some(key.span());
-                job.http = r
-                    .table("http", v)
-                    .map(|t| Sp::new(v.span(), read_http(r, t)))
-            }
-            "description" => job.description = r.string("description", v),
-            "enabled" => job.enabled = r.boolean("enabled", v),
-            "timezone" => job.timezone = r.string("timezone", v),
-            "timeout" => job.timeout = r.amount("timeout", v, "a duration"),
-            "kill_grace" => job.kill_grace = r.amount("kill_grace", v, "a duration"),
-            "retries" => job.retries = r.integer("retries", v),
-            "retry_delay" => job.retry_delay = r.amount("retry_delay", v, "a duration"),
-            "retry_backoff" => job.retry_backoff = r.number("retry_backoff", v),
-            "concurrency" => job.concurrency = r.string("concurrency", v),
-            "jitter" => job.jitter = r.amount("jitter", v, "a duration"),
-            "catch_up" => job.catch_up = r.amount("catch_up", v, "a duration"),
-            "user" => job.user = r.string("user", v),
-            "group" => job.group = r.string("group", v),
-            "working_dir" => job.working_dir = r.string("working_dir", v),
-            "env" => job.env = r.string_map("env", v).unwrap_or_default(),
-            "shell" => job.shell = r.string("shell", v),
-            "output_limit" => job.output_limit = r.amount("output_limit", v, "a size"),
-            "notify" => {
-                job.notify = r
-                    .table("notify", v)
-                    .map(|t| Sp::new(v.span(), read_notify(r, t)))
-            }
-            _ if defaults => r.unknown(key, "", &JOB_KEYS[2..]),
-            _ => r.unknown(key, "", JOB_KEYS),
+            "schedule" => job.has_schedule = true,
+            "command" => job.command_key = Some(key.span()),
+            "http" => job.http_key = Some(key.span()),
+            _ => {}
+        }
+        let known = (!defaults && job.action.read(r, name, v)) || job.settings.read(r, name, v);
+        if !known {
+            let valid = if defaults {
+                RawSettings::NAMES.to_vec()
+            } else {
+                job_key_names()
+            };
+            r.unknown(key, "", &valid);
         }
     }
-}
-
-fn read_http(r: &mut Reader<'_>, table: &DeTable<'_>) -> RawHttp {
-    let mut h = RawHttp::default();
-    for (key, v) in table {
-        match key.get_ref().as_ref() {
-            "url" => h.url = r.string("http.url", v),
-            "method" => h.method = r.string("http.method", v),
-            "headers" => h.headers = r.string_map("http.headers", v).unwrap_or_default(),
-            "body" => h.body = r.string("http.body", v),
-            "expect_status" => h.expect_status = r.integer_list("http.expect_status", v),
-            _ => r.unknown(key, "http.", HTTP_KEYS),
-        }
-    }
-    h
-}
-
-fn read_notify(r: &mut Reader<'_>, table: &DeTable<'_>) -> RawNotify {
-    let mut n = RawNotify::default();
-    for (key, v) in table {
-        match key.get_ref().as_ref() {
-            "email" => n.email = r.string_list("notify.email", v),
-            "webhook" => n.webhook = r.string("notify.webhook", v),
-            "on" => n.on = r.string_list("notify.on", v),
-            "after" => n.after = r.integer("notify.after", v),
-            _ => r.unknown(key, "notify.", NOTIFY_KEYS),
-        }
-    }
-    n
 }
 
 /// How a value's type is named to the user.
@@ -523,7 +373,7 @@ fn found(v: &DeValue<'_>) -> &'static str {
 
 /// Type checks for one table; every failure becomes a diagnostic and the
 /// value `None`, so reading goes on.
-struct Reader<'d> {
+pub(crate) struct Reader<'d> {
     file: FileId,
     scope: Scope,
     diags: &'d mut Vec<Diagnostic>,
@@ -548,7 +398,7 @@ impl Reader<'_> {
                 found(got)
             ),
         )
-        .help_opt(example(key).map(|e| format!("for example: {e}")));
+        .help_opt(example(self.scope.table(), key).map(|e| format!("for example: {e}")));
         self.diags.push(d);
     }
 
@@ -561,7 +411,7 @@ impl Reader<'_> {
         // A job setting written above the first table, or meant for every
         // job, is pointed to where it belongs.
         let job_key = match self.scope {
-            Scope::Top => suggest(name, JOB_KEYS),
+            Scope::Top => suggest(name, &job_key_names()),
             _ => None,
         };
         let help = match (suggest(name, valid), job_key) {

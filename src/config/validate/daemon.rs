@@ -1,0 +1,125 @@
+//! `[daemon]`: the API address, the state folder and the log.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Validator;
+use crate::config::diagnostic::{Diagnostic, FileId};
+use crate::config::model::DaemonSettings;
+use crate::config::raw::{RawDaemon, Scope, Sp};
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:9780";
+const DEFAULT_LOG_MAX_SIZE: u64 = 100 << 20;
+const DEFAULT_LOG_KEEP: u32 = 10;
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+impl Validator<'_> {
+    pub(crate) fn daemon(&mut self, raw: Option<&RawDaemon>) -> Option<DaemonSettings> {
+        let empty = RawDaemon::default();
+        let raw = raw.unwrap_or(&empty);
+        let f = FileId(0);
+        let scope = Scope::Daemon;
+        let mut ok = true;
+        let listen = match &raw.listen {
+            Some(v) => match v.get_ref().parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    self.error_help(
+                        f,
+                        v.span(),
+                        format!(
+                            "{}: not an IP address and port: \"{}\"",
+                            scope.key("listen"),
+                            v.get_ref()
+                        ),
+                        "an address like \"127.0.0.1:9780\" or \"[::1]:9780\" (no host names)",
+                    );
+                    None
+                }
+            },
+            None => DEFAULT_LISTEN.parse().ok(),
+        };
+        let mut path = |v: &Option<Sp<String>>, key: &str, this: &mut Self| match v {
+            Some(v) => {
+                let p = this.path(f, &scope, key, v);
+                ok &= p.is_some();
+                p
+            }
+            None => None,
+        };
+        let admin_key_file = path(&raw.admin_key_file, "admin_key_file", self);
+        let state_dir = path(&raw.state_dir, "state_dir", self);
+        let log_file = path(&raw.log_file, "log_file", self);
+        let log_max_size = match &raw.log_max_size {
+            Some(v) => match self.size(f, &scope, "log_max_size", v) {
+                Some(0) => {
+                    self.error_help(
+                        f,
+                        v.span(),
+                        format!("{}: must be more than 0", scope.key("log_max_size")),
+                        "the size at which runs.jsonl is rotated, like \"100MiB\"",
+                    );
+                    None
+                }
+                other => other,
+            },
+            None => Some(DEFAULT_LOG_MAX_SIZE),
+        };
+        let log_keep = match &raw.log_keep {
+            Some(v) => match u32::try_from(*v.get_ref()) {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    self.error_help(
+                        f,
+                        v.span(),
+                        format!("{}: must be 1 or more", scope.key("log_keep")),
+                        "how many rotated files (runs.jsonl.1, .2, …) to keep, like 10",
+                    );
+                    None
+                }
+            },
+            None => Some(DEFAULT_LOG_KEEP),
+        };
+        let shutdown_grace = match &raw.shutdown_grace {
+            Some(v) => self.duration(f, &scope, "shutdown_grace", v),
+            None => Some(DEFAULT_SHUTDOWN_GRACE),
+        };
+        let root = self.machine.is_root;
+        let state_dir = match state_dir {
+            Some(dir) => dir,
+            None if root => PathBuf::from("/var/lib/cronduct"),
+            None => match self.machine.user_state_dir.clone() {
+                Some(dir) => dir,
+                None => {
+                    self.diags.push(
+                        Diagnostic::whole_file(
+                            f,
+                            "[daemon], key `state_dir`: no default state directory: \
+                             neither XDG_STATE_HOME nor HOME is set",
+                        )
+                        .help("set `state_dir` in [daemon]"),
+                    );
+                    return None;
+                }
+            },
+        };
+        let log_file = match log_file {
+            Some(file) => file,
+            None if root => PathBuf::from("/var/log/cronduct/runs.jsonl"),
+            None => state_dir.join("runs.jsonl"),
+        };
+        if !ok {
+            return None;
+        }
+        Some(DaemonSettings {
+            listen: listen?,
+            admin_key_file,
+            state_dir,
+            log_file,
+            log_max_size: log_max_size?,
+            log_keep: log_keep?,
+            shutdown_grace: shutdown_grace?,
+        })
+    }
+}

@@ -1,0 +1,307 @@
+//! A job table: its id, its action, the checks of the job settings
+//! `keys` names, and the merge of `[defaults]`.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Validator, valid_id};
+use crate::config::diagnostic::FileId;
+use crate::config::keys::Settings;
+use crate::config::machine::Account;
+use crate::config::model::{Action, Concurrency, Job};
+use crate::config::raw::{Amount, RawJob, Scope, Sp};
+use crate::schedule::Schedule;
+
+const SCHEDULE_HELP: &str = "5 fields `minute hour day-of-month month day-of-week` \
+     (6 with seconds first), or a macro: @hourly, @daily, @weekly, @monthly, @yearly, \
+     @reboot, @every 90s";
+const ID_HELP: &str = "a job id starts with a letter or digit, followed by up to 63 letters, \
+     digits, `_`, `.` or `-`";
+
+/// The checks the rows of `keys` name for the job settings. Each takes
+/// the raw value of `key` and gives the value of the `Job` field, or
+/// `None` after reporting why it is not valid.
+impl Validator<'_> {
+    pub(crate) fn schedule(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<String>,
+    ) -> Option<Schedule> {
+        match v.get_ref().parse::<Schedule>() {
+            Ok(schedule) => Some(schedule),
+            Err(e) => {
+                let message = format!("{}: {e}", scope.key(key));
+                self.error_help(f, v.span(), message, SCHEDULE_HELP);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn text(&mut self, _: FileId, _: &Scope, _: &str, v: &Sp<String>) -> Option<String> {
+        Some(v.get_ref().clone())
+    }
+
+    pub(crate) fn flag(&mut self, _: FileId, _: &Scope, _: &str, v: &Sp<bool>) -> Option<bool> {
+        Some(*v.get_ref())
+    }
+
+    /// A duration where 0 means "off", so a job can switch off a
+    /// `[defaults]` value: `Some(None)`.
+    pub(crate) fn duration_or_off(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<Amount>,
+    ) -> Option<Option<Duration>> {
+        self.duration(f, scope, key, v)
+            .map(|d| (!d.is_zero()).then_some(d))
+    }
+
+    pub(crate) fn retries(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<i64>,
+    ) -> Option<u32> {
+        let n = u32::try_from(*v.get_ref()).ok();
+        if n.is_none() {
+            self.error_help(
+                f,
+                v.span(),
+                format!(
+                    "{}: {} is not a number of retries",
+                    scope.key(key),
+                    v.get_ref()
+                ),
+                "0 (no retry) or more extra attempts, like `retries = 3`",
+            );
+        }
+        n
+    }
+
+    pub(crate) fn retry_backoff(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<f64>,
+    ) -> Option<f64> {
+        let x = *v.get_ref();
+        if x.is_finite() && x >= 1.0 {
+            return Some(x);
+        }
+        self.error_help(
+            f,
+            v.span(),
+            format!("{}: {x} is less than 1.0", scope.key(key)),
+            "a multiplier of at least 1.0: 1.0 keeps every retry delay the same, \
+             2.0 doubles it each time",
+        );
+        None
+    }
+
+    pub(crate) fn concurrency(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<String>,
+    ) -> Option<Concurrency> {
+        self.one_of(
+            f,
+            v,
+            scope.key(key),
+            "policy",
+            &[
+                ("forbid", Concurrency::Forbid),
+                ("allow", Concurrency::Allow),
+                ("replace", Concurrency::Replace),
+            ],
+            "one of \"forbid\" (skip a run while one is active), \"allow\" \
+             (let runs overlap), \"replace\" (cancel the active run)",
+        )
+    }
+
+    pub(crate) fn user(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<String>,
+    ) -> Option<Option<String>> {
+        self.account(f, scope, key, Account::User, v).map(Some)
+    }
+
+    pub(crate) fn group(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<String>,
+    ) -> Option<Option<String>> {
+        self.account(f, scope, key, Account::Group, v).map(Some)
+    }
+
+    pub(crate) fn working_dir(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<String>,
+    ) -> Option<Option<PathBuf>> {
+        self.path(f, scope, key, v).map(Some)
+    }
+
+    /// The variables that are valid; each bad one is reported.
+    pub(crate) fn env(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        vars: &[(Sp<String>, Sp<String>)],
+    ) -> Option<BTreeMap<String, String>> {
+        let mut env = BTreeMap::new();
+        for (name, value) in vars {
+            let n = name.get_ref();
+            if n.is_empty() || n.contains(['=', '\0']) {
+                self.error_help(
+                    f,
+                    name.span(),
+                    format!("{}: invalid variable name \"{n}\"", scope.key(key)),
+                    "a variable name must not be empty or contain `=`",
+                );
+            } else if value.get_ref().contains('\0') {
+                self.error(
+                    f,
+                    value.span(),
+                    format!(
+                        "{}: a value cannot contain a NUL byte",
+                        scope.key(&format!("{key}.{n}"))
+                    ),
+                );
+            } else {
+                env.insert(n.clone(), value.get_ref().clone());
+            }
+        }
+        Some(env)
+    }
+
+    /// Used as written, not resolved against the config folder: it names
+    /// a program, like `/bin/bash`.
+    pub(crate) fn shell(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<String>,
+    ) -> Option<String> {
+        if v.get_ref().trim().is_empty() || v.get_ref().contains('\0') {
+            self.error_help(
+                f,
+                v.span(),
+                format!("{}: empty shell", scope.key(key)),
+                "a program that takes `-c COMMAND`, like \"/bin/bash\"",
+            );
+            return None;
+        }
+        Some(v.get_ref().clone())
+    }
+
+    pub(crate) fn output_limit(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<Amount>,
+    ) -> Option<usize> {
+        self.size(f, scope, key, v)
+            .and_then(|n| usize::try_from(n).ok())
+    }
+
+    /// One job: its own values, else `[defaults]`, else the built-in
+    /// defaults. `None` when it cannot be built (already
+    /// reported).
+    pub(crate) fn job(
+        &mut self,
+        id: &Sp<String>,
+        raw: &RawJob,
+        defaults: &Settings,
+        defaults_schedule: bool,
+        source: &Path,
+    ) -> Option<Job> {
+        let f = raw.file;
+        let scope = &raw.scope;
+        let mut valid = true;
+        if !valid_id(id.get_ref()) {
+            valid = false;
+            self.error_help(
+                f,
+                id.span(),
+                format!("invalid job id \"{}\"", id.get_ref()),
+                ID_HELP,
+            );
+        }
+        let own = Settings::check(self, f, scope, &raw.settings);
+        if !raw.has_schedule && !defaults_schedule {
+            valid = false;
+            self.error_help(
+                f,
+                id.span(),
+                format!("{}: missing `schedule`", scope.name()),
+                "every job needs a schedule, for example: schedule = \"0 2 * * *\"",
+            );
+        }
+        let action = match (&raw.command_key, &raw.http_key) {
+            (Some(c), Some(h)) => {
+                self.error_help(
+                    f,
+                    later(c.clone(), h.clone()),
+                    format!("{}: both `command` and `http` are given", scope.name()),
+                    "a job has exactly one action; keep one and move the other to a job of its own",
+                );
+                None
+            }
+            (None, None) => {
+                self.error_help(
+                    f,
+                    id.span(),
+                    format!("{}: no action", scope.name()),
+                    "give the job a `command = \"…\"` or an `http = { url = \"…\" }`",
+                );
+                None
+            }
+            _ => match (&raw.action.command, &raw.action.http) {
+                (Some(c), _) => self.command(f, scope, c).map(Action::Command),
+                (_, Some(h)) => self.http(f, scope, h).map(Action::Http),
+                // Written with a bad type: already reported.
+                (None, None) => None,
+            },
+        };
+        if !valid {
+            return None;
+        }
+        let mut merged = own.inherit(defaults);
+        let timezone = merged.timezone.unwrap_or(self.machine.time_zone);
+        // What the job and `[defaults]` leave unset keeps the built-in
+        // default `Job::new` gives it.
+        let base = Job::new(
+            id.get_ref().clone(),
+            merged.schedule.take()?,
+            timezone,
+            action?,
+            source,
+        );
+        Some(merged.apply(base))
+    }
+}
+
+/// The later of two spans, so "both given" points at the second one written.
+fn later(a: Range<usize>, b: Range<usize>) -> Range<usize> {
+    if b.start > a.start { b } else { a }
+}
