@@ -22,6 +22,21 @@ schedule = "* * * * * *"
 command = "true"
 "#;
 
+/// `(job, key, line)` of each item of a `diagnostics` array.
+fn job_key_line(v: &Value) -> Vec<(Option<&str>, Option<&str>, u64)> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("an array of items: {v}"))
+        .iter()
+        .map(|item| {
+            (
+                item["job"].as_str(),
+                item["key"].as_str(),
+                item["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
 fn strings(v: &Value) -> Vec<&str> {
     v.as_array()
         .unwrap_or_else(|| panic!("not an array: {v}"))
@@ -75,8 +90,24 @@ fn an_invalid_edit_is_refused_and_a_fix_recovers() {
         warnings.iter().any(|w| w.contains("unknown key `comand`")),
         "{warnings:?}"
     );
+    let items = [
+        (Some("tick"), None, 1),
+        (Some("tick"), Some("schedule"), 2),
+        (Some("tick"), Some("comand"), 3),
+    ];
+    assert_eq!(
+        job_key_line(&health.body["last_reload"]["diagnostics"]),
+        items,
+        "no action, bad schedule, unknown key: {}",
+        health.body
+    );
     let status = d.get("/api/v1/status");
     assert_eq!(status["last_reload"]["ok"], false, "{status}");
+    assert_eq!(
+        job_key_line(&status["last_reload"]["diagnostics"]),
+        items,
+        "{status}"
+    );
 
     // The old definition keeps running.
     let before = d.starts("tick").len();
@@ -201,6 +232,12 @@ command = "true"
     assert!(
         no_action.is_some() && schedule.is_some() && no_action != schedule,
         "{errors:?}"
+    );
+    assert_eq!(
+        job_key_line(&refused.body["diagnostics"]),
+        [(Some("kept"), None, 1), (Some("kept"), Some("schedule"), 2)],
+        "{}",
+        refused.body
     );
     assert!(
         d.listed_job(&format!("new-{round}")).is_some(),

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::types::ErrorBody;
+use crate::config::ConfigErrors;
 use crate::daemon::control::ControlError;
 
 /// A refused request, ready to be answered.
@@ -21,6 +22,7 @@ impl ApiError {
             body: ErrorBody {
                 error: message.into(),
                 errors: None,
+                diagnostics: None,
             },
         }
     }
@@ -34,13 +36,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
-    /// A refused reload (422), with each validation error.
-    pub(crate) fn invalid_config(errors: Vec<String>) -> Self {
+    /// A refused reload (422), with each validation error, rendered and
+    /// as data.
+    pub(crate) fn invalid_config(errors: ConfigErrors) -> Self {
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             body: ErrorBody {
                 error: "invalid configuration; the old jobs keep running".into(),
-                errors: Some(errors),
+                errors: Some(errors.errors),
+                diagnostics: Some(errors.items),
             },
         }
     }

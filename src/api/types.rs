@@ -20,6 +20,9 @@ pub struct ErrorBody {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<String>>,
+    /// The same validation errors as data, one item each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Vec<crate::config::ConfigError>>,
 }
 
 /// A job's newest finished run: the final attempt of its latest run. A

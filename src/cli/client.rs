@@ -347,6 +347,7 @@ impl Reply {
             Ok(ErrorBody {
                 error,
                 errors: Some(errors),
+                ..
             }) if !errors.is_empty() => anyhow!("{error}:\n{}", errors.join("\n\n")),
             Ok(ErrorBody { error, .. }) => anyhow!("{error}"),
             Err(_) => anyhow!("the daemon answered {status}: {}", self.body.trim()),

@@ -36,7 +36,7 @@ impl Source {
     }
 
     /// 0-based line index and 0-based char column of byte `offset`.
-    fn position(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
@@ -80,6 +80,10 @@ pub(crate) struct Diagnostic {
     pub notes: Vec<String>,
     /// What would be valid.
     pub help: Option<String>,
+    /// The key the problem is about, when its span is not on that key
+    /// (a missing `schedule` points at the job's id); else the key is
+    /// found from the span.
+    pub key: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -90,6 +94,7 @@ impl Diagnostic {
             message: message.into(),
             notes: Vec::new(),
             help: None,
+            key: None,
         }
     }
 
@@ -100,6 +105,7 @@ impl Diagnostic {
             message: message.into(),
             notes: Vec::new(),
             help: None,
+            key: None,
         }
     }
 
@@ -110,6 +116,12 @@ impl Diagnostic {
 
     pub fn help_opt(mut self, help: Option<String>) -> Self {
         self.help = help;
+        self
+    }
+
+    /// Names the key the problem is about (see [`Diagnostic::key`]).
+    pub fn about(mut self, key: &'static str) -> Self {
+        self.key = Some(key);
         self
     }
 

@@ -8,6 +8,7 @@
 
 mod diagnostic;
 pub mod keys;
+mod locate;
 pub mod machine;
 pub mod model;
 mod raw;
@@ -23,7 +24,8 @@ use std::path::{Path, PathBuf};
 use diagnostic::{Diagnostic, FileId, Source};
 use raw::{RawFile, Sp};
 
-/// Every problem found in a configuration, ready to print.
+/// Every problem found in a configuration: each as data
+/// ([`ConfigError`]) and rendered for people.
 ///
 /// `Display` prints each problem (blank line between them) and then a
 /// summary line: `error: 3 problems in /etc/cronduct/jobs.toml; nothing
@@ -31,17 +33,42 @@ use raw::{RawFile, Sp};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{rendered}")]
 pub struct ConfigErrors {
-    /// One entry per problem, each already rendered with its location
-    /// (several lines: message, `--> file:line:col`, source line, caret,
-    /// help).
+    /// One entry per problem, in file and position order.
+    pub items: Vec<ConfigError>,
+    /// `items[i]` rendered with its location (several lines: message,
+    /// `--> file:line:col`, source line, caret, help).
     pub errors: Vec<String>,
     rendered: String,
 }
 
+/// One problem in a configuration, as the API reports it (documented in
+/// cronduct.toml(5), ADMIN API). Rendered for people by `check`, logged
+/// and answered with the caret under the value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigError {
+    /// The file, as `check` names it.
+    pub file: String,
+    /// 1-based line and column (in characters) of the value or key at
+    /// fault; `None` for a problem with the whole file.
+    pub line: Option<usize>,
+    pub col: Option<usize>,
+    /// The job whose table holds the problem.
+    pub job: Option<String>,
+    /// The key at fault: its dotted path in the job table (`timeout`,
+    /// `http.url`), or from the top of the file outside jobs
+    /// (`daemon.listen`, `include`).
+    pub key: Option<String>,
+    /// The first line of the rendered error, after `error: `.
+    pub message: String,
+    /// What would be valid.
+    pub help: Option<String>,
+}
+
 impl ConfigErrors {
     /// The problems found in the config whose main file is `main`, each
-    /// already rendered; adds the summary line.
-    pub fn new(main: &str, errors: Vec<String>) -> Self {
+    /// with its rendering; adds the summary line.
+    pub fn new(main: &str, problems: Vec<(ConfigError, String)>) -> Self {
+        let (items, errors): (Vec<_>, Vec<_>) = problems.into_iter().unzip();
         let n = errors.len();
         let summary = format!(
             "error: {n} problem{} in {main}; nothing was changed",
@@ -50,7 +77,27 @@ impl ConfigErrors {
         let mut rendered = errors.join("\n\n");
         rendered.push_str("\n\n");
         rendered.push_str(&summary);
-        ConfigErrors { errors, rendered }
+        ConfigErrors {
+            items,
+            errors,
+            rendered,
+        }
+    }
+
+    /// One problem with no place in a file, like a loader that could not
+    /// finish: `message` is what follows `error: `.
+    pub fn whole_file(main: &str, message: String) -> Self {
+        let item = ConfigError {
+            file: main.to_string(),
+            line: None,
+            col: None,
+            job: None,
+            key: None,
+            message,
+            help: None,
+        };
+        let rendered = format!("error: {}", item.message);
+        ConfigErrors::new(main, vec![(item, rendered)])
     }
 }
 
@@ -110,19 +157,59 @@ pub fn load_daemon_settings(path: &Path) -> Result<DaemonSettings, ConfigErrors>
 }
 
 impl Loader {
-    /// Every diagnostic recorded, rendered in file and position order.
+    /// Every diagnostic recorded, as items and rendered, in file and
+    /// position order.
     fn errors(mut self, path: &Path) -> ConfigErrors {
         let display = path.display().to_string();
         let mut diags = std::mem::take(&mut self.diags);
         diags.sort_by_key(|d| (d.file, d.span.as_ref().map_or(0, |s| s.start)));
-        let errors = diags
+        // Each file with problems is parsed once more to find the job and
+        // the key of each: only on this path, so a valid file costs
+        // nothing for it.
+        let mut keys: Vec<Option<locate::KeyIndex>> = Vec::new();
+        keys.resize_with(self.sources.len(), || None);
+        let problems = diags
             .iter()
             .map(|d| match self.sources.get(d.file.0) {
-                Some(source) => d.render(source),
-                None => format!("error: {}", d.message),
+                Some(source) => {
+                    let index =
+                        keys[d.file.0].get_or_insert_with(|| locate::KeyIndex::new(&source.text));
+                    (item(d, source, index), d.render(source))
+                }
+                None => {
+                    let item = ConfigError {
+                        file: display.clone(),
+                        line: None,
+                        col: None,
+                        job: None,
+                        key: d.key.map(str::to_string),
+                        message: d.message.clone(),
+                        help: d.help.clone(),
+                    };
+                    (item, format!("error: {}", d.message))
+                }
             })
             .collect();
-        ConfigErrors::new(&display, errors)
+        ConfigErrors::new(&display, problems)
+    }
+}
+
+/// The item of diagnostic `d` in `source`, its job and key found from its
+/// span in `index`.
+fn item(d: &Diagnostic, source: &Source, index: &locate::KeyIndex) -> ConfigError {
+    let position = d.span.as_ref().map(|s| source.position(s.start));
+    let (job, key) = match &d.span {
+        Some(span) => index.find(span.start),
+        None => (None, None),
+    };
+    ConfigError {
+        file: source.display.clone(),
+        line: position.map(|(line, _)| line + 1),
+        col: position.map(|(_, col)| col + 1),
+        job,
+        key: d.key.map(str::to_string).or(key),
+        message: d.message.clone(),
+        help: d.help.clone(),
     }
 }
 

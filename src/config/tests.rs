@@ -35,6 +35,27 @@ fn load_one(text: &str) -> Config {
     }
 }
 
+/// Loads `text` as `jobs.toml` on a made-up machine where only the
+/// accounts `backup` (user and group) exist and `lookup-fails` cannot be
+/// looked up.
+fn load_fake(text: &str, is_root: bool) -> Result<Config, ConfigErrors> {
+    let dir = Dir::new(&[("jobs.toml", text)]);
+    let machine = Machine::fake(is_root, |_, name| match name {
+        "backup" => Ok(true),
+        "lookup-fails" => Err("the directory service is down".into()),
+        _ => Ok(false),
+    });
+    load_on(&dir.path("jobs.toml"), &machine)
+}
+
+/// `(job, key, line)` of each problem.
+fn job_key_line(e: &ConfigErrors) -> Vec<(Option<&str>, Option<&str>, Option<usize>)> {
+    e.items
+        .iter()
+        .map(|i| (i.job.as_deref(), i.key.as_deref(), i.line))
+        .collect()
+}
+
 fn errors_of(text: &str) -> ConfigErrors {
     let dir = Dir::new(&[("jobs.toml", text)]);
     match dir.load("jobs.toml") {
@@ -321,6 +342,19 @@ fn every_problem_is_collected_and_counted() {
     );
     // empty command, bad timeout, b: bad retries, no schedule, no action
     assert_eq!(e.errors.len(), 5, "{e}");
+    assert_eq!(
+        job_key_line(&e),
+        [
+            (Some("a"), Some("command"), Some(3)),
+            (Some("a"), Some("timeout"), Some(4)),
+            (Some("b"), Some("schedule"), Some(6)),
+            (Some("b"), None, Some(6)),
+            (Some("b"), Some("retries"), Some(7)),
+        ],
+        "{e}"
+    );
+    assert_eq!(e.items[0].col, Some(11));
+    assert_eq!(e.items.len(), e.errors.len());
     assert!(e.errors.iter().all(|m| m.starts_with("error: ")));
     assert!(e.errors[0].contains("jobs.toml:3:11"), "{}", e.errors[0]);
     let text = e.to_string();
@@ -347,26 +381,166 @@ fn a_user_that_exists_is_accepted() {
 fn daemon_settings_for_clients_ignore_jobs_but_not_daemon_errors() {
     let read = |text: &str| {
         let dir = Dir::new(&[("jobs.toml", text)]);
-        load_daemon_settings(&dir.path("jobs.toml")).map_err(|e| e.to_string())
+        load_daemon_settings(&dir.path("jobs.toml"))
     };
     let broken_job = "[daemon]\nlisten = \"127.0.0.1:9999\"\n\n[jobs.x]\nschedule = 5\n";
     let settings = read(broken_job).expect("the job's error is not the client's business");
     assert_eq!(settings.listen.port(), 9999);
 
-    for (text, key) in [
+    for (text, key, line) in [
         (
             "[daemon]\nlisten = 9780\n\n[jobs.x]\nschedule = 5\n",
-            "listen",
+            "daemon.listen",
+            2,
         ),
         (
             "[jobs.x]\nschedule = 5\n\n[daemon]\nstate_dir = 5\n",
-            "state_dir",
+            "daemon.state_dir",
+            5,
         ),
-        ("daemon = 5\n", "daemon"),
-        ("[daemon]\nlog_keep = 0\n", "log_keep"),
+        ("daemon = 5\n", "daemon", 1),
+        ("[daemon]\nlog_keep = 0\n", "daemon.log_keep", 2),
     ] {
         let err = read(text).expect_err(text);
-        assert!(err.contains(key), "{text:?} gave:\n{err}");
-        assert!(!err.contains("schedule"), "{text:?} gave:\n{err}");
+        assert_eq!(
+            job_key_line(&err),
+            [(None, Some(key), Some(line))],
+            "{text:?} gave:\n{err}"
+        );
     }
+}
+
+#[test]
+fn root_and_users_get_their_own_default_paths() {
+    let job = "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\n";
+    let root = load_fake(job, true).expect("valid");
+    assert_eq!(root.daemon.state_dir, Path::new("/var/lib/cronduct"));
+    assert_eq!(
+        root.daemon.log_file,
+        Path::new("/var/log/cronduct/runs.jsonl")
+    );
+    let user = load_fake(job, false).expect("valid");
+    assert_eq!(
+        user.daemon.state_dir,
+        Path::new("/home/test/.local/state/cronduct")
+    );
+    assert_eq!(
+        user.daemon.log_file,
+        user.daemon.state_dir.join("runs.jsonl")
+    );
+}
+
+#[test]
+fn the_machine_gives_the_zone_and_the_sender() {
+    let c = load_fake(
+        "[smtp]\n\n[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\n",
+        false,
+    )
+    .expect("valid");
+    assert_eq!(c.jobs["a"].timezone, chrono_tz::UTC);
+    assert_eq!(c.smtp.expect("smtp").from, "cronduct@testhost");
+}
+
+#[test]
+fn accounts_are_those_of_the_machine() {
+    let c = load_fake(
+        "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\nuser = \"backup\"\ngroup = \"backup\"\n",
+        false,
+    )
+    .expect("valid");
+    assert_eq!(c.jobs["a"].user.as_deref(), Some("backup"));
+    assert_eq!(c.jobs["a"].group.as_deref(), Some("backup"));
+
+    let e = load_fake(
+        "[defaults]\nuser = \"nobody-here\"\n\n[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\ngroup = \"lookup-fails\"\n",
+        false,
+    )
+    .expect_err("unknown accounts");
+    assert_eq!(
+        job_key_line(&e),
+        [
+            (None, Some("defaults.user"), Some(2)),
+            (Some("a"), Some("group"), Some(7)),
+        ],
+        "{e}"
+    );
+    assert_eq!(
+        e.items[0].message,
+        "[defaults], key `user`: unknown user \"nobody-here\""
+    );
+    assert!(
+        e.items[1].message.contains("the directory service is down"),
+        "{e}"
+    );
+}
+
+/// Problems inside nested tables and outside any key carry what they can.
+#[test]
+fn items_name_nested_keys_and_missing_ones() {
+    let e = errors_of(
+        "[jobs.h]\nschedule = \"@daily\"\nhttp = { url = \"ftp://x\", method = 5 }\nenv = { \"A=B\" = \"x\" }\n\n[jobs.n]\ncommand = \"true\"\n\n[jobs.n.notify]\nafter = 0\nwebhook = \"https://example.com\"\n",
+    );
+    assert_eq!(
+        job_key_line(&e),
+        [
+            (Some("h"), Some("http.url"), Some(3)),
+            (Some("h"), Some("http.method"), Some(3)),
+            (Some("h"), Some("env"), Some(4)),
+            (Some("n"), Some("schedule"), Some(6)),
+            (Some("n"), Some("notify.after"), Some(10)),
+        ],
+        "{e}"
+    );
+    assert!(e.items.iter().all(|i| i.file.ends_with("jobs.toml")));
+    assert_eq!(
+        e.items[0].help.as_deref(),
+        Some("an absolute http:// or https:// URL, like \"http://127.0.0.1:8080/health\"")
+    );
+}
+
+/// The default each job setting's row states is what a job gets when the
+/// key is not written: writing the stated value changes nothing. Rows
+/// whose default is a behaviour rather than a value ("none", "the
+/// daemon's own user") are not values to write.
+#[test]
+fn stated_defaults_are_the_built_in_ones() {
+    let base = "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\n";
+    let unset = load_fake(base, false).expect("valid").jobs["a"].clone();
+    let mut checked = Vec::new();
+    for key in keys::RawSettings::KEYS {
+        let keys::Unset::Default(value) = key.unset else {
+            continue;
+        };
+        if value.contains(' ') || matches!(value, "none" | "off" | "empty") {
+            continue;
+        }
+        let quoted = matches!(key.kind, "a string" | "a duration" | "a size")
+            && !value.bytes().all(|b| b.is_ascii_digit());
+        let line = if quoted {
+            format!("{} = \"{value}\"\n", key.name)
+        } else {
+            format!("{} = {value}\n", key.name)
+        };
+        let written = load_fake(&format!("{base}{line}"), false)
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .jobs["a"]
+            .clone();
+        let source = unset.source.clone();
+        assert_eq!(Job { source, ..written }, unset, "{line}");
+        checked.push(key.name);
+    }
+    assert_eq!(
+        checked,
+        [
+            "enabled",
+            "kill_grace",
+            "retries",
+            "retry_delay",
+            "retry_backoff",
+            "concurrency",
+            "jitter",
+            "shell",
+            "output_limit"
+        ]
+    );
 }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::{ConfigError, ConfigErrors};
 use crate::record::{FinishRecord, ts};
 
 /// A job as `GET /api/v1/jobs` lists it (without `last_run`, which the
@@ -73,6 +74,9 @@ pub struct LastReload {
     pub at: DateTime<Utc>,
     /// The rendered validation errors of a refused config.
     pub error: Option<String>,
+    /// The same errors as data, one item each; empty after a success.
+    #[serde(default)]
+    pub diagnostics: Vec<ConfigError>,
 }
 
 /// What a successful reload changed.
@@ -135,7 +139,7 @@ pub enum Request {
     Trigger(String, oneshot::Sender<Result<Triggered, ControlError>>),
     Cancel(String, oneshot::Sender<Result<Vec<String>, ControlError>>),
     Running(oneshot::Sender<Vec<RunningAttempt>>),
-    Reload(oneshot::Sender<Result<ReloadDiff, Vec<String>>>),
+    Reload(oneshot::Sender<Result<ReloadDiff, ConfigErrors>>),
     Status(oneshot::Sender<SchedulerStatus>),
 }
 
@@ -253,7 +257,7 @@ impl Handle {
 
     /// Re-reads the config. `Ok(Err(errors))` when the new file is invalid
     /// and the old jobs were kept: one rendered entry per problem.
-    pub async fn reload(&self) -> Result<Result<ReloadDiff, Vec<String>>, ControlError> {
+    pub async fn reload(&self) -> Result<Result<ReloadDiff, ConfigErrors>, ControlError> {
         self.ask(Request::Reload).await
     }
 

@@ -145,7 +145,7 @@ pub struct Scheduler {
     last_reload: LastReload,
     /// Pending reload: the replies waiting for it, and whether another
     /// read is needed once it completes (a change arrived meanwhile).
-    reload_waiters: Vec<oneshot::Sender<Result<ReloadDiff, Vec<String>>>>,
+    reload_waiters: Vec<oneshot::Sender<Result<ReloadDiff, ConfigErrors>>>,
     reload_task: Option<tokio::task::JoinHandle<Result<Config, ConfigErrors>>>,
     reload_again: bool,
     reload_at: Option<Instant>,
@@ -177,6 +177,7 @@ impl Scheduler {
                 ok: true,
                 at: now,
                 error: None,
+                diagnostics: Vec::new(),
             },
             reload_waiters: Vec::new(),
             reload_task: None,
@@ -664,9 +665,9 @@ impl Scheduler {
         self.reload_task = None;
         let result = result.unwrap_or_else(|e| {
             let main = self.config.path.display().to_string();
-            Err(ConfigErrors::new(
+            Err(ConfigErrors::whole_file(
                 &main,
-                vec![format!("error: the config loader crashed: {e}")],
+                format!("the config loader crashed: {e}"),
             ))
         });
         let now = self.services.clock.now();
@@ -685,6 +686,7 @@ impl Scheduler {
                     ok: true,
                     at: now,
                     error: None,
+                    diagnostics: Vec::new(),
                 };
                 Ok(diff)
             }
@@ -694,8 +696,9 @@ impl Scheduler {
                     ok: false,
                     at: now,
                     error: Some(errors.to_string()),
+                    diagnostics: errors.items.clone(),
                 };
-                Err(errors.errors)
+                Err(errors)
             }
         };
         if self.reload_again {

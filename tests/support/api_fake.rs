@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SubsecRound, Utc};
 use cronduct::api::{ApiContext, Limits, serve_with};
 use cronduct::clock::{Clock, SystemClock};
-use cronduct::config::DaemonSettings;
+use cronduct::config::{ConfigError, ConfigErrors, DaemonSettings};
 use cronduct::daemon::control::{
     ControlError, Handle, Inbox, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request,
     RunningAttempt, SchedulerStatus, Triggered,
@@ -254,6 +254,7 @@ impl Fixture {
                 ok: true,
                 at: at(t0, -300),
                 error: None,
+                diagnostics: Vec::new(),
             },
             next_run_id: 1,
         }));
@@ -516,11 +517,27 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, log: &LogSink) {
         }
         Request::Reload(reply) => {
             s.reloads += 1;
-            let result = s.reload_result.clone();
+            // Each rendered error stands for an item with only a message.
+            let result = s.reload_result.clone().map_err(|errors| {
+                let items = errors.iter().map(|e| ConfigError {
+                    file: "jobs.toml".into(),
+                    line: None,
+                    col: None,
+                    job: None,
+                    key: None,
+                    message: e.clone(),
+                    help: None,
+                });
+                ConfigErrors::new("jobs.toml", items.zip(errors.clone()).collect())
+            });
             s.last_reload = LastReload {
                 ok: result.is_ok(),
                 at: SystemClock.now(),
-                error: result.as_ref().err().map(|e| e.join("\n\n")),
+                error: result.as_ref().err().map(|e| e.errors.join("\n\n")),
+                diagnostics: result
+                    .as_ref()
+                    .err()
+                    .map_or_else(Vec::new, |e| e.items.clone()),
             };
             let _ = reply.send(result);
         }

@@ -98,7 +98,8 @@ impl Validator<'_> {
                             "[daemon], key `state_dir`: no default state directory: \
                              neither XDG_STATE_HOME nor HOME is set",
                         )
-                        .help("set `state_dir` in [daemon]"),
+                        .help("set `state_dir` in [daemon]")
+                        .about("daemon.state_dir"),
                     );
                     return None;
                 }

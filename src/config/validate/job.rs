@@ -250,12 +250,14 @@ impl Validator<'_> {
         let own = Settings::check(self, f, scope, &raw.settings);
         if !raw.has_schedule && !defaults_schedule {
             valid = false;
-            self.error_help(
+            let d = self.error(
                 f,
                 id.span(),
                 format!("{}: missing `schedule`", scope.name()),
-                "every job needs a schedule, for example: schedule = \"0 2 * * *\"",
             );
+            d.help =
+                Some("every job needs a schedule, for example: schedule = \"0 2 * * *\"".into());
+            d.key = Some("schedule");
         }
         let action = match (&raw.command_key, &raw.http_key) {
             (Some(c), Some(h)) => {
