@@ -18,9 +18,16 @@
 //! This module decides what keys exist; what their values may be is
 //! `validate`'s business, and how text becomes values `raw`'s.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
 use toml::de::DeValue;
 
+use super::model::{Concurrency, Notify};
 use super::raw::{Kind, Reader, Sp, kind};
+use crate::schedule::Schedule;
 
 /// A table of the file, as a key's home.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +181,8 @@ macro_rules! keys {
     )*};
 }
 
+// Rows read `Default("10s")` and `Required`; nothing here names the
+// `Default` trait, which this shadows.
 use Unset::{Default, Required};
 
 keys! {
@@ -353,9 +362,9 @@ fn or_defaults<T: Clone>(own: Option<T>, defaults: &Option<T>) -> Option<T> {
 
 /// `env`: the `[defaults]` variables, then the job's, which win.
 fn extend<K: Ord + Clone, V: Clone>(
-    own: Option<std::collections::BTreeMap<K, V>>,
-    defaults: &Option<std::collections::BTreeMap<K, V>>,
-) -> Option<std::collections::BTreeMap<K, V>> {
+    own: Option<BTreeMap<K, V>>,
+    defaults: &Option<BTreeMap<K, V>>,
+) -> Option<BTreeMap<K, V>> {
     match (own, defaults) {
         (Some(own), Some(defaults)) => {
             let mut merged = defaults.clone();
@@ -365,14 +374,6 @@ fn extend<K: Ord + Clone, V: Clone>(
         (own, defaults) => own.or_else(|| defaults.clone()),
     }
 }
-
-use std::path::PathBuf;
-use std::time::Duration;
-
-use chrono_tz::Tz;
-
-use super::model::{Concurrency, Notify};
-use crate::schedule::Schedule;
 
 settings! {
     /// The settings of a job table or of `[defaults]`.
@@ -424,7 +425,7 @@ settings! {
             Default("the job user's home directory"),
             example r#"working_dir = "/srv/app""#,
             "the folder the command starts in";
-        env: TextMap => std::collections::BTreeMap<String, String>, check env merge extend,
+        env: TextMap => BTreeMap<String, String>, check env merge extend,
             Default("none"),
             example r#"env = { PGHOST = "db1" }"#,
             "extra environment variables, merged over those of [defaults]";

@@ -27,7 +27,7 @@ pub struct Config {
     pub jobs: BTreeMap<String, Job>,
 }
 
-/// `[daemon]`, with per-user defaults filled in (SPEC §1).
+/// `[daemon]`, with per-user defaults filled in (cronduct.toml(5), FILES).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaemonSettings {
     pub listen: SocketAddr,
@@ -169,7 +169,8 @@ pub struct Job {
 }
 
 impl Job {
-    /// A job with every optional key at its SPEC §2 default: what the
+    /// A job with every optional key at its default (the `Unset` of its row in
+    /// [`keys`](super::keys), checked by a test): what the
     /// loader starts from before applying `[defaults]` and the job's own
     /// keys.
     pub fn new(
@@ -206,7 +207,7 @@ impl Job {
     }
 
     /// The delay before retry number `n` (1-based):
-    /// `retry_delay × retry_backoff^(n-1)` (SPEC §5), capped at a day so a
+    /// `retry_delay × retry_backoff^(n-1)` (cronduct.toml(5), RUNNING A JOB), capped at a day so a
     /// large backoff cannot overflow.
     pub fn retry_delay_for(&self, n: u32) -> Duration {
         let factor = self.retry_backoff.powi(n.saturating_sub(1) as i32);

@@ -239,7 +239,7 @@ command = "pwd"
     let c = dir.load("etc/jobs.toml").expect("valid");
     let etc = dir.path("etc");
     assert_eq!(c.daemon.state_dir, etc.join("state"));
-    // SPEC §1: the log sits in the state dir, except as root, where it
+    // cronduct.toml(5), FILES: the log sits in the state dir, except as root, where it
     // goes to /var/log/cronduct whatever the state dir.
     let log_file = if nix::unistd::geteuid().is_root() {
         PathBuf::from("/var/log/cronduct/runs.jsonl")

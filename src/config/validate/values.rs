@@ -96,7 +96,7 @@ impl Validator<'_> {
     }
 
     /// A path; a relative one is taken from the folder of the file it is
-    /// written in (SPEC §1).
+    /// written in.
     pub(crate) fn path(
         &mut self,
         file: FileId,
