@@ -1,19 +1,16 @@
 //! Notifications end to end: real SMTP conversations with a local sink,
 //! real webhook POSTs to a local axum server, all on 127.0.0.1.
 
-#[path = "support/smtp_sink.rs"]
-mod smtp_sink;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::smtp_sink::{Behaviour, SmtpSink};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
 use cronduct::config::model::{Action, Command, Job, Notify, NotifyOn, SmtpSettings, SmtpTls};
 use cronduct::notify::{DeliveryOptions, Event, Notifier, NotifyState, decide};
 use cronduct::record::{FinishRecord, Status, Trigger};
-use smtp_sink::{Behaviour, SmtpSink};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -2,19 +2,16 @@
 //! cancel killing whole process trees, bounded output, the environment,
 //! accounts, and reaping.
 
-#[path = "support/procfs.rs"]
-mod procfs;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::procfs::{alive, vm_rss_kib};
 use chrono::TimeZone;
 use cronduct::action::command::{self, DEFAULT_PATH};
 use cronduct::action::{ActionOutcome, AttemptInfo};
 use cronduct::config::model::{Action, Command, Job};
 use cronduct::record::Status;
-use procfs::{alive, vm_rss_kib};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -633,8 +630,15 @@ const CHILD_ENV: &str = "CRONDUCT_TEST_CHILD";
 /// change process-wide state (credentials, subreaper flag).
 fn rerun_alone(test: &str) {
     let exe = std::env::current_exe().expect("test binary path");
+    // The harness names a test by its module path without the crate.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
     let out = std::process::Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            &format!("{module}::{test}"),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, test)
         .output()
         .expect("run the test binary");

@@ -1,14 +1,12 @@
 //! The JSONL writer against real files: whole lines, rotation, failures.
 
-mod log_support;
-
 use std::collections::HashMap;
 use std::fs;
 use std::time::Duration;
 
+use crate::support::log::*;
 use cronduct::log::{FlushError, LogError, LogOptions, RunFilter};
 use cronduct::record::{LogEvent, Status};
-use log_support::*;
 
 fn all_runs() -> RunFilter {
     RunFilter {

@@ -2,14 +2,11 @@
 //! served by `api::serve_with` on 127.0.0.1 in front of a fake scheduler,
 //! with the real execution log and history index in a temp dir.
 
-#[path = "support/api_fake.rs"]
-mod api_fake;
-
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use api_fake::{Fixture, KEY, at, finish};
+use crate::support::api_fake::{Fixture, KEY, at, finish};
 use cronduct::api::Limits;
 use cronduct::record::Status;
 use reqwest::{Method, StatusCode, header};

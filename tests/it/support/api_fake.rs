@@ -30,8 +30,7 @@ use cronduct::log::{HistoryHandle, HistoryLimits, LogOptions, LogSink};
 use cronduct::record::{FinishRecord, LogEvent, Status, Trigger};
 use tokio::sync::oneshot;
 
-#[path = "../log_support/mod.rs"]
-mod log_support;
+use super::log as log_support;
 
 pub const KEY: &str = "test-admin-key-0123456789";
 

@@ -23,9 +23,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-#[path = "../support/procfs.rs"]
-mod procfs;
-pub use procfs::*;
+pub use super::procfs::*;
 
 /// The admin key the daemon gets through `CRONDUCT_ADMIN_KEY`.
 pub const KEY: &str = "e2e-admin-key-5f0c1d9a";

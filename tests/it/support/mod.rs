@@ -1,0 +1,7 @@
+//! Fixtures shared by the integration tests.
+
+pub mod api_fake;
+pub mod daemon;
+pub mod log;
+pub mod procfs;
+pub mod smtp_sink;
