@@ -1,9 +1,10 @@
 //! The end-to-end fixture: the real `cronduct` binary, started as
-//! `cronduct run -c CONFIG` on a config in a temp dir (its own free port
-//! on 127.0.0.1, state dir and run log inside the temp dir, the admin key
-//! in `CRONDUCT_ADMIN_KEY`), and the means to watch it from outside the
-//! way a sysadmin would: the run log, the admin API over plain HTTP,
-//! signals, `/proc`, and the CLI.
+//! `cronduct run -c CONFIG` on a config in a temp dir (`listen` on
+//! 127.0.0.1 port 0, so the daemon binds a port nobody else holds and
+//! reports it in `<state_dir>/listen`; state dir and run log inside the
+//! temp dir, the admin key in `CRONDUCT_ADMIN_KEY`), and the means to
+//! watch it from outside the way a sysadmin would: the run log, the admin
+//! API over plain HTTP, signals, `/proc`, and the CLI.
 //!
 //! Every wait polls with a deadline and, when the deadline passes, fails
 //! with the daemon's stderr and the tail of its run log, so a failure on
@@ -13,7 +14,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -43,7 +44,9 @@ const START_DEADLINE: Duration = Duration::from_secs(20);
 /// SIGKILL if it does not exit) before the directory is removed.
 pub struct Daemon {
     dir: tempfile::TempDir,
-    pub port: u16,
+    /// The port the running daemon bound (it listens on port 0 and writes
+    /// the address to `<state_dir>/listen`); 0 before the first start.
+    port: u16,
     /// `[daemon].shutdown_grace` written into the config.
     pub shutdown_grace: &'static str,
     /// Whether the daemon gets `CRONDUCT_ADMIN_KEY` (else it generates
@@ -77,12 +80,12 @@ impl Default for Daemon {
 }
 
 impl Daemon {
-    /// A temp dir and a free port; nothing is started yet.
+    /// A temp dir; nothing is started yet.
     pub fn new() -> Daemon {
         let dir = tempfile::tempdir().expect("create temp dir");
         Daemon {
             dir,
-            port: free_port(),
+            port: 0,
             shutdown_grace: "1s",
             key_in_env: true,
             env: Vec::new(),
@@ -115,8 +118,7 @@ impl Daemon {
     /// The `[daemon]` table every config of this fixture starts with.
     pub fn daemon_table(&self) -> String {
         format!(
-            "[daemon]\nlisten = \"127.0.0.1:{}\"\nstate_dir = {:?}\nlog_file = {:?}\nshutdown_grace = {:?}\n",
-            self.port,
+            "[daemon]\nlisten = \"127.0.0.1:0\"\nstate_dir = {:?}\nlog_file = {:?}\nshutdown_grace = {:?}\n",
             self.state_dir(),
             self.log_file(),
             self.shutdown_grace
@@ -149,6 +151,10 @@ impl Daemon {
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "the daemon is already running");
         self.starts += 1;
+        // A restart binds a new port: the address of the last life must not
+        // be mistaken for this one's.
+        let listen_file = self.state_dir().join(cronduct::api::LISTEN_FILE_NAME);
+        let _ = std::fs::remove_file(&listen_file);
         let stderr = std::fs::File::create(self.path(&format!("daemon-{}.stderr", self.starts)))
             .expect("create stderr file");
         let mut cmd = Command::new(BIN);
@@ -176,9 +182,12 @@ impl Daemon {
                     self.diagnostics()
                 );
             }
-            if let Ok(reply) = self.try_http("GET", "/health", None) {
-                if reply.status == 200 {
-                    return;
+            if let Ok(addr) = cronduct::api::read_bound_address(&self.state_dir()) {
+                self.port = addr.port();
+                if let Ok(reply) = self.try_http("GET", "/health", None) {
+                    if reply.status == 200 {
+                        return;
+                    }
                 }
             }
             assert!(
@@ -514,12 +523,6 @@ impl Drop for Daemon {
         let _ = child.kill();
         let _ = child.wait();
     }
-}
-
-/// A port nobody listens on right now (the kernel's pick for port 0).
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 fn tail(text: &str, max: usize) -> &str {
