@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::poll;
 use crate::support::procfs::{alive, vm_rss_kib};
 use chrono::TimeZone;
 use cronduct::action::command::{self, DEFAULT_PATH};
@@ -61,11 +62,7 @@ async fn bounded<T>(limit: Duration, attempt: impl std::future::Future<Output = 
 }
 
 async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    poll::until_async(what, timeout, || check().then_some(())).await;
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
@@ -73,18 +70,8 @@ fn read_pid(path: &Path) -> Option<i32> {
 }
 
 async fn pid_from_file(path: &Path) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(pid) = read_pid(path) {
-            return pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no pid written to {}",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let what = format!("a pid written to {}", path.display());
+    poll::until_async(&what, Duration::from_secs(10), || read_pid(path)).await
 }
 
 fn is_root() -> bool {

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::support::api_fake::{Fixture, KEY, at, finish};
+use crate::support::poll;
 use cronduct::api::Limits;
 use cronduct::record::Status;
 use reqwest::{Method, StatusCode, header};
@@ -1108,11 +1109,9 @@ fn shutdown_drains_requests_in_progress() {
         })
     });
     // Shut down only once the run is in progress.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while fx.with_state(|s| s.next_run_id) == 1 {
-        assert!(Instant::now() < deadline, "the run never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll::until("the run to start", Duration::from_secs(5), || {
+        (fx.with_state(|s| s.next_run_id) != 1).then_some(())
+    });
     fx.begin_stop();
     let (status, body) = waiting.join().expect("client thread");
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::poll;
 use crate::support::smtp_sink::{Behaviour, SmtpSink};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -203,11 +204,7 @@ impl Logs {
 
 /// Polls `cond` every 10 ms; panics with `what` after `within`.
 async fn until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    poll::until_async(what, within, || cond().then_some(())).await;
 }
 
 /// A local webhook receiver: answers with `statuses` in turn, then 200.

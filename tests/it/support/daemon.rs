@@ -9,21 +9,19 @@
 //! Every wait polls with a deadline and, when the deadline passes, fails
 //! with the daemon's stderr and the tail of its run log, so a failure on
 //! a loaded CI machine says what the daemon was doing.
-//!
-//! Each test binary uses a different subset, hence the `allow`.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cronduct::record::{FinishRecord, LogEvent, SkipRecord, StartRecord};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use super::poll;
 pub use super::procfs::*;
 
 /// The admin key the daemon gets through `CRONDUCT_ADMIN_KEY`.
@@ -92,10 +90,6 @@ impl Daemon {
             child: None,
             starts: 0,
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// A path inside the temp dir.
@@ -174,28 +168,25 @@ impl Daemon {
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(cmd.spawn().expect("start cronduct run"));
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
+        let outcome = poll::within(START_DEADLINE, || {
             if let Some(status) = self.try_exit() {
-                panic!(
-                    "the daemon exited at start ({status}):\n{}",
-                    self.diagnostics()
-                );
+                return Some(Err(status));
             }
-            if let Ok(addr) = cronduct::api::read_bound_address(&self.state_dir()) {
-                self.port = addr.port();
-                if let Ok(reply) = self.try_http("GET", "/health", None) {
-                    if reply.status == 200 {
-                        return;
-                    }
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
+            let addr = cronduct::api::read_bound_address(&self.state_dir()).ok()?;
+            self.port = addr.port();
+            let reply = self.try_http("GET", "/health", None).ok()?;
+            (reply.status == 200).then_some(Ok(()))
+        });
+        match outcome {
+            Some(Ok(())) => {}
+            Some(Err(status)) => panic!(
+                "the daemon exited at start ({status}):\n{}",
+                self.diagnostics()
+            ),
+            None => panic!(
                 "the daemon did not answer /health within {START_DEADLINE:?}:\n{}",
                 self.diagnostics()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            ),
         }
     }
 
@@ -218,18 +209,12 @@ impl Daemon {
 
     /// Waits for the daemon to exit.
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.try_exit() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
+        poll::within(within, || self.try_exit()).unwrap_or_else(|| {
+            panic!(
                 "the daemon did not exit within {within:?}:\n{}",
                 self.diagnostics()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            )
+        })
     }
 
     /// SIGTERM, and the daemon must exit 0 within `within`.
@@ -268,19 +253,13 @@ impl Daemon {
 
     /// Polls `check` until it returns `Some`, failing after `within` with
     /// `what` and the diagnostics.
-    pub fn poll<T>(&self, what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(found) = check() {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
+    pub fn poll<T>(&self, what: &str, within: Duration, check: impl FnMut() -> Option<T>) -> T {
+        poll::within(within, check).unwrap_or_else(|| {
+            panic!(
                 "timed out after {within:?} waiting for {what}\n{}",
                 self.diagnostics()
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
+            )
+        })
     }
 
     /// Waits (up to 5 s) until process group `pgid` has no live member
@@ -513,12 +492,9 @@ impl Drop for Daemon {
         };
         let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
         let _ = kill(pid, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let exited = poll::within(Duration::from_secs(15), || child.try_wait().ok().flatten());
+        if exited.is_some() {
+            return;
         }
         let _ = child.kill();
         let _ = child.wait();

@@ -1,13 +1,10 @@
 //! Fixtures shared by the `log_*` integration tests: settings for a log in
 //! a temp dir, record builders, and readers for the files on disk.
-//!
-//! Each test binary uses a different subset, hence the `allow`.
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use cronduct::clock::FakeClock;
@@ -134,16 +131,4 @@ pub fn all_finishes(base: &Path) -> Vec<FinishRecord> {
             _ => None,
         })
         .collect()
-}
-
-/// Polls `cond` until it holds or `timeout` passes.
-pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cond()
 }

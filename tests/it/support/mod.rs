@@ -3,5 +3,6 @@
 pub mod api_fake;
 pub mod daemon;
 pub mod log;
+pub mod poll;
 pub mod procfs;
 pub mod smtp_sink;
