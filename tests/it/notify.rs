@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
 use cronduct::config::model::{Action, Command, Job, Notify, NotifyOn, SmtpSettings, SmtpTls};
 use cronduct::notify::{DeliveryOptions, Event, Notifier, NotifyState, decide};
-use cronduct::record::{FinishRecord, Status, Trigger};
+use cronduct::record::{FinishRecord, Status};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -107,29 +107,22 @@ fn record(job: &str, run_id: &str, status: Status) -> FinishRecord {
     let failed = status == Status::Failed;
     FinishRecord {
         ts: t,
-        run_id: run_id.into(),
-        job: job.into(),
         attempt: 3,
-        trigger: Trigger::Schedule,
-        scheduled_at: t,
-        started_at: t,
-        finished_at: t + chrono::Duration::milliseconds(5123),
-        duration_ms: 5123,
-        status,
         exit_code: Some(if failed { 1 } else { 0 }),
-        signal: None,
-        http_status: None,
-        error: None,
         stdout: "dumping table users\ndumping table orders\n".into(),
         stderr: if failed {
             "pg_dump: error: connection to server failed\n".into()
         } else {
             String::new()
         },
-        output_truncated: false,
-        will_retry: false,
-        retry_at: None,
         host: "web1".into(),
+        ..cronduct::testkit::finish(
+            job,
+            run_id,
+            status,
+            t + chrono::Duration::milliseconds(5123),
+            5123,
+        )
     }
 }
 

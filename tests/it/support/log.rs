@@ -74,28 +74,13 @@ pub fn finish(
     finished_at: DateTime<Utc>,
     duration_ms: u64,
 ) -> FinishRecord {
-    let started_at = finished_at - chrono::Duration::milliseconds(duration_ms as i64);
     FinishRecord {
-        ts: finished_at,
-        run_id: run_id.into(),
-        job: job.into(),
         attempt,
-        trigger: Trigger::Schedule,
-        scheduled_at: started_at,
-        started_at,
-        finished_at,
-        duration_ms,
-        status,
-        exit_code: Some(i32::from(status != Status::Success)),
-        signal: None,
-        http_status: None,
-        error: None,
         stdout: format!("{run_id}/{attempt} stdout tail\n").repeat(20),
         stderr: format!("{run_id}/{attempt} stderr\n"),
-        output_truncated: false,
         will_retry,
         retry_at: will_retry.then(|| finished_at + chrono::Duration::seconds(30)),
-        host: "testhost".into(),
+        ..cronduct::testkit::finish(job, run_id, status, finished_at, duration_ms)
     }
 }
 
