@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use cronduct::clock::FakeClock;
 use cronduct::config::DaemonSettings;
 use cronduct::log::{HistoryHandle, LogOptions, RunFilter};
-use cronduct::record::{FinishRecord, LogEvent, Status, Trigger};
+use cronduct::record::{FinishRecord, LogEvent, Status};
 
 const JOBS: usize = 1_000;
 const PER_JOB: usize = 100;
@@ -48,26 +48,20 @@ fn record(
     };
     let duration = 50 + ((job * 7919 + run * 104_729) % 120_000) as u64;
     FinishRecord {
-        ts: at,
-        run_id: format!("01J{job:05}R{run:04}XXXXXXXXXXXXXX"),
-        job: format!("job-{job:04}"),
         attempt,
-        trigger: Trigger::Schedule,
-        scheduled_at: at - chrono::Duration::milliseconds(duration as i64),
-        started_at: at - chrono::Duration::milliseconds(duration as i64),
-        finished_at: at,
-        duration_ms: duration,
-        status,
-        exit_code: Some(i32::from(status != Status::Success)),
-        signal: None,
-        http_status: None,
-        error: None,
         stdout: format!("line {run} of the job's output, with some words\n").repeat(16),
         stderr: "warning: something mildly interesting happened here\n".repeat(5),
         output_truncated: true,
         will_retry,
         retry_at: will_retry.then(|| at + chrono::Duration::seconds(30)),
         host: "bench-host".into(),
+        ..cronduct::testkit::finish(
+            &format!("job-{job:04}"),
+            &format!("01J{job:05}R{run:04}XXXXXXXXXXXXXX"),
+            status,
+            at,
+            duration,
+        )
     }
 }
 

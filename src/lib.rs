@@ -6,7 +6,8 @@
 //! scheduler task that owns all job state), `log` (the JSONL run log and
 //! the history index), `state` (what survives restarts), `notify` (email
 //! and webhooks), `api` (the admin HTTP API), `clock` (the only wall-clock
-//! reader).
+//! reader); `testkit` (hidden) holds the record builder the tests and
+//! benchmarks share.
 
 pub mod action;
 pub mod api;
@@ -19,3 +20,5 @@ pub mod notify;
 pub mod record;
 pub mod schedule;
 pub mod state;
+#[doc(hidden)]
+pub mod testkit;

@@ -62,6 +62,45 @@ pub use auth::KEY_HEADER;
 pub use key::{KEY_ENV, KeyError, load_or_create_key, read_key};
 pub use sources::ApiContext;
 
+/// `<state_dir>/listen`: the address the API is bound to, one line such
+/// as `127.0.0.1:40123`. The daemon writes it once it listens; clients
+/// read it when `[daemon].listen` says port 0, since only the daemon
+/// knows the port the kernel chose.
+pub const LISTEN_FILE_NAME: &str = "listen";
+
+/// Records the bound address in `<state_dir>/listen`, through a temp file
+/// renamed over the old one, so a client never reads half an address.
+pub fn write_bound_address(
+    state_dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    // The daemon may be writing to a fresh state dir before anything else
+    // has created it; 0700 like the state and key files it will hold.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)?;
+    let temp = state_dir.join(format!(".{LISTEN_FILE_NAME}.tmp"));
+    std::fs::write(&temp, format!("{addr}\n"))?;
+    std::fs::rename(&temp, state_dir.join(LISTEN_FILE_NAME))
+}
+
+/// The address a running daemon wrote to `<state_dir>/listen`.
+pub fn read_bound_address(state_dir: &std::path::Path) -> anyhow::Result<std::net::SocketAddr> {
+    use anyhow::Context;
+    let path = state_dir.join(LISTEN_FILE_NAME);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} to find the daemon's port (listen says port 0; is the daemon running?)",
+            path.display()
+        )
+    })?;
+    text.trim()
+        .parse()
+        .with_context(|| format!("{} holds no address: {:?}", path.display(), text.trim()))
+}
+
 /// Bounds on what one client can make the API do.
 #[derive(Debug, Clone)]
 pub struct Limits {

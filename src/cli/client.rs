@@ -224,7 +224,13 @@ impl Api {
         };
         let base = match &args.url {
             Some(u) => parse_base_url(u)?,
-            None => listen_url(settings()?.listen)?,
+            None => {
+                let settings = settings()?;
+                match settings.listen.port() {
+                    0 => listen_url(crate::api::read_bound_address(&settings.state_dir)?)?,
+                    _ => listen_url(settings.listen)?,
+                }
+            }
         };
         let key = match crate::api::key::env_key()? {
             Some(k) => k,

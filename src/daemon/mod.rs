@@ -295,6 +295,17 @@ impl Daemon {
             .await
             .with_context(|| format!("cannot listen on {} for the admin API", settings.listen))?;
         let listen = listener.local_addr().context("reading the API address")?;
+        // With port 0 only this process knows the port; clients and tests
+        // read it from the state dir.
+        crate::api::write_bound_address(&settings.state_dir, listen).with_context(|| {
+            format!(
+                "cannot write the API address to {}",
+                settings
+                    .state_dir
+                    .join(crate::api::LISTEN_FILE_NAME)
+                    .display()
+            )
+        })?;
 
         let mut scheduler = scheduler::Scheduler::new(services, config, state, events_rx);
         let crate::log::OpenedLog {

@@ -1,14 +1,13 @@
 //! The JSONL writer against real files: whole lines, rotation, failures.
 
-mod log_support;
-
 use std::collections::HashMap;
 use std::fs;
 use std::time::Duration;
 
+use crate::support::log::*;
+use crate::support::poll;
 use cronduct::log::{FlushError, LogError, LogOptions, RunFilter};
 use cronduct::record::{LogEvent, Status};
-use log_support::*;
 
 fn all_runs() -> RunFilter {
     RunFilter {
@@ -202,12 +201,10 @@ async fn a_failed_write_is_queued_and_written_when_the_directory_is_back() {
     // Fix the path: the periodic retry writes the queue, in order,
     // without any new line arriving.
     fs::remove_file(&logs).expect("unblock");
-    assert!(
-        eventually(Duration::from_secs(10), || opened.sink.health().pending
-            == 0)
-        .await,
-        "the queue was not retried"
-    );
+    poll::until_async("the queue to be retried", Duration::from_secs(10), || {
+        (opened.sink.health().pending == 0).then_some(())
+    })
+    .await;
     assert_eq!(all_finishes(&log), queued);
     let health = opened.sink.health();
     assert!(health.ok && health.error.is_none() && health.dropped == 0);

@@ -1,7 +1,7 @@
 //! The section-1 man pages under `man/` are generated from the clap
 //! definitions (`cronduct::cli::Cli`), so `--help` and the man pages come
 //! from one source. This test renders every page in memory and fails when
-//! the committed files differ; `UPDATE_MAN=1 cargo test --test man_pages`
+//! the committed files differ; `UPDATE_MAN=1 cargo test --test it man_pages`
 //! rewrites them instead.
 //!
 //! `man/cronduct.toml.5` is written by hand and is not touched here beyond
@@ -18,7 +18,7 @@ use clap_mangen::roff::{Roff, bold, roman};
 use cronduct::cli::Cli;
 use cronduct::config::keys::{Table, Unset, keys};
 
-const STALE: &str = "man pages are stale: run `UPDATE_MAN=1 cargo test --test man_pages`";
+const STALE: &str = "man pages are stale: run `UPDATE_MAN=1 cargo test --test it man_pages`";
 
 /// The `.TH` date: the last non-trivial change to the command line. A
 /// constant, not today, so that the rendering is reproducible; bump it when

@@ -3,12 +3,10 @@
 //! config is refused while the old jobs keep running; a reload never
 //! kills or duplicates a running attempt.
 
-mod e2e_support;
-
 use std::time::Duration;
 
+use crate::support::daemon::{Daemon, NEVER, SECS_20};
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, SECS_20};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 

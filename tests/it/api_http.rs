@@ -2,14 +2,12 @@
 //! served by `api::serve_with` on 127.0.0.1 in front of a fake scheduler,
 //! with the real execution log and history index in a temp dir.
 
-#[path = "support/api_fake.rs"]
-mod api_fake;
-
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use api_fake::{Fixture, KEY, at, finish};
+use crate::support::api_fake::{Fixture, KEY, at, finish};
+use crate::support::poll;
 use cronduct::api::Limits;
 use cronduct::record::Status;
 use reqwest::{Method, StatusCode, header};
@@ -1111,11 +1109,9 @@ fn shutdown_drains_requests_in_progress() {
         })
     });
     // Shut down only once the run is in progress.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while fx.with_state(|s| s.next_run_id) == 1 {
-        assert!(Instant::now() < deadline, "the run never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll::until("the run to start", Duration::from_secs(5), || {
+        (fx.with_state(|s| s.next_run_id) != 1).then_some(())
+    });
     fx.begin_stop();
     let (status, body) = waiting.join().expect("client thread");
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -1,8 +1,5 @@
 //! Reading `/proc` in tests: whether a process is alive, who is in a
 //! process group, and memory figures from `status`.
-//!
-//! Each test binary uses a different subset, hence the `allow`.
-#![allow(dead_code)]
 
 /// `/proc/<pid>/stat` fields after the command name: state, ppid, pgrp...
 fn stat_fields(pid: i32) -> Option<Vec<String>> {

@@ -1,13 +1,10 @@
 //! Fixtures shared by the `log_*` integration tests: settings for a log in
 //! a temp dir, record builders, and readers for the files on disk.
-//!
-//! Each test binary uses a different subset, hence the `allow`.
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use cronduct::clock::FakeClock;
@@ -77,28 +74,13 @@ pub fn finish(
     finished_at: DateTime<Utc>,
     duration_ms: u64,
 ) -> FinishRecord {
-    let started_at = finished_at - chrono::Duration::milliseconds(duration_ms as i64);
     FinishRecord {
-        ts: finished_at,
-        run_id: run_id.into(),
-        job: job.into(),
         attempt,
-        trigger: Trigger::Schedule,
-        scheduled_at: started_at,
-        started_at,
-        finished_at,
-        duration_ms,
-        status,
-        exit_code: Some(i32::from(status != Status::Success)),
-        signal: None,
-        http_status: None,
-        error: None,
         stdout: format!("{run_id}/{attempt} stdout tail\n").repeat(20),
         stderr: format!("{run_id}/{attempt} stderr\n"),
-        output_truncated: false,
         will_retry,
         retry_at: will_retry.then(|| finished_at + chrono::Duration::seconds(30)),
-        host: "testhost".into(),
+        ..cronduct::testkit::finish(job, run_id, status, finished_at, duration_ms)
     }
 }
 
@@ -134,16 +116,4 @@ pub fn all_finishes(base: &Path) -> Vec<FinishRecord> {
             _ => None,
         })
         .collect()
-}
-
-/// Polls `cond` until it holds or `timeout` passes.
-pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cond()
 }

@@ -2,12 +2,9 @@
 //! front of a fake scheduler): tables for people, `--json` for scripts,
 //! exit codes and error messages.
 
-#[path = "support/api_fake.rs"]
-mod api_fake;
-
 use std::process::Command;
 
-use api_fake::{Fixture, KEY};
+use crate::support::api_fake::{self, Fixture, KEY};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 

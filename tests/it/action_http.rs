@@ -1,12 +1,10 @@
 //! HTTP attempts against real servers on 127.0.0.1: what is sent, how
 //! statuses map, bounded bodies, deadlines and readable errors.
 
-#[path = "support/procfs.rs"]
-mod procfs;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::procfs::vm_rss_kib;
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -16,7 +14,6 @@ use cronduct::action::ActionOutcome;
 use cronduct::action::http;
 use cronduct::config::model::HttpRequest;
 use cronduct::record::Status;
-use procfs::vm_rss_kib;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;

@@ -2,12 +2,10 @@
 //! but `-c CONFIG`: the CLI finds the address in `[daemon].listen` and the
 //! key in the environment or in the key file the daemon generated.
 
-mod e2e_support;
-
 use std::time::Duration;
 
+use crate::support::daemon::{Daemon, NEVER, Out, SECS_20};
 use cronduct::record::Status;
-use e2e_support::{Daemon, NEVER, Out, SECS_20};
 use serde_json::Value;
 
 fn config() -> String {

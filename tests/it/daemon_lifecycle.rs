@@ -3,13 +3,11 @@
 //! survives a restart (pause flags, history), `@reboot`, and `catch_up`
 //! after downtime.
 
-mod e2e_support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::daemon::{Daemon, NEVER, SECS_20, kill_group, now, pgid_of};
 use chrono::{DurationRound, TimeDelta};
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, SECS_20, kill_group, now, pgid_of};
 
 #[test]
 fn a_run_cut_off_by_a_crash_is_recorded_lost_at_the_next_start() {

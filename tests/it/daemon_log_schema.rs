@@ -4,9 +4,7 @@
 //! order included, with only the values that change from run to run
 //! (times, ids, pids, the host name) redacted.
 
-mod e2e_support;
-
-use e2e_support::{Daemon, NEVER, SECS_20};
+use crate::support::daemon::{Daemon, NEVER, SECS_20};
 use serde_json::Value;
 
 const TIMES: [&str; 5] = [

@@ -1,19 +1,17 @@
 //! Notifications end to end: real SMTP conversations with a local sink,
 //! real webhook POSTs to a local axum server, all on 127.0.0.1.
 
-#[path = "support/smtp_sink.rs"]
-mod smtp_sink;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::poll;
+use crate::support::smtp_sink::{Behaviour, Mail, SmtpSink};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
 use cronduct::config::model::{Action, Command, Job, Notify, NotifyOn, SmtpSettings, SmtpTls};
 use cronduct::notify::{DeliveryOptions, Event, Notifier, NotifyState, decide};
-use cronduct::record::{FinishRecord, Status, Trigger};
-use smtp_sink::{Behaviour, SmtpSink};
+use cronduct::record::{FinishRecord, Status};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -109,29 +107,22 @@ fn record(job: &str, run_id: &str, status: Status) -> FinishRecord {
     let failed = status == Status::Failed;
     FinishRecord {
         ts: t,
-        run_id: run_id.into(),
-        job: job.into(),
         attempt: 3,
-        trigger: Trigger::Schedule,
-        scheduled_at: t,
-        started_at: t,
-        finished_at: t + chrono::Duration::milliseconds(5123),
-        duration_ms: 5123,
-        status,
         exit_code: Some(if failed { 1 } else { 0 }),
-        signal: None,
-        http_status: None,
-        error: None,
         stdout: "dumping table users\ndumping table orders\n".into(),
         stderr: if failed {
             "pg_dump: error: connection to server failed\n".into()
         } else {
             String::new()
         },
-        output_truncated: false,
-        will_retry: false,
-        retry_at: None,
         host: "web1".into(),
+        ..cronduct::testkit::finish(
+            job,
+            run_id,
+            status,
+            t + chrono::Duration::milliseconds(5123),
+            5123,
+        )
     }
 }
 
@@ -206,11 +197,7 @@ impl Logs {
 
 /// Polls `cond` every 10 ms; panics with `what` after `within`.
 async fn until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    poll::until_async(what, within, || cond().then_some(())).await;
 }
 
 /// A local webhook receiver: answers with `statuses` in turn, then 200.
@@ -328,36 +315,38 @@ async fn failure_mail_reaches_every_recipient_with_the_output_tails() {
     .await;
 }
 
-#[tokio::test]
-async fn a_failure_then_a_success_mails_failed_then_recovered() {
+/// Runs `runs` of job `id`, which mails failures and recoveries to one
+/// address once `after` runs in a row failed, through a notifier and a
+/// local sink: what `decide` chose for each run, and the mails the sink
+/// holds once the notifier has shut down.
+async fn failure_and_recovery_mails(
+    id: &str,
+    after: u32,
+    runs: &[(&str, Status)],
+) -> (Vec<Option<Event>>, Vec<Mail>) {
     let sink = SmtpSink::start(Behaviour::default()).await;
     let notifier = start(Some(smtp(sink.port)), fast());
-    let j = job(
-        "db-backup",
-        notify(
-            &["admin@example.com"],
-            None,
-            &[Event::Failure, Event::Recovery],
-            1,
-        ),
-    );
-    let decided = decide_and_send(
-        &notifier,
-        &j,
-        &[
-            ("r1", Status::Failed),
-            ("r2", Status::Success),
-            ("r3", Status::Success),
-        ],
-    );
+    let on = [Event::Failure, Event::Recovery];
+    let j = job(id, notify(&["admin@example.com"], None, &on, after));
+    let decided = decide_and_send(&notifier, &j, runs);
+    notifier.clone().shutdown(Instant::now() + WAIT).await;
+    (decided, sink.mails())
+}
+
+#[tokio::test]
+async fn a_failure_then_a_success_mails_failed_then_recovered() {
+    let runs = [
+        ("r1", Status::Failed),
+        ("r2", Status::Success),
+        ("r3", Status::Success),
+    ];
+    let (decided, mails) = failure_and_recovery_mails("db-backup", 1, &runs).await;
     assert_eq!(
         decided,
         vec![Some(Event::Failure), Some(Event::Recovery), None]
     );
-    notifier.clone().shutdown(Instant::now() + WAIT).await;
 
-    let subjects: Vec<String> = sink
-        .mails()
+    let subjects: Vec<String> = mails
         .iter()
         .map(|m| m.header("subject").expect("subject"))
         .collect();
@@ -368,37 +357,20 @@ async fn a_failure_then_a_success_mails_failed_then_recovered() {
             "[cronduct] db-backup on web1: recovered",
         ]
     );
-    let recovered = sink.mails()[1].body();
+    let recovered = mails[1].body();
     assert!(recovered.contains("Run id:       r2"), "{recovered}");
     assert!(recovered.contains("Status:       success"), "{recovered}");
 }
 
 #[tokio::test]
 async fn after_three_mails_only_from_the_third_failed_run() {
-    let sink = SmtpSink::start(Behaviour::default()).await;
-    let notifier = start(Some(smtp(sink.port)), fast());
-    let j = job(
-        "flaky",
-        notify(
-            &["admin@example.com"],
-            None,
-            &[Event::Failure, Event::Recovery],
-            3,
-        ),
-    );
-    let decided = decide_and_send(
-        &notifier,
-        &j,
-        &[
-            ("r1", Status::Failed),
-            ("r2", Status::Failed),
-            ("r3", Status::Failed),
-        ],
-    );
+    let runs = [
+        ("r1", Status::Failed),
+        ("r2", Status::Failed),
+        ("r3", Status::Failed),
+    ];
+    let (decided, mails) = failure_and_recovery_mails("flaky", 3, &runs).await;
     assert_eq!(decided, vec![None, None, Some(Event::Failure)]);
-    notifier.clone().shutdown(Instant::now() + WAIT).await;
-
-    let mails = sink.mails();
     assert_eq!(mails.len(), 1, "no mail for the first two failed runs");
     assert!(mails[0].body().contains("Run id:       r3"));
 }

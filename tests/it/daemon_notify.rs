@@ -4,19 +4,13 @@
 //! delaying the schedule.
 
 // Shared with the notifier's own tests; this binary uses part of it.
-#[allow(dead_code)]
-#[path = "support/smtp_sink.rs"]
-mod smtp_sink;
-
-mod e2e_support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+use crate::support::daemon::{Daemon, NEVER, SECS_20};
+use crate::support::smtp_sink::{self, Behaviour, SmtpSink};
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, SECS_20};
-use smtp_sink::{Behaviour, SmtpSink};
 
 /// Starts an SMTP sink on a thread of its own (a current-thread runtime
 /// that drives the sink's tasks for the rest of the test).

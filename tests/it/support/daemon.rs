@@ -1,31 +1,28 @@
 //! The end-to-end fixture: the real `cronduct` binary, started as
-//! `cronduct run -c CONFIG` on a config in a temp dir (its own free port
-//! on 127.0.0.1, state dir and run log inside the temp dir, the admin key
-//! in `CRONDUCT_ADMIN_KEY`), and the means to watch it from outside the
-//! way a sysadmin would: the run log, the admin API over plain HTTP,
-//! signals, `/proc`, and the CLI.
+//! `cronduct run -c CONFIG` on a config in a temp dir (`listen` on
+//! 127.0.0.1 port 0, so the daemon binds a port nobody else holds and
+//! reports it in `<state_dir>/listen`; state dir and run log inside the
+//! temp dir, the admin key in `CRONDUCT_ADMIN_KEY`), and the means to
+//! watch it from outside the way a sysadmin would: the run log, the admin
+//! API over plain HTTP, signals, `/proc`, and the CLI.
 //!
 //! Every wait polls with a deadline and, when the deadline passes, fails
 //! with the daemon's stderr and the tail of its run log, so a failure on
 //! a loaded CI machine says what the daemon was doing.
-//!
-//! Each test binary uses a different subset, hence the `allow`.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cronduct::record::{FinishRecord, LogEvent, SkipRecord, StartRecord};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-#[path = "../support/procfs.rs"]
-mod procfs;
-pub use procfs::*;
+use super::poll;
+pub use super::procfs::*;
 
 /// The admin key the daemon gets through `CRONDUCT_ADMIN_KEY`.
 pub const KEY: &str = "e2e-admin-key-5f0c1d9a";
@@ -45,7 +42,9 @@ const START_DEADLINE: Duration = Duration::from_secs(20);
 /// SIGKILL if it does not exit) before the directory is removed.
 pub struct Daemon {
     dir: tempfile::TempDir,
-    pub port: u16,
+    /// The port the running daemon bound (it listens on port 0 and writes
+    /// the address to `<state_dir>/listen`); 0 before the first start.
+    port: u16,
     /// `[daemon].shutdown_grace` written into the config.
     pub shutdown_grace: &'static str,
     /// Whether the daemon gets `CRONDUCT_ADMIN_KEY` (else it generates
@@ -79,22 +78,18 @@ impl Default for Daemon {
 }
 
 impl Daemon {
-    /// A temp dir and a free port; nothing is started yet.
+    /// A temp dir; nothing is started yet.
     pub fn new() -> Daemon {
         let dir = tempfile::tempdir().expect("create temp dir");
         Daemon {
             dir,
-            port: free_port(),
+            port: 0,
             shutdown_grace: "1s",
             key_in_env: true,
             env: Vec::new(),
             child: None,
             starts: 0,
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// A path inside the temp dir.
@@ -117,8 +112,7 @@ impl Daemon {
     /// The `[daemon]` table every config of this fixture starts with.
     pub fn daemon_table(&self) -> String {
         format!(
-            "[daemon]\nlisten = \"127.0.0.1:{}\"\nstate_dir = {:?}\nlog_file = {:?}\nshutdown_grace = {:?}\n",
-            self.port,
+            "[daemon]\nlisten = \"127.0.0.1:0\"\nstate_dir = {:?}\nlog_file = {:?}\nshutdown_grace = {:?}\n",
             self.state_dir(),
             self.log_file(),
             self.shutdown_grace
@@ -151,6 +145,10 @@ impl Daemon {
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "the daemon is already running");
         self.starts += 1;
+        // A restart binds a new port: the address of the last life must not
+        // be mistaken for this one's.
+        let listen_file = self.state_dir().join(cronduct::api::LISTEN_FILE_NAME);
+        let _ = std::fs::remove_file(&listen_file);
         let stderr = std::fs::File::create(self.path(&format!("daemon-{}.stderr", self.starts)))
             .expect("create stderr file");
         let mut cmd = Command::new(BIN);
@@ -170,25 +168,25 @@ impl Daemon {
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(cmd.spawn().expect("start cronduct run"));
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
+        let outcome = poll::within(START_DEADLINE, || {
             if let Some(status) = self.try_exit() {
-                panic!(
-                    "the daemon exited at start ({status}):\n{}",
-                    self.diagnostics()
-                );
+                return Some(Err(status));
             }
-            if let Ok(reply) = self.try_http("GET", "/health", None) {
-                if reply.status == 200 {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
+            let addr = cronduct::api::read_bound_address(&self.state_dir()).ok()?;
+            self.port = addr.port();
+            let reply = self.try_http("GET", "/health", None).ok()?;
+            (reply.status == 200).then_some(Ok(()))
+        });
+        match outcome {
+            Some(Ok(())) => {}
+            Some(Err(status)) => panic!(
+                "the daemon exited at start ({status}):\n{}",
+                self.diagnostics()
+            ),
+            None => panic!(
                 "the daemon did not answer /health within {START_DEADLINE:?}:\n{}",
                 self.diagnostics()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            ),
         }
     }
 
@@ -211,18 +209,12 @@ impl Daemon {
 
     /// Waits for the daemon to exit.
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.try_exit() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
+        poll::within(within, || self.try_exit()).unwrap_or_else(|| {
+            panic!(
                 "the daemon did not exit within {within:?}:\n{}",
                 self.diagnostics()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            )
+        })
     }
 
     /// SIGTERM, and the daemon must exit 0 within `within`.
@@ -261,19 +253,13 @@ impl Daemon {
 
     /// Polls `check` until it returns `Some`, failing after `within` with
     /// `what` and the diagnostics.
-    pub fn poll<T>(&self, what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(found) = check() {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
+    pub fn poll<T>(&self, what: &str, within: Duration, check: impl FnMut() -> Option<T>) -> T {
+        poll::within(within, check).unwrap_or_else(|| {
+            panic!(
                 "timed out after {within:?} waiting for {what}\n{}",
                 self.diagnostics()
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
+            )
+        })
     }
 
     /// Waits (up to 5 s) until process group `pgid` has no live member
@@ -506,22 +492,13 @@ impl Drop for Daemon {
         };
         let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
         let _ = kill(pid, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let exited = poll::within(Duration::from_secs(15), || child.try_wait().ok().flatten());
+        if exited.is_some() {
+            return;
         }
         let _ = child.kill();
         let _ = child.wait();
     }
-}
-
-/// A port nobody listens on right now (the kernel's pick for port 0).
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 fn tail(text: &str, max: usize) -> &str {

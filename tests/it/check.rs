@@ -1,5 +1,5 @@
 //! `cronduct check` as a user runs it: the real binary on real files in a
-//! temp dir. Error output is snapshotted (tests/snapshots/), since people
+//! temp dir. Error output is snapshotted (tests/it/snapshots/), since people
 //! read it; paths in it are relative to the temp dir, so the snapshots are
 //! the same on every machine.
 

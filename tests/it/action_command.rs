@@ -2,19 +2,17 @@
 //! cancel killing whole process trees, bounded output, the environment,
 //! accounts, and reaping.
 
-#[path = "support/procfs.rs"]
-mod procfs;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::poll;
+use crate::support::procfs::{alive, vm_rss_kib};
 use chrono::TimeZone;
 use cronduct::action::command::{self, DEFAULT_PATH};
 use cronduct::action::{ActionOutcome, AttemptInfo};
 use cronduct::config::model::{Action, Command, Job};
 use cronduct::record::Status;
-use procfs::{alive, vm_rss_kib};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -64,11 +62,7 @@ async fn bounded<T>(limit: Duration, attempt: impl std::future::Future<Output = 
 }
 
 async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    poll::until_async(what, timeout, || check().then_some(())).await;
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
@@ -76,18 +70,8 @@ fn read_pid(path: &Path) -> Option<i32> {
 }
 
 async fn pid_from_file(path: &Path) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(pid) = read_pid(path) {
-            return pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no pid written to {}",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let what = format!("a pid written to {}", path.display());
+    poll::until_async(&what, Duration::from_secs(10), || read_pid(path)).await
 }
 
 fn is_root() -> bool {
@@ -633,8 +617,15 @@ const CHILD_ENV: &str = "CRONDUCT_TEST_CHILD";
 /// change process-wide state (credentials, subreaper flag).
 fn rerun_alone(test: &str) {
     let exe = std::env::current_exe().expect("test binary path");
+    // The harness names a test by its module path without the crate.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
     let out = std::process::Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            &format!("{module}::{test}"),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, test)
         .output()
         .expect("run the test binary");

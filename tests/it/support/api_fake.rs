@@ -10,13 +10,11 @@
 //! file on disk). The server runs on its own thread and runtime, so tests
 //! may block (e.g. on the CLI binary) while it serves.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use cronduct::api::{ApiContext, Limits, serve_with};
@@ -30,8 +28,7 @@ use cronduct::log::{HistoryHandle, HistoryLimits, LogOptions, LogSink};
 use cronduct::record::{FinishRecord, LogEvent, Status, Trigger};
 use tokio::sync::oneshot;
 
-#[path = "../log_support/mod.rs"]
-mod log_support;
+use super::log as log_support;
 
 pub const KEY: &str = "test-admin-key-0123456789";
 
@@ -344,18 +341,13 @@ impl Fixture {
     pub fn record(&self, rec: FinishRecord) {
         let (run_id, attempt) = (rec.run_id.clone(), rec.attempt);
         self.log.write(LogEvent::Finish(rec));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self
-            .history
-            .run(&run_id)
-            .is_some_and(|a| a.iter().any(|r| r.attempt == attempt))
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{run_id} never reached the index"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let what = format!("{run_id} to reach the index");
+        super::poll::until(&what, Duration::from_secs(10), || {
+            self.history
+                .run(&run_id)
+                .is_some_and(|a| a.iter().any(|r| r.attempt == attempt))
+                .then_some(())
+        });
     }
 
     /// Makes the log unwritable for real: its directory becomes a plain

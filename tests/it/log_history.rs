@@ -1,11 +1,9 @@
 //! The history index: queries, statistics, rebuild after restart, bounds.
 
-mod log_support;
-
+use crate::support::log::*;
 use chrono::Duration as ChronoDuration;
 use cronduct::log::{HistoryLimits, LogOptions, RunFilter, StatsError, StatusCounts};
 use cronduct::record::{FinishRecord, Status};
-use log_support::*;
 
 fn filter(job: Option<&str>, status: Option<Status>, limit: usize) -> RunFilter {
     RunFilter {

@@ -3,13 +3,13 @@
 //! the three concurrency policies, an output flood, and the clean
 //! environment of a command.
 
-mod e2e_support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::daemon::{
+    Daemon, NEVER, SECS_20, alive, group_members, pgid_of, proc_status_bytes,
+};
 use cronduct::record::{Status, Trigger};
-use e2e_support::{Daemon, NEVER, SECS_20, alive, group_members, pgid_of, proc_status_bytes};
 
 fn ms(d: chrono::Duration) -> i64 {
     d.num_milliseconds()

@@ -1,14 +1,12 @@
 //! Start-up after a crash: open runs become `lost`, garbage is tolerated.
 
-mod log_support;
-
 use std::fs;
 use std::io::Write;
 
+use crate::support::log::*;
 use chrono::Duration as ChronoDuration;
 use cronduct::log::{LOST_RUNNING, LogOptions};
 use cronduct::record::{LogEvent, Status};
-use log_support::*;
 
 fn line(ev: LogEvent) -> String {
     let mut s = serde_json::to_string(&ev).expect("serialise");

@@ -132,19 +132,17 @@ impl SmtpSink {
 
     /// Waits until at least `n` messages arrived; panics after `within`.
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Mail> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
+        let found = super::poll::within_async(within, || {
             let mails = self.mails();
-            if mails.len() >= n {
-                return mails;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
+            (mails.len() >= n).then_some(mails)
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
                 "expected {n} mail(s) within {within:?}, got {}",
-                mails.len()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+                self.mails().len()
+            )
+        })
     }
 }
 

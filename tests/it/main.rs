@@ -1,0 +1,26 @@
+//! The integration tests: one program, so the library and its test
+//! dependencies are linked once instead of once per file. Each module is
+//! one area as a user or a client meets it; `support` holds the fixtures
+//! they share.
+
+mod support;
+
+mod action_command;
+mod action_http;
+mod api_cli;
+mod api_http;
+mod check;
+mod daemon_cli;
+mod daemon_lifecycle;
+mod daemon_log_schema;
+mod daemon_notify;
+mod daemon_reload;
+mod daemon_runs;
+mod daemon_systemd;
+mod log_history;
+mod log_recover;
+mod log_writer;
+mod man_pages;
+mod next_cli;
+mod notify;
+mod schedule_reference;
