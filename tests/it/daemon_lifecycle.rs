@@ -11,17 +11,7 @@ use cronduct::record::{Status, Trigger};
 
 #[test]
 fn a_run_cut_off_by_a_crash_is_recorded_lost_at_the_next_start() {
-    let mut d = Daemon::new();
-    d.write_config(&format!(
-        r#"
-[jobs.sleeper]
-schedule = "{NEVER}"
-command = "sleep 30"
-"#
-    ));
-    d.start();
-    let run_id = d.trigger("sleeper");
-    let start = d.wait_start(&run_id, 1, SECS_20);
+    let (mut d, run_id, start) = Daemon::with_run_in_progress("sleeper", "sleep 30");
     d.crash();
     // Nobody supervises the orphan any more; it must not outlive the test.
     kill_group(pgid_of(&start));
@@ -49,17 +39,7 @@ command = "sleep 30"
 
 #[test]
 fn sigterm_waits_the_grace_then_cancels_runs_and_exits_0() {
-    let mut d = Daemon::new();
-    d.write_config(&format!(
-        r#"
-[jobs.long]
-schedule = "{NEVER}"
-command = "sleep 30"
-"#
-    ));
-    d.start();
-    let run_id = d.trigger("long");
-    let start = d.wait_start(&run_id, 1, SECS_20);
+    let (mut d, run_id, start) = Daemon::with_run_in_progress("long", "sleep 30");
 
     let asked = Instant::now();
     d.stop(Duration::from_secs(10));

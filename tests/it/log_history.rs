@@ -2,7 +2,9 @@
 
 use crate::support::log::*;
 use chrono::Duration as ChronoDuration;
-use cronduct::log::{HistoryLimits, LogOptions, RunFilter, StatsError, StatusCounts};
+use cronduct::log::{
+    HistoryHandle, HistoryLimits, LogOptions, RunFilter, StatsError, StatusCounts,
+};
 use cronduct::record::{FinishRecord, Status};
 
 fn filter(job: Option<&str>, status: Option<Status>, limit: usize) -> RunFilter {
@@ -224,30 +226,25 @@ async fn history_rebuilt_after_restart_equals_what_was_written() {
     }
     write_all(&opened.sink, &recs).await;
     assert!(log_files(&log).len() > 3);
-    let h = &opened.history;
     let all = filter(None, None, 1000);
-    let before = (
-        h.runs(&all),
-        h.run("b2"),
-        h.last_run("bulk"),
-        h.job_stats("bulk"),
-        h.job_stats("backup"),
-        h.stats(30, t0()).expect("stats"),
-    );
+    // The same questions before and after the restart.
+    let answers = |h: &HistoryHandle| {
+        (
+            h.runs(&all),
+            h.run("b2"),
+            h.last_run("bulk"),
+            h.job_stats("bulk"),
+            h.job_stats("backup"),
+            h.stats(30, t0()).expect("stats"),
+        )
+    };
+    let before = answers(&opened.history);
     assert_eq!(before.0, recs.iter().rev().cloned().collect::<Vec<_>>());
     drop(opened);
 
     let reopened = open(&s, LogOptions::default()).await;
     assert!(reopened.lost.is_empty());
-    let h = &reopened.history;
-    let after = (
-        h.runs(&all),
-        h.run("b2"),
-        h.last_run("bulk"),
-        h.job_stats("bulk"),
-        h.job_stats("backup"),
-        h.stats(30, t0()).expect("stats"),
-    );
+    let after = answers(&reopened.history);
     assert_eq!(after, before);
 }
 

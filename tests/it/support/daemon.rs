@@ -92,6 +92,19 @@ impl Daemon {
         }
     }
 
+    /// A started daemon whose only job, `job` (never due), runs `command`,
+    /// triggered once: the daemon, the run's id and its first start line.
+    pub fn with_run_in_progress(job: &str, command: &str) -> (Daemon, String, StartRecord) {
+        let mut d = Daemon::new();
+        d.write_config(&format!(
+            "[jobs.{job}]\nschedule = {NEVER:?}\ncommand = {command:?}\n"
+        ));
+        d.start();
+        let run_id = d.trigger(job);
+        let start = d.wait_start(&run_id, 1, SECS_20);
+        (d, run_id, start)
+    }
+
     /// A path inside the temp dir.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
