@@ -4,9 +4,10 @@
 //! `config` (TOML → validated model), `schedule` (pure: expression + zone →
 //! next instant), `action` (command and HTTP attempts), `daemon` (the
 //! scheduler task that owns all job state), `log` (the JSONL run log and
-//! the history index), `state` (what survives restarts), `notify` (email
-//! and webhooks), `api` (the admin HTTP API), `clock` (the only wall-clock
-//! reader).
+//! the history index), `record` (the run log's records), `state` (what
+//! survives restarts), `notify` (email and webhooks), `api` (the admin HTTP
+//! API and its typed client), `wire` (the API's JSON documents), `clock`
+//! (the only wall-clock reader).
 
 pub mod action;
 pub mod api;
@@ -19,3 +20,4 @@ pub mod notify;
 pub mod record;
 pub mod schedule;
 pub mod state;
+pub mod wire;

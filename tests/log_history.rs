@@ -3,8 +3,9 @@
 mod log_support;
 
 use chrono::Duration as ChronoDuration;
-use cronduct::log::{HistoryLimits, LogOptions, RunFilter, StatsError, StatusCounts};
+use cronduct::log::{HistoryLimits, LogOptions, RunFilter, StatsError};
 use cronduct::record::{FinishRecord, Status};
+use cronduct::wire::StatusCounts;
 use log_support::*;
 
 fn filter(job: Option<&str>, status: Option<Status>, limit: usize) -> RunFilter {

@@ -4,8 +4,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::types::ErrorBody;
 use crate::daemon::control::ControlError;
+use crate::wire::ErrorBody;
 
 /// A refused request, ready to be answered.
 #[derive(Debug)]
