@@ -4,10 +4,11 @@
 //! `config` (TOML → validated model), `schedule` (pure: expression + zone →
 //! next instant), `action` (command and HTTP attempts), `daemon` (the
 //! scheduler task that owns all job state), `log` (the JSONL run log and
-//! the history index), `state` (what survives restarts), `notify` (email
-//! and webhooks), `api` (the admin HTTP API), `clock` (the only wall-clock
-//! reader); `testkit` (hidden) holds the record builder the tests and
-//! benchmarks share.
+//! the history index), `record` (the run log's records), `state` (what
+//! survives restarts), `notify` (email and webhooks), `api` (the admin HTTP
+//! API and its typed client), `wire` (the API's JSON documents), `clock`
+//! (the only wall-clock reader); `testkit` (hidden) holds the record
+//! builder the tests and benchmarks share.
 
 pub mod action;
 pub mod api;
@@ -22,3 +23,4 @@ pub mod schedule;
 pub mod state;
 #[doc(hidden)]
 pub mod testkit;
+pub mod wire;

@@ -4,9 +4,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::types::ErrorBody;
 use crate::config::ConfigErrors;
 use crate::daemon::control::ControlError;
+use crate::wire::ErrorBody;
 
 /// A refused request, ready to be answered.
 #[derive(Debug)]
@@ -36,8 +36,7 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
-    /// A refused reload (422), with each validation error, rendered and
-    /// as data.
+    /// A refused reload (422), with each validation error.
     pub(crate) fn invalid_config(errors: ConfigErrors) -> Self {
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,

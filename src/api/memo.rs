@@ -12,7 +12,7 @@
 //!   each job's JSON fragment is reused while its summary is equal and its
 //!   last finished run is the same record.
 //! - Stats: everything but `period`, reused while the history index has
-//!   taken no new record ([`History::generation`]) and the UTC date and
+//!   taken no new record ([`HistoryHandle::generation`]) and the UTC date and
 //!   `days` are the same; `period` (whose `to` is now) is written fresh.
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,16 +23,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::document::Document;
-use super::sources::{DayStats, History, Period, PeriodStats, StatsError};
-use super::types::LastRun;
-use crate::daemon::control::JobSummary;
+use crate::log::{HistoryHandle, StatsError};
 use crate::record::FinishRecord;
+use crate::wire::{DayStats, JobSummary, LastRun, Period, PeriodStats};
 
 /// How many `days` values the stats memo keeps answers for; a dashboard
 /// uses one or two.
 const STATS_KEPT: usize = 4;
 
-/// A [`super::types::JobView`] that borrows its summary, serialised the same.
+/// A [`crate::wire::JobView`] that borrows its summary, serialised the same.
 #[derive(Serialize)]
 struct JobViewRef<'a> {
     #[serde(flatten)]
@@ -76,7 +75,7 @@ impl JobFragment {
 
 /// The inputs a `/jobs` answer was made from: the scheduler's
 /// [`jobs_version`](crate::daemon::control::Handle::jobs_version) and the
-/// history's [`generation`](History::generation), both read before asking.
+/// history's [`generation`](HistoryHandle::generation), both read before asking.
 pub(crate) type JobsKey = (u64, u64);
 
 /// The last `/jobs` answer: whole, and in fragments per job, in its order.
@@ -200,7 +199,7 @@ impl StatsMemo {
     /// The `/api/v1/stats?days=…` document at `now`, from `history`.
     pub(crate) fn render(
         &self,
-        history: &History,
+        history: &HistoryHandle,
         days: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<u8>, StatsRenderError> {
@@ -263,10 +262,10 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::api::types::{JobList, JobView};
     use crate::clock::FakeClock;
     use crate::config::DaemonSettings;
-    use crate::record::{LogEvent, Status};
+    use crate::record::{LogEvent, Status, Trigger};
+    use crate::wire::{JobList, JobView};
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 29, 12, 0, 0)
@@ -292,10 +291,26 @@ mod tests {
     fn record(job: &str, run_id: &str, minutes_ago: i64) -> FinishRecord {
         let at = t0() - chrono::Duration::minutes(minutes_ago);
         FinishRecord {
+            ts: at,
+            run_id: run_id.into(),
+            job: job.into(),
+            attempt: 1,
+            trigger: Trigger::Schedule,
             scheduled_at: at,
             started_at: at,
+            finished_at: at,
+            duration_ms: 1000 + minutes_ago as u64,
+            status: Status::Success,
+            exit_code: Some(0),
+            signal: None,
+            http_status: None,
+            error: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            will_retry: false,
+            retry_at: None,
             host: "h".into(),
-            ..crate::testkit::finish(job, run_id, Status::Success, at, 1000 + minutes_ago as u64)
         }
     }
 

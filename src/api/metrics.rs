@@ -9,6 +9,10 @@
 //! from the whole log at start-up and never go down within one daemon
 //! process (see [`MetricsSnapshot`]).
 //!
+//! The notification counters (`cronduct_notifications_total{channel,result}`
+//! and the suppressed and dropped notices) come from the notifier; like
+//! the run counters they count since the daemon started.
+//!
 //! `cronduct_runs_total{job,status}` counts runs by their final status (the
 //! last attempt; attempts that will be retried are not runs yet).
 //! `cronduct_run_duration_seconds{job}` observes every attempt, retried or
@@ -23,15 +27,17 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
-use super::sources::{DURATION_BUCKETS_MS, DurationHistogram, MetricsSnapshot};
-use crate::daemon::control::{JobSummary, RunningAttempt};
+use crate::log::{DURATION_BUCKETS_MS, DurationHistogram, MetricsSnapshot};
 use crate::record::Status;
+use crate::wire::{JobSummary, NotifyStats, RunningAttempt};
 
-/// The scheduler's side of a scrape.
+/// What a scrape reads at scrape time: the scheduler's side and the
+/// notifier's counters.
 pub(crate) struct Live<'a> {
     pub jobs: &'a [JobSummary],
     pub running: &'a [RunningAttempt],
     pub reload_ok: bool,
+    pub notifications: NotifyStats,
 }
 
 /// Renders every metric family.
@@ -161,7 +167,48 @@ pub(crate) fn render(c: &MetricsSnapshot, live: &Live<'_>) -> String {
     for (job, n) in running {
         let _ = writeln!(out, "cronduct_running{{job=\"{}\"}} {n}", escape(job));
     }
+
+    notifications(&mut out, &live.notifications);
     out
+}
+
+/// The notifier's counters: deliveries by channel and result (both
+/// channels and both results always, zeros included, so a first failure
+/// is an increase, not a new series), and the notices that never became
+/// deliveries.
+fn notifications(out: &mut String, n: &NotifyStats) {
+    family(
+        out,
+        "cronduct_notifications_total",
+        "counter",
+        "Notification deliveries by channel and result (a failed one was given up after its retries).",
+    );
+    for (channel, c) in [("email", &n.email), ("webhook", &n.webhook)] {
+        for (result, count) in [("delivered", c.delivered), ("failed", c.failed)] {
+            let _ = writeln!(
+                out,
+                "cronduct_notifications_total{{channel=\"{channel}\",result=\"{result}\"}} {count}"
+            );
+        }
+    }
+    family(
+        out,
+        "cronduct_notifications_suppressed_total",
+        "counter",
+        "Notices held back by the per-job rate limit.",
+    );
+    let _ = writeln!(
+        out,
+        "cronduct_notifications_suppressed_total {}",
+        n.suppressed
+    );
+    family(
+        out,
+        "cronduct_notifications_dropped_total",
+        "counter",
+        "Notices lost because the notification queue was full.",
+    );
+    let _ = writeln!(out, "cronduct_notifications_dropped_total {}", n.dropped);
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -201,6 +248,7 @@ mod tests {
             jobs: &[],
             running: &[],
             reload_ok: true,
+            notifications: NotifyStats::default(),
         }
     }
 

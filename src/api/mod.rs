@@ -1,9 +1,12 @@
 //! The admin HTTP API (SPEC §8): JSON over HTTP/1.1 on `[daemon].listen`.
 //!
 //! Owns the HTTP surface only: routing, the admin key, the Host check,
-//! limits, and shaping answers. It holds no job state; every question and
-//! command goes to the scheduler task through [`crate::daemon::control::Handle`],
-//! and past runs come from the history index (see [`sources`]).
+//! limits, and shaping answers, plus the typed [`client`] that calls it
+//! (the CLI's and the tests'). The documents themselves are
+//! [`crate::wire`]'s, and every path is defined once in [`paths`]. It holds
+//! no job state; every question and command goes to the scheduler task
+//! through [`crate::daemon::control::Handle`], and past runs come from the
+//! history index (see [`ApiContext`]).
 //!
 //! Request pipeline, outermost first: connection cap and idle timeout
 //! ([`Limits`]) → Host check (403) → body limit (413, 408) → admin key
@@ -38,18 +41,19 @@
 //!   `If-None-Match` (see `api/document.rs`).
 
 mod auth;
+pub mod client;
 mod conn;
 mod document;
 mod error;
-pub mod key;
+mod key;
 mod limits;
 mod memo;
 mod metrics;
 mod params;
+pub mod paths;
 mod procstat;
 mod routes;
-pub mod sources;
-pub mod types;
+mod sources;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,7 +63,7 @@ use axum::middleware;
 use tokio::net::TcpListener;
 
 pub use auth::KEY_HEADER;
-pub use key::{KEY_ENV, KeyError, load_or_create_key, read_key};
+pub use key::{KEY_ENV, KeyError, env_key, load_or_create_key, read_key};
 pub use sources::ApiContext;
 
 /// `<state_dir>/listen`: the address the API is bound to, one line such

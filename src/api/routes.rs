@@ -1,6 +1,7 @@
-//! The endpoints of SPEC §8. Each handler asks the scheduler (through
-//! its control handle) and the history index, and shapes the answer; none
-//! holds state of its own.
+//! The endpoints of SPEC §8, mounted at the paths of [`paths`]. Each
+//! handler asks the scheduler (through its control handle), the history
+//! index, the log and the notifier, and shapes the answer; none holds
+//! state of its own.
 
 use std::sync::Arc;
 
@@ -8,9 +9,10 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, on};
 use chrono::Duration as ChronoDuration;
 
 use super::AppState;
@@ -18,9 +20,10 @@ use super::error::ApiError;
 use super::memo::StatsRenderError;
 use super::metrics::{self, Live};
 use super::params::Params;
+use super::paths::{self, Endpoint, Verb};
 use super::procstat;
-use super::sources::RunFilter;
-use super::types::{
+use crate::log::RunFilter;
+use crate::wire::{
     Cancelled, HealthReport, HealthStatus, JobCounts, JobDetailView, LastRun, LogReport,
     PauseState, RunAttempts, RunList, RunningList, StatusReport, TriggerAccepted,
 };
@@ -31,25 +34,44 @@ type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
 type RawPath = Result<Path<String>, PathRejection>;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/jobs", get(jobs))
-        .route("/api/v1/jobs/{id}", get(job))
-        .route("/api/v1/jobs/{id}/pause", post(pause))
-        .route("/api/v1/jobs/{id}/resume", post(resume))
-        .route("/api/v1/jobs/{id}/run", post(run))
-        .route("/api/v1/jobs/{id}/cancel", post(cancel))
-        .route("/api/v1/jobs/{id}/runs", get(job_runs))
-        .route("/api/v1/runs", get(runs))
-        .route("/api/v1/runs/{run_id}", get(run_attempts))
-        .route("/api/v1/running", get(running))
-        .route("/api/v1/stats", get(stats))
-        .route("/api/v1/reload", post(reload))
+    Routes(Router::new())
+        .at(paths::HEALTH, health)
+        .at(paths::METRICS, metrics)
+        .at(paths::STATUS, status)
+        .at(paths::JOBS, jobs)
+        .at(paths::JOB, job)
+        .at(paths::PAUSE, pause)
+        .at(paths::RESUME, resume)
+        .at(paths::TRIGGER, run)
+        .at(paths::CANCEL, cancel)
+        .at(paths::JOB_RUNS, job_runs)
+        .at(paths::RUNS, runs)
+        .at(paths::RUN, run_attempts)
+        .at(paths::RUNNING, running)
+        .at(paths::STATS, stats)
+        .at(paths::RELOAD, reload)
+        .0
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// The router being built, one [`Endpoint`] at a time, so each route's
+/// path and method come from [`paths`], as the client's do.
+struct Routes(Router<Arc<AppState>>);
+
+impl Routes {
+    fn at<H, T>(self, endpoint: Endpoint, handler: H) -> Routes
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        let method = match endpoint.verb {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+        };
+        Routes(self.0.route(endpoint.path, on(method, handler)))
+    }
 }
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -198,6 +220,7 @@ async fn status(State(s): Shared, q: RawQuery) -> Answer {
             pending: log.pending as u64,
             dropped: log.dropped,
         },
+        notifications: s.ctx.notifications.stats(),
     })
 }
 
@@ -377,6 +400,7 @@ async fn metrics(State(s): Shared, q: RawQuery) -> Answer {
             jobs: &jobs,
             running: &running,
             reload_ok,
+            notifications: s.ctx.notifications.stats(),
         },
     );
     Ok((

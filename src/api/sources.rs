@@ -1,9 +1,7 @@
 //! Where the API's answers come from: the scheduler (through its control
-//! [`Handle`]), the history index of past runs, and the log writer's health.
-//!
-//! This is the only file of `api` that names the history and the log types,
-//! so the rest of the API is written against the method names below and
-//! never against their implementation.
+//! [`Handle`]), the history index of past runs, the log writer's health
+//! and the notifier's counters. The API reads them and never changes
+//! them; only requests sent on `handle` act on jobs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +10,8 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::daemon::control::Handle;
+use crate::log::{HistoryHandle, LogSink};
+use crate::notify::NotifyCounters;
 
 /// Everything the API needs from the rest of the daemon.
 ///
@@ -21,9 +21,12 @@ pub struct ApiContext {
     /// The scheduler task's request channel.
     pub handle: Handle,
     /// The index of finished runs (rebuilt from the log at start).
-    pub history: History,
+    pub history: HistoryHandle,
     /// The execution-log writer, asked only for its health.
-    pub log: LogSource,
+    pub log: LogSink,
+    /// The notifier's delivery counters (`notifications` in the status,
+    /// `cronduct_notifications_*` in the metrics).
+    pub notifications: NotifyCounters,
     /// The admin key every path except `/health` requires
     /// (see [`super::key::load_or_create_key`]).
     pub admin_key: String,
@@ -35,12 +38,3 @@ pub struct ApiContext {
     /// When the daemon started, as `GET /api/v1/status` reports it.
     pub started_at: DateTime<Utc>,
 }
-
-/// The history index the API reads.
-pub use crate::log::HistoryHandle as History;
-/// The log writer whose health the API reports.
-pub use crate::log::LogSink as LogSource;
-pub use crate::log::{
-    DURATION_BUCKETS_MS, DayStats, DurationHistogram, JobStats, LogHealth, MetricsSnapshot, Period,
-    PeriodStats, RunFilter, StatsError,
-};

@@ -61,7 +61,7 @@ fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
     let mut out = if rows.is_empty() {
         String::new()
     } else {
-        super::client::table(&["ID", "SCHEDULE", "ZONE", "NEXT RUN"], &rows)
+        super::format::table(&["ID", "SCHEDULE", "ZONE", "NEXT RUN"], &rows)
     };
     let n = config.jobs.len();
     let _ = writeln!(out, "{n} job{} OK in {file}", if n == 1 { "" } else { "s" });

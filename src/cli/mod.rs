@@ -5,6 +5,7 @@
 
 mod check;
 mod client;
+mod format;
 mod next;
 
 use std::path::PathBuf;

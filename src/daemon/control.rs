@@ -1,103 +1,27 @@
 //! The daemon's control surface: what the API (and signals, and the file
-//! watcher) may ask of the scheduler task, and the answers' shapes.
+//! watcher) may ask of the scheduler task.
 //!
 //! The scheduler task alone owns job state; everyone else holds a
 //! [`Handle`] and sends it requests with a oneshot reply, so no state is
-//! shared behind a lock. The view types are serialised as-is by the API
-//! and parsed back by the CLI client, so their field names are contract
-//! (SPEC §8).
+//! shared behind a lock. The views it answers with ([`JobSummary`],
+//! [`RunningAttempt`], …) are the API's JSON shapes, defined in
+//! [`crate::wire`] and serialised as they are.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{ConfigError, ConfigErrors};
-use crate::record::{FinishRecord, ts};
+use crate::config::ConfigErrors;
+use crate::record::FinishRecord;
+use crate::wire::{JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, RunningAttempt};
 
-/// A job as `GET /api/v1/jobs` lists it (without `last_run`, which the
-/// API adds from the history index).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobSummary {
-    pub id: String,
-    pub description: String,
-    pub schedule: String,
-    pub timezone: String,
-    /// `"command"` or `"http"`.
-    pub action: String,
-    pub enabled: bool,
-    pub paused: bool,
-    /// Whether a run (an attempt, or a retry being waited for) is active.
-    pub running: bool,
-    #[serde(with = "ts::option")]
-    pub next_run: Option<DateTime<Utc>>,
-    pub consecutive_failures: u32,
-}
-
-/// A job as `GET /api/v1/jobs/{id}` shows it (the API adds `last_run`
-/// and `stats`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobDetail {
-    #[serde(flatten)]
-    pub summary: JobSummary,
-    /// The resolved settings, as top-level fields (`timeout`, `retries`,
-    /// `retry_delay`, `concurrency`, `notify`, the action...): durations
-    /// as config strings (`"30m"`).
-    #[serde(flatten)]
-    pub settings: serde_json::Map<String, serde_json::Value>,
-    /// The next five fire instants.
-    pub next_runs: Vec<String>,
-}
-
-/// An attempt in progress (`GET /api/v1/running`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunningAttempt {
-    pub run_id: String,
-    pub job: String,
-    pub attempt: u32,
-    pub pid: Option<u32>,
-    #[serde(with = "ts")]
-    pub started_at: DateTime<Utc>,
-    pub elapsed_ms: u64,
-    #[serde(with = "ts::option")]
-    pub timeout_at: Option<DateTime<Utc>>,
-}
-
-/// The outcome of the last reload attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LastReload {
-    pub ok: bool,
-    #[serde(with = "ts")]
-    pub at: DateTime<Utc>,
-    /// The rendered validation errors of a refused config.
-    pub error: Option<String>,
-    /// The same errors as data, one item each; empty after a success.
-    #[serde(default)]
-    pub diagnostics: Vec<ConfigError>,
-}
-
-/// What a successful reload changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReloadDiff {
-    pub ok: bool,
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    pub changed: Vec<String>,
-}
-
-/// The soonest scheduled run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NextRun {
-    pub job: String,
-    #[serde(with = "ts")]
-    pub at: DateTime<Utc>,
-}
-
-/// The scheduler's part of `GET /api/v1/status` and `/health`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The scheduler's part of `GET /api/v1/status` and `/health`: a reply on
+/// the channel, never serialised itself (the API builds the
+/// [`crate::wire::StatusReport`] and [`crate::wire::HealthReport`] from
+/// it).
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchedulerStatus {
     pub config: PathBuf,
     pub last_reload: LastReload,

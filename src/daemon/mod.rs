@@ -221,6 +221,7 @@ impl Daemon {
             http.clone(),
             crate::notify::DeliveryOptions::default(),
         );
+        let notifications = notifier.counters();
 
         let (file_tx, file_rx) = mpsc::channel(1);
         let watcher = match watch::ConfigWatcher::start(&config, file_tx) {
@@ -336,6 +337,7 @@ impl Daemon {
             listener,
             handle.clone(),
             (sink, history),
+            notifications,
             shutdown_rx,
             &settings,
             Arc::clone(&clock),
@@ -394,16 +396,18 @@ fn api_task(
     listener: tokio::net::TcpListener,
     handle: control::Handle,
     (log, history): (crate::log::LogSink, crate::log::HistoryHandle),
+    notifications: crate::notify::NotifyCounters,
     mut shutdown: tokio_watch::Receiver<bool>,
     settings: &crate::config::DaemonSettings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
     let admin_key =
-        crate::api::key::load_or_create_key(settings).context("cannot set up the admin key")?;
+        crate::api::load_or_create_key(settings).context("cannot set up the admin key")?;
     let ctx = crate::api::ApiContext {
         handle,
         history,
         log,
+        notifications,
         admin_key,
         listen: settings.listen,
         started_at: clock.now(),

@@ -14,16 +14,14 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::control::{
-    ControlError, Inbox, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request,
-    RunningAttempt, SchedulerStatus, Triggered,
-};
+use super::control::{ControlError, Inbox, Request, SchedulerStatus, Triggered};
 use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
 use crate::clock::Clock;
 use crate::config::units::format_duration;
 use crate::config::{Action, Command, Concurrency, Config, ConfigErrors, Job};
 use crate::record::{FinishRecord, LogEvent, SkipRecord, Trigger};
 use crate::state::State;
+use crate::wire::{JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, RunningAttempt};
 
 /// The longest the scheduler sleeps without looking at the wall clock.
 /// Clock steps are reported at once by a timerfd; this bound catches what

@@ -37,10 +37,10 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::rotate::segment_path;
 use super::stats::{
-    DayAgg, DayStats, DurationSum, JobCounters, JobStats, MetricsSnapshot, Period, PeriodSum,
-    Stats, StatsError, StatusCounts,
+    DayAgg, DurationSum, JobCounters, MetricsSnapshot, PeriodSum, StatsError, count_runs, job_stats,
 };
 use crate::record::{FinishRecord, LogEvent, Status};
+use crate::wire::{DayStats, JobStats, Period, Stats, StatusCounts};
 
 /// The longest period `stats` answers for, and how many days of
 /// aggregates the index keeps.
@@ -423,11 +423,11 @@ impl History {
         let mut durations = DurationSum::default();
         if let Some(j) = self.jobs.get(job) {
             for agg in j.days.values() {
-                runs.add_day(&agg.runs);
+                count_runs(agg, &mut runs);
                 durations.add(&agg.durations);
             }
         }
-        JobStats::from_parts(runs, durations)
+        job_stats(runs, durations)
     }
 
     /// Statistics for the `days` UTC dates ending with `now`'s (see
@@ -454,7 +454,7 @@ impl History {
                 sum.add(agg);
                 totals.add(agg);
                 if let Some(slot) = per_day.get_mut((d - lo) as usize) {
-                    slot.0.add_day(&agg.runs);
+                    count_runs(agg, &mut slot.0);
                     slot.1 += u64::from(agg.attempts);
                 }
             }

@@ -23,10 +23,7 @@ use std::time::Duration;
 
 pub use history::{HistoryHandle, HistoryLimits, MAX_STATS_DAYS, RunFilter};
 pub use recover::LOST_RUNNING;
-pub use stats::{
-    DURATION_BUCKETS_MS, DayStats, DurationHistogram, JobCounters, JobStats, MetricsSnapshot,
-    Period, PeriodStats, Stats, StatsError, StatusCounts,
-};
+pub use stats::{DURATION_BUCKETS_MS, DurationHistogram, JobCounters, MetricsSnapshot, StatsError};
 pub use writer::{FlushError, LogHealth, LogSink, RestartRequired};
 
 use crate::clock::Clock;

@@ -1,6 +1,7 @@
 //! Run statistics: the compact per-day aggregates the history index keeps,
-//! the duration histogram behind avg/p95, and the shapes `GET
-//! /api/v1/stats` and `GET /api/v1/jobs/{id}` serialise (SPEC §8).
+//! the duration histogram behind avg/p95, and the `/metrics` counters.
+//! The shapes `GET /api/v1/stats` and `GET /api/v1/jobs/{id}` serialise
+//! are [`crate::wire`]'s; this module fills them.
 //!
 //! Counting rules, the same everywhere:
 //! - a *run* is counted once, by its final status — the status of its last
@@ -19,10 +20,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
 
-use crate::record::{Status, ts};
+use crate::record::Status;
+use crate::wire::{JobStats, PeriodStats, StatusCounts};
 
 /// log2 of the buckets per power of two.
 const SUB_BITS: u32 = 5;
@@ -205,125 +206,24 @@ fn status_index(status: Status) -> usize {
         .unwrap_or_default()
 }
 
-/// Runs counted by their final status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusCounts {
-    pub success: u64,
-    pub failed: u64,
-    pub timeout: u64,
-    pub cancelled: u64,
-    pub error: u64,
-    pub lost: u64,
-}
-
-impl StatusCounts {
-    /// The number of runs that ended with `status`.
-    pub fn get(&self, status: Status) -> u64 {
-        match status {
-            Status::Success => self.success,
-            Status::Failed => self.failed,
-            Status::Timeout => self.timeout,
-            Status::Cancelled => self.cancelled,
-            Status::Error => self.error,
-            Status::Lost => self.lost,
-        }
-    }
-
-    /// All runs, whatever their status.
-    pub fn total(&self) -> u64 {
-        Status::ALL.iter().map(|&s| self.get(s)).sum()
-    }
-
-    fn slot(&mut self, status: Status) -> &mut u64 {
-        match status {
-            Status::Success => &mut self.success,
-            Status::Failed => &mut self.failed,
-            Status::Timeout => &mut self.timeout,
-            Status::Cancelled => &mut self.cancelled,
-            Status::Error => &mut self.error,
-            Status::Lost => &mut self.lost,
-        }
-    }
-
-    pub(crate) fn add_day(&mut self, runs: &[u32; 6]) {
-        for (status, &n) in Status::ALL.iter().zip(runs) {
-            *self.slot(*status) += u64::from(n);
-        }
+/// Counts the day's runs into `counts`.
+pub(crate) fn count_runs(day: &DayAgg, counts: &mut StatusCounts) {
+    for (status, &n) in Status::ALL.iter().zip(&day.runs) {
+        counts.add(*status, u64::from(n));
     }
 }
 
-/// A job's statistics over everything the history index holds (the last
-/// 90 days): `GET /api/v1/jobs/{id}` → `stats`. Runs are counted by their
-/// final status; durations are those of the final attempts, `lost` ones
-/// excluded. All durations are `null` when there is no run to measure.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct JobStats {
-    /// Runs, whatever their final status.
-    pub total: u64,
-    #[serde(flatten)]
-    pub by_status: StatusCounts,
-    pub avg_duration_ms: Option<u64>,
-    pub min_duration_ms: Option<u64>,
-    pub max_duration_ms: Option<u64>,
-    pub p95_duration_ms: Option<u64>,
-}
-
-impl JobStats {
-    pub(crate) fn from_parts(by_status: StatusCounts, mut durations: DurationSum) -> JobStats {
-        JobStats {
-            total: by_status.total(),
-            by_status,
-            avg_duration_ms: durations.avg(),
-            min_duration_ms: durations.min(),
-            max_duration_ms: durations.max(),
-            p95_duration_ms: durations.p95(),
-        }
+/// A job's [`JobStats`] from its runs by final status and the durations
+/// of its final attempts.
+pub(crate) fn job_stats(by_status: StatusCounts, mut durations: DurationSum) -> JobStats {
+    JobStats {
+        total: by_status.total(),
+        by_status,
+        avg_duration_ms: durations.avg(),
+        min_duration_ms: durations.min(),
+        max_duration_ms: durations.max(),
+        p95_duration_ms: durations.p95(),
     }
-}
-
-/// The period a [`Stats`] answer covers: from the start (00:00 UTC) of the
-/// first day to `to` (now), `days` UTC dates including today.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Period {
-    #[serde(with = "ts")]
-    pub from: DateTime<Utc>,
-    #[serde(with = "ts")]
-    pub to: DateTime<Utc>,
-    pub days: u32,
-}
-
-impl Period {
-    /// The `days` UTC dates ending with `now`'s, from the first one's
-    /// midnight to `now`.
-    pub fn ending(days: u32, now: DateTime<Utc>) -> Period {
-        let first = now
-            .date_naive()
-            .checked_sub_days(Days::new(u64::from(days.saturating_sub(1))))
-            .unwrap_or(NaiveDate::MIN);
-        Period {
-            from: first.and_time(NaiveTime::MIN).and_utc(),
-            to: now,
-            days,
-        }
-    }
-
-    /// The first date of the period.
-    pub(crate) fn first_day(&self) -> NaiveDate {
-        self.from.date_naive()
-    }
-}
-
-/// Runs of one job (or of all jobs) over a period.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PeriodStats {
-    /// Runs by final status.
-    pub runs: StatusCounts,
-    /// Attempts, retries included.
-    pub attempts: u64,
-    /// Successful runs / all runs, between 0 and 1; `null` without runs.
-    pub success_rate: Option<f64>,
-    pub avg_duration_ms: Option<u64>,
-    pub p95_duration_ms: Option<u64>,
 }
 
 /// A [`PeriodStats`] being summed.
@@ -336,7 +236,7 @@ pub(crate) struct PeriodSum {
 
 impl PeriodSum {
     pub(crate) fn add(&mut self, day: &DayAgg) {
-        self.runs.add_day(&day.runs);
+        count_runs(day, &mut self.runs);
         self.attempts += u64::from(day.attempts);
         self.durations.add(&day.durations);
     }
@@ -351,26 +251,6 @@ impl PeriodSum {
             p95_duration_ms: self.durations.p95(),
         }
     }
-}
-
-/// One UTC day of a [`Stats`] answer, all jobs together.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DayStats {
-    /// `YYYY-MM-DD`, UTC.
-    pub date: String,
-    pub runs: StatusCounts,
-    pub attempts: u64,
-}
-
-/// `GET /api/v1/stats?days=N`. `jobs` lists the jobs with at least one
-/// attempt in the period; `days` has one entry per date, oldest first,
-/// empty days included.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    pub period: Period,
-    pub totals: PeriodStats,
-    pub jobs: BTreeMap<String, PeriodStats>,
-    pub days: Vec<DayStats>,
 }
 
 /// Upper bounds of the Prometheus duration histogram, in milliseconds:
@@ -429,7 +309,7 @@ impl JobCounters {
         if will_retry {
             return;
         }
-        *self.runs.slot(status) += 1;
+        self.runs.add(status, 1);
         if status == Status::Success && self.last_success.is_none_or(|t| t < finished_at) {
             self.last_success = Some(finished_at);
         }

@@ -40,6 +40,11 @@
 //!   every pending delivery gets one last immediate try, all bounded by the
 //!   caller's deadline; whatever is still undelivered then is logged and
 //!   abandoned.
+//! - Every outcome is counted ([`NotifyStats`]: deliveries delivered and
+//!   failed, by channel; notices suppressed and dropped), and the admin
+//!   API shows the counts in `GET /api/v1/status` (`notifications`) and
+//!   `/metrics`, so a mail server that refuses every notice is seen without
+//!   reading the log.
 //!
 //! The webhook document is
 //! `{"event":"failure"|"recovery"|"success","job":…,"host":…,"attempts":N,"suppressed":N,"record":<the run's final finish record>}`,
@@ -57,7 +62,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -68,6 +72,7 @@ pub use decide::{Event, NotifyState, decide};
 use crate::action::http::LazyClient;
 use crate::config::model::{Action, Command, Job, SmtpSettings};
 use crate::record::FinishRecord;
+use crate::wire::{ChannelStats, NotifyStats};
 use limit::{Admit, RateLimiter};
 
 /// Tuning for delivery. The defaults suit production; tests shorten them.
@@ -108,34 +113,69 @@ impl Default for DeliveryOptions {
     }
 }
 
-/// Counters since the notifier started, for the daemon's health and
-/// metrics. `delivered` and `failed` count deliveries (a notice with both
-/// email and webhook makes two); `suppressed` and `dropped` count notices.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct NotifyStats {
-    /// Deliveries that succeeded.
-    pub delivered: u64,
-    /// Deliveries given up after their retries (or at once, when a retry
-    /// could not help, or at shutdown).
-    pub failed: u64,
-    /// Notices held back by the per-job rate limit.
-    pub suppressed: u64,
-    /// Notices lost because the queue was full or the notifier had shut
-    /// down.
-    pub dropped: u64,
-}
-
+/// Deliveries over one channel since the notifier started.
 #[derive(Debug, Default)]
-struct Counters {
+struct ChannelCounters {
     delivered: AtomicU64,
     failed: AtomicU64,
+}
+
+impl ChannelCounters {
+    fn read(&self) -> ChannelStats {
+        ChannelStats {
+            delivered: self.delivered.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What [`NotifyStats`] reports, counted as it happens.
+#[derive(Debug, Default)]
+struct Counters {
+    email: ChannelCounters,
+    webhook: ChannelCounters,
     suppressed: AtomicU64,
     dropped: AtomicU64,
 }
 
 impl Counters {
     fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+        Self::add(counter, 1);
+    }
+
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn channel(&self, channel: Channel) -> &ChannelCounters {
+        match channel {
+            Channel::Email => &self.email,
+            Channel::Webhook => &self.webhook,
+        }
+    }
+
+    fn read(&self) -> NotifyStats {
+        let (email, webhook) = (self.email.read(), self.webhook.read());
+        NotifyStats {
+            delivered: email.delivered + webhook.delivered,
+            failed: email.failed + webhook.failed,
+            suppressed: self.suppressed.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            email,
+            webhook,
+        }
+    }
+}
+
+/// A read-only view of a [`Notifier`]'s counters, for the admin API's
+/// status and metrics: it can read them from any thread and cannot send.
+#[derive(Debug, Clone)]
+pub struct NotifyCounters(Arc<Counters>);
+
+impl NotifyCounters {
+    /// The counters so far.
+    pub fn stats(&self) -> NotifyStats {
+        self.0.read()
     }
 }
 
@@ -147,7 +187,7 @@ struct Shared {
     host: String,
     http: LazyClient,
     options: DeliveryOptions,
-    counters: Counters,
+    counters: Arc<Counters>,
 }
 
 impl Shared {
@@ -239,7 +279,7 @@ impl Notifier {
             host,
             http: http.into(),
             options,
-            counters: Counters::default(),
+            counters: Arc::default(),
         });
         tokio::spawn(run(rx, stop_rx, Arc::clone(&shared), limiter));
         Notifier {
@@ -302,13 +342,13 @@ impl Notifier {
 
     /// The delivery counters so far.
     pub fn stats(&self) -> NotifyStats {
-        let c = &self.shared.counters;
-        NotifyStats {
-            delivered: c.delivered.load(Ordering::Relaxed),
-            failed: c.failed.load(Ordering::Relaxed),
-            suppressed: c.suppressed.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
-        }
+        self.shared.counters.read()
+    }
+
+    /// A handle on the counters that outlives no delivery and sends
+    /// nothing, for the admin API.
+    pub fn counters(&self) -> NotifyCounters {
+        NotifyCounters(Arc::clone(&self.shared.counters))
     }
 
     /// Flushes at daemon exit: every queued notice and every delivery
@@ -461,7 +501,9 @@ impl Dispatcher {
             Ok((id, ())) => id,
             Err(e) => {
                 if e.is_panic() {
-                    Counters::bump(&self.shared.counters.failed);
+                    if let Some((_, channel)) = self.keys.get(&e.id()) {
+                        Counters::bump(&self.shared.counters.channel(*channel).failed);
+                    }
                     tracing::error!("a notification delivery task panicked: {e}");
                 }
                 e.id()
@@ -499,10 +541,16 @@ impl Dispatcher {
         }
         let abandoned = self.pending;
         self.running.abort_all();
-        self.shared
-            .counters
-            .failed
-            .fetch_add(abandoned as u64, Ordering::Relaxed);
+        // What is abandoned: the deliveries running now and those waiting
+        // behind them, counted on their channels.
+        let running = self.keys.values().map(|(_, channel)| (*channel, 1));
+        let waiting = self
+            .waiting
+            .iter()
+            .map(|((_, channel), queue)| (*channel, queue.len()));
+        for (channel, n) in running.chain(waiting) {
+            Counters::add(&self.shared.counters.channel(channel).failed, n as u64);
+        }
         tracing::error!(
             "shutdown deadline reached: abandoning {abandoned} undelivered notification(s)"
         );
@@ -538,7 +586,7 @@ async fn deliver(
         };
         let error = match result {
             Ok(()) => {
-                Counters::bump(&shared.counters.delivered);
+                Counters::bump(&shared.counters.channel(channel).delivered);
                 tracing::info!(
                     job = %notice.job,
                     event = %notice.event,
@@ -569,7 +617,7 @@ async fn deliver(
                 }
             }
             _ => {
-                Counters::bump(&shared.counters.failed);
+                Counters::bump(&shared.counters.channel(channel).failed);
                 tracing::error!(
                     job = %notice.job,
                     event = %notice.event,

@@ -61,7 +61,7 @@ fn redact(fx: &Fixture, text: &str) -> String {
     .iter()
     .map(|s| api_fake::at(fx.t0, *s))
     .collect();
-    for r in fx.history.runs(&cronduct::api::sources::RunFilter {
+    for r in fx.history.runs(&cronduct::log::RunFilter {
         job: None,
         status: None,
         since: None,

@@ -1122,3 +1122,81 @@ fn shutdown_drains_requests_in_progress() {
         "no longer listening"
     );
 }
+
+/// The typed client against the real server: every method reaches its
+/// endpoint (the paths are the router's own) and parses the answer.
+#[tokio::test]
+async fn the_typed_client_speaks_every_endpoint() {
+    use cronduct::api::client::{Client, ClientError, RunQuery};
+    use cronduct::wire::HealthStatus;
+
+    let fx = Fixture::start();
+    let c = Client::new(fx.url.parse().expect("url"), KEY).expect("client");
+
+    assert_eq!(
+        c.health().await.expect("health").status,
+        HealthStatus::Healthy
+    );
+    assert!(
+        c.metrics()
+            .await
+            .expect("metrics")
+            .contains("cronduct_up 1\n")
+    );
+    let status = c.status().await.expect("status");
+    assert_eq!((status.jobs.total, status.notifications.failed), (4, 0));
+    let jobs = c.jobs().await.expect("jobs");
+    assert_eq!(jobs.jobs.len(), 4);
+    let job = c.job("db-backup").await.expect("job");
+    assert_eq!(job.job.summary.id, "db-backup");
+    assert_eq!(job.job.settings["retries"], 3);
+    assert_eq!(job.stats.total, 1);
+
+    assert!(c.pause("db-backup").await.expect("pause").paused);
+    assert!(!c.resume("db-backup").await.expect("resume").paused);
+    let started = c.trigger("db-backup").await.expect("trigger");
+    assert_eq!(started.job, "db-backup");
+    let record = c.trigger_and_wait("db-backup").await.expect("wait");
+    assert_eq!(record.status, Status::Success);
+    assert_eq!(
+        c.cancel("long-report").await.expect("cancel").cancelled,
+        ["r-long"]
+    );
+
+    let failed = c
+        .job_runs("gateway-health", Some(Status::Failed), Some(1))
+        .await
+        .expect("job runs");
+    assert_eq!(failed.runs.len(), 1);
+    let recent = c
+        .runs(&RunQuery {
+            job: Some("gateway-health".into()),
+            since: Some(at(fx.t0, -1000)),
+            ..RunQuery::default()
+        })
+        .await
+        .expect("runs");
+    assert_eq!(recent.runs.len(), 2, "both attempts of r-gw-1");
+    let attempts = c.run("r-gw-1").await.expect("run");
+    assert_eq!(
+        (attempts.job.as_str(), attempts.attempts.len()),
+        ("gateway-health", 2)
+    );
+    assert!(c.running().await.expect("running").running.is_empty());
+    assert_eq!(c.stats(7).await.expect("stats").period.days, 7);
+    assert_eq!(c.reload().await.expect("reload").changed, ["db-backup"]);
+
+    // Refusals carry the server's status and message.
+    let e = c.job("nope").await.expect_err("unknown job");
+    assert_eq!(e.status(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(e.to_string(), "unknown job \"nope\"");
+    let e = c.stats(91).await.expect_err("too many days");
+    assert_eq!(e.status(), Some(StatusCode::BAD_REQUEST));
+    assert!(matches!(
+        c.run("..").await,
+        Err(ClientError::InvalidRunId(_))
+    ));
+    let wrong = Client::new(fx.url.parse().expect("url"), "not-the-key").expect("client");
+    let e = wrong.jobs().await.expect_err("wrong key");
+    assert_eq!(e.status(), Some(StatusCode::UNAUTHORIZED));
+}

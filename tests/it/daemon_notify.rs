@@ -236,3 +236,57 @@ notify = {{ email = ["ops@example.com"], on = ["success"] }}
     // crash is quicker and changes nothing here.
     d.crash();
 }
+
+#[test]
+fn a_refused_mail_shows_in_the_status_and_the_metrics() {
+    // The mail server refuses the recipient (550, not worth a retry), the
+    // webhook is delivered: one failed and one delivered notification.
+    let sink = start_sink(Behaviour {
+        reject_rcpt: true,
+        ..Behaviour::default()
+    });
+    let (port, received) = webhook_receiver();
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"{}
+[jobs.refused]
+schedule = "{NEVER}"
+command = "exit 1"
+notify = {{ email = ["ops@example.com"], webhook = "http://127.0.0.1:{port}/hook", on = ["failure"] }}
+"#,
+        smtp_table(sink.port)
+    ));
+    d.start();
+    let before = d.get("/api/v1/status")["notifications"].clone();
+    assert_eq!(before["failed"], 0, "{before}");
+
+    let run_id = d.trigger("refused");
+    d.wait_finish(&run_id, SECS_20);
+    let counts = d.poll("the refused mail counted", SECS_20, || {
+        let n = d.get("/api/v1/status")["notifications"].clone();
+        (n["failed"] == 1 && n["delivered"] == 1).then_some(n)
+    });
+    assert_eq!(
+        counts["email"],
+        serde_json::json!({"delivered": 0, "failed": 1})
+    );
+    assert_eq!(
+        counts["webhook"],
+        serde_json::json!({"delivered": 1, "failed": 0})
+    );
+    assert_eq!(received.lock().expect("lock").len(), 1);
+    assert!(sink.mails().is_empty(), "the mail was refused");
+
+    let metrics = d.api("GET", "/metrics");
+    assert_eq!(metrics.status, 200);
+    // Not JSON: the helper hands the text over as a string.
+    let text = metrics.body.as_str().expect("the metrics text");
+    for line in [
+        "cronduct_notifications_total{channel=\"email\",result=\"failed\"} 1\n",
+        "cronduct_notifications_total{channel=\"email\",result=\"delivered\"} 0\n",
+        "cronduct_notifications_total{channel=\"webhook\",result=\"delivered\"} 1\n",
+        "cronduct_notifications_total{channel=\"webhook\",result=\"failed\"} 0\n",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+}

@@ -2,10 +2,9 @@
 
 use crate::support::log::*;
 use chrono::Duration as ChronoDuration;
-use cronduct::log::{
-    HistoryHandle, HistoryLimits, LogOptions, RunFilter, StatsError, StatusCounts,
-};
+use cronduct::log::{HistoryHandle, HistoryLimits, LogOptions, RunFilter, StatsError};
 use cronduct::record::{FinishRecord, Status};
+use cronduct::wire::StatusCounts;
 
 fn filter(job: Option<&str>, status: Option<Status>, limit: usize) -> RunFilter {
     RunFilter {

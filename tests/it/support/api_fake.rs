@@ -17,15 +17,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use cronduct::action::http::LazyClient;
 use cronduct::api::{ApiContext, Limits, serve_with};
 use cronduct::clock::{Clock, SystemClock};
 use cronduct::config::{ConfigError, ConfigErrors, DaemonSettings};
-use cronduct::daemon::control::{
-    ControlError, Handle, Inbox, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, Request,
-    RunningAttempt, SchedulerStatus, Triggered,
-};
+use cronduct::daemon::control::{ControlError, Handle, Inbox, Request, SchedulerStatus, Triggered};
 use cronduct::log::{HistoryHandle, HistoryLimits, LogOptions, LogSink};
+use cronduct::notify::{DeliveryOptions, Notifier};
 use cronduct::record::{FinishRecord, LogEvent, Status, Trigger};
+use cronduct::wire::{JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, RunningAttempt};
 use tokio::sync::oneshot;
 
 use super::log as log_support;
@@ -303,10 +303,19 @@ impl Fixture {
                 }
                 opened.sink.flush().await.expect("write the history");
                 let (handle, rx) = Handle::channel();
+                // A real notifier that nothing sends through: the status
+                // shows its counters at zero.
+                let notifier = Notifier::start(
+                    None,
+                    "testhost".into(),
+                    LazyClient::new(),
+                    DeliveryOptions::default(),
+                );
                 let ctx = ApiContext {
                     handle,
                     history: opened.history.clone(),
                     log: opened.sink.clone(),
+                    notifications: notifier.counters(),
                     admin_key: KEY.into(),
                     listen: addr,
                     clock: Arc::new(SystemClock),

@@ -1,0 +1,328 @@
+//! How the client commands show the daemon's answers to people: aligned
+//! tables and `key: value` text, instants in the job's or this machine's
+//! zone, spans in their largest unit. Pure functions of the answer (and
+//! "now"), so their output is tested without a daemon; `--json` bypasses
+//! them and prints the document itself.
+
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::record::FinishRecord;
+use crate::wire::{JobView, ReloadDiff, StatusReport};
+
+/// Lays rows out in columns two spaces apart; the last column is not
+/// padded, so lines carry no trailing blanks.
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header_row: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header_row).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `3m`, `2h`, `5d`: the largest whole unit of a span.
+fn span(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// `3h 12m`: two units, for uptime.
+fn long_span(secs: u64) -> String {
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!("{} ago", span(now - t))
+}
+
+fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if t <= now {
+        "due".to_string()
+    } else {
+        format!("in {}", span(t - now))
+    }
+}
+
+/// An instant in the job's zone (UTC if the zone is unknown here).
+fn in_zone(t: DateTime<Utc>, zone: &str) -> String {
+    let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+/// An instant in this machine's zone (`TZ`, else `/etc/localtime`), named
+/// by its abbreviation like the job zones. The zone is looked up once per
+/// command: finding it reads the environment and up to two files, and a
+/// `runs` table has a thousand rows.
+fn local(t: DateTime<Utc>) -> String {
+    static ZONE: OnceLock<chrono_tz::Tz> = OnceLock::new();
+    t.with_timezone(ZONE.get_or_init(crate::schedule::system_timezone))
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+fn seconds(ms: u64) -> String {
+    if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        long_span(ms / 1000)
+    }
+}
+
+pub(super) fn jobs_table(jobs: &[JobView], now: DateTime<Utc>) -> String {
+    if jobs.is_empty() {
+        return "no jobs\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|v| {
+            let j = &v.job;
+            let next = match (j.enabled, j.next_run) {
+                (false, _) => "disabled".to_string(),
+                (true, Some(t)) => format!("{} ({})", in_zone(t, &j.timezone), until(t, now)),
+                (true, None) => "-".to_string(),
+            };
+            let last = match (&v.last_run, j.running) {
+                (_, true) => "running".to_string(),
+                (Some(r), false) => format!("{} {}", r.status, ago(r.finished_at, now)),
+                (None, false) => "-".to_string(),
+            };
+            vec![
+                j.id.clone(),
+                j.schedule.clone(),
+                j.timezone.clone(),
+                next,
+                last,
+                j.consecutive_failures.to_string(),
+                if j.paused { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "SCHEDULE", "ZONE", "NEXT RUN", "LAST", "FAILS", "PAUSED",
+        ],
+        &rows,
+    )
+}
+
+pub(super) fn status_text(r: &StatusReport, now: DateTime<Utc>) -> String {
+    let mut lines = vec![
+        (
+            "daemon",
+            format!(
+                "cronduct {} (pid {}), up {} since {}",
+                r.version,
+                r.pid,
+                long_span(r.uptime_seconds),
+                local(r.started_at)
+            ),
+        ),
+        ("config", r.config.display().to_string()),
+    ];
+    let reload = &r.last_reload;
+    lines.push((
+        "last reload",
+        match &reload.error {
+            None if reload.ok => format!("ok at {} ({})", local(reload.at), ago(reload.at, now)),
+            err => format!(
+                "REFUSED at {} ({}): {}",
+                local(reload.at),
+                ago(reload.at, now),
+                err.as_deref().unwrap_or("unknown error")
+            ),
+        },
+    ));
+    lines.push((
+        "jobs",
+        format!(
+            "{} total, {} enabled, {} paused, {} running",
+            r.jobs.total, r.jobs.enabled, r.jobs.paused, r.jobs.running
+        ),
+    ));
+    lines.push((
+        "next run",
+        match &r.next_run {
+            Some(n) => format!("{} at {} ({})", n.job, local(n.at), until(n.at, now)),
+            None => "none scheduled".to_string(),
+        },
+    ));
+    lines.push(("failures", format!("{} in the last 24h", r.failures_24h)));
+    let memory = r
+        .rss_bytes
+        .map(|b| format!("{:.1} MiB RSS", b as f64 / (1 << 20) as f64))
+        .unwrap_or_else(|| "RSS unknown".to_string());
+    let cpu = r
+        .cpu_seconds
+        .map(|s| format!("{s:.2}s CPU"))
+        .unwrap_or_else(|| "CPU unknown".to_string());
+    lines.push(("resources", format!("{memory}, {cpu}")));
+    let log = &r.log;
+    lines.push((
+        "log",
+        format!(
+            "{} ({} pending, {} dropped)",
+            if log.ok {
+                "ok".to_string()
+            } else {
+                format!(
+                    "FAILING: {}",
+                    log.error.as_deref().unwrap_or("unknown error")
+                )
+            },
+            log.pending,
+            log.dropped
+        ),
+    ));
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
+    lines
+        .iter()
+        .map(|(k, v)| format!("{:width$} {v}\n", format!("{k}:")))
+        .collect()
+}
+
+pub(super) fn reload_text(d: &ReloadDiff) -> String {
+    let parts: Vec<String> = [
+        ("added", &d.added),
+        ("removed", &d.removed),
+        ("changed", &d.changed),
+    ]
+    .into_iter()
+    .filter(|(_, ids)| !ids.is_empty())
+    .map(|(what, ids)| format!("{what} {}", ids.join(", ")))
+    .collect();
+    if parts.is_empty() {
+        "reloaded: no job changed".to_string()
+    } else {
+        format!("reloaded: {}", parts.join("; "))
+    }
+}
+
+/// How an attempt ended, in a few words: `exit 1`, `SIGKILL`, `HTTP 503`,
+/// or the start error.
+fn outcome(r: &FinishRecord) -> String {
+    if let Some(sig) = &r.signal {
+        sig.clone()
+    } else if let Some(code) = r.exit_code {
+        format!("exit {code}")
+    } else if let Some(http) = r.http_status {
+        format!("HTTP {http}")
+    } else if let Some(e) = &r.error {
+        e.clone()
+    } else {
+        "-".to_string()
+    }
+}
+
+pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.run_id.clone(),
+                r.job.clone(),
+                r.attempt.to_string(),
+                r.trigger.as_str().to_string(),
+                local(r.started_at),
+                seconds(r.duration_ms),
+                if r.will_retry {
+                    format!("{} (will retry)", r.status)
+                } else {
+                    r.status.to_string()
+                },
+                outcome(r),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "RUN ID", "JOB", "ATTEMPT", "TRIGGER", "STARTED", "DURATION", "STATUS", "RESULT",
+        ],
+        &rows,
+    )
+}
+
+pub(super) fn finish_text(r: &FinishRecord) -> String {
+    let mut out = format!(
+        "{} run {}: {} after {} (attempt {}, {})\n",
+        r.job,
+        r.run_id,
+        r.status,
+        seconds(r.duration_ms),
+        r.attempt,
+        outcome(r)
+    );
+    for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        if !text.is_empty() {
+            let _ = writeln!(out, "--- {name} ---\n{}", text.trim_end_matches('\n'));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_use_the_largest_whole_unit() {
+        let s = chrono::Duration::seconds;
+        assert_eq!(span(s(45)), "45s");
+        assert_eq!(span(s(3 * 60 + 30)), "3m");
+        assert_eq!(span(s(2 * 3600 + 10)), "2h");
+        assert_eq!(span(s(3 * 86_400)), "3d");
+        assert_eq!(long_span(3 * 3600 + 12 * 60 + 5), "3h 12m");
+        assert_eq!(long_span(65), "1m 5s");
+        assert_eq!(seconds(5123), "5.1s");
+        assert_eq!(seconds(125_000), "2m 5s");
+    }
+
+    #[test]
+    fn table_aligns_columns_without_trailing_blanks() {
+        let t = table(
+            &["ID", "X"],
+            &[
+                vec!["long-id".into(), "1".into()],
+                vec!["a".into(), "".into()],
+            ],
+        );
+        assert_eq!(t, "ID       X\nlong-id  1\na\n");
+    }
+}

@@ -1,0 +1,135 @@
+//! The daemon as a whole: `/health`, `GET /api/v1/status` and the answer
+//! to `POST /api/v1/reload`.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::record::ts;
+
+/// The outcome of the last (re)load of the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastReload {
+    pub ok: bool,
+    #[serde(with = "ts")]
+    pub at: DateTime<Utc>,
+    /// The rendered validation errors of a refused config.
+    pub error: Option<String>,
+    /// The same errors as data, one item each; empty after a success.
+    #[serde(default)]
+    pub diagnostics: Vec<crate::config::ConfigError>,
+}
+
+/// `POST /api/v1/reload` (200): what a successful reload changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReloadDiff {
+    pub ok: bool,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+/// The soonest scheduled run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextRun {
+    pub job: String,
+    #[serde(with = "ts")]
+    pub at: DateTime<Utc>,
+}
+
+/// `/health`'s verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Everything works.
+    Healthy,
+    /// Jobs run, but something needs attention (see `warnings`).
+    Degraded,
+    /// The scheduler does not answer; answered with HTTP 503.
+    Unhealthy,
+}
+
+/// `GET /health`. The counts and `last_reload` are `null` when the
+/// scheduler did not answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    pub status: HealthStatus,
+    pub warnings: Vec<String>,
+    pub jobs: Option<usize>,
+    pub running: Option<usize>,
+    pub last_reload: Option<LastReload>,
+}
+
+/// Job counts in `GET /api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobCounts {
+    pub total: usize,
+    pub enabled: usize,
+    pub paused: usize,
+    /// Active runs (a job with `concurrency = "allow"` may have several).
+    pub running: usize,
+}
+
+/// The execution log's health in `GET /api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogReport {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub pending: u64,
+    pub dropped: u64,
+}
+
+/// Deliveries over one channel (email or webhook) since the daemon
+/// started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelStats {
+    /// Deliveries that succeeded.
+    pub delivered: u64,
+    /// Deliveries given up: after their retries, at once when a retry
+    /// could not help (a rejected address, no `[smtp]`), or undelivered at
+    /// shutdown.
+    pub failed: u64,
+}
+
+/// What the notifier did since the daemon started: `notifications` in
+/// `GET /api/v1/status`, and `cronduct_notifications_*` in `/metrics`.
+/// `delivered` and `failed` count deliveries, in all and by channel (a
+/// notice sent by email and webhook makes two); `suppressed` and
+/// `dropped` count notices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyStats {
+    /// `email.delivered + webhook.delivered`.
+    pub delivered: u64,
+    /// `email.failed + webhook.failed`.
+    pub failed: u64,
+    /// Notices held back by the per-job rate limit.
+    pub suppressed: u64,
+    /// Notices lost because the queue was full or the notifier had shut
+    /// down.
+    pub dropped: u64,
+    pub email: ChannelStats,
+    pub webhook: ChannelStats,
+}
+
+/// `GET /api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub version: String,
+    pub pid: u32,
+    #[serde(with = "ts")]
+    pub started_at: DateTime<Utc>,
+    pub uptime_seconds: u64,
+    pub config: PathBuf,
+    pub last_reload: LastReload,
+    pub jobs: JobCounts,
+    pub next_run: Option<NextRun>,
+    /// Runs whose final status was a failure in the last 24 hours.
+    pub failures_24h: usize,
+    /// Resident memory from `/proc/self/status`; null where unavailable.
+    pub rss_bytes: Option<u64>,
+    /// User + system CPU time from `/proc/self/stat`.
+    pub cpu_seconds: Option<f64>,
+    pub log: LogReport,
+    pub notifications: NotifyStats,
+}
