@@ -48,6 +48,7 @@ mod metrics;
 mod params;
 mod procstat;
 mod routes;
+pub mod settings;
 pub mod sources;
 pub mod types;
 

@@ -55,7 +55,7 @@ pub enum RunEvent {
         timeout_at: Option<DateTime<Utc>>,
     },
     /// An attempt failed and the run now waits until `retry_at`.
-    Waiting { run_id: String },
+    Retrying { run_id: String },
     /// The run is over; `record` is its last attempt's finish record.
     Finished {
         run_id: String,
@@ -95,7 +95,7 @@ pub async fn perform(ctx: RunContext, spec: RunSpec) {
             finish(&ctx, &spec, record);
             return;
         }
-        let _ = ctx.events.send(RunEvent::Waiting {
+        let _ = ctx.events.send(RunEvent::Retrying {
             run_id: spec.run_id.clone(),
         });
         let delay = spec.job.retry_delay_for(attempt);
