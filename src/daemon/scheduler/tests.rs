@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::*;
+use crate::action::fake::{FakeLauncher, Script};
 use crate::clock::VirtualClock;
 use crate::record::Status;
 
@@ -61,6 +62,22 @@ struct Built {
 }
 
 async fn build(jobs: &str, start: &str, state: State) -> Built {
+    build_with(
+        jobs,
+        start,
+        state,
+        Arc::new(crate::action::Actions::default()),
+    )
+    .await
+}
+
+/// [`build`] with attempts started by `launcher`.
+async fn build_with(
+    jobs: &str,
+    start: &str,
+    state: State,
+    launcher: Arc<dyn crate::action::Launcher>,
+) -> Built {
     let dir = tempfile::tempdir().expect("temp dir");
     let config_path = dir.path().join("jobs.toml");
     let body = format!(
@@ -80,7 +97,7 @@ async fn build(jobs: &str, start: &str, state: State) -> Built {
         run: RunContext {
             clock: clock.clone(),
             log: opened.sink,
-            http: crate::action::http::LazyClient::new(),
+            launcher,
             host: Arc::from("test"),
             events: events_tx,
         },
@@ -103,13 +120,22 @@ async fn build(jobs: &str, start: &str, state: State) -> Built {
 /// Starts a scheduler on `jobs` (TOML job tables) with the wall clock
 /// reading `start`.
 async fn start(jobs: &str, start: &str) -> Harness {
+    start_with(jobs, start, Arc::new(crate::action::Actions::default())).await
+}
+
+/// [`start`] with attempts started by `launcher`.
+async fn start_with(
+    jobs: &str,
+    start: &str,
+    launcher: Arc<dyn crate::action::Launcher>,
+) -> Harness {
     let Built {
         dir,
         config_path,
         clock,
         finished,
         mut scheduler,
-    } = build(jobs, start, State::default()).await;
+    } = build_with(jobs, start, State::default(), launcher).await;
     let (handle, control) = super::super::control::Handle::channel();
     let (file_tx, file_changed) = mpsc::channel(1);
     let (reload_tx, reload_now) = mpsc::channel(1);
@@ -502,4 +528,149 @@ async fn a_lost_run_counts_in_the_streak_and_a_success_resets_it() {
     ok.status = Status::Success;
     scheduler.run_ended(&ok);
     assert_eq!(scheduler.state.consecutive_failures.get("j"), None);
+}
+
+/// A launcher whose attempts take `takes` and end with `status`.
+fn fake(takes_ms: u64, status: Status) -> Arc<dyn crate::action::Launcher> {
+    Arc::new(FakeLauncher::new(
+        [],
+        Script::Ends(Duration::from_millis(takes_ms), status),
+    ))
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_waiting_for_its_retry_is_active() {
+    let h = start_with(
+        "[jobs.patient]\nschedule = \"@yearly\"\ncommand = \"exit 1\"\n\
+         retries = 1\nretry_delay = \"4s\"\n",
+        "2026-06-01T13:00:00Z",
+        fake(10, Status::Failed),
+    )
+    .await;
+    let run = h.handle.trigger("patient").await.expect("started");
+    tokio::time::sleep(ms(1000)).await; // the first attempt failed at 10 ms
+    let refused = h.handle.trigger("patient").await;
+    assert!(
+        matches!(&refused, Err(ControlError::Conflict(e)) if e.contains("forbid")),
+        "{:?}",
+        refused.map(|t| t.run_id)
+    );
+    let jobs = h.handle.jobs().await.expect("alive");
+    assert!(jobs[0].running, "{jobs:?}");
+    assert!(h.handle.running().await.expect("alive").is_empty());
+    let last = run.finished.await.expect("finished");
+    assert_eq!((last.attempt, last.status), (2, Status::Failed));
+    // The second attempt started 4 s after the first ended.
+    assert_eq!(last.started_at, utc("2026-06-01T13:00:04.010Z"));
+    // Once the run is over, a manual run is accepted again.
+    h.handle.trigger("patient").await.expect("started");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_wait_by_the_backoff() {
+    let h = start_with(
+        "[jobs.j]\nschedule = \"@yearly\"\ncommand = \"exit 1\"\n\
+         retries = 3\nretry_delay = \"1s\"\nretry_backoff = 2.0\n",
+        "2026-06-01T13:00:00Z",
+        fake(100, Status::Failed),
+    )
+    .await;
+    let run = h.handle.trigger("j").await.expect("started");
+    let last = run.finished.await.expect("finished");
+    // Attempts at 0, 1.1, 3.2 and 7.3 s: 100 ms each, then 1, 2, 4 s.
+    assert_eq!((last.attempt, last.status), (4, Status::Failed));
+    assert_eq!(last.started_at, utc("2026-06-01T13:00:07.300Z"));
+    assert_eq!(last.finished_at, utc("2026-06-01T13:00:07.400Z"));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_during_a_retry_wait_ends_the_run_at_once() {
+    let h = start_with(
+        "[jobs.j]\nschedule = \"@yearly\"\ncommand = \"exit 1\"\n\
+         retries = 2\nretry_delay = \"1h\"\n",
+        "2026-06-01T13:00:00Z",
+        fake(10, Status::Failed),
+    )
+    .await;
+    let run = h.handle.trigger("j").await.expect("started");
+    tokio::time::sleep(ms(500)).await;
+    assert_eq!(
+        h.handle.cancel("j").await.expect("active"),
+        vec![run.run_id.clone()]
+    );
+    let last = run.finished.await.expect("finished");
+    assert_eq!((last.attempt, last.status), (2, Status::Cancelled));
+    assert_eq!(last.finished_at, utc("2026-06-01T13:00:00.500Z"));
+    assert_eq!(
+        last.error.as_deref(),
+        Some("cancelled through the admin API while waiting to retry")
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_policies() {
+    // A run of 2.5 s is due every second: in 5.9 s, five instants.
+    // (policy, runs started, runs cancelled by a newer one)
+    let cases = [
+        // 1 s runs until 3.5 s, so 2 s and 3 s are skipped; 4 s runs.
+        ("forbid", 2, 0),
+        ("allow", 5, 0),
+        ("replace", 5, 4),
+    ];
+    for (policy, started, replaced) in cases {
+        let h = start_with(
+            &format!(
+                "[jobs.j]\nschedule = \"* * * * * *\"\ncommand = \"true\"\n\
+                 concurrency = \"{policy}\"\n"
+            ),
+            "2026-06-01T13:00:00Z",
+            fake(2500, Status::Success),
+        )
+        .await;
+        tokio::time::sleep(ms(5900)).await;
+        h.shutdown.send(true).expect("alive");
+        h.task.await.expect("scheduler ends");
+        let records = h.finished.lock().expect("lock").clone();
+        assert_eq!(records.len(), started, "{policy}: {records:?}");
+        let cancelled = records
+            .iter()
+            .filter(|r| {
+                r.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("replaced by a newer run"))
+            })
+            .count();
+        assert_eq!(cancelled, replaced, "{policy}: {records:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_waits_out_the_grace_then_cancels() {
+    let h = start_with(
+        "[jobs.slow]\nschedule = \"@yearly\"\ncommand = \"true\"\n",
+        "2026-06-01T13:00:00Z",
+        fake(3_600_000, Status::Success),
+    )
+    .await;
+    let run = h.handle.trigger("slow").await.expect("started");
+    tokio::time::sleep(ms(100)).await;
+    let begun = tokio::time::Instant::now();
+    h.shutdown.send(true).expect("alive");
+    h.task.await.expect("scheduler ends");
+    let last = run.finished.await.expect("finished");
+    assert_eq!(last.status, Status::Cancelled);
+    assert_eq!(
+        last.error.as_deref(),
+        Some("cancelled: the daemon was shutting down")
+    );
+    // The run was given the default shutdown grace, 30 s, to the
+    // millisecond.
+    assert_eq!(tokio::time::Instant::now() - begun, Duration::from_secs(30));
 }
