@@ -4,13 +4,99 @@
 //! `Err` for a job that failed — a failing job is data, not an error.
 
 pub mod command;
+#[cfg(test)]
+pub mod fake;
 pub mod http;
 mod identity;
 mod process;
 mod reaper;
 mod tail;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Action, Job};
 use crate::record::Status;
+
+/// Why an attempt could not start; recorded as status `error` with the
+/// message as its `error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The command's account, working directory or program could not be
+    /// resolved, or its process could not be created.
+    #[error("{0}")]
+    Command(String),
+    /// The shared HTTP client could not be built (no trust store, ...).
+    #[error("{0}")]
+    HttpClient(String),
+}
+
+/// The rest of a started attempt: resolves when it has ended.
+pub type Ending = Pin<Box<dyn Future<Output = ActionOutcome> + Send>>;
+
+/// A started attempt.
+pub struct Started {
+    /// The process (and process group) of a command attempt.
+    pub pid: Option<u32>,
+    pub ending: Ending,
+}
+
+/// Starts attempts of any action the same way, so a run does not care
+/// whether it runs a command, makes a request, or (in tests) follows a
+/// script under paused time.
+pub trait Launcher: Send + Sync {
+    /// Starts one attempt of `job`. Once started, the attempt honours the
+    /// job's `timeout` (and `kill_grace`) and ends soon after `cancel`.
+    fn start<'a>(
+        &'a self,
+        job: &'a Job,
+        info: &'a AttemptInfo,
+        cancel: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<Started, StartError>> + Send + 'a>>;
+}
+
+/// The production [`Launcher`]: commands and HTTP requests.
+#[derive(Debug, Clone, Default)]
+pub struct Actions {
+    pub http: http::LazyClient,
+}
+
+impl Launcher for Actions {
+    fn start<'a>(
+        &'a self,
+        job: &'a Job,
+        info: &'a AttemptInfo,
+        cancel: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<Started, StartError>> + Send + 'a>> {
+        Box::pin(async move {
+            match &job.action {
+                Action::Command(_) => {
+                    let running = command::start(job, info)
+                        .await
+                        .map_err(StartError::Command)?;
+                    let (timeout, grace) = (job.timeout, job.kill_grace);
+                    Ok(Started {
+                        pid: Some(running.pid()),
+                        ending: Box::pin(running.wait(timeout, grace, cancel)),
+                    })
+                }
+                Action::Http(request) => {
+                    let client = self.http.get().map_err(StartError::HttpClient)?;
+                    let (request, timeout, limit) =
+                        (request.clone(), job.timeout, job.output_limit);
+                    Ok(Started {
+                        pid: None,
+                        ending: Box::pin(async move {
+                            http::run(&client, &request, timeout, limit, cancel).await
+                        }),
+                    })
+                }
+            }
+        })
+    }
+}
 
 /// How one attempt of an action ended.
 #[derive(Debug, Clone, PartialEq)]

@@ -53,6 +53,7 @@ mod params;
 pub mod paths;
 mod procstat;
 mod routes;
+pub mod settings;
 mod sources;
 
 use std::future::Future;

@@ -1,6 +1,6 @@
 //! The daemon's side effects of scheduling: loading the config, following
-//! its files, persisting state and sending notices. Kept apart from the
-//! scheduler so its decisions can be tested with a recording fake.
+//! its files, persisting state and sending notices. Only I/O: the
+//! scheduler decides (failure streaks included), these carry it out.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 
 use super::scheduler::Hooks;
 use super::watch::ConfigWatcher;
-use crate::config::{Config, ConfigErrors, Job, Notify, NotifyOn};
-use crate::notify::{Notifier, NotifyState, decide};
+use crate::config::{Config, ConfigErrors, Job};
+use crate::notify::{Event, Notifier};
 use crate::record::FinishRecord;
 use crate::state::State;
 
@@ -28,19 +28,6 @@ pub struct DaemonHooks {
     /// ...and of the latest one on disk (the lock also serialises writes).
     pub saved_generation: Arc<Mutex<u64>>,
 }
-
-/// A job without `notify` still has its failure streak counted (for the
-/// API's `consecutive_failures`), through the same rules with no channel.
-static SILENT: Notify = Notify {
-    email: Vec::new(),
-    webhook: None,
-    on: NotifyOn {
-        failure: false,
-        recovery: false,
-        success: false,
-    },
-    after: 1,
-};
 
 impl Hooks for DaemonHooks {
     fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>> {
@@ -76,27 +63,8 @@ impl Hooks for DaemonHooks {
         })
     }
 
-    fn run_finished(&mut self, job: Option<&Job>, record: &FinishRecord, state: &mut State) {
-        let id = &record.job;
-        let mut notify_state = NotifyState {
-            consecutive_failures: state.consecutive_failures.get(id).copied().unwrap_or(0),
-            failure_notified: state.failure_notified.contains(id),
-        };
-        let settings = job.and_then(|j| j.notify.as_ref()).unwrap_or(&SILENT);
-        let event = decide(settings, record.status, &mut notify_state);
-        if notify_state.consecutive_failures == 0 {
-            state.consecutive_failures.remove(id);
-        } else {
-            state
-                .consecutive_failures
-                .insert(id.clone(), notify_state.consecutive_failures);
-        }
-        if notify_state.failure_notified {
-            state.failure_notified.insert(id.clone());
-        } else {
-            state.failure_notified.remove(id);
-        }
-        if let (Some(event), Some(job)) = (event, job) {
+    fn run_ended(&mut self, job: Option<&Job>, record: &FinishRecord, notice: Option<Event>) {
+        if let (Some(event), Some(job)) = (notice, job) {
             self.notifier.send(job, event, record);
         }
     }

@@ -281,7 +281,7 @@ impl Daemon {
             run: run::RunContext {
                 clock: Arc::clone(&clock),
                 log: opened.sink.clone(),
-                http,
+                launcher: Arc::new(crate::action::Actions { http }),
                 host,
                 events: events_tx,
             },

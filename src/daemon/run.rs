@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::action::{ActionOutcome, AttemptInfo, command, http};
+use crate::action::{ActionOutcome, AttemptInfo, Launcher};
 use crate::clock::Clock;
-use crate::config::{Action, Job};
+use crate::config::Job;
 use crate::log::LogSink;
 use crate::record::{FinishRecord, LogEvent, StartRecord, Status, Trigger};
 
@@ -55,7 +55,7 @@ pub enum RunEvent {
         timeout_at: Option<DateTime<Utc>>,
     },
     /// An attempt failed and the run now waits until `retry_at`.
-    Waiting { run_id: String },
+    Retrying { run_id: String },
     /// The run is over; `record` is its last attempt's finish record.
     Finished {
         run_id: String,
@@ -68,8 +68,8 @@ pub enum RunEvent {
 pub struct RunContext {
     pub clock: Arc<dyn Clock>,
     pub log: LogSink,
-    /// Built when the first HTTP job runs.
-    pub http: http::LazyClient,
+    /// Starts the attempts ([`crate::action::Actions`] in the daemon).
+    pub launcher: Arc<dyn Launcher>,
     pub host: Arc<str>,
     pub events: mpsc::UnboundedSender<RunEvent>,
 }
@@ -95,7 +95,7 @@ pub async fn perform(ctx: RunContext, spec: RunSpec) {
             finish(&ctx, &spec, record);
             return;
         }
-        let _ = ctx.events.send(RunEvent::Waiting {
+        let _ = ctx.events.send(RunEvent::Retrying {
             run_id: spec.run_id.clone(),
         });
         let delay = spec.job.retry_delay_for(attempt);
@@ -169,27 +169,9 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         (started_at, started)
     };
     let cancel = spec.cancel.token.child_token();
-    let ((started_at, started), mut outcome) = match &job.action {
-        Action::Command(_) => match command::start(job, &info).await {
-            Ok(running) => {
-                let start = announce(Some(running.pid()));
-                (
-                    start,
-                    running.wait(job.timeout, job.kill_grace, cancel).await,
-                )
-            }
-            Err(message) => (announce(None), ActionOutcome::error(message)),
-        },
-        Action::Http(request) => {
-            let start = announce(None);
-            let outcome = match ctx.http.get() {
-                Ok(client) => {
-                    http::run(&client, request, job.timeout, job.output_limit, cancel).await
-                }
-                Err(message) => ActionOutcome::error(message),
-            };
-            (start, outcome)
-        }
+    let ((started_at, started), mut outcome) = match ctx.launcher.start(job, &info, cancel).await {
+        Ok(running) => (announce(running.pid), running.ending.await),
+        Err(e) => (announce(None), ActionOutcome::error(e.to_string())),
     };
     if outcome.status == Status::Cancelled {
         outcome.error = Some(spec.cancel.reason());

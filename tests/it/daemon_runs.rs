@@ -143,48 +143,6 @@ retry_backoff = 2.0
 }
 
 #[test]
-fn a_run_waiting_for_its_retry_is_active() {
-    let mut d = Daemon::new();
-    d.write_config(&format!(
-        r#"
-[jobs.patient]
-schedule = "{NEVER}"
-command = "exit 1"
-retries = 1
-retry_delay = "4s"
-"#
-    ));
-    d.start();
-    let run_id = d.trigger("patient");
-    d.poll("the first attempt to fail", SECS_20, || {
-        d.run_finishes(&run_id).first().cloned()
-    });
-
-    let refused = d.api("POST", "/api/v1/jobs/patient/run");
-    let listed = d.listed_job("patient").expect("listed");
-    // Only meaningful while no second attempt has started: the run was
-    // then between attempts, with no process at all.
-    assert!(
-        d.run_starts(&run_id).len() == 1,
-        "the retry started before the checks; the machine is too slow for this test"
-    );
-    assert_eq!(refused.status, 409, "{}", refused.body);
-    assert!(
-        refused.body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("forbid")),
-        "{}",
-        refused.body
-    );
-    assert_eq!(listed["running"], true, "{listed}");
-
-    let last = d.wait_finish(&run_id, SECS_20);
-    assert_eq!((last.attempt, last.status), (2, Status::Failed));
-    // Once the run is over, a manual run is accepted again.
-    d.trigger("patient");
-}
-
-#[test]
 fn forbid_skips_scheduled_starts_while_a_run_is_active() {
     let mut d = Daemon::new();
     d.write_config(

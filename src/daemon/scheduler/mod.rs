@@ -1,0 +1,561 @@
+//! The scheduler task: the single owner of jobs, timers and active runs.
+//!
+//! It sleeps until the soonest due instant (no polling tick), starts runs
+//! as tasks, and reacts to messages: control requests from the API,
+//! events from runs, config changes, clock steps and shutdown. Nothing
+//! else mutates job state, so there is no lock to contend for and no
+//! instant can be started twice.
+//!
+//! The decisions live in pure parts: [`timetable`] (when each job starts),
+//! [`runs`] (the active runs and the concurrency policy); the loop here
+//! applies them, `reload` swaps configs, `requests` answers the API one
+//! verb per function and `views` renders what it asks for.
+
+mod reload;
+mod requests;
+mod runs;
+mod timetable;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use self::reload::wait_reload;
+use self::runs::{ActiveRun, Admission, Phase, Runs};
+use self::timetable::Timetable;
+use super::control::{ControlError, Inbox};
+use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
+use crate::clock::Clock;
+use crate::config::units::format_duration;
+use crate::config::{Config, ConfigErrors, Job, Notify, NotifyOn};
+use crate::notify::{Event, NotifyState, decide};
+use crate::record::{FinishRecord, LogEvent, SkipRecord, Trigger};
+use crate::state::State;
+use crate::wire::{LastReload, ReloadDiff};
+
+/// The longest the scheduler sleeps without looking at the wall clock.
+/// Clock steps are reported at once by a timerfd; this bound catches what
+/// that cannot see, such as a resume from suspend.
+pub const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// How long file events must stay quiet before the config is re-read, so
+/// a file caught halfway through a write is not loaded.
+const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// How often the state file may be rewritten for `last_scheduled` changes.
+/// One and a half seconds, not one: those changes come from starts at
+/// whole seconds, so the save (two fsyncs on a blocking thread) lands
+/// half-way between two seconds instead of on top of the next second's
+/// starts, which it would slow down.
+const STATE_SAVE_DELAY: Duration = Duration::from_millis(1500);
+
+/// A job without `notify` still has its failure streak counted (for the
+/// API's `consecutive_failures`), through the same rules with no channel.
+static SILENT: Notify = Notify {
+    email: Vec::new(),
+    webhook: None,
+    on: NotifyOn {
+        failure: false,
+        recovery: false,
+        success: false,
+    },
+    after: 1,
+};
+
+/// Inputs the scheduler listens to besides its own timers.
+pub struct Inputs {
+    pub control: Inbox,
+    /// A config file changed (from the watcher; debounced here).
+    pub file_changed: mpsc::Receiver<()>,
+    /// Reload now (SIGHUP).
+    pub reload_now: mpsc::Receiver<()>,
+    /// The wall clock was stepped.
+    pub clock_steps: mpsc::Receiver<()>,
+    /// Stop: finish or cancel runs, then return.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// What the scheduler needs from the rest of the daemon.
+pub struct Services {
+    pub clock: Arc<dyn Clock>,
+    pub run: RunContext,
+    pub hooks: Box<dyn Hooks>,
+    /// The longest sleep between looks at the clock: [`MAX_SLEEP`], or
+    /// less when a watchdog must hear from the loop more often.
+    pub max_sleep: Duration,
+}
+
+/// The effects port: the I/O that follows the scheduler's decisions
+/// (config loading, the file watcher, persisted state, notices). It
+/// decides nothing, so the scheduler is tested with a recording fake
+/// under a paused clock.
+pub trait Hooks: Send {
+    /// Loads the config again (may take a while; runs off the loop).
+    fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>>;
+    /// A new config was applied.
+    fn config_applied(&mut self, config: &Config);
+    /// Persist the state (atomically) without blocking the loop; the
+    /// handle resolves once this snapshot (or a newer one) is on disk.
+    fn save_state(&mut self, state: &State) -> tokio::task::JoinHandle<()>;
+    /// A run ended (normally, or `lost` at start-up): send `notice`, the
+    /// notice the scheduler decided `job`'s settings call for, if any.
+    /// `job` is the current definition (`None` once a reload removed it).
+    fn run_ended(&mut self, job: Option<&Job>, record: &FinishRecord, notice: Option<Event>);
+    /// The scheduler is alive (watchdog).
+    fn heartbeat(&mut self) {}
+}
+
+pub struct Scheduler {
+    services: Services,
+    config: Arc<Config>,
+    /// What survives restarts: pause flags, last scheduled instants,
+    /// failure streaks. Owned here; persisted through the hooks.
+    state: State,
+    timetable: Timetable,
+    runs: Runs,
+    run_events: mpsc::UnboundedReceiver<RunEvent>,
+    last_reload: LastReload,
+    /// Pending reload: the replies waiting for it, and whether another
+    /// read is needed once it completes (a change arrived meanwhile).
+    reload_waiters: Vec<oneshot::Sender<Result<ReloadDiff, ConfigErrors>>>,
+    reload_task: Option<tokio::task::JoinHandle<Result<Config, ConfigErrors>>>,
+    reload_again: bool,
+    reload_at: Option<Instant>,
+    state_save_at: Option<Instant>,
+    /// Wall and monotonic readings at the last look, to detect steps.
+    last_wall: DateTime<Utc>,
+    last_mono: Instant,
+}
+
+impl Scheduler {
+    /// A scheduler for `config`; `run_events` is the receiving end of
+    /// `services.run.events`.
+    pub fn new(
+        services: Services,
+        config: Config,
+        state: State,
+        run_events: mpsc::UnboundedReceiver<RunEvent>,
+    ) -> Self {
+        let now = services.clock.now();
+        let mut timetable = Timetable::new(timetable::random_jitter);
+        for job in config.jobs.values() {
+            timetable.insert(Arc::new(job.clone()), now, &state.last_scheduled);
+        }
+        Self {
+            services,
+            config: Arc::new(config),
+            state,
+            timetable,
+            runs: Runs::default(),
+            run_events,
+            last_reload: LastReload {
+                ok: true,
+                at: now,
+                error: None,
+                diagnostics: Vec::new(),
+            },
+            reload_waiters: Vec::new(),
+            reload_task: None,
+            reload_again: false,
+            reload_at: None,
+            state_save_at: None,
+            last_wall: now,
+            last_mono: Instant::now(),
+        }
+    }
+
+    /// Starts what is due at daemon start: runs lost in a crash are
+    /// reported, `@reboot` jobs start, and `catch_up` jobs run once for
+    /// an instant missed while the daemon was down.
+    pub fn start(&mut self, lost: Vec<FinishRecord>) {
+        for record in lost {
+            // A lost scheduled (or caught-up) run proves its instant was
+            // started, even if the crash came before the delayed save of
+            // `last_scheduled` did: never catch it up again.
+            if matches!(record.trigger, Trigger::Schedule | Trigger::CatchUp) {
+                let last = self
+                    .state
+                    .last_scheduled
+                    .entry(record.job.clone())
+                    .or_insert(record.scheduled_at);
+                *last = (*last).max(record.scheduled_at);
+            }
+            self.run_ended(&record);
+        }
+        let now = self.services.clock.now();
+        let jobs: Vec<Arc<Job>> = self
+            .timetable
+            .slots()
+            .map(|(_, s)| Arc::clone(&s.job))
+            .collect();
+        for job in jobs {
+            if !job.enabled || self.is_paused(&job.id) {
+                continue;
+            }
+            let last = self.state.last_scheduled.get(&job.id).copied();
+            if job.schedule.is_reboot() {
+                let _ = self.start_run(&job, Trigger::Reboot, now, None);
+            } else if let Some(missed) = self.timetable.missed(&job.id, now, last) {
+                tracing::info!(job = %job.id, "catching up the run missed at {missed}");
+                self.state.last_scheduled.insert(job.id.clone(), missed);
+                let _ = self.start_run(&job, Trigger::CatchUp, missed, None);
+            }
+        }
+        self.services.hooks.save_state(&self.state);
+    }
+
+    fn is_paused(&self, id: &str) -> bool {
+        self.state.paused.contains(id)
+    }
+
+    /// Runs until shutdown is requested and every run has ended.
+    pub async fn run(mut self, mut inputs: Inputs) {
+        let mut shutting_down: Option<Instant> = None;
+        let mut forced = false;
+        // Due instants are waited for on the clock's precise timer when it
+        // has one, so a job due at second S starts within a fraction of a
+        // millisecond of S rather than one or two milliseconds later.
+        let mut due_timer = match self.services.clock.precise_timer() {
+            Some(Ok(timer)) => Some(timer),
+            Some(Err(e)) => {
+                tracing::warn!(
+                    "cannot create a precise timer ({e}); starts may be a millisecond or two late"
+                );
+                None
+            }
+            None => None,
+        };
+        loop {
+            self.services.hooks.heartbeat();
+            // Changes made here are announced before the loop yields: runs
+            // started now are seen by others (their `start` lines, the
+            // API) only once it has.
+            let mut changed = self.check_clock();
+            if shutting_down.is_none() {
+                changed |= self.fire_due();
+            }
+            if changed {
+                inputs.control.note_change();
+            }
+            if let Some(deadline) = shutting_down {
+                if self.runs.is_empty() {
+                    break;
+                }
+                if !forced && Instant::now() >= deadline {
+                    forced = true;
+                    tracing::warn!(
+                        "{} run(s) still active after the shutdown grace; terminating them",
+                        self.runs.len()
+                    );
+                    self.runs
+                        .cancel_all("cancelled: the daemon was shutting down");
+                }
+            }
+            let due = self.timetable.next_due();
+            if let Some(timer) = &mut due_timer {
+                let due = due.filter(|_| shutting_down.is_none());
+                if let Err(e) = timer.set(due) {
+                    tracing::warn!(
+                        "cannot arm the precise timer ({e}); starts may be a millisecond or two late"
+                    );
+                    due_timer = None;
+                }
+            }
+            let wake = self.next_wake(due.filter(|_| due_timer.is_none()), shutting_down, forced);
+            // What may change a job's summary is announced before it is
+            // handled, so whoever hears of the change (a request's reply, a
+            // `run?wait=true` waiter) never reads the old version after it.
+            // Wake-ups change nothing themselves: the next pass's
+            // `fire_due` and `check_clock` do, and say so.
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                () = wait_due(&mut due_timer) => {}
+                Some(request) = inputs.control.recv() => {
+                    if request.changes_jobs() {
+                        inputs.control.note_change();
+                    }
+                    self.handle_request(request);
+                }
+                Some(event) = self.run_events.recv() => {
+                    // Only a run's end changes a summary (`running` and
+                    // `consecutive_failures`); attempt starts and retry
+                    // waits touch nothing it shows.
+                    if matches!(event, RunEvent::Finished { .. }) {
+                        inputs.control.note_change();
+                    }
+                    self.handle_run_event(event);
+                }
+                Some(()) = inputs.file_changed.recv() => {
+                    self.reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
+                }
+                Some(()) = inputs.reload_now.recv() => self.begin_reload(),
+                Some(()) = inputs.clock_steps.recv() => {}
+                result = wait_reload(&mut self.reload_task) => {
+                    inputs.control.note_change();
+                    self.finish_reload(result);
+                }
+                changed = inputs.shutdown.changed(), if shutting_down.is_none() => {
+                    if changed.is_err() || *inputs.shutdown.borrow() {
+                        inputs.control.note_change();
+                        shutting_down = Some(self.begin_shutdown());
+                    }
+                }
+            }
+            if self.reload_at.is_some_and(|at| Instant::now() >= at) {
+                self.reload_at = None;
+                self.begin_reload();
+            }
+            if self.state_save_at.is_some_and(|at| Instant::now() >= at) {
+                self.state_save_at = None;
+                self.services.hooks.save_state(&self.state);
+            }
+        }
+        let _ = self.services.hooks.save_state(&self.state).await;
+    }
+
+    /// When tokio's timer must wake the loop: for `due` (the next job,
+    /// unless the precise timer waits for it), the shutdown deadline, a
+    /// pending reload or state save, and at the latest after `MAX_SLEEP`.
+    fn next_wake(
+        &self,
+        due: Option<DateTime<Utc>>,
+        shutting_down: Option<Instant>,
+        forced: bool,
+    ) -> Instant {
+        let now_mono = Instant::now();
+        let mut wake = now_mono + self.services.max_sleep;
+        if shutting_down.is_none() {
+            if let Some(due) = due {
+                let now = self.services.clock.now();
+                let until = (due - now).to_std().unwrap_or(Duration::ZERO);
+                wake = wake.min(now_mono + until);
+            }
+        }
+        if let (Some(deadline), false) = (shutting_down, forced) {
+            wake = wake.min(deadline);
+        }
+        for at in [self.reload_at, self.state_save_at].into_iter().flatten() {
+            wake = wake.min(at);
+        }
+        wake
+    }
+
+    /// Starts every job whose due time has come. tokio's timer never wakes
+    /// early, but the wall clock may lag the monotonic one by a hair, so a
+    /// job is only started once the wall clock itself says it is due.
+    /// Answers whether it took any instant off the queue.
+    fn fire_due(&mut self) -> bool {
+        let mut fired = false;
+        while let Some(due) = self.timetable.pop_due(self.services.clock.now()) {
+            fired = true;
+            let id = due.job.id.clone();
+            self.state
+                .last_scheduled
+                .insert(id.clone(), due.scheduled_at);
+            self.schedule_state_save();
+            if self.is_paused(&id) {
+                continue;
+            }
+            let _ = self.start_run(&due.job, Trigger::Schedule, due.scheduled_at, None);
+        }
+        fired
+    }
+
+    fn schedule_state_save(&mut self) {
+        if self.state_save_at.is_none() {
+            self.state_save_at = Some(Instant::now() + STATE_SAVE_DELAY);
+        }
+    }
+
+    /// Notices a wall-clock step and lets the timetable apply Debian
+    /// cron's rule ([`timetable::StepRule`]). Answers whether it
+    /// re-planned anything.
+    fn check_clock(&mut self) -> bool {
+        let now = self.services.clock.now();
+        let mono = Instant::now();
+        let elapsed =
+            chrono::Duration::from_std(mono - self.last_mono).unwrap_or(chrono::Duration::zero());
+        let step = now - (self.last_wall + elapsed);
+        self.last_wall = now;
+        self.last_mono = mono;
+        let stepped = self
+            .timetable
+            .clock_step(step, now, &self.state.last_scheduled);
+        if stepped {
+            tracing::warn!(
+                "the wall clock moved by {}s; re-planning the schedule",
+                step.num_seconds()
+            );
+        }
+        stepped
+    }
+
+    /// Starts a run of `job` unless its concurrency policy forbids it.
+    fn start_run(
+        &mut self,
+        job: &Arc<Job>,
+        trigger: Trigger,
+        scheduled_at: DateTime<Utc>,
+        waiter: Option<oneshot::Sender<FinishRecord>>,
+    ) -> Result<String, ControlError> {
+        match self.runs.admit(&job.id, job.concurrency) {
+            Admission::Start => {}
+            Admission::Refuse(active) => {
+                let reason = format!("previous run still active ({})", active.join(", "));
+                if trigger != Trigger::Manual {
+                    self.services.run.log.write(LogEvent::Skip(SkipRecord {
+                        ts: self.services.clock.now(),
+                        job: job.id.clone(),
+                        scheduled_at,
+                        reason: reason.clone(),
+                        host: self.services.run.host.to_string(),
+                    }));
+                    tracing::info!(job = %job.id, "skipped: {reason}");
+                }
+                return Err(ControlError::Conflict(format!(
+                    "job {:?} has a run in progress ({}) and concurrency is \"forbid\"",
+                    job.id,
+                    active.join(", ")
+                )));
+            }
+            Admission::Replace(active) => {
+                for id in &active {
+                    if let Some(run) = self.runs.get(id) {
+                        run.cancel.cancel(
+                            "cancelled: replaced by a newer run (concurrency = \"replace\")",
+                        );
+                    }
+                }
+            }
+        }
+        let run_id = run::new_run_id(self.services.clock.now());
+        let cancel = Cancel::default();
+        self.runs.insert(
+            run_id.clone(),
+            ActiveRun {
+                job: job.id.clone(),
+                cancel: cancel.clone(),
+                attempt: 1,
+                phase: Phase::Starting,
+                waiters: waiter.into_iter().collect(),
+            },
+        );
+        let spec = RunSpec {
+            job: Arc::clone(job),
+            run_id: run_id.clone(),
+            trigger,
+            scheduled_at,
+            cancel,
+        };
+        tokio::spawn(run::perform(self.services.run.clone(), spec));
+        Ok(run_id)
+    }
+
+    fn handle_run_event(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::AttemptStarted {
+                run_id,
+                attempt,
+                pid,
+                started_at,
+                timeout_at,
+            } => {
+                if let Some(run) = self.runs.get_mut(&run_id) {
+                    run.attempt = attempt;
+                    run.phase = Phase::Running {
+                        pid,
+                        started_at,
+                        started_mono: Instant::now(),
+                        timeout_at,
+                    };
+                }
+            }
+            RunEvent::Retrying { run_id } => {
+                if let Some(run) = self.runs.get_mut(&run_id) {
+                    run.phase = Phase::Retrying;
+                }
+            }
+            RunEvent::Finished { run_id, record } => {
+                let Some(run) = self.runs.remove(&run_id) else {
+                    return;
+                };
+                self.run_ended(&record);
+                for waiter in run.waiters {
+                    let _ = waiter.send((*record).clone());
+                }
+            }
+        }
+    }
+
+    /// Counts the run in its job's failure streak and has the hooks send
+    /// the notice that calls for. The job may have been removed or changed
+    /// by a reload; the current definition is used when there is one.
+    fn run_ended(&mut self, record: &FinishRecord) {
+        let job = self.timetable.job(&record.job);
+        let settings = job
+            .as_ref()
+            .and_then(|j| j.notify.as_ref())
+            .unwrap_or(&SILENT);
+        let notice = count_streak(&mut self.state, settings, record);
+        self.services
+            .hooks
+            .run_ended(job.as_deref(), record, notice);
+        self.schedule_state_save();
+    }
+
+    fn begin_shutdown(&mut self) -> Instant {
+        let grace = self.config.daemon.shutdown_grace;
+        tracing::info!(
+            "shutting down: no new runs; waiting up to {} for {} active run(s)",
+            format_duration(grace),
+            self.runs.len()
+        );
+        self.timetable.clear();
+        // A run waiting to retry has no process to wait for; the retry
+        // would be started after the shutdown anyway, so end it now. A run
+        // still starting is about to have a process, which gets its grace
+        // like any other.
+        self.runs
+            .cancel_retrying("cancelled: the daemon was shutting down");
+        Instant::now() + grace
+    }
+}
+
+/// Updates `record.job`'s failure streak and notified flag in `state` by
+/// the notify rules of `settings`; answers the notice they call for.
+fn count_streak(state: &mut State, settings: &Notify, record: &FinishRecord) -> Option<Event> {
+    let id = &record.job;
+    let mut streak = NotifyState {
+        consecutive_failures: state.consecutive_failures.get(id).copied().unwrap_or(0),
+        failure_notified: state.failure_notified.contains(id),
+    };
+    let event = decide(settings, record.status, &mut streak);
+    if streak.consecutive_failures == 0 {
+        state.consecutive_failures.remove(id);
+    } else {
+        state
+            .consecutive_failures
+            .insert(id.clone(), streak.consecutive_failures);
+    }
+    if streak.failure_notified {
+        state.failure_notified.insert(id.clone());
+    } else {
+        state.failure_notified.remove(id);
+    }
+    event
+}
+
+/// Waits for the precise due timer; never returns without one.
+async fn wait_due(timer: &mut Option<crate::clock::WallTimer>) {
+    match timer {
+        Some(timer) => timer.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

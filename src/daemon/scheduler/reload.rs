@@ -1,0 +1,104 @@
+//! Reload orchestration: one config read at a time, off the loop; a read
+//! overtaken by a file change is redone before anyone is answered.
+
+use std::sync::Arc;
+
+use super::Scheduler;
+use crate::config::{Config, ConfigErrors};
+use crate::wire::{LastReload, ReloadDiff};
+
+pub(super) type ReloadResult = Result<Result<Config, ConfigErrors>, tokio::task::JoinError>;
+
+impl Scheduler {
+    pub(super) fn begin_reload(&mut self) {
+        if self.reload_task.is_some() {
+            self.reload_again = true;
+            return;
+        }
+        self.reload_task = Some(self.services.hooks.load_config());
+    }
+
+    pub(super) fn finish_reload(&mut self, result: ReloadResult) {
+        self.reload_task = None;
+        let result = result.unwrap_or_else(|e| {
+            let main = self.config.path.display().to_string();
+            Err(ConfigErrors::whole_file(
+                &main,
+                format!("the config loader crashed: {e}"),
+            ))
+        });
+        let now = self.services.clock.now();
+        let outcome = match result {
+            Ok(config) => {
+                let diff = self.apply(config, now);
+                // The previous jobs and the parser's buffers are freed now.
+                crate::daemon::trim_heap();
+                tracing::info!(
+                    "configuration reloaded: {} added, {} removed, {} changed",
+                    diff.added.len(),
+                    diff.removed.len(),
+                    diff.changed.len()
+                );
+                self.last_reload = LastReload {
+                    ok: true,
+                    at: now,
+                    error: None,
+                    diagnostics: Vec::new(),
+                };
+                Ok(diff)
+            }
+            Err(errors) => {
+                tracing::error!("configuration refused; the previous jobs keep running:\n{errors}");
+                self.last_reload = LastReload {
+                    ok: false,
+                    at: now,
+                    error: Some(errors.to_string()),
+                    diagnostics: errors.items.clone(),
+                };
+                Err(errors)
+            }
+        };
+        if self.reload_again {
+            // The files changed while they were being read; read them again
+            // and answer the waiters with that fresher result.
+            self.reload_again = false;
+            self.begin_reload();
+            return;
+        }
+        for waiter in self.reload_waiters.drain(..) {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+
+    /// Applies a new valid config as a diff (see
+    /// [`super::timetable::Timetable::reload`]). Running attempts are left
+    /// alone whatever happens to their job (a removed job's run finishes
+    /// under its old definition). `log_max_size` and `log_keep` take
+    /// effect at once; other `[daemon]` changes at the next start.
+    fn apply(&mut self, config: Config, now: chrono::DateTime<chrono::Utc>) -> ReloadDiff {
+        let diff = self
+            .timetable
+            .reload(&config.jobs, now, &self.state.last_scheduled);
+        if config.daemon != self.config.daemon {
+            if let Err(e) = self.services.run.log.reconfigure(&config.daemon) {
+                tracing::warn!("{e}");
+            }
+            tracing::warn!(
+                "changes to [daemon] other than log_max_size and log_keep take effect when the daemon restarts"
+            );
+        }
+        self.services.hooks.config_applied(&config);
+        self.config = Arc::new(config);
+        diff
+    }
+}
+
+/// Waits for the pending config read; never returns without one.
+pub(super) async fn wait_reload(
+    task: &mut Option<tokio::task::JoinHandle<Result<Config, ConfigErrors>>>,
+) -> ReloadResult {
+    match task {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,307 @@
+//! The timetable: which job starts when. Pure: every decision takes `now`
+//! (and the instants last started) as arguments and draws jitter from
+//! the function it was built with, so it is tested without a runtime.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Job;
+use crate::wire::ReloadDiff;
+
+/// The scheduled instant each job last started, from the state file.
+pub type LastScheduled = BTreeMap<String, DateTime<Utc>>;
+
+/// Draws an occurrence's delay, at least zero and below the bound.
+pub type Jitter = fn(Duration) -> chrono::Duration;
+
+/// A wall-clock move (relative to monotonic time) larger than this is
+/// treated as a clock step rather than drift.
+const STEP_THRESHOLD: chrono::Duration = chrono::Duration::seconds(1);
+
+/// Debian cron's limit: a forward step shorter than this runs the
+/// fixed-time jobs it skipped, once.
+const CATCH_UP_STEP: chrono::Duration = chrono::Duration::hours(3);
+
+/// The production [`Jitter`]: uniform over `[0, bound)` milliseconds.
+pub fn random_jitter(bound: Duration) -> chrono::Duration {
+    if bound.is_zero() {
+        return chrono::Duration::zero();
+    }
+    let ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
+    chrono::Duration::milliseconds(i64::try_from(rand::random_range(0..ms)).unwrap_or(i64::MAX))
+}
+
+/// The next planned start of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    /// The instant the schedule names.
+    pub scheduled_at: DateTime<Utc>,
+    /// When to start: `scheduled_at` plus this occurrence's jitter.
+    pub due: DateTime<Utc>,
+}
+
+/// A loaded job and its next planned start.
+pub struct Slot {
+    pub job: Arc<Job>,
+    /// When the job was loaded: the origin of `@every`.
+    pub anchor: DateTime<Utc>,
+    pub next: Option<Planned>,
+}
+
+/// A planned start whose due time has come.
+#[derive(Debug)]
+pub struct Fired {
+    pub job: Arc<Job>,
+    pub scheduled_at: DateTime<Utc>,
+}
+
+/// How the timetable answers a wall-clock step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepRule {
+    /// Drift, not a step: nothing changes.
+    Ignore,
+    /// A forward step under three hours: fixed-time jobs keep their plan,
+    /// so the instants they skipped are due at once and run once; the
+    /// other jobs are planned from the new time.
+    RunSkippedFixed,
+    /// A large forward step, or any backward one: every job is planned
+    /// from the new time.
+    PlanAll,
+}
+
+impl StepRule {
+    /// The rule for a wall clock found `step` away from where monotonic
+    /// time says it should be.
+    pub fn of(step: chrono::Duration) -> StepRule {
+        if step.abs() <= STEP_THRESHOLD {
+            StepRule::Ignore
+        } else if step > chrono::Duration::zero() && step < CATCH_UP_STEP {
+            StepRule::RunSkippedFixed
+        } else {
+            StepRule::PlanAll
+        }
+    }
+}
+
+/// Every loaded job's slot and the queue of planned starts by due time.
+pub struct Timetable {
+    slots: BTreeMap<String, Slot>,
+    queue: BTreeSet<(DateTime<Utc>, String)>,
+    jitter: Jitter,
+}
+
+impl Timetable {
+    pub fn new(jitter: Jitter) -> Self {
+        Timetable {
+            slots: BTreeMap::new(),
+            queue: BTreeSet::new(),
+            jitter,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Slot> {
+        self.slots.get(id)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.slots.contains_key(id)
+    }
+
+    /// The job `id` as loaded now.
+    pub fn job(&self, id: &str) -> Option<Arc<Job>> {
+        self.slots.get(id).map(|s| Arc::clone(&s.job))
+    }
+
+    pub fn slots(&self) -> impl Iterator<Item = (&String, &Slot)> {
+        self.slots.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The soonest due time in the queue.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.queue.first().map(|(due, _)| *due)
+    }
+
+    /// Loads `job` at `now` (the anchor of `@every`) and plans it.
+    pub fn insert(&mut self, job: Arc<Job>, now: DateTime<Utc>, last: &LastScheduled) {
+        let id = job.id.clone();
+        let slot = Slot {
+            job,
+            anchor: now,
+            next: None,
+        };
+        self.slots.insert(id.clone(), slot);
+        self.plan(&id, now, last);
+    }
+
+    /// Plans job `id`'s next start: the first instant after `now`, but
+    /// never at or before the instant last started for a fixed-time job,
+    /// so a clock set back never repeats a daily job. Disabled jobs are
+    /// never planned. Each plan draws a fresh jitter.
+    pub fn plan(&mut self, id: &str, now: DateTime<Utc>, last: &LastScheduled) {
+        let Some(slot) = self.slots.get_mut(id) else {
+            return;
+        };
+        if let Some(p) = slot.next.take() {
+            self.queue.remove(&(p.due, id.to_string()));
+        }
+        let job = &slot.job;
+        let after = match last.get(id) {
+            Some(&last) if job.schedule.is_fixed_time() => now.max(last),
+            _ => now,
+        };
+        slot.next = job
+            .enabled
+            .then(|| job.schedule.next_after(after, job.timezone, slot.anchor))
+            .flatten()
+            .map(|scheduled_at| Planned {
+                scheduled_at,
+                due: scheduled_at + (self.jitter)(job.jitter),
+            });
+        if let Some(p) = slot.next {
+            self.queue.insert((p.due, id.to_string()));
+        }
+    }
+
+    /// Takes the soonest planned start off the queue if it is due at
+    /// `now`, and plans that job's next one after `now`: a daemon that
+    /// fell behind skips the instants it missed rather than starting them
+    /// in a burst. The caller records `scheduled_at` as last started.
+    pub fn pop_due(&mut self, now: DateTime<Utc>) -> Option<Fired> {
+        loop {
+            let (due, id) = self.queue.first().cloned()?;
+            if due > now {
+                return None;
+            }
+            self.queue.pop_first();
+            let Some(slot) = self.slots.get_mut(&id) else {
+                continue;
+            };
+            let Some(planned) = slot.next.take() else {
+                continue;
+            };
+            let job = Arc::clone(&slot.job);
+            let last = LastScheduled::from([(id.clone(), planned.scheduled_at)]);
+            self.plan(&id, now, &last);
+            return Some(Fired {
+                job,
+                scheduled_at: planned.scheduled_at,
+            });
+        }
+    }
+
+    /// Applies a wall-clock `step` found at `now` (see [`StepRule`]).
+    /// Answers whether it was a step.
+    pub fn clock_step(
+        &mut self,
+        step: chrono::Duration,
+        now: DateTime<Utc>,
+        last: &LastScheduled,
+    ) -> bool {
+        let rule = StepRule::of(step);
+        if rule == StepRule::Ignore {
+            return false;
+        }
+        let ids: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| rule == StepRule::PlanAll || !s.job.schedule.is_fixed_time())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            self.plan(&id, now, last);
+        }
+        true
+    }
+
+    /// Catch-up: the latest instant of job `id` after the one last
+    /// started (`last`) and at or before `now` that lies within the job's
+    /// `catch_up` window — the run missed while the daemon was down.
+    pub fn missed(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        last: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        let slot = self.slots.get(id)?;
+        let job = &slot.job;
+        let window = chrono::Duration::from_std(job.catch_up?).ok()?;
+        let mut cursor = last?.max(now - window - chrono::Duration::milliseconds(1));
+        let mut missed = None;
+        while let Some(t) = job.schedule.next_after(cursor, job.timezone, slot.anchor) {
+            if t > now {
+                break;
+            }
+            missed = Some(t);
+            cursor = t;
+        }
+        missed
+    }
+
+    /// Drops every planned start (shutdown).
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        for slot in self.slots.values_mut() {
+            slot.next = None;
+        }
+    }
+
+    /// Replaces the jobs with `jobs` as a diff: unchanged jobs keep their
+    /// timing; a job whose timing keys changed is loaded afresh at `now`.
+    pub fn reload(
+        &mut self,
+        jobs: &BTreeMap<String, Job>,
+        now: DateTime<Utc>,
+        last: &LastScheduled,
+    ) -> ReloadDiff {
+        let mut diff = ReloadDiff {
+            ok: true,
+            added: Vec::new(),
+            removed: Vec::new(),
+            changed: Vec::new(),
+        };
+        let gone: Vec<String> = self
+            .slots
+            .keys()
+            .filter(|id| !jobs.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(p) = self.slots.remove(&id).and_then(|s| s.next) {
+                self.queue.remove(&(p.due, id.clone()));
+            }
+            diff.removed.push(id);
+        }
+        for (id, job) in jobs {
+            match self.slots.get_mut(id) {
+                None => {
+                    self.insert(Arc::new(job.clone()), now, last);
+                    diff.added.push(id.clone());
+                }
+                Some(slot) if *slot.job != *job => {
+                    let timing_changed = slot.job.schedule != job.schedule
+                        || slot.job.timezone != job.timezone
+                        || slot.job.jitter != job.jitter
+                        || slot.job.enabled != job.enabled;
+                    slot.job = Arc::new(job.clone());
+                    if timing_changed {
+                        slot.anchor = now;
+                        self.plan(id, now, last);
+                    }
+                    diff.changed.push(id.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        diff
+    }
+}
+
+#[cfg(test)]
+mod tests;

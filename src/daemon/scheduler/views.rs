@@ -1,0 +1,79 @@
+//! What the API reads of the scheduler: status, job summaries, details.
+
+use chrono::{DateTime, Utc};
+
+use super::Scheduler;
+use super::timetable::Slot;
+use crate::daemon::control::SchedulerStatus;
+use crate::wire::{JobDetail, JobSummary, NextRun};
+
+impl Scheduler {
+    pub(super) fn status(&self) -> SchedulerStatus {
+        let next_run = self
+            .timetable
+            .slots()
+            .filter(|(id, _)| !self.is_paused(id))
+            .filter_map(|(id, s)| s.next.map(|p| (p.scheduled_at, id)))
+            .min()
+            .map(|(at, id)| NextRun {
+                job: id.clone(),
+                at,
+            });
+        SchedulerStatus {
+            config: self.config.path.clone(),
+            last_reload: self.last_reload.clone(),
+            jobs_total: self.timetable.len(),
+            jobs_enabled: self
+                .timetable
+                .slots()
+                .filter(|(_, s)| s.job.enabled)
+                .count(),
+            jobs_paused: self
+                .timetable
+                .slots()
+                .filter(|(id, _)| self.is_paused(id))
+                .count(),
+            runs_active: self.runs.len(),
+            next_run,
+        }
+    }
+
+    pub(super) fn summary(&self, slot: &Slot) -> JobSummary {
+        let job = &slot.job;
+        JobSummary {
+            id: job.id.clone(),
+            description: job.description.clone(),
+            schedule: job.schedule.to_string(),
+            timezone: job.timezone.name().to_string(),
+            action: job.action.kind().to_string(),
+            enabled: job.enabled,
+            paused: self.is_paused(&job.id),
+            running: self.runs.of(&job.id).next().is_some(),
+            next_run: slot.next.map(|p| p.scheduled_at),
+            consecutive_failures: self
+                .state
+                .consecutive_failures
+                .get(&job.id)
+                .copied()
+                .unwrap_or(0),
+        }
+    }
+
+    pub(super) fn detail(&self, slot: &Slot, now: DateTime<Utc>) -> JobDetail {
+        let job = &slot.job;
+        let next_runs = job
+            .schedule
+            .upcoming(now, job.timezone, slot.anchor, 5)
+            .into_iter()
+            .map(|t| {
+                t.with_timezone(&job.timezone)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            })
+            .collect();
+        JobDetail {
+            summary: self.summary(slot),
+            settings: crate::api::settings::settings_json(job),
+            next_runs,
+        }
+    }
+}
