@@ -579,8 +579,7 @@ impl<'a> Validator<'a> {
         };
         let mut on = NotifyOn {
             failure: true,
-            recovery: false,
-            success: false,
+            ..NotifyOn::default()
         };
         if let Some(list) = &raw.on {
             on = NotifyOn::default();
@@ -649,7 +648,8 @@ impl<'a> Validator<'a> {
         }
         Some(Some(Notify {
             email,
-            webhook,
+            webhook: webhook.map(crate::config::model::Webhook::json),
+            ping: None,
             on,
             after,
         }))

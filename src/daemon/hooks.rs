@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::scheduler::Hooks;
 use super::watch::ConfigWatcher;
 use crate::config::{Config, ConfigErrors, Job, Notify, NotifyOn};
-use crate::notify::{Notifier, NotifyState, decide};
+use crate::notify::{Notice, Notifier, NotifyState, decide};
 use crate::record::FinishRecord;
 use crate::state::State;
 
@@ -34,10 +34,15 @@ pub struct DaemonHooks {
 static SILENT: Notify = Notify {
     email: Vec::new(),
     webhook: None,
+    ping: None,
     on: NotifyOn {
         failure: false,
         recovery: false,
         success: false,
+        slow: false,
+        overdue: false,
+        missed: false,
+        skipped: false,
     },
     after: 1,
 };
@@ -97,7 +102,13 @@ impl Hooks for DaemonHooks {
             state.failure_notified.remove(id);
         }
         if let (Some(event), Some(job)) = (event, job) {
-            self.notifier.send(job, event, record);
+            self.notifier.send(
+                job,
+                Notice::Run {
+                    event,
+                    record: record.clone(),
+                },
+            );
         }
     }
 

@@ -985,7 +985,8 @@ fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
         .into_iter()
         .filter_map(|(set, name)| set.then_some(name))
         .collect();
-        serde_json::json!({ "email": n.email, "webhook": n.webhook, "on": on, "after": n.after })
+        let webhook = n.webhook.as_ref().map(|w| w.url.as_str());
+        serde_json::json!({ "email": n.email, "webhook": webhook, "on": on, "after": n.after })
     });
     let serde_json::Value::Object(mut fields) = serde_json::json!({
         "timeout": job.timeout.map(format_duration),
