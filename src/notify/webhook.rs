@@ -226,10 +226,7 @@ fn render(
 
 /// The format's headers, then the configured ones (which win); values
 /// from files are read now.
-async fn headers(
-    hook: &Webhook,
-    own: Headers,
-) -> Result<HeaderMap, DeliveryError> {
+async fn headers(hook: &Webhook, own: Headers) -> Result<HeaderMap, DeliveryError> {
     let mut map = HeaderMap::new();
     for (name, value) in own {
         // Non-ASCII (a job title in another script) cannot go in a header
