@@ -1,5 +1,14 @@
-//! Notifications (SPEC §7): email over SMTP and webhooks, sent once per
-//! run after its last attempt.
+//! Notifications (SPEC §7, §11): email over SMTP, webhooks and
+//! healthchecks.io pings.
+//!
+//! A [`Notice`] is one event of one job, carrying what that event knows:
+//! a finished run's `failure`, `recovery` or `success` (the final finish
+//! record, sent once per run after its last attempt), a `slow` run (the
+//! running attempt), an `overdue` job (last success and window), the
+//! `missed` instants found at start-up (at most [`MISSED_LISTED`], then a
+//! count), a `skipped` start. The scheduler calls [`Notifier::send`] once
+//! per event; `notify.on` filters them. Pings are separate:
+//! [`Notifier::run_started`] and [`Notifier::run_finished`] once per run.
 //!
 //! This module owns two things: the pure decision of which notice a run
 //! deserves ([`decide`], with the per-job [`NotifyState`] the daemon
@@ -41,10 +50,29 @@
 //!   caller's deadline; whatever is still undelivered then is logged and
 //!   abandoned.
 //!
-//! The webhook document is
-//! `{"event":"failure"|"recovery"|"success","job":…,"host":…,"attempts":N,"suppressed":N,"record":<the run's final finish record>}`,
-//! posted with `Content-Type: application/json`; any 2xx answer is
-//! success, anything else is retried.
+//! - Pings (`notify.ping`, the healthchecks.io protocol) use the same
+//!   retries and their own per-job queue, so a run's `URL/start` always
+//!   arrives before its `URL` or `URL/fail`. They bypass the flood cap: a
+//!   monitor counts runs, and a dropped success would page someone.
+//!
+//! The JSON webhook document (`format = "json"`, or a string webhook) is
+//! `{"event":…,"job":…,"host":…,"suppressed":N,…}` plus the event's own
+//! fields, posted with `Content-Type: application/json`:
+//!
+//! - `failure`, `recovery`, `success`: `"attempts":N,"record":<the run's final finish record>`;
+//! - `slow`: `"run_id"`, `"attempt"`, `"started_at"`, `"elapsed_ms"`, `"warn_after_ms"`;
+//! - `overdue`: `"last_success"` (RFC 3339 or null), `"expect_success_within_ms"`, `"due_at"`;
+//! - `missed`: `"scheduled_at":[…]` (at most 100) and `"more":N`;
+//! - `skipped`: `"scheduled_at"`, `"reason"`.
+//!
+//! The chat formats share one text (job, host, outcome, the event's facts
+//! such as attempts and duration, the start of the output): `slack`
+//! `{"text":…}`, `discord` `{"content":…}` within Discord's 2000
+//! characters, `teams` an Adaptive Card 1.4 in a Teams-workflow message,
+//! `ntfy` plain text with `Title`, `Priority` (`high` for failures and
+//! overdue jobs) and `Tags`. Configured `headers` are added last (values
+//! from files read at each try, never logged). Any 2xx answer is success,
+//! anything else is retried.
 
 mod decide;
 mod email;
