@@ -64,6 +64,21 @@ pub(super) fn body(r: &FinishRecord) -> String {
     b
 }
 
+/// `URL/start`, `URL`, `URL/fail`; a query (`?create=1`, `?rid=…`) stays
+/// at the end where the monitor reads it.
+fn signal_url(url: &str, kind: Kind) -> String {
+    let (path, query) = match url.split_once('?') {
+        Some((path, query)) => (path, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let path = path.trim_end_matches('/');
+    match kind {
+        Kind::Start => format!("{path}/start{query}"),
+        Kind::Success => format!("{path}{query}"),
+        Kind::Fail => format!("{path}/fail{query}"),
+    }
+}
+
 /// One try at a ping; any 2xx answer is success.
 pub(super) async fn post(
     http: &LazyClient,
@@ -73,12 +88,7 @@ pub(super) async fn post(
     let What::Ping(p) = &q.what else {
         return Ok(());
     };
-    let base = p.url.trim_end_matches('/');
-    let url = match p.kind {
-        Kind::Start => format!("{base}/start"),
-        Kind::Success => base.to_string(),
-        Kind::Fail => format!("{base}/fail"),
-    };
+    let url = signal_url(&p.url, p.kind);
     let response = http
         .get()
         .map_err(DeliveryError::Permanent)?
@@ -105,5 +115,27 @@ pub(super) async fn post(
             "ping {} answered HTTP {status}",
             host_port(&url)
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_urls_keep_the_query_last() {
+        #[rustfmt::skip]
+        let cases = [
+            ("https://hc-ping.com/abc", Kind::Start, "https://hc-ping.com/abc/start"),
+            ("https://hc-ping.com/abc/", Kind::Success, "https://hc-ping.com/abc"),
+            ("https://hc-ping.com/abc", Kind::Fail, "https://hc-ping.com/abc/fail"),
+            ("https://hc-ping.com/key/backup?create=1", Kind::Start,
+             "https://hc-ping.com/key/backup/start?create=1"),
+            ("https://hc-ping.com/key/backup?create=1", Kind::Success,
+             "https://hc-ping.com/key/backup?create=1"),
+        ];
+        for (url, kind, want) in cases {
+            assert_eq!(signal_url(url, kind), want);
+        }
     }
 }
