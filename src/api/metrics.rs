@@ -183,7 +183,11 @@ fn notifications(out: &mut String, n: &NotifyStats) {
         "counter",
         "Notification deliveries by channel and result (a failed one was given up after its retries).",
     );
-    for (channel, c) in [("email", &n.email), ("webhook", &n.webhook)] {
+    for (channel, c) in [
+        ("email", &n.email),
+        ("webhook", &n.webhook),
+        ("ping", &n.ping),
+    ] {
         for (result, count) in [("delivered", c.delivered), ("failed", c.failed)] {
             let _ = writeln!(
                 out,

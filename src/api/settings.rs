@@ -25,7 +25,7 @@ pub fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
         .into_iter()
         .filter_map(|(set, name)| set.then_some(name))
         .collect();
-        serde_json::json!({ "email": n.email, "webhook": n.webhook, "on": on, "after": n.after })
+        serde_json::json!({ "email": n.email, "webhook": n.webhook.as_ref().map(|w| &w.url), "on": on, "after": n.after })
     });
     let serde_json::Value::Object(mut fields) = serde_json::json!({
         "timeout": job.timeout.map(format_duration),

@@ -151,8 +151,7 @@ notify = {}
         notify.on,
         NotifyOn {
             failure: true,
-            recovery: false,
-            success: false
+            ..NotifyOn::default()
         }
     );
     assert_eq!(notify.after, 1);

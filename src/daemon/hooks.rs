@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::scheduler::Hooks;
 use super::watch::ConfigWatcher;
 use crate::config::{Config, ConfigErrors, Job};
-use crate::notify::{Event, Notifier};
+use crate::notify::{Event, Notice, Notifier};
 use crate::record::FinishRecord;
 use crate::state::State;
 
@@ -65,7 +65,13 @@ impl Hooks for DaemonHooks {
 
     fn run_ended(&mut self, job: Option<&Job>, record: &FinishRecord, notice: Option<Event>) {
         if let (Some(event), Some(job)) = (notice, job) {
-            self.notifier.send(job, event, record);
+            self.notifier.send(
+                job,
+                Notice::Run {
+                    event,
+                    record: record.clone(),
+                },
+            );
         }
     }
 

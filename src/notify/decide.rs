@@ -39,7 +39,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::model::Notify;
+use crate::config::model::{Notify, NotifyOn};
 use crate::record::Status;
 
 /// The kind of notice, as `notify.on` and the webhook's `event` name it.
@@ -49,6 +49,10 @@ pub enum Event {
     Failure,
     Recovery,
     Success,
+    Slow,
+    Overdue,
+    Missed,
+    Skipped,
 }
 
 impl Event {
@@ -58,7 +62,29 @@ impl Event {
             Event::Failure => "failure",
             Event::Recovery => "recovery",
             Event::Success => "success",
+            Event::Slow => "slow",
+            Event::Overdue => "overdue",
+            Event::Missed => "missed",
+            Event::Skipped => "skipped",
         }
+    }
+
+    /// Whether `on` lists this event.
+    pub fn wanted(self, on: &NotifyOn) -> bool {
+        match self {
+            Event::Failure => on.failure,
+            Event::Recovery => on.recovery,
+            Event::Success => on.success,
+            Event::Slow => on.slow,
+            Event::Overdue => on.overdue,
+            Event::Missed => on.missed,
+            Event::Skipped => on.skipped,
+        }
+    }
+
+    /// Whether this is the outcome of a finished run.
+    pub(super) fn is_run_outcome(self) -> bool {
+        matches!(self, Event::Failure | Event::Recovery | Event::Success)
     }
 }
 
@@ -113,16 +139,17 @@ pub fn decide(notify: &Notify, status: Status, state: &mut NotifyState) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::model::NotifyOn;
 
     fn notify(on: &str, after: u32) -> Notify {
         Notify {
             email: vec!["admin@example.com".into()],
             webhook: None,
+            ping: None,
             on: NotifyOn {
                 failure: on.contains('F'),
                 recovery: on.contains('R'),
                 success: on.contains('S'),
+                ..NotifyOn::default()
             },
             after,
         }
@@ -220,7 +247,15 @@ mod tests {
 
     #[test]
     fn event_names_match_the_config_and_webhook() {
-        for (e, name) in [(F, "failure"), (R, "recovery"), (S, "success")] {
+        for (e, name) in [
+            (F, "failure"),
+            (R, "recovery"),
+            (S, "success"),
+            (Event::Slow, "slow"),
+            (Event::Overdue, "overdue"),
+            (Event::Missed, "missed"),
+            (Event::Skipped, "skipped"),
+        ] {
             assert_eq!(e.as_str(), name);
             assert_eq!(
                 serde_json::to_string(&e).expect("serialise"),

@@ -18,62 +18,68 @@ use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{DeliveryError, Event, Notice, error_chain};
+use super::notice::{human, human_ms};
+use super::{DeliveryError, Notice, Queued, What, error_chain};
 use crate::config::model::{SmtpSettings, SmtpTls};
-use crate::record::Status;
 
 /// `[cronduct] <job> on <host>: <outcome>`.
-pub(super) fn subject(notice: &Notice, host: &str) -> String {
-    format!("[cronduct] {} on {host}: {}", notice.job, outcome(notice))
-}
-
-/// The outcome as the subject and the body's first line say it.
-fn outcome(notice: &Notice) -> String {
-    let r = &notice.record;
-    match notice.event {
-        Event::Recovery => "recovered".into(),
-        Event::Success => "succeeded".into(),
-        Event::Failure => {
-            let detail = match r.status {
-                Status::Failed => {
-                    if let Some(code) = r.exit_code {
-                        format!("exit {code}")
-                    } else if let Some(sig) = &r.signal {
-                        format!("signal {sig}")
-                    } else if let Some(http) = r.http_status {
-                        format!("HTTP {http}")
-                    } else {
-                        "failed".into()
-                    }
-                }
-                other => other.as_str().into(),
-            };
-            format!("FAILED ({detail})")
-        }
-    }
+pub(super) fn subject(q: &Queued, n: &Notice, host: &str) -> String {
+    format!("[cronduct] {} on {host}: {}", q.job, n.outcome())
 }
 
 /// The plain-text body.
-pub(super) fn body(notice: &Notice, host: &str) -> String {
-    let r = &notice.record;
-    let tz = notice.timezone;
+pub(super) fn body(q: &Queued, n: &Notice, host: &str) -> String {
+    let tz = q.timezone;
     let mut b = String::new();
     // `write!` into a String cannot fail; the results are ignored.
-    let _ = writeln!(b, "Job {} on {host}: {}.", notice.job, outcome(notice));
+    let _ = writeln!(b, "Job {} on {host}: {}.", q.job, n.outcome());
     b.push('\n');
     let mut field = |name: &str, value: &str| {
         let _ = writeln!(b, "{:<13} {value}", format!("{name}:"));
     };
-    field("Job", &notice.job);
-    if !notice.description.is_empty() {
-        field("Description", &notice.description);
+    field("Job", &q.job);
+    if !q.description.is_empty() {
+        field("Description", &q.description);
     }
     field("Host", host);
-    field(
-        if notice.is_http { "Request" } else { "Command" },
-        &notice.action,
-    );
-    field("Schedule", &format!("{} ({tz})", notice.schedule));
+    field(if q.is_http { "Request" } else { "Command" }, &q.action);
+    field("Schedule", &format!("{} ({tz})", q.schedule));
+    let r = match n {
+        Notice::Run { record, .. } => record,
+        Notice::Slow(s) => {
+            field("Run id", &s.run_id);
+            field("Attempt", &s.attempt.to_string());
+            field("Started", &local(s.started_at, tz));
+            field("Running for", &human(s.elapsed));
+            field("Warn after", &human(s.warn_after));
+            return finish(b, q);
+        }
+        Notice::Overdue(o) => {
+            let last = o
+                .last_success
+                .map_or_else(|| "never".into(), |t| local(t, tz));
+            field("Last success", &last);
+            field("Expected", &format!("a success within {}", human(o.window)));
+            field("Overdue at", &local(o.due_at, tz));
+            return finish(b, q);
+        }
+        Notice::Skipped(s) => {
+            field("Scheduled", &local(s.scheduled_at, tz));
+            field("Reason", &s.reason);
+            return finish(b, q);
+        }
+        Notice::Missed(m) => {
+            field("Missed", &m.total().to_string());
+            b.push_str("\nScheduled instants that did not run:\n");
+            for t in m.listed.iter().take(super::MISSED_LISTED) {
+                let _ = writeln!(b, "  {}", local(*t, tz));
+            }
+            if m.more > 0 {
+                let _ = writeln!(b, "  ... and {} more", m.more);
+            }
+            return finish(b, q);
+        }
+    };
     field("Trigger", r.trigger.as_str());
     field("Run id", &r.run_id);
     field("Attempts", &r.attempt.to_string());
@@ -87,10 +93,7 @@ pub(super) fn body(notice: &Notice, host: &str) -> String {
     };
     field("Started", &format!("{}{which}", local(r.started_at, tz)));
     field("Finished", &local(r.finished_at, tz));
-    field(
-        "Duration",
-        &format!("{}{which}", human_duration(r.duration_ms)),
-    );
+    field("Duration", &format!("{}{which}", human_ms(r.duration_ms)));
     if let Some(code) = r.exit_code {
         field("Exit code", &code.to_string());
     }
@@ -103,18 +106,8 @@ pub(super) fn body(notice: &Notice, host: &str) -> String {
     if let Some(error) = &r.error {
         field("Error", error);
     }
-    if notice.suppressed > 0 {
-        let _ = writeln!(
-            b,
-            "\n{} earlier notice(s) for this job were suppressed by the rate limit.",
-            notice.suppressed
-        );
-    }
-    let first = if notice.is_http {
-        "response body"
-    } else {
-        "stdout"
-    };
+    let mut b = finish(b, q);
+    let first = if q.is_http { "response body" } else { "stdout" };
     for (name, tail) in [(first, &r.stdout), ("stderr", &r.stderr)] {
         b.push('\n');
         if tail.is_empty() {
@@ -136,28 +129,23 @@ pub(super) fn body(notice: &Notice, host: &str) -> String {
     b
 }
 
+/// The rate-limit line, when notices were held back.
+fn finish(mut b: String, q: &Queued) -> String {
+    if q.suppressed > 0 {
+        let _ = writeln!(
+            b,
+            "\n{} earlier notice(s) for this job were suppressed by the rate limit.",
+            q.suppressed
+        );
+    }
+    b
+}
+
 /// An instant in the job's zone, with the offset so it is unambiguous.
 fn local(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz)
         .format("%Y-%m-%d %H:%M:%S %:z")
         .to_string()
-}
-
-/// `850ms`, `5.1s`, `4m05s`, `2h03m07s`.
-fn human_duration(ms: u64) -> String {
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    if ms < 60_000 {
-        return format!("{:.1}s", ms as f64 / 1000.0);
-    }
-    let secs = ms / 1000;
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h > 0 {
-        format!("{h}h{m:02}m{s:02}s")
-    } else {
-        format!("{m}m{s:02}s")
-    }
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): tells vacation responders
@@ -181,7 +169,12 @@ impl Header for AutoSubmitted {
 
 /// Builds the message: one mail, every recipient in `To`, dated at the
 /// run's finish so clients sort retried notices correctly.
-fn message(smtp: &SmtpSettings, host: &str, notice: &Notice) -> Result<Message, DeliveryError> {
+fn message(
+    smtp: &SmtpSettings,
+    host: &str,
+    q: &Queued,
+    n: &Notice,
+) -> Result<Message, DeliveryError> {
     let from: Mailbox = smtp.from.parse().map_err(|e| {
         DeliveryError::Permanent(format!(
             "[smtp] from address {:?} is invalid: {e}",
@@ -190,25 +183,26 @@ fn message(smtp: &SmtpSettings, host: &str, notice: &Notice) -> Result<Message, 
     })?;
     let mut builder = Message::builder()
         .from(from)
-        .subject(subject(notice, host))
-        .date(SystemTime::from(notice.record.finished_at))
-        .message_id(Some(message_id(notice, host)))
+        .subject(subject(q, n, host))
+        .date(SystemTime::from(n.at()))
+        .message_id(Some(message_id(q, n, host)))
         .header(ContentType::TEXT_PLAIN)
         .header(AutoSubmitted);
-    for to in &notice.email {
+    for to in &q.email {
         let mailbox: Mailbox = to.parse().map_err(|e| {
             DeliveryError::Permanent(format!("recipient address {to:?} is invalid: {e}"))
         })?;
         builder = builder.to(mailbox);
     }
     builder
-        .body(body(notice, host))
+        .body(body(q, n, host))
         .map_err(|e| DeliveryError::Permanent(format!("cannot build the mail: {e}")))
 }
 
-/// A Message-ID derived from the run, so every try of one notice carries
-/// the same id and a mail a server accepted twice is shown once.
-fn message_id(notice: &Notice, host: &str) -> String {
+/// A Message-ID derived from the run (or, for a notice about no run, the
+/// event's instant), so every try of one notice carries the same id and a
+/// mail a server accepted twice is shown once.
+fn message_id(q: &Queued, n: &Notice, host: &str) -> String {
     fn atom(s: &str) -> String {
         let clean: String = s
             .chars()
@@ -228,9 +222,12 @@ fn message_id(notice: &Notice, host: &str) -> String {
     }
     format!(
         "<{}.{}.{}@{}>",
-        atom(&notice.record.run_id),
-        notice.event,
-        atom(&notice.job),
+        atom(
+            &n.run_id()
+                .map_or_else(|| n.at().timestamp_millis().to_string(), str::to_string)
+        ),
+        n.event(),
+        atom(&q.job),
         atom(host)
     )
 }
@@ -261,12 +258,12 @@ async fn credentials(smtp: &SmtpSettings) -> Result<Option<Credentials>, Deliver
     Ok(Some(Credentials::new(user.clone(), password.to_string())))
 }
 
-/// One try at mailing `notice` through `smtp`, bounded by `timeout` as a
+/// One try at mailing the notice through `smtp`, bounded by `timeout` as a
 /// whole.
 pub(super) async fn send(
     smtp: Option<&SmtpSettings>,
     host: &str,
-    notice: &Notice,
+    q: &Queued,
     timeout: Duration,
 ) -> Result<(), DeliveryError> {
     let Some(smtp) = smtp else {
@@ -274,7 +271,10 @@ pub(super) async fn send(
             "the job mails but the config has no [smtp] section".into(),
         ));
     };
-    let message = message(smtp, host, notice)?;
+    let What::Notice(n) = &q.what else {
+        return Ok(());
+    };
+    let message = message(smtp, host, q, n)?;
     let creds = credentials(smtp).await?;
     let builder = match smtp.tls {
         SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
@@ -313,16 +313,18 @@ pub(super) async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{FinishRecord, Trigger};
-    use chrono::TimeZone;
+    use crate::notify::{Event, Missed, Overdue, SlowRun};
+    use crate::record::{FinishRecord, Status, Trigger};
+    use chrono::{TimeZone, Utc};
 
-    fn notice(event: Event, status: Status) -> Notice {
-        let t = Utc
-            .with_ymd_and_hms(2026, 3, 29, 6, 0, 0)
+    fn t0() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 29, 6, 0, 0)
             .single()
-            .expect("valid");
-        Notice {
-            event,
+            .expect("valid")
+    }
+
+    fn queued() -> Queued {
+        Queued {
             job: "db-backup".into(),
             description: "Nightly dump".into(),
             schedule: "0 2 * * *".into(),
@@ -331,6 +333,20 @@ mod tests {
             is_http: false,
             email: vec!["a@example.com".into()],
             webhook: None,
+            what: What::Ping(crate::notify::ping::Ping {
+                url: String::new(),
+                kind: crate::notify::ping::Kind::Start,
+                run_id: String::new(),
+                body: String::new(),
+            }),
+            suppressed: 0,
+        }
+    }
+
+    fn run(event: Event, status: Status) -> Notice {
+        let t = t0();
+        Notice::Run {
+            event,
             record: FinishRecord {
                 ts: t,
                 run_id: "r1".into(),
@@ -353,38 +369,56 @@ mod tests {
                 retry_at: None,
                 host: "web1".into(),
             },
-            suppressed: 0,
+        }
+    }
+
+    fn with_record(n: Notice, f: impl FnOnce(&mut FinishRecord)) -> Notice {
+        match n {
+            Notice::Run { event, mut record } => {
+                f(&mut record);
+                Notice::Run { event, record }
+            }
+            other => other,
         }
     }
 
     #[test]
     fn subjects_name_job_host_and_outcome() {
+        let q = queued();
+        let secs = std::time::Duration::from_secs;
         #[rustfmt::skip]
         let cases = [
-            (Event::Failure, Status::Failed, "[cronduct] db-backup on web1: FAILED (exit 3)"),
-            (Event::Failure, Status::Timeout, "[cronduct] db-backup on web1: FAILED (timeout)"),
-            (Event::Failure, Status::Lost, "[cronduct] db-backup on web1: FAILED (lost)"),
-            (Event::Recovery, Status::Success, "[cronduct] db-backup on web1: recovered"),
-            (Event::Success, Status::Success, "[cronduct] db-backup on web1: succeeded"),
+            (run(Event::Failure, Status::Failed), "[cronduct] db-backup on web1: FAILED (exit 3)"),
+            (run(Event::Failure, Status::Timeout), "[cronduct] db-backup on web1: FAILED (timeout)"),
+            (run(Event::Failure, Status::Lost), "[cronduct] db-backup on web1: FAILED (lost)"),
+            (run(Event::Recovery, Status::Success), "[cronduct] db-backup on web1: recovered"),
+            (run(Event::Success, Status::Success), "[cronduct] db-backup on web1: succeeded"),
+            (with_record(run(Event::Failure, Status::Failed), |r| {
+                r.exit_code = None;
+                r.signal = Some("SIGKILL".into());
+            }), "[cronduct] db-backup on web1: FAILED (signal SIGKILL)"),
+            (with_record(run(Event::Failure, Status::Failed), |r| {
+                r.exit_code = None;
+                r.http_status = Some(503);
+            }), "[cronduct] db-backup on web1: FAILED (HTTP 503)"),
+            (Notice::Slow(SlowRun { run_id: "r1".into(), attempt: 1, started_at: t0(),
+                elapsed: secs(725), warn_after: secs(600) }),
+             "[cronduct] db-backup on web1: slow (running for 12m05s)"),
+            (Notice::Overdue(Overdue { last_success: None, window: secs(7200), due_at: t0() }),
+             "[cronduct] db-backup on web1: OVERDUE (no success within 2h00m00s)"),
+            (Notice::Missed(Missed::new([t0()], t0())),
+             "[cronduct] db-backup on web1: missed 1 scheduled run(s)"),
         ];
-        for (event, status, want) in cases {
-            assert_eq!(subject(&notice(event, status), "web1"), want);
+        for (n, want) in cases {
+            assert_eq!(subject(&q, &n, "web1"), want);
         }
-        let mut killed = notice(Event::Failure, Status::Failed);
-        killed.record.exit_code = None;
-        killed.record.signal = Some("SIGKILL".into());
-        assert!(subject(&killed, "web1").ends_with("FAILED (signal SIGKILL)"));
-        let mut http = notice(Event::Failure, Status::Failed);
-        http.record.exit_code = None;
-        http.record.http_status = Some(503);
-        assert!(subject(&http, "web1").ends_with("FAILED (HTTP 503)"));
     }
 
     #[test]
     fn body_shows_times_in_the_job_zone_and_the_tails() {
-        let mut n = notice(Event::Failure, Status::Failed);
-        n.suppressed = 7;
-        let b = body(&n, "web1");
+        let mut q = queued();
+        q.suppressed = 7;
+        let b = body(&q, &run(Event::Failure, Status::Failed), "web1");
         for want in [
             "Job db-backup on web1: FAILED (exit 3).",
             "Schedule:     0 2 * * * (America/Santo_Domingo)",
@@ -401,10 +435,20 @@ mod tests {
     }
 
     #[test]
+    fn a_missed_body_lists_a_hundred_instants_then_counts() {
+        let all = (0..130).map(|i| t0() + chrono::Duration::hours(i));
+        let b = body(&queued(), &Notice::Missed(Missed::new(all, t0())), "web1");
+        assert!(b.contains("Missed:       130"), "{b}");
+        assert!(b.contains("  2026-03-29 02:00:00 -04:00\n"), "{b}");
+        assert_eq!(b.matches("  2026-").count(), 100, "{b}");
+        assert!(b.contains("... and 30 more"), "{b}");
+    }
+
+    #[test]
     fn durations_read_like_a_person_wrote_them() {
         let got: Vec<String> = [850, 5_120, 245_000, 7_387_000]
             .into_iter()
-            .map(human_duration)
+            .map(human_ms)
             .collect();
         assert_eq!(got, vec!["850ms", "5.1s", "4m05s", "2h03m07s"]);
     }

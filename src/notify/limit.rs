@@ -43,6 +43,8 @@ struct JobWindow {
     sent: VecDeque<Instant>,
     /// Notices suppressed since the last one admitted.
     suppressed: u32,
+    /// The last run outcome sent (failure, recovery, success); other
+    /// notices in between do not make a failure less stale.
     last_sent: Option<Event>,
 }
 
@@ -84,7 +86,9 @@ impl RateLimiter {
         let under_cap = self.limit == 0 || w.sent.len() < self.limit as usize;
         if under_cap || exempt {
             w.sent.push_back(now);
-            w.last_sent = Some(event);
+            if event.is_run_outcome() {
+                w.last_sent = Some(event);
+            }
             Admit::Send {
                 suppressed: std::mem::take(&mut w.suppressed),
             }
@@ -142,6 +146,10 @@ mod tests {
              &[SEND, SEND, DROP, DROP, DROP, DROP]),
             ("success is capped like anything else", &[S, S, S],
              &[SEND, SEND, DROP]),
+            ("new kinds are capped too", &[Event::Slow, Event::Overdue, Event::Missed, Event::Skipped],
+             &[SEND, SEND, DROP, DROP]),
+            ("a slow notice between does not cost the recovery its pass", &[F, Event::Slow, R],
+             &[SEND, SEND, Admit::Send { suppressed: 0 }]),
         ];
         for (name, events, want) in cases {
             let t0 = Instant::now();

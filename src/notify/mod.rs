@@ -1,5 +1,14 @@
-//! Notifications (SPEC §7): email over SMTP and webhooks, sent once per
-//! run after its last attempt.
+//! Notifications (SPEC §7, §11): email over SMTP, webhooks and
+//! healthchecks.io pings.
+//!
+//! A [`Notice`] is one event of one job, carrying what that event knows:
+//! a finished run's `failure`, `recovery` or `success` (the final finish
+//! record, sent once per run after its last attempt), a `slow` run (the
+//! running attempt), an `overdue` job (last success and window), the
+//! `missed` instants found at start-up (at most [`MISSED_LISTED`], then a
+//! count), a `skipped` start. The scheduler calls [`Notifier::send`] once
+//! per event; `notify.on` filters them. Pings are separate:
+//! [`Notifier::run_started`] and [`Notifier::run_finished`] once per run.
 //!
 //! This module owns two things: the pure decision of which notice a run
 //! deserves ([`decide`], with the per-job [`NotifyState`] the daemon
@@ -46,14 +55,35 @@
 //!   `/metrics`, so a mail server that refuses every notice is seen without
 //!   reading the log.
 //!
-//! The webhook document is
-//! `{"event":"failure"|"recovery"|"success","job":…,"host":…,"attempts":N,"suppressed":N,"record":<the run's final finish record>}`,
-//! posted with `Content-Type: application/json`; any 2xx answer is
-//! success, anything else is retried.
+//! - Pings (`notify.ping`, the healthchecks.io protocol) use the same
+//!   retries and their own per-job queue, so a run's `URL/start` always
+//!   arrives before its `URL` or `URL/fail`. They bypass the flood cap: a
+//!   monitor counts runs, and a dropped success would page someone.
+//!
+//! The JSON webhook document (`format = "json"`, or a string webhook) is
+//! `{"event":…,"job":…,"host":…,"suppressed":N,…}` plus the event's own
+//! fields, posted with `Content-Type: application/json`:
+//!
+//! - `failure`, `recovery`, `success`: `"attempts":N,"record":<the run's final finish record>`;
+//! - `slow`: `"run_id"`, `"attempt"`, `"started_at"`, `"elapsed_ms"`, `"warn_after_ms"`;
+//! - `overdue`: `"last_success"` (RFC 3339 or null), `"expect_success_within_ms"`, `"due_at"`;
+//! - `missed`: `"scheduled_at":[…]` (at most 100) and `"more":N`;
+//! - `skipped`: `"scheduled_at"`, `"reason"`.
+//!
+//! The chat formats share one text (job, host, outcome, the event's facts
+//! such as attempts and duration, the start of the output): `slack`
+//! `{"text":…}`, `discord` `{"content":…}` within Discord's 2000
+//! characters, `teams` an Adaptive Card 1.4 in a Teams-workflow message,
+//! `ntfy` plain text with `Title`, `Priority` (`high` for failures and
+//! overdue jobs) and `Tags`. Configured `headers` are added last (values
+//! from files read at each try, never logged). Any 2xx answer is success,
+//! anything else is retried.
 
 mod decide;
 mod email;
 mod limit;
+mod notice;
+mod ping;
 mod webhook;
 
 use std::collections::{HashMap, VecDeque};
@@ -68,9 +98,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use decide::{Event, NotifyState, decide};
+pub use notice::{MISSED_LISTED, Missed, Notice, Overdue, Skipped, SlowRun};
 
 use crate::action::http::LazyClient;
-use crate::config::model::{Action, Command, Job, SmtpSettings};
+use crate::config::model::{Action, Command, Job, SmtpSettings, Webhook};
 use crate::record::FinishRecord;
 use crate::wire::{ChannelStats, NotifyStats};
 use limit::{Admit, RateLimiter};
@@ -134,6 +165,7 @@ impl ChannelCounters {
 struct Counters {
     email: ChannelCounters,
     webhook: ChannelCounters,
+    ping: ChannelCounters,
     suppressed: AtomicU64,
     dropped: AtomicU64,
 }
@@ -151,18 +183,20 @@ impl Counters {
         match channel {
             Channel::Email => &self.email,
             Channel::Webhook => &self.webhook,
+            Channel::Ping => &self.ping,
         }
     }
 
     fn read(&self) -> NotifyStats {
-        let (email, webhook) = (self.email.read(), self.webhook.read());
+        let (email, webhook, ping) = (self.email.read(), self.webhook.read(), self.ping.read());
         NotifyStats {
-            delivered: email.delivered + webhook.delivered,
-            failed: email.failed + webhook.failed,
+            delivered: email.delivered + webhook.delivered + ping.delivered,
+            failed: email.failed + webhook.failed + ping.failed,
             suppressed: self.suppressed.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             email,
             webhook,
+            ping,
         }
     }
 }
@@ -203,7 +237,7 @@ type Stop = (Instant, oneshot::Sender<()>);
 /// same queue. Create it with [`Notifier::start`] inside a Tokio runtime.
 #[derive(Debug, Clone)]
 pub struct Notifier {
-    tx: mpsc::Sender<Box<Notice>>,
+    tx: mpsc::Sender<Box<Queued>>,
     shared: Arc<Shared>,
     stop: Arc<Mutex<Option<oneshot::Sender<Stop>>>>,
 }
@@ -211,8 +245,7 @@ pub struct Notifier {
 /// Everything a delivery needs, copied out of the job and the run so the
 /// job may be reloaded or removed while the notice is in flight.
 #[derive(Debug, Clone)]
-struct Notice {
-    event: Event,
+struct Queued {
     job: String,
     description: String,
     schedule: String,
@@ -221,11 +254,35 @@ struct Notice {
     action: String,
     is_http: bool,
     email: Vec<String>,
-    webhook: Option<String>,
-    /// The run's final attempt; its `attempt` is how many the run took.
-    record: FinishRecord,
+    webhook: Option<Webhook>,
+    what: What,
     /// Notices suppressed by the rate limit since the last one sent.
     suppressed: u32,
+}
+
+/// A notice (mail and webhook, rate-limited) or a monitor ping (never
+/// rate-limited: the monitor counts runs).
+#[derive(Debug, Clone)]
+enum What {
+    Notice(Notice),
+    Ping(ping::Ping),
+}
+
+impl Queued {
+    /// The event name for log lines.
+    fn event(&self) -> &'static str {
+        match &self.what {
+            What::Notice(n) => n.event().as_str(),
+            What::Ping(p) => p.kind.as_str(),
+        }
+    }
+
+    fn run_id(&self) -> Option<&str> {
+        match &self.what {
+            What::Notice(n) => n.run_id(),
+            What::Ping(p) => Some(&p.run_id),
+        }
+    }
 }
 
 /// Where one notice goes.
@@ -233,6 +290,7 @@ struct Notice {
 enum Channel {
     Email,
     Webhook,
+    Ping,
 }
 
 impl Channel {
@@ -240,6 +298,7 @@ impl Channel {
         match self {
             Channel::Email => "email",
             Channel::Webhook => "webhook",
+            Channel::Ping => "ping",
         }
     }
 }
@@ -295,46 +354,90 @@ impl Notifier {
         *self.shared.smtp.lock().unwrap_or_else(|e| e.into_inner()) = smtp.map(Arc::new);
     }
 
-    /// Queues `event` for `job`'s finished run, whose final attempt is
-    /// `record` (so the run took `record.attempt` attempts). Never waits: a full
+    /// Queues `notice` for `job`'s mail and webhook. Call it for each
+    /// event: a finished run's [`decide`] outcome, a run found slow, a job
+    /// found overdue, the missed instants found at start-up, a skip. A
+    /// notice whose event `notify.on` does not list is not sent, nor is
+    /// anything for a job without email or webhook. Never waits: a full
     /// queue, or a notifier that has shut down, drops the notice with an
-    /// `error` log line. A job without `notify` (or with neither email nor
-    /// webhook) sends nothing.
-    pub fn send(&self, job: &Job, event: Event, record: &FinishRecord) {
+    /// `error` log line. Every notice counts against the job's rate limit.
+    pub fn send(&self, job: &Job, notice: Notice) {
         let Some(notify) = &job.notify else {
             return;
         };
-        if notify.email.is_empty() && notify.webhook.is_none() {
+        if (notify.email.is_empty() && notify.webhook.is_none())
+            || !notice.event().wanted(&notify.on)
+        {
             return;
         }
+        self.enqueue(job, notify.email.clone(), What::Notice(notice));
+    }
+
+    /// Pings `notify.ping` with `URL/start` for a run whose first attempt
+    /// has just started (call it once per run, not per retry). Ordered
+    /// before the run's [`Notifier::run_finished`] ping.
+    pub fn run_started(&self, job: &Job, run_id: &str) {
+        self.ping(job, ping::Kind::Start, run_id, String::new());
+    }
+
+    /// Pings `notify.ping` once a run is over, with `record` its final
+    /// attempt: `URL` on success, `URL/fail` on a failure, with the
+    /// output tail as the body; whatever `notify.on` says. A cancelled
+    /// run pings nothing (nobody should be paged for a run stopped on
+    /// purpose; the monitor's grace time still notices a run that never
+    /// ends). The notice itself goes through [`Notifier::send`].
+    pub fn run_finished(&self, job: &Job, record: &FinishRecord) {
+        let kind = if record.status == crate::record::Status::Success {
+            ping::Kind::Success
+        } else if record.status.is_failure() {
+            ping::Kind::Fail
+        } else {
+            return;
+        };
+        self.ping(job, kind, &record.run_id, ping::body(record));
+    }
+
+    fn ping(&self, job: &Job, kind: ping::Kind, run_id: &str, body: String) {
+        let Some(url) = job.notify.as_ref().and_then(|n| n.ping.clone()) else {
+            return;
+        };
+        let p = ping::Ping {
+            url,
+            kind,
+            run_id: run_id.to_string(),
+            body,
+        };
+        self.enqueue(job, Vec::new(), What::Ping(p));
+    }
+
+    fn enqueue(&self, job: &Job, email: Vec<String>, what: What) {
         let (action, is_http) = match &job.action {
             Action::Command(Command::Shell(s)) => (s.clone(), false),
             Action::Command(Command::Argv(argv)) => (argv.join(" "), false),
             Action::Http(req) => (format!("{} {}", req.method, req.url), true),
         };
-        let notice = Notice {
-            event,
+        let queued = Queued {
             job: job.id.clone(),
             description: job.description.clone(),
             schedule: job.schedule.to_string(),
             timezone: job.timezone,
             action,
             is_http,
-            email: notify.email.clone(),
-            webhook: notify.webhook.clone(),
-            record: record.clone(),
+            email,
+            webhook: job.notify.as_ref().and_then(|n| n.webhook.clone()),
+            what,
             suppressed: 0,
         };
-        if let Err(e) = self.tx.try_send(Box::new(notice)) {
+        if let Err(e) = self.tx.try_send(Box::new(queued)) {
             Counters::bump(&self.shared.counters.dropped);
-            let why = match e {
-                mpsc::error::TrySendError::Full(_) => "the notification queue is full",
-                mpsc::error::TrySendError::Closed(_) => "the notifier has shut down",
+            let (why, q) = match e {
+                mpsc::error::TrySendError::Full(q) => ("the notification queue is full", q),
+                mpsc::error::TrySendError::Closed(q) => ("the notifier has shut down", q),
             };
             tracing::error!(
                 job = %job.id,
-                event = %event,
-                run_id = %record.run_id,
+                event = q.event(),
+                run_id = q.run_id().map(tracing::field::display),
                 "dropping notification: {why}"
             );
         }
@@ -375,7 +478,7 @@ impl Notifier {
 /// The delivery task: admits queued notices through the rate limit and
 /// hands them to the [`Dispatcher`].
 async fn run(
-    mut rx: mpsc::Receiver<Box<Notice>>,
+    mut rx: mpsc::Receiver<Box<Queued>>,
     mut stop_rx: oneshot::Receiver<Stop>,
     shared: Arc<Shared>,
     mut limiter: RateLimiter,
@@ -429,7 +532,7 @@ struct Dispatcher {
     /// Which queue each running delivery belongs to.
     keys: HashMap<tokio::task::Id, Key>,
     /// Queues with a delivery running, and what waits behind it.
-    waiting: HashMap<Key, VecDeque<Arc<Notice>>>,
+    waiting: HashMap<Key, VecDeque<Arc<Queued>>>,
     /// Deliveries running or waiting: what `max_in_flight` bounds.
     pending: usize,
 }
@@ -446,35 +549,43 @@ impl Dispatcher {
         }
     }
 
-    /// Applies the rate limit to `notice` and queues its deliveries.
-    fn admit(&mut self, mut notice: Notice, limiter: &mut RateLimiter) {
-        match limiter.admit(&notice.job, notice.event, Instant::now()) {
+    /// Applies the rate limit to a notice and queues its deliveries; a
+    /// ping goes straight to its queue.
+    fn admit(&mut self, mut q: Queued, limiter: &mut RateLimiter) {
+        let event = match &q.what {
+            What::Ping(_) => {
+                self.enqueue((q.job.clone(), Channel::Ping), Arc::new(q));
+                return;
+            }
+            What::Notice(n) => n.event(),
+        };
+        match limiter.admit(&q.job, event, Instant::now()) {
             Admit::Suppress => {
                 Counters::bump(&self.shared.counters.suppressed);
                 tracing::warn!(
-                    job = %notice.job,
-                    event = %notice.event,
-                    run_id = %notice.record.run_id,
+                    job = %q.job,
+                    event = %event,
+                    run_id = q.run_id().map(tracing::field::display),
                     "notification suppressed: more than {} notices for this job within {:?}",
                     self.shared.options.rate_limit,
                     self.shared.options.rate_window,
                 );
             }
             Admit::Send { suppressed } => {
-                notice.suppressed = suppressed;
-                let notice = Arc::new(notice);
+                q.suppressed = suppressed;
+                let q = Arc::new(q);
                 let channels = [
-                    (!notice.email.is_empty()).then_some(Channel::Email),
-                    notice.webhook.is_some().then_some(Channel::Webhook),
+                    (!q.email.is_empty()).then_some(Channel::Email),
+                    q.webhook.is_some().then_some(Channel::Webhook),
                 ];
                 for channel in channels.into_iter().flatten() {
-                    self.enqueue((notice.job.clone(), channel), Arc::clone(&notice));
+                    self.enqueue((q.job.clone(), channel), Arc::clone(&q));
                 }
             }
         }
     }
 
-    fn enqueue(&mut self, key: Key, notice: Arc<Notice>) {
+    fn enqueue(&mut self, key: Key, notice: Arc<Queued>) {
         self.pending += 1;
         match self.waiting.get_mut(&key) {
             Some(queue) => queue.push_back(notice),
@@ -485,7 +596,7 @@ impl Dispatcher {
         }
     }
 
-    fn spawn(&mut self, key: Key, notice: Arc<Notice>) {
+    fn spawn(&mut self, key: Key, notice: Arc<Queued>) {
         let task = self.running.spawn(deliver(
             Arc::clone(&self.shared),
             notice,
@@ -562,7 +673,7 @@ impl Dispatcher {
 /// retry is skipped and a failed try is the last.
 async fn deliver(
     shared: Arc<Shared>,
-    notice: Arc<Notice>,
+    notice: Arc<Queued>,
     channel: Channel,
     closing: CancellationToken,
 ) {
@@ -583,14 +694,15 @@ async fn deliver(
             Channel::Webhook => {
                 webhook::post(&shared.http, &shared.host, &notice, shared.options.timeout).await
             }
+            Channel::Ping => ping::post(&shared.http, &notice, shared.options.timeout).await,
         };
         let error = match result {
             Ok(()) => {
                 Counters::bump(&shared.counters.channel(channel).delivered);
                 tracing::info!(
                     job = %notice.job,
-                    event = %notice.event,
-                    run_id = %notice.record.run_id,
+                    event = notice.event(),
+                    run_id = notice.run_id().map(tracing::field::display),
                     channel = channel.as_str(),
                     tries,
                     "notification sent"
@@ -604,8 +716,8 @@ async fn deliver(
             (DeliveryError::Transient(_), Some(delay)) if !closing.is_cancelled() => {
                 tracing::warn!(
                     job = %notice.job,
-                    event = %notice.event,
-                    run_id = %notice.record.run_id,
+                    event = notice.event(),
+                    run_id = notice.run_id().map(tracing::field::display),
                     channel = channel.as_str(),
                     tries,
                     error = %error,
@@ -620,8 +732,8 @@ async fn deliver(
                 Counters::bump(&shared.counters.channel(channel).failed);
                 tracing::error!(
                     job = %notice.job,
-                    event = %notice.event,
-                    run_id = %notice.record.run_id,
+                    event = notice.event(),
+                    run_id = notice.run_id().map(tracing::field::display),
                     channel = channel.as_str(),
                     tries,
                     error = %error,

@@ -99,9 +99,9 @@ pub struct ChannelStats {
 /// `dropped` count notices.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotifyStats {
-    /// `email.delivered + webhook.delivered`.
+    /// `email.delivered + webhook.delivered + ping.delivered`.
     pub delivered: u64,
-    /// `email.failed + webhook.failed`.
+    /// `email.failed + webhook.failed + ping.failed`.
     pub failed: u64,
     /// Notices held back by the per-job rate limit.
     pub suppressed: u64,
@@ -110,6 +110,9 @@ pub struct NotifyStats {
     pub dropped: u64,
     pub email: ChannelStats,
     pub webhook: ChannelStats,
+    /// `notify.ping` requests (healthchecks.io protocol).
+    #[serde(default)]
+    pub ping: ChannelStats,
 }
 
 /// `GET /api/v1/status`.

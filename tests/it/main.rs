@@ -23,4 +23,5 @@ mod log_writer;
 mod man_pages;
 mod next_cli;
 mod notify;
+mod notify_formats;
 mod schedule_reference;

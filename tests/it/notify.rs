@@ -9,8 +9,10 @@ use crate::support::smtp_sink::{Behaviour, Mail, SmtpSink};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
-use cronduct::config::model::{Action, Command, Job, Notify, NotifyOn, SmtpSettings, SmtpTls};
-use cronduct::notify::{DeliveryOptions, Event, Notifier, NotifyState, decide};
+use cronduct::config::model::{
+    Action, Command, Job, Notify, NotifyOn, SmtpSettings, SmtpTls, Webhook,
+};
+use cronduct::notify::{DeliveryOptions, Event, Notice, Notifier, NotifyState, decide};
 use cronduct::record::{FinishRecord, Status};
 use tokio::time::Instant;
 
@@ -19,11 +21,13 @@ const WAIT: Duration = Duration::from_secs(10);
 fn notify(email: &[&str], webhook: Option<String>, on: &[Event], after: u32) -> Notify {
     Notify {
         email: email.iter().map(|s| s.to_string()).collect(),
-        webhook,
+        webhook: webhook.map(Webhook::json),
+        ping: None,
         on: NotifyOn {
             failure: on.contains(&Event::Failure),
             recovery: on.contains(&Event::Recovery),
             success: on.contains(&Event::Success),
+            ..NotifyOn::default()
         },
         after,
     }
@@ -71,7 +75,13 @@ fn decide_and_send(notifier: &Notifier, job: &Job, runs: &[(&str, Status)]) -> V
         .map(|&(run, status)| {
             let event = decide(&settings, status, &mut state);
             if let Some(event) = event {
-                notifier.send(job, event, &one_attempt(&job.id, run, status));
+                notifier.send(
+                    job,
+                    Notice::Run {
+                        event,
+                        record: one_attempt(&job.id, run, status),
+                    },
+                );
             }
             event
         })
@@ -94,8 +104,10 @@ fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
 fn send_failure(notifier: &Notifier, job: &Job, run_id: &str) {
     notifier.send(
         job,
-        Event::Failure,
-        &one_attempt(&job.id, run_id, Status::Failed),
+        Notice::Run {
+            event: Event::Failure,
+            record: one_attempt(&job.id, run_id, Status::Failed),
+        },
     );
 }
 
@@ -271,7 +283,13 @@ async fn failure_mail_reaches_every_recipient_with_the_output_tails() {
         ),
     );
     let rec = record("db-backup", "run-42", Status::Failed);
-    notifier.send(&j, Event::Failure, &rec);
+    notifier.send(
+        &j,
+        Notice::Run {
+            event: Event::Failure,
+            record: rec.clone(),
+        },
+    );
 
     let mails = sink.wait_for(1, WAIT).await;
     assert_eq!(mails.len(), 1, "one mail for all recipients");
@@ -381,7 +399,13 @@ async fn webhook_posts_the_event_and_the_finish_record() {
     let notifier = start(None, fast());
     let j = hooked("gateway-health", &hook);
     let rec = record("gateway-health", "run-7", Status::Failed);
-    notifier.send(&j, Event::Failure, &rec);
+    notifier.send(
+        &j,
+        Notice::Run {
+            event: Event::Failure,
+            record: rec.clone(),
+        },
+    );
 
     until("the webhook POST", WAIT, || !hook.received().is_empty()).await;
     let (headers, body) = hook.received().remove(0);
@@ -562,8 +586,10 @@ async fn a_flood_is_capped_and_the_next_notice_counts_what_was_suppressed() {
     // The recovery answers the last failure mailed, even over the cap.
     notifier.send(
         &j,
-        Event::Recovery,
-        &one_attempt("every-minute", "r10", Status::Success),
+        Notice::Run {
+            event: Event::Recovery,
+            record: one_attempt("every-minute", "r10", Status::Success),
+        },
     );
     notifier.clone().shutdown(Instant::now() + WAIT).await;
 
@@ -750,8 +776,10 @@ async fn a_recovery_waits_for_the_retried_failure_it_answers() {
     send_failure(&notifier, &j, "r1");
     notifier.send(
         &j,
-        Event::Recovery,
-        &one_attempt("gw", "r2", Status::Success),
+        Notice::Run {
+            event: Event::Recovery,
+            record: one_attempt("gw", "r2", Status::Success),
+        },
     );
 
     until("both notices", WAIT, || notifier.stats().delivered == 2).await;

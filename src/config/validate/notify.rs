@@ -63,8 +63,7 @@ impl Validator<'_> {
         };
         let mut on = NotifyOn {
             failure: true,
-            recovery: false,
-            success: false,
+            ..NotifyOn::default()
         };
         if let Some(list) = &raw.on {
             on = NotifyOn::default();
@@ -133,7 +132,8 @@ impl Validator<'_> {
         }
         Some(Some(Notify {
             email,
-            webhook,
+            webhook: webhook.map(crate::config::model::Webhook::json),
+            ping: None,
             on,
             after,
         }))

@@ -58,10 +58,15 @@ const STATE_SAVE_DELAY: Duration = Duration::from_millis(1500);
 static SILENT: Notify = Notify {
     email: Vec::new(),
     webhook: None,
+    ping: None,
     on: NotifyOn {
         failure: false,
         recovery: false,
         success: false,
+        slow: false,
+        overdue: false,
+        missed: false,
+        skipped: false,
     },
     after: 1,
 };
