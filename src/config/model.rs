@@ -127,13 +127,68 @@ pub struct NotifyOn {
     pub failure: bool,
     pub recovery: bool,
     pub success: bool,
+    /// A run still going after `warn_after`.
+    pub slow: bool,
+    /// No successful run within `expect_success_within`.
+    pub overdue: bool,
+    /// Scheduled instants that passed while the daemon was down.
+    pub missed: bool,
+    /// A `forbid` skip.
+    pub skipped: bool,
+}
+
+/// What a webhook's body looks like (SPEC §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookFormat {
+    /// cronduct's own JSON document.
+    #[default]
+    Json,
+    /// `{"text": …}`: Slack, Mattermost, Rocket.Chat.
+    Slack,
+    /// `{"content": …}`, at most 2000 characters.
+    Discord,
+    /// An Adaptive Card in a Teams workflow message.
+    Teams,
+    /// A plain-text body with `Title`, `Priority` and `Tags` headers.
+    Ntfy,
+}
+
+/// A webhook header's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    Text(String),
+    /// `{ file = "/path" }`: read at send time, one trailing newline
+    /// removed, so a token stays out of the config. A secret: never logged.
+    File(PathBuf),
+}
+
+/// `notify.webhook`: a string is `{ url, format = "json" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub url: String,
+    pub format: WebhookFormat,
+    pub headers: BTreeMap<String, HeaderValue>,
+}
+
+impl Webhook {
+    /// The string form: today's JSON document, no extra headers.
+    pub fn json(url: impl Into<String>) -> Webhook {
+        Webhook {
+            url: url.into(),
+            format: WebhookFormat::Json,
+            headers: BTreeMap::new(),
+        }
+    }
 }
 
 /// `notify = { ... }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notify {
     pub email: Vec<String>,
-    pub webhook: Option<String>,
+    pub webhook: Option<Webhook>,
+    /// A healthchecks.io-protocol URL, pinged once per run whatever `on`
+    /// says.
+    pub ping: Option<String>,
     pub on: NotifyOn,
     /// Consecutive failed runs before the first failure notice (>= 1).
     pub after: u32,
@@ -164,6 +219,14 @@ pub struct Job {
     pub shell: String,
     pub output_limit: usize,
     pub notify: Option<Notify>,
+    /// Failing or overdue turns `/health` `degraded`.
+    pub critical: bool,
+    /// A run still going after this long is `slow` (not killed).
+    pub warn_after: Option<Duration>,
+    /// No successful run for this long makes the job `overdue`.
+    pub expect_success_within: Option<Duration>,
+    /// The exit codes that make a command attempt a success; never empty.
+    pub success_exit_codes: Vec<i32>,
     /// The file the job was defined in.
     pub source: PathBuf,
 }
@@ -202,6 +265,10 @@ impl Job {
             shell: "/bin/sh".to_string(),
             output_limit: 64 << 10,
             notify: None,
+            critical: false,
+            warn_after: None,
+            expect_success_within: None,
+            success_exit_codes: vec![0],
             source: source.into(),
         }
     }

@@ -34,10 +34,15 @@ pub struct DaemonHooks {
 static SILENT: Notify = Notify {
     email: Vec::new(),
     webhook: None,
+    ping: None,
     on: NotifyOn {
         failure: false,
         recovery: false,
         success: false,
+        slow: false,
+        overdue: false,
+        missed: false,
+        skipped: false,
     },
     after: 1,
 };

@@ -119,10 +119,12 @@ mod tests {
         Notify {
             email: vec!["admin@example.com".into()],
             webhook: None,
+            ping: None,
             on: NotifyOn {
                 failure: on.contains('F'),
                 recovery: on.contains('R'),
                 success: on.contains('S'),
+                ..NotifyOn::default()
             },
             after,
         }

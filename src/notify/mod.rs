@@ -321,7 +321,7 @@ impl Notifier {
             action,
             is_http,
             email: notify.email.clone(),
-            webhook: notify.webhook.clone(),
+            webhook: notify.webhook.as_ref().map(|w| w.url.clone()),
             record: record.clone(),
             suppressed: 0,
         };

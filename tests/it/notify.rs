@@ -9,7 +9,9 @@ use crate::support::smtp_sink::{Behaviour, Mail, SmtpSink};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
-use cronduct::config::model::{Action, Command, Job, Notify, NotifyOn, SmtpSettings, SmtpTls};
+use cronduct::config::model::{
+    Action, Command, Job, Notify, NotifyOn, SmtpSettings, SmtpTls, Webhook,
+};
 use cronduct::notify::{DeliveryOptions, Event, Notifier, NotifyState, decide};
 use cronduct::record::{FinishRecord, Status};
 use tokio::time::Instant;
@@ -19,11 +21,13 @@ const WAIT: Duration = Duration::from_secs(10);
 fn notify(email: &[&str], webhook: Option<String>, on: &[Event], after: u32) -> Notify {
     Notify {
         email: email.iter().map(|s| s.to_string()).collect(),
-        webhook,
+        webhook: webhook.map(Webhook::json),
+        ping: None,
         on: NotifyOn {
             failure: on.contains(&Event::Failure),
             recovery: on.contains(&Event::Recovery),
             success: on.contains(&Event::Success),
+            ..NotifyOn::default()
         },
         after,
     }
