@@ -687,7 +687,7 @@ command = "true"
 [jobs.hook.notify]
 ping = "hc-ping.com/abc"
 on = ["failure", "slo"]
-webhook = { format = "slak", headers = { "Bad Header" = "x", X-Token = { fil = "t" }, X-Empty = { file = "" }, X-Num = 5 } }
+webhook = { format = "slak", headers = { "Bad Header" = "x", X-Token = { fil = "t" }, X-Empty = { file = "" }, X-Num = 5, X-Bare = {} } }
 
 [jobs.typed]
 schedule = "@daily"
@@ -709,6 +709,7 @@ notify = { webhook = 5 }
             (Some("hook"), Some("notify.on"), Some(22)),
             (Some("hook"), Some("notify.webhook"), Some(23)),
             (Some("hook"), Some("notify.webhook.format"), Some(23)),
+            (Some("hook"), Some("notify.webhook.headers"), Some(23)),
             (Some("hook"), Some("notify.webhook.headers"), Some(23)),
             (Some("hook"), Some("notify.webhook.headers"), Some(23)),
             (Some("hook"), Some("notify.webhook.headers"), Some(23)),
@@ -759,10 +760,14 @@ notify = { webhook = 5 }
     );
     assert_eq!(
         messages[15].0,
+        "job `hook`, key `notify.webhook.headers.X-Bare`: missing `file`"
+    );
+    assert_eq!(
+        messages[16].0,
         "job `typed`, key `notify.webhook`: expected a URL string or a table, found a whole number"
     );
     assert!(
-        messages[15]
+        messages[16]
             .1
             .is_some_and(|h| h.starts_with("for example: webhook = ")),
         "{e}"

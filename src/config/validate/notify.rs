@@ -64,6 +64,7 @@ impl Validator<'_> {
             .ping
             .as_ref()
             .map(|v| self.url(f, scope, "notify.ping", v));
+        // `Some(None)`: written but not valid (reported).
         ok &= webhook.as_ref().is_none_or(Option::is_some)
             && ping.as_ref().is_none_or(Option::is_some);
         let (webhook, ping) = (webhook.flatten(), ping.flatten());
