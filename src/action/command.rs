@@ -98,6 +98,8 @@ pub struct Running {
     /// Tells the readers to stop waiting for end-of-file.
     stop_reading: CancellationToken,
     output_limit: usize,
+    /// The job's `success_exit_codes`.
+    success_exit_codes: Vec<i32>,
 }
 
 /// Starts one attempt of a command job, blocking the calling thread for
@@ -145,6 +147,7 @@ struct Prepared {
     user: String,
     workdir: PathBuf,
     output_limit: usize,
+    success_exit_codes: Vec<i32>,
 }
 
 impl Prepared {
@@ -208,6 +211,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         user: identity.name,
         workdir,
         output_limit: job.output_limit,
+        success_exit_codes: job.success_exit_codes.clone(),
     })
 }
 
@@ -258,6 +262,7 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
         stderr: tokio::spawn(read_tail(err, limit, stop_reading.clone())),
         stop_reading,
         output_limit: limit,
+        success_exit_codes: prepared.success_exit_codes,
     })
 }
 
@@ -332,7 +337,8 @@ impl Running {
     /// fires, the process group is sent SIGTERM and, if anything of it is
     /// left after `kill_grace`, SIGKILL; the outcome is `timeout` or
     /// `cancelled` with `signal` naming what ended the main process.
-    /// Otherwise exit 0 is `success` and any other end `failed`.
+    /// Otherwise an exit code in the job's `success_exit_codes` is
+    /// `success` and any other end `failed`.
     pub async fn wait(
         mut self,
         timeout: Option<Duration>,
@@ -407,7 +413,11 @@ impl Running {
                     self.pid
                 )),
             ),
-            (None, Some(_)) if exit_code == Some(0) => (Status::Success, None),
+            (None, Some(_))
+                if exit_code.is_some_and(|code| self.success_exit_codes.contains(&code)) =>
+            {
+                (Status::Success, None)
+            }
             (None, Some(_)) => (Status::Failed, None),
         };
         ActionOutcome {

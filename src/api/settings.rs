@@ -2,7 +2,7 @@
 //! top-level fields, durations as the config writes them (`"30m"`).
 
 use crate::config::units::format_duration;
-use crate::config::{Action, Command, Job};
+use crate::config::{Action, Command, HeaderValue, Job, Webhook, WebhookFormat};
 
 /// The resolved settings of a job as `GET /api/v1/jobs/{id}` shows them.
 pub fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
@@ -21,11 +21,18 @@ pub fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
             (n.on.failure, "failure"),
             (n.on.recovery, "recovery"),
             (n.on.success, "success"),
+            (n.on.slow, "slow"),
+            (n.on.overdue, "overdue"),
+            (n.on.missed, "missed"),
+            (n.on.skipped, "skipped"),
         ]
         .into_iter()
         .filter_map(|(set, name)| set.then_some(name))
         .collect();
-        serde_json::json!({ "email": n.email, "webhook": n.webhook.as_ref().map(|w| &w.url), "on": on, "after": n.after })
+        let webhook = n.webhook.as_ref().map(webhook_json);
+        serde_json::json!({
+            "email": n.email, "webhook": webhook, "ping": n.ping, "on": on, "after": n.after,
+        })
     });
     let serde_json::Value::Object(mut fields) = serde_json::json!({
         "timeout": job.timeout.map(format_duration),
@@ -42,6 +49,10 @@ pub fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
         "env": job.env,
         "output_limit": job.output_limit,
         "notify": notify,
+        "critical": job.critical,
+        "warn_after": job.warn_after.map(format_duration),
+        "expect_success_within": job.expect_success_within.map(format_duration),
+        "success_exit_codes": job.success_exit_codes,
         "source": job.source,
     }) else {
         unreachable!("json! of an object literal is an object");
@@ -50,4 +61,93 @@ pub fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
         fields.extend(extra);
     }
     fields
+}
+
+/// A webhook as the job detail shows it: a header read from a file shows
+/// its path, never what the file holds (a secret).
+fn webhook_json(w: &Webhook) -> serde_json::Value {
+    let format = match w.format {
+        WebhookFormat::Json => "json",
+        WebhookFormat::Slack => "slack",
+        WebhookFormat::Discord => "discord",
+        WebhookFormat::Teams => "teams",
+        WebhookFormat::Ntfy => "ntfy",
+    };
+    let headers: serde_json::Map<String, serde_json::Value> = w
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                HeaderValue::Text(text) => serde_json::json!(text),
+                HeaderValue::File(path) => serde_json::json!({ "file": path }),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    serde_json::json!({ "url": w.url, "format": format, "headers": headers })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The job detail shows the health keys and the webhook's table form;
+    /// a header read from a file shows its path, never the file.
+    #[test]
+    fn settings_show_health_keys_and_the_webhook_without_secrets() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let token = dir.path().join("hook.token");
+        std::fs::write(&token, "s3cret-token\n").expect("write token");
+        let mut job = Job::new(
+            "j",
+            "@daily".parse().expect("valid"),
+            chrono_tz::UTC,
+            Action::Command(Command::Argv(vec!["true".into()])),
+            "jobs.toml",
+        );
+        job.critical = true;
+        job.warn_after = Some(Duration::from_secs(90));
+        job.success_exit_codes = vec![0, 3];
+        job.notify = Some(crate::config::Notify {
+            email: Vec::new(),
+            webhook: Some(Webhook {
+                url: "https://hooks.example.com/x".into(),
+                format: WebhookFormat::Ntfy,
+                headers: BTreeMap::from([
+                    ("Authorization".into(), HeaderValue::File(token.clone())),
+                    ("Title".into(), HeaderValue::Text("cron".into())),
+                ]),
+            }),
+            ping: Some("https://hc-ping.com/abc".into()),
+            on: crate::config::NotifyOn {
+                slow: true,
+                skipped: true,
+                ..Default::default()
+            },
+            after: 1,
+        });
+        let settings = serde_json::Value::Object(settings_json(&job));
+        assert_eq!(settings["critical"], true);
+        assert_eq!(settings["warn_after"], "1m30s");
+        assert_eq!(settings["expect_success_within"], serde_json::Value::Null);
+        assert_eq!(settings["success_exit_codes"], serde_json::json!([0, 3]));
+        assert_eq!(
+            settings["notify"],
+            serde_json::json!({
+                "email": [],
+                "webhook": {
+                    "url": "https://hooks.example.com/x",
+                    "format": "ntfy",
+                    "headers": { "Authorization": { "file": token }, "Title": "cron" },
+                },
+                "ping": "https://hc-ping.com/abc",
+                "on": ["slow", "skipped"],
+                "after": 1,
+            })
+        );
+        assert!(!settings.to_string().contains("s3cret"));
+    }
 }

@@ -44,6 +44,8 @@ pub enum Table {
     Http,
     /// A job's or `[defaults]`' `notify = { … }`.
     Notify,
+    /// `notify.webhook = { … }`, the table form of the webhook.
+    Webhook,
 }
 
 /// What a key is when it is not written.
@@ -84,6 +86,7 @@ pub fn keys() -> impl Iterator<Item = &'static Key> {
         RawSettings::KEYS,
         RawHttp::KEYS,
         RawNotify::KEYS,
+        RawWebhook::KEYS,
     ]
     .into_iter()
     .flatten()
@@ -93,7 +96,7 @@ pub fn keys() -> impl Iterator<Item = &'static Key> {
 pub(crate) fn example(scope: Table, path: &str) -> Option<&'static str> {
     let nested = |t: Table| match t {
         Table::Http => Table::Job,
-        Table::Notify | Table::Job => scope,
+        Table::Notify | Table::Webhook | Table::Job => scope,
         other => other,
     };
     keys()
@@ -267,15 +270,31 @@ keys! {
         email: TextList, Default("none"),
             example r#"email = ["admin@example.com"]"#,
             "addresses to mail (needs [smtp])";
-        webhook: Text, Default("none"),
-            example r#"webhook = "https://hooks.example.com/cron""#,
-            "a URL that receives a POST of each notice";
+        webhook: Webhook, Default("none"),
+            example r#"webhook = "https://hooks.example.com/cron" or webhook = { url = "https://hooks.slack.com/services/…", format = "slack" }"#,
+            "a URL, or a table with its format and headers, that receives a POST of each notice";
+        ping: Text, Default("none"),
+            example r#"ping = "https://hc-ping.com/your-check-uuid""#,
+            "a healthchecks.io check URL, pinged at each run's start and end";
         on: TextList, Default("failure"),
             example r#"on = ["failure", "recovery"]"#,
             "which outcomes send a notice";
         after: Integer, Default("1"),
             example "after = 3",
             "failed runs in a row before the first failure notice";
+    }
+
+    /// `notify.webhook = { … }`.
+    struct RawWebhook in Webhook, prefix "notify.webhook." {
+        url: Text, Required,
+            example r#"url = "https://hooks.example.com/cron""#,
+            "an absolute http or https URL";
+        format: Text, Default("json"),
+            example r#"format = "slack""#,
+            "the body: json, slack, discord, teams or ntfy";
+        headers: HeaderMap, Default("none"),
+            example r#"headers = { Authorization = { file = "/etc/cronduct/hook.token" } }"#,
+            "extra request headers; a value is a string or { file = \"/path\" }";
     }
 }
 
@@ -438,5 +457,18 @@ settings! {
         notify: Notify => Option<Notify>, check notify, Default("none"),
             example r#"notify = { email = ["admin@example.com"], on = ["failure"] }"#,
             "who hears about which outcomes";
+        critical: Flag => bool, check flag, Default("false"),
+            example "critical = true",
+            "failing or overdue, the job turns /health degraded";
+        warn_after: Duration => Option<Duration>, check duration_or_off, Default("none"),
+            example r#"warn_after = "20m""#,
+            "a run still going after this long is slow: logged and notified once";
+        expect_success_within: Duration => Option<Duration>, check duration_or_off,
+            Default("none"),
+            example r#"expect_success_within = "25h""#,
+            "no successful run for this long makes the job overdue";
+        success_exit_codes: IntegerList => Vec<i32>, check exit_codes, Default("[0]"),
+            example "success_exit_codes = [0, 3]",
+            "the exit codes that count as success for commands";
     }
 }

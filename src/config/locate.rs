@@ -53,14 +53,17 @@ impl KeyIndex {
 }
 
 /// Whether the keys inside the table at `path` are configuration keys
-/// (the tables of the file, a job, its `http` and `notify`) rather than
-/// names the user chose (`env`, `http.headers`).
+/// (the tables of the file, a job, its `http`, `notify` and
+/// `notify.webhook`) rather than names the user chose (`env`,
+/// `http.headers`, `notify.webhook.headers`).
 fn has_keys(path: &[String]) -> bool {
     match path {
         [] => true,
         [table] => matches!(table.as_str(), "daemon" | "smtp" | "defaults" | "jobs"),
         [first, second] => first == "jobs" || (first == "defaults" && second == "notify"),
+        [first, second, third] if first == "defaults" => second == "notify" && third == "webhook",
         [jobs, _, table] => jobs == "jobs" && matches!(table.as_str(), "http" | "notify"),
+        [jobs, _, notify, webhook] => jobs == "jobs" && notify == "notify" && webhook == "webhook",
         _ => false,
     }
 }

@@ -219,6 +219,14 @@ pub struct Job {
     pub shell: String,
     pub output_limit: usize,
     pub notify: Option<Notify>,
+    /// Failing or overdue turns `/health` `degraded`.
+    pub critical: bool,
+    /// A run still going after this long is `slow` (not killed).
+    pub warn_after: Option<Duration>,
+    /// No successful run for this long makes the job `overdue`.
+    pub expect_success_within: Option<Duration>,
+    /// The exit codes that make a command attempt a success; never empty.
+    pub success_exit_codes: Vec<i32>,
     /// The file the job was defined in.
     pub source: PathBuf,
 }
@@ -257,6 +265,10 @@ impl Job {
             shell: "/bin/sh".to_string(),
             output_limit: 64 << 10,
             notify: None,
+            critical: false,
+            warn_after: None,
+            expect_success_within: None,
+            success_exit_codes: vec![0],
             source: source.into(),
         }
     }

@@ -14,7 +14,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, FileId, suggest};
 pub(crate) use super::keys::{
-    RawAction, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, TOP_KEYS,
+    RawAction, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, RawWebhook, TOP_KEYS,
 };
 use super::keys::{Table, example, job_key_names};
 
@@ -60,9 +60,11 @@ pub(crate) mod kind {
         Duration: Sp<Amount>, "a duration", |r, key, v| r.amount(key, v, Duration::WHAT);
         Size: Sp<Amount>, "a size", |r, key, v| r.amount(key, v, Size::WHAT);
         TextList: Sp<Vec<Sp<String>>>, "an array of strings", |r, key, v| r.string_list(key, v);
-        IntegerList: Vec<Sp<i64>>, "an array of whole numbers", |r, key, v| r.integer_list(key, v);
+        IntegerList: Sp<Vec<Sp<i64>>>, "an array of whole numbers", |r, key, v| r.integer_list(key, v);
         /// A table whose values are all strings (`env`, `headers`).
         TextMap: Vec<(Sp<String>, Sp<String>)>, "a table", |r, key, v| r.string_map(key, v);
+        /// Webhook headers: each value a string or `{ file = "/path" }`.
+        HeaderMap: Vec<(Sp<String>, Sp<RawHeaderValue>)>, "a table", |r, key, v| r.header_map(key, v);
         Command: Sp<RawCommand>, "a string or an array of strings", |r, _key, v| r.command(v);
         Http: Sp<RawHttp>, "a table", |r, key, v| r
             .table(key, v)
@@ -70,6 +72,7 @@ pub(crate) mod kind {
         Notify: Sp<RawNotify>, "a table", |r, key, v| r
             .table(key, v)
             .map(|t| Sp::new(v.span(), read_table(r, t, "notify.", RawNotify::default(), RawNotify::read, RawNotify::NAMES)));
+        Webhook: Sp<RawWebhookForm>, "a URL string or a table", |r, key, v| r.webhook(key, v);
     }
 }
 
@@ -127,6 +130,21 @@ pub(crate) enum Amount {
 pub(crate) enum RawCommand {
     Shell(String),
     Argv(Vec<Sp<String>>),
+}
+
+/// `notify.webhook`: a URL alone, or the table with format and headers.
+#[derive(Debug)]
+pub(crate) enum RawWebhookForm {
+    Url(Sp<String>),
+    Table(RawWebhook),
+}
+
+/// A webhook header's value: text, or `{ file = "…" }` with the path as
+/// written (the file is read only when sending).
+#[derive(Debug)]
+pub(crate) enum RawHeaderValue {
+    Text(String),
+    File(Sp<String>),
 }
 
 /// A job table, or `[defaults]` (which has no action).
@@ -538,14 +556,115 @@ impl Reader<'_> {
         Some(Sp::new(v.span(), list))
     }
 
-    fn integer_list(&mut self, key: &str, v: &Sp<DeValue<'_>>) -> Option<Vec<Sp<i64>>> {
+    /// An array of whole numbers. A bad element is reported and the rest
+    /// kept.
+    fn integer_list(&mut self, key: &str, v: &Sp<DeValue<'_>>) -> Option<Sp<Vec<Sp<i64>>>> {
         let items = self.array(key, v, "an array of whole numbers")?;
-        Some(
-            items
-                .iter()
-                .filter_map(|item| self.integer(key, item))
-                .collect(),
-        )
+        let list = items
+            .iter()
+            .filter_map(|item| self.integer(key, item))
+            .collect();
+        Some(Sp::new(v.span(), list))
+    }
+
+    /// `notify.webhook`: a URL string, or the table form read as
+    /// [`RawWebhook`].
+    fn webhook(&mut self, key: &str, v: &Sp<DeValue<'_>>) -> Option<Sp<RawWebhookForm>> {
+        let form = match v.get_ref() {
+            DeValue::String(s) => RawWebhookForm::Url(Sp::new(v.span(), s.to_string())),
+            DeValue::Table(t) => RawWebhookForm::Table(read_table(
+                self,
+                t,
+                "notify.webhook.",
+                RawWebhook::default(),
+                RawWebhook::read,
+                RawWebhook::NAMES,
+            )),
+            other => {
+                self.type_error(key, v.span(), "a URL string or a table", other);
+                return None;
+            }
+        };
+        Some(Sp::new(v.span(), form))
+    }
+
+    /// Webhook headers: each value a string or `{ file = "/path" }`. A
+    /// bad value is reported and the rest kept.
+    fn header_map(
+        &mut self,
+        key: &str,
+        v: &Sp<DeValue<'_>>,
+    ) -> Option<Vec<(Sp<String>, Sp<RawHeaderValue>)>> {
+        let table = self.table(key, v)?;
+        let mut out = Vec::with_capacity(table.len());
+        for (name, value) in table {
+            let header = format!("{key}.{}", name.get_ref());
+            let read = match value.get_ref() {
+                DeValue::String(s) => Some(RawHeaderValue::Text(s.to_string())),
+                DeValue::Table(t) => self.header_file(&header, value.span(), t),
+                other => {
+                    let d = Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!(
+                            "{}: expected a string or a file, found {}",
+                            self.scope.key(&header),
+                            found(other)
+                        ),
+                    )
+                    .help(format!(
+                        "{} = \"value\" or {} = {{ file = \"/etc/cronduct/token\" }}",
+                        name.get_ref(),
+                        name.get_ref()
+                    ));
+                    self.diags.push(d);
+                    None
+                }
+            };
+            if let Some(read) = read {
+                let name = Sp::new(name.span(), name.get_ref().to_string());
+                out.push((name, Sp::new(value.span(), read)));
+            }
+        }
+        Some(out)
+    }
+
+    /// `{ file = "/path" }`, the header value `header` (as messages name
+    /// it) that is read from a file.
+    fn header_file(
+        &mut self,
+        header: &str,
+        span: Range<usize>,
+        table: &DeTable<'_>,
+    ) -> Option<RawHeaderValue> {
+        let mut file = None;
+        let mut bad = false;
+        for (k, v) in table {
+            if k.get_ref() == "file" {
+                file = self.string(&format!("{header}.file"), v);
+                bad |= file.is_none();
+            } else {
+                self.unknown(k, &format!("{header}."), &["file"]);
+                bad = true;
+            }
+        }
+        match file {
+            Some(path) if !bad => Some(RawHeaderValue::File(path)),
+            Some(_) => None,
+            None => {
+                if !bad {
+                    self.diags.push(
+                        Diagnostic::at(
+                            self.file,
+                            span,
+                            format!("{}: missing `file`", self.scope.key(header)),
+                        )
+                        .help("a header read from a file is { file = \"/etc/cronduct/token\" }"),
+                    );
+                }
+                None
+            }
+        }
     }
 
     /// A table whose values are all strings (`env`, `headers`).

@@ -84,6 +84,9 @@ fn built_in_defaults() {
     assert_eq!(j.shell, "/bin/sh");
     assert_eq!(j.output_limit, 65_536);
     assert_eq!(j.notify, None);
+    assert!(!j.critical);
+    assert_eq!((j.warn_after, j.expect_success_within), (None, None));
+    assert_eq!(j.success_exit_codes, [0]);
     assert_eq!(j.timezone, crate::schedule::system_timezone());
     assert_eq!(j.action, Action::Command(Command::Shell("true".into())));
 
@@ -539,7 +542,234 @@ fn stated_defaults_are_the_built_in_ones() {
             "concurrency",
             "jitter",
             "shell",
-            "output_limit"
+            "output_limit",
+            "critical",
+            "success_exit_codes"
         ]
+    );
+}
+
+/// The keys of job health and alerts (cronduct.toml(5), JOBS and
+/// NOTIFICATIONS): read, inherited from `[defaults]`, switched off there
+/// with 0, and the webhook's table form with its headers.
+#[test]
+fn health_keys_and_webhook_tables_load() {
+    let dir = Dir::new(&[(
+        "etc/jobs.toml",
+        r#"
+[defaults]
+critical = true
+warn_after = "20m"
+success_exit_codes = [0, 3]
+notify = { ping = "https://hc-ping.com/abc" }
+
+[jobs.inherits]
+schedule = "@daily"
+command = "true"
+
+[jobs.own]
+schedule = "@daily"
+command = "true"
+critical = false
+warn_after = 0
+expect_success_within = "25h"
+success_exit_codes = [1]
+
+[jobs.own.notify]
+on = ["slow", "overdue", "missed", "skipped"]
+webhook = { url = "https://hooks.slack.com/services/T/B/X", format = "slack", headers = { X-Title = "cron", Authorization = { file = "secrets/hook.token" }, X-Abs = { file = "/etc/cronduct/t" } } }
+
+[jobs.string_hook]
+schedule = "@daily"
+command = "true"
+notify = { webhook = "https://example.com/hook" }
+"#,
+    )]);
+    // Neither token file exists: check only resolves the path, the
+    // daemon reads the secret when it sends.
+    let c = dir.load("etc/jobs.toml").unwrap_or_else(|e| panic!("{e}"));
+    let a = &c.jobs["inherits"];
+    assert!(a.critical);
+    assert_eq!(a.warn_after, Some(Duration::from_secs(20 * 60)));
+    assert_eq!(a.expect_success_within, None);
+    assert_eq!(a.success_exit_codes, [0, 3]);
+    assert_eq!(
+        a.notify,
+        Some(Notify {
+            email: Vec::new(),
+            webhook: None,
+            ping: Some("https://hc-ping.com/abc".into()),
+            on: NotifyOn {
+                failure: true,
+                ..NotifyOn::default()
+            },
+            after: 1,
+        }),
+        "a notify table with only ping is valid"
+    );
+
+    let b = &c.jobs["own"];
+    assert!(!b.critical);
+    assert_eq!(
+        b.warn_after, None,
+        "warn_after = 0 switches the default off"
+    );
+    assert_eq!(
+        b.expect_success_within,
+        Some(Duration::from_secs(25 * 3600))
+    );
+    assert_eq!(b.success_exit_codes, [1]);
+    let notify = b.notify.as_ref().expect("own notify");
+    assert_eq!(notify.ping, None, "the job's notify replaces the default's");
+    assert_eq!(
+        notify.on,
+        NotifyOn {
+            slow: true,
+            overdue: true,
+            missed: true,
+            skipped: true,
+            ..NotifyOn::default()
+        }
+    );
+    let headers = [
+        (
+            "Authorization",
+            HeaderValue::File(dir.path("etc/secrets/hook.token")),
+        ),
+        ("X-Abs", HeaderValue::File("/etc/cronduct/t".into())),
+        ("X-Title", HeaderValue::Text("cron".into())),
+    ];
+    assert_eq!(
+        notify.webhook,
+        Some(Webhook {
+            url: "https://hooks.slack.com/services/T/B/X".into(),
+            format: WebhookFormat::Slack,
+            headers: headers
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value))
+                .collect(),
+        })
+    );
+    assert_eq!(
+        c.jobs["string_hook"]
+            .notify
+            .as_ref()
+            .and_then(|n| n.webhook.clone()),
+        Some(Webhook::json("https://example.com/hook"))
+    );
+}
+
+/// Each bad value of the health keys and of the webhook table is one
+/// problem at its own place, with the key named as data, and every one is
+/// reported.
+#[test]
+fn health_keys_and_webhook_tables_refuse_bad_values() {
+    let e = errors_of(
+        r#"[defaults]
+notify = { webhook = { url = "https://example.com/hook", format = "teems" } }
+
+[jobs.codes]
+schedule = "@daily"
+command = "true"
+success_exit_codes = []
+critical = "yes"
+warn_after = "5x"
+
+[jobs.range]
+schedule = "@daily"
+command = "true"
+success_exit_codes = [0, 256, -1]
+expect_success_within = -5
+
+[jobs.hook]
+schedule = "@daily"
+command = "true"
+[jobs.hook.notify]
+ping = "hc-ping.com/abc"
+on = ["failure", "slo"]
+webhook = { format = "slak", headers = { "Bad Header" = "x", X-Token = { fil = "t" }, X-Empty = { file = "" }, X-Num = 5, X-Bare = {} } }
+
+[jobs.typed]
+schedule = "@daily"
+command = "true"
+notify = { webhook = 5 }
+"#,
+    );
+    assert_eq!(
+        job_key_line(&e),
+        [
+            (None, Some("defaults.notify.webhook.format"), Some(2)),
+            (Some("codes"), Some("success_exit_codes"), Some(7)),
+            (Some("codes"), Some("critical"), Some(8)),
+            (Some("codes"), Some("warn_after"), Some(9)),
+            (Some("range"), Some("success_exit_codes"), Some(14)),
+            (Some("range"), Some("success_exit_codes"), Some(14)),
+            (Some("range"), Some("expect_success_within"), Some(15)),
+            (Some("hook"), Some("notify.ping"), Some(21)),
+            (Some("hook"), Some("notify.on"), Some(22)),
+            (Some("hook"), Some("notify.webhook"), Some(23)),
+            (Some("hook"), Some("notify.webhook.format"), Some(23)),
+            (Some("hook"), Some("notify.webhook.headers"), Some(23)),
+            (Some("hook"), Some("notify.webhook.headers"), Some(23)),
+            (Some("hook"), Some("notify.webhook.headers"), Some(23)),
+            (Some("hook"), Some("notify.webhook.headers"), Some(23)),
+            (Some("hook"), Some("notify.webhook.headers"), Some(23)),
+            (Some("typed"), Some("notify.webhook"), Some(28)),
+        ],
+        "{e}"
+    );
+    let messages: Vec<(&str, Option<&str>)> = e
+        .items
+        .iter()
+        .map(|i| (i.message.as_str(), i.help.as_deref()))
+        .collect();
+    assert_eq!(messages[0].1, Some("did you mean \"teams\"?"));
+    assert_eq!(
+        messages[1].0,
+        "job `codes`, key `success_exit_codes`: empty list"
+    );
+    assert_eq!(
+        messages[4].0,
+        "job `range`, key `success_exit_codes`: 256 is not an exit code"
+    );
+    assert!(messages[7].0.contains("malformed URL"), "{e}");
+    assert_eq!(messages[8].1, Some("did you mean \"slow\"?"));
+    assert_eq!(
+        messages[9].0,
+        "job `hook`, key `notify.webhook`: missing `url`"
+    );
+    assert_eq!(messages[10].1, Some("did you mean \"slack\"?"));
+    assert_eq!(
+        messages[11].0,
+        "job `hook`, key `notify.webhook.headers.Bad Header`: invalid header name"
+    );
+    assert_eq!(
+        messages[12],
+        (
+            "job `hook`: unknown key `notify.webhook.headers.X-Token.fil`",
+            Some("did you mean `notify.webhook.headers.X-Token.file`?")
+        )
+    );
+    assert_eq!(
+        messages[13].0,
+        "job `hook`, key `notify.webhook.headers.X-Empty`: not a usable path"
+    );
+    assert_eq!(
+        messages[14].0,
+        "job `hook`, key `notify.webhook.headers.X-Num`: expected a string or a file, found a whole number"
+    );
+    assert_eq!(
+        messages[15].0,
+        "job `hook`, key `notify.webhook.headers.X-Bare`: missing `file`"
+    );
+    assert_eq!(
+        messages[16].0,
+        "job `typed`, key `notify.webhook`: expected a URL string or a table, found a whole number"
+    );
+    assert!(
+        messages[16]
+            .1
+            .is_some_and(|h| h.starts_with("for example: webhook = ")),
+        "{e}"
     );
 }

@@ -97,6 +97,28 @@ async fn exit_codes_and_signals_map_to_statuses() {
     }
 }
 
+/// `success_exit_codes` replaces 0 as the code of success: listed codes
+/// succeed, 0 fails when not listed, and a signal is never a success.
+#[tokio::test]
+async fn success_exit_codes_decide_which_exits_succeed() {
+    let cases: &[(&str, &[i32], Status)] = &[
+        ("exit 3", &[0, 3], Status::Success),
+        ("exit 0", &[0, 3], Status::Success),
+        ("exit 0", &[3], Status::Failed),
+        ("exit 4", &[0, 3], Status::Failed),
+        ("kill -TERM $$", &[0, 3], Status::Failed),
+    ];
+    for (line, codes, status) in cases {
+        let job = Job {
+            success_exit_codes: codes.to_vec(),
+            ..sh(line)
+        };
+        let out = run(&job).await;
+        assert_eq!(out.status, *status, "{line} with {codes:?}: {out:?}");
+        assert_eq!(out.error, None, "{line}");
+    }
+}
+
 #[tokio::test]
 async fn timeout_kills_the_whole_process_tree() {
     let dir = tempfile::tempdir().expect("temp dir");

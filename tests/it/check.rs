@@ -358,6 +358,27 @@ notify = { on = ["success"] }
     ));
 }
 
+/// The health keys and the webhook's table form: a near name for a
+/// format, a bad header name or file value, an empty list of exit codes,
+/// a malformed ping URL.
+#[test]
+fn health_and_webhook_settings() {
+    assert_snapshot!(errors(
+        r#"
+[jobs.backup]
+schedule = "@daily"
+command = "backup.sh"
+success_exit_codes = []
+warn_after = "20min"
+
+[jobs.backup.notify]
+ping = "hc-ping.com/5f2c"
+on = ["failure", "overdu"]
+webhook = { url = "https://hooks.slack.com/services/T/B/X", format = "slak", headers = { "X Token" = "a", Authorization = { path = "token" } } }
+"#
+    ));
+}
+
 #[test]
 fn daemon_settings() {
     assert_snapshot!(errors(

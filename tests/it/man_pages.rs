@@ -305,7 +305,7 @@ fn section_of(table: Table) -> &'static str {
         Table::Smtp => "THE [smtp] TABLE",
         Table::Defaults | Table::Job => "JOBS",
         Table::Http => "HTTP REQUESTS",
-        Table::Notify => "NOTIFICATIONS",
+        Table::Notify | Table::Webhook => "NOTIFICATIONS",
     }
 }
 

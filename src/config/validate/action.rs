@@ -141,7 +141,7 @@ impl Validator<'_> {
             }
         }
         let mut expect_status = Vec::new();
-        for v in raw.expect_status.iter().flatten() {
+        for v in raw.expect_status.iter().flat_map(|list| list.get_ref()) {
             match u16::try_from(*v.get_ref()) {
                 Ok(code) if (100..=599).contains(&code) => expect_status.push(code),
                 _ => {

@@ -224,6 +224,43 @@ impl Validator<'_> {
             .and_then(|n| usize::try_from(n).ok())
     }
 
+    /// Every code from 0 to 255, and at least one: with none, no attempt
+    /// could succeed.
+    pub(crate) fn exit_codes(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        list: &Sp<Vec<Sp<i64>>>,
+    ) -> Option<Vec<i32>> {
+        if list.get_ref().is_empty() {
+            self.error_help(
+                f,
+                list.span(),
+                format!("{}: empty list", scope.key(key)),
+                "list the exit codes that count as success, like [0] (the default) or [0, 3]",
+            );
+            return None;
+        }
+        let mut codes = Vec::with_capacity(list.get_ref().len());
+        let mut ok = true;
+        for v in list.get_ref() {
+            match u8::try_from(*v.get_ref()) {
+                Ok(code) => codes.push(i32::from(code)),
+                Err(_) => {
+                    ok = false;
+                    self.error_help(
+                        f,
+                        v.span(),
+                        format!("{}: {} is not an exit code", scope.key(key), v.get_ref()),
+                        "exit codes are whole numbers from 0 to 255",
+                    );
+                }
+            }
+        }
+        ok.then_some(codes)
+    }
+
     /// One job: its own values, else `[defaults]`, else the built-in
     /// defaults. `None` when it cannot be built (already
     /// reported).

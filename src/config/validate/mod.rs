@@ -11,8 +11,13 @@
 //! anything except through [`Machine`].
 //!
 //! Choices the spec leaves open (written down for the docs):
-//! - `timeout = 0` and `catch_up = 0` mean "off", so a job can switch off a
-//!   `[defaults]` timeout.
+//! - `timeout = 0`, `catch_up = 0`, `warn_after = 0` and
+//!   `expect_success_within = 0` mean "off", so a job can switch off a
+//!   `[defaults]` value.
+//! - A webhook header `{ file = "…" }` is resolved, never read: the file
+//!   holds a secret, read when sending. `success_exit_codes` may not be
+//!   empty (no attempt could succeed) and is accepted on HTTP jobs, which
+//!   ignore it, since `[defaults]` gives it to every job.
 //! - `notify` replaces the `[defaults]` notify table as a whole (only `env`
 //!   merges); `notify = {}` switches notifications off for one job. A
 //!   notify table with `on` or `after` but no `email` and no `webhook` is
