@@ -1,6 +1,6 @@
 #!/bin/bash
 # Builds the release binary and the .deb and .rpm packages:
-#   target/packages/cronduct_<version>_<arch>.deb    (Version: <version>)
+#   target/packages/cronduct_<version>-1_<arch>.deb  (Debian revision 1)
 #   target/packages/cronduct-<version>-<release>.<arch>.rpm
 #   target/packages/third-party-licenses.txt  (cargo-about: the crates
 #     linked in, their licences and licence texts; both packages ship it)
@@ -70,7 +70,7 @@ release=$(sed -n 's/^release = "\(.*\)"$/\1/p' Cargo.toml)
 [ -n "$release" ] || die "no release in [package.metadata.generate-rpm]"
 deb_arch=$(dpkg --print-architecture)
 rpm_arch=$(uname -m)
-deb="$out/cronduct_${version}_${deb_arch}.deb"
+deb="$out/cronduct_${version}-1_${deb_arch}.deb"
 # The release in the name, as rpmbuild names files: release 1 and 2 of one
 # version must not overwrite each other.
 rpm="$out/cronduct-${version}-${release}.${rpm_arch}.rpm"

@@ -63,7 +63,7 @@ build() {
     "$root/packaging/build.sh"
     version=$(cargo metadata --no-deps --format-version 1 --manifest-path "$root/Cargo.toml" |
         sed -n 's/.*"name":"cronduct","version":"\([^"]*\)".*/\1/p')
-    deb="$root/target/packages/cronduct_${version}_$(dpkg --print-architecture).deb"
+    deb="$root/target/packages/cronduct_${version}-1_$(dpkg --print-architecture).deb"
     local release
     release=$(sed -n 's/^release = "\(.*\)"$/\1/p' "$root/Cargo.toml")
     rpm="$root/target/packages/cronduct-${version}-${release}.$(uname -m).rpm"
@@ -199,10 +199,10 @@ check_lint() {
     if grep -q '^E:' <<<"$out"; then
         die "lintian reports errors"
     fi
-    out=$(rpmlint "$rpm" 2>&1)
+    out=$(rpmlint -c "$root/packaging/rpmlint.toml" "$rpm" 2>&1)
     echo "--- rpmlint $(basename "$rpm")"
     echo "$out"
-    grep -qE '^[0-9]+ packages and [0-9]+ specfiles checked; 0 errors' <<<"$out" ||
+    grep -qE '^ *[0-9]+ packages and [0-9]+ specfiles checked; 0 errors' <<<"$out" ||
         die "rpmlint reports errors"
     ok "lintian and rpmlint: no errors"
 }

@@ -158,7 +158,8 @@ check "active after install (Type=notify: READY=1 received)" wait_for 10 active
 check "STATUS= shown by systemctl status" bash -c "c systemctl status cronduct.service | grep -q 'Status: \"Scheduling; admin API'"
 check "INFO messages at journal priority 6" bash -c \
     "c journalctl -u cronduct -o json --no-pager | grep '\"MESSAGE\":\"cronduct [^ ]* started' | grep -q '\"PRIORITY\":\"6\"'"
-check "/var/log/cronduct is root:adm 2750" test "$(c stat -c '%U:%G %a' /var/log/cronduct)" = "root:adm 2750"
+logdir=$(c stat -c '%U:%G %a' /var/log/cronduct)
+check "/var/log/cronduct is root:adm 2750 (is $logdir)" test "$logdir" = "root:adm 2750"
 check "client works without ca-certificates (cronduct jobs)" c cronduct jobs
 
 t=$(since)
@@ -182,7 +183,7 @@ c systemctl restart cronduct.service
 t=$(since)
 pid=$(main_pid)
 restarts=$(prop cronduct.service NRestarts)
-c kill -STOP "$pid"
+c sh -c "kill -STOP $pid"
 check "watchdog kills a hung daemon and systemd restarts it" wait_for 30 bash -c \
     "[ \"\$(c systemctl show -P NRestarts cronduct.service)\" -gt $restarts ] && [ \"\$(c systemctl is-active cronduct.service)\" = active ]"
 c rm -r /etc/systemd/system/cronduct.service.d
@@ -263,8 +264,8 @@ rpm --root "$r" --initdb
 check "rpm -i into a throwaway root" rpm --root "$r" -i --nodeps "$rpm"
 check "rpm %post follows the preset (disable *: not enabled)" test ! -e "$r/etc/systemd/system/multi-user.target.wants/cronduct.service"
 check "rpm %post created admin.key 0600" test "$(stat -c %a "$r/var/lib/cronduct/admin.key" 2>/dev/null)" = 600
-for d in /etc/cronduct /var/lib/cronduct /var/log/cronduct /usr/lib/cronduct; do
-    check "rpm owns $d" rpm --root "$r" -qf "$d"
+for f in /etc/cronduct/jobs.toml /usr/lib/cronduct/restart-when-idle /usr/share/licenses/cronduct/third-party-licenses.txt; do
+    check "rpm owns $f" rpm --root "$r" -qf "$f"
 done
 check "rpm /var/log/cronduct is root:adm 2750" test "$(stat -c '%U:%G %a' "$r/var/log/cronduct")" = "root:adm 2750"
 echo "enable cronduct.service" >"$r/etc/systemd/system-preset/10-cronduct.preset"
