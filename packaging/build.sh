@@ -1,7 +1,9 @@
 #!/bin/bash
 # Builds the release binary and the .deb and .rpm packages:
-#   target/packages/cronduct_<version>_<arch>.deb    (Version: <version>)
-#   target/packages/cronduct-<version>.<arch>.rpm    (Release: 1)
+#   target/packages/cronduct_<version>-1_<arch>.deb  (Debian revision 1)
+#   target/packages/cronduct-<version>-<release>.<arch>.rpm
+#   target/packages/third-party-licenses.txt  (cargo-about: the crates
+#     linked in, their licences and licence texts; both packages ship it)
 # The package contents are set in Cargo.toml, [package.metadata.deb] and
 # [package.metadata.generate-rpm].
 #
@@ -13,6 +15,7 @@ set -euo pipefail
 
 CARGO_DEB_VERSION=3.8.0
 CARGO_GENERATE_RPM_VERSION=0.21.1
+CARGO_ABOUT_VERSION=0.9.3
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -31,7 +34,7 @@ ensure_tool() {
     have=$(cargo "$subcommand" --version 2>/dev/null | awk '{print $NF}') || have=
     if [ "$have" != "$version" ]; then
         echo "build.sh: installing $crate $version (found: ${have:-none})"
-        cargo install --locked "$crate" --version "$version"
+        cargo install --locked "$crate" --version "$version" "${@:4}"
     fi
 }
 
@@ -40,6 +43,7 @@ command -v dpkg-shlibdeps >/dev/null ||
     die "dpkg-shlibdeps not found; install it: apt-get install dpkg-dev"
 ensure_tool cargo-deb "$CARGO_DEB_VERSION" deb
 ensure_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION" generate-rpm
+ensure_tool cargo-about "$CARGO_ABOUT_VERSION" about --features cli
 
 version=$(cargo metadata --no-deps --format-version 1 |
     sed -n 's/.*"name":"cronduct","version":"\([^"]*\)".*/\1/p')
@@ -56,10 +60,20 @@ for page in man/*.1 man/*.5; do
     gzip -9n -c "$page" >"$out/man/$(basename "$page").gz"
 done
 
+# The notices that the crates' licences (MIT, BSD, Apache-2.0 ...) require
+# to ship with the binary. cargo-about rather than cargo-deny's listing:
+# it writes the licence texts the crates carry, copyright lines included,
+# not only their SPDX names.
+cargo about generate --locked --fail -o "$out/third-party-licenses.txt" packaging/about.hbs
+
+release=$(sed -n 's/^release = "\(.*\)"$/\1/p' Cargo.toml)
+[ -n "$release" ] || die "no release in [package.metadata.generate-rpm]"
 deb_arch=$(dpkg --print-architecture)
 rpm_arch=$(uname -m)
-deb="$out/cronduct_${version}_${deb_arch}.deb"
-rpm="$out/cronduct-${version}.${rpm_arch}.rpm"
+deb="$out/cronduct_${version}-1_${deb_arch}.deb"
+# The release in the name, as rpmbuild names files: release 1 and 2 of one
+# version must not overwrite each other.
+rpm="$out/cronduct-${version}-${release}.${rpm_arch}.rpm"
 rm -f "$out"/*.deb "$out"/*.rpm
 
 cargo deb --no-build --output "$deb"

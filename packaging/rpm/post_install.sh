@@ -1,6 +1,8 @@
-# cronduct %post: prepare the state directory and the admin API key, then
-# enable and start the service on a first install ($1 = 1). Upgrades
-# ($1 > 1) are restarted by %postun, after the old files are gone.
+# cronduct %post: prepare the state directory and the admin API key; on a
+# first install ($1 = 1) apply the system's preset for the unit, as
+# %systemd_post does: Fedora and RHEL enable (and start) a service only when
+# a preset file says so, never on their own.
+# Upgrades ($1 > 1) are restarted by %postun, after the old files are gone.
 
 STATE_DIR=/var/lib/cronduct
 KEY="$STATE_DIR/admin.key"
@@ -9,6 +11,8 @@ KEY="$STATE_DIR/admin.key"
 # means `cronduct` client commands and curl work right after installation.
 # 32 bytes from /dev/urandom as 64 hex digits, no trailing newline; the
 # file is never replaced, so a key already handed out stays valid.
+# cargo-generate-rpm 0.21.1 cannot put directories in the package (its
+# directory entries fail the build), so they are made here.
 install -d -m 0750 "$STATE_DIR"
 if [ ! -e "$KEY" ]; then
     tmp="$KEY.tmp.$$"
@@ -17,16 +21,12 @@ if [ ! -e "$KEY" ]; then
     mv "$tmp" "$KEY"
 fi
 
-if [ -d /run/systemd/system ]; then
-    systemctl daemon-reload || :
-    if [ "$1" -eq 1 ]; then
-        # A failed start (say, the API port is taken) must not fail the
-        # transaction; systemctl has printed why.
-        systemctl enable --now cronduct.service ||
-            echo "cronduct: the service did not start; see: journalctl -u cronduct" >&2
-    fi
-elif [ "$1" -eq 1 ] && command -v systemctl >/dev/null 2>&1; then
-    # Installed into an image or a chroot: enable it for the next boot.
-    systemctl enable cronduct.service >/dev/null 2>&1 || :
+# Group adm may read the logs (the setgid bit passes the group on to
+# runs.jsonl and its rotations).
+[ -d /var/log/cronduct ] || install -d -m 2750 -g adm /var/log/cronduct
+
+# %systemd_post, expanded.
+if [ "$1" -eq 1 ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl --no-reload preset cronduct.service >/dev/null 2>&1 || :
 fi
 exit 0

@@ -46,24 +46,42 @@ pub const MAX_REDIRECTS: usize = 10;
 /// - No idle connection pool: each attempt opens a fresh connection, as a
 ///   `curl` from cron would, so a health check always tests connecting and
 ///   never fails on a connection the server already closed.
+///
+/// Without a system trust store (a minimal system without ca-certificates)
+/// the client is still built, with no roots, so that plain http works;
+/// then every https connection fails as an unknown issuer.
 pub fn client() -> Result<reqwest::Client, String> {
+    Ok(build(true)?.0)
+}
+
+/// [`client`], saying whether it has the system's trust store.
+fn build(with_roots: bool) -> Result<(reqwest::Client, bool), String> {
     // Err only means a provider is installed already, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .user_agent(concat!("cronduct/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-        .pool_max_idle_per_host(0)
-        .build()
-        .map_err(|e| format!("cannot set up the HTTP client: {}", root_cause(&e)))
+        .pool_max_idle_per_host(0);
+    let builder = if with_roots {
+        builder
+    } else {
+        builder.tls_certs_only(std::iter::empty())
+    };
+    match builder.build() {
+        Ok(client) => Ok((client, with_roots)),
+        // The platform verifier fails the build when it finds no roots.
+        Err(_) if with_roots => build(false),
+        Err(e) => Err(format!("cannot set up the HTTP client: {}", root_cause(&e))),
+    }
 }
 
 /// The [`client`] every HTTP job and webhook shares, built on first use.
 ///
 /// Building it loads and parses the system's trust store and sets up TLS:
 /// memory and code that a daemon running only commands never needs. A
-/// failed build (no CA certificates, ...) is not kept: the attempt or
-/// webhook that needed the client fails with the message, and the next one
-/// tries again, so fixing the system does not need a restart.
+/// client built without a trust store (see [`client`]) or a failed build
+/// is not kept: the next attempt or webhook tries again, so installing
+/// ca-certificates does not need a restart.
 #[derive(Debug, Clone, Default)]
 pub struct LazyClient(Arc<Mutex<Option<reqwest::Client>>>);
 
@@ -79,8 +97,10 @@ impl LazyClient {
         if let Some(client) = &*slot {
             return Ok(client.clone());
         }
-        let built = client()?;
-        *slot = Some(built.clone());
+        let (built, with_roots) = build(true)?;
+        if with_roots {
+            *slot = Some(built.clone());
+        }
         Ok(built)
     }
 }

@@ -25,15 +25,54 @@ use tokio::sync::{mpsc, watch as tokio_watch};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 
+/// Exit status of `cronduct run` when the configuration cannot be loaded:
+/// `EX_CONFIG` from sysexits.h, which systemd shows as "CONFIG". The unit
+/// lists it in `RestartPreventExitStatus=`, so a broken file fails the
+/// unit at once instead of restarting it every `RestartSec=` for ever,
+/// while any other failure (1: address in use, unreadable files) is
+/// retried.
+pub const EXIT_INVALID_CONFIG: u8 = 78;
+
 /// Runs the daemon in the foreground until SIGTERM or SIGINT.
+///
+/// A fatal start-up error is reported here, as one message: at priority
+/// err in the journal (where `journalctl -p err -u cronduct` finds it),
+/// else on stderr.
 pub fn main(config_path: &Path) -> anyhow::Result<ExitCode> {
     tune_malloc();
-    init_tracing();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let journald = init_tracing();
+    let fatal = |message: String| {
+        if journald {
+            tracing::error!("{message}");
+        } else {
+            eprintln!("{message}");
+        }
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config_path.to_path_buf()))
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(serve(config_path.to_path_buf())));
+    match result {
+        Ok(Served::Stopped) => Ok(ExitCode::SUCCESS),
+        Ok(Served::InvalidConfig(errors)) => {
+            fatal(format!(
+                "cronduct: not starting, {} is invalid:\n{errors}",
+                config_path.display()
+            ));
+            Ok(ExitCode::from(EXIT_INVALID_CONFIG))
+        }
+        Err(e) => {
+            fatal(format!("cronduct: cannot start: {e:#}"));
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// How [`serve`] ended without a fatal error of its own.
+enum Served {
+    Stopped,
+    InvalidConfig(String),
 }
 
 /// Sets glibc's allocator up for a daemon that is idle nearly always.
@@ -74,18 +113,29 @@ pub(crate) fn trim_heap() {
 }
 
 /// Diagnostics go to journald when stderr is the journal, else to stderr
-/// as plain text. `RUST_LOG` overrides the level (default `info`).
-fn init_tracing() {
+/// as plain text; returns whether they go to journald. `RUST_LOG`
+/// overrides the level (default `info`).
+///
+/// Journal priorities follow syslog's meaning rather than the crate's
+/// default (which is one step more urgent): INFO is 6 (info), DEBUG and
+/// TRACE are 7 (debug), so routine messages stay out of `-p notice`.
+fn init_tracing() -> bool {
+    use tracing_journald::{Priority, PriorityMappings};
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if systemd::under_journald() {
         if let Ok(journald) = tracing_journald::layer() {
+            let journald = journald.with_priority_mappings(PriorityMappings {
+                info: Priority::Informational,
+                debug: Priority::Debug,
+                ..PriorityMappings::new()
+            });
             let _ = tracing_subscriber::registry()
                 .with(filter)
                 .with(journald)
                 .try_init();
-            return;
+            return true;
         }
     }
     let _ = tracing_subscriber::registry()
@@ -97,16 +147,14 @@ fn init_tracing() {
                 .with_target(false),
         )
         .try_init();
+    false
 }
 
-async fn serve(config_path: PathBuf) -> anyhow::Result<ExitCode> {
+async fn serve(config_path: PathBuf) -> anyhow::Result<Served> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let config = match load_config(config_path.clone()).await {
         Ok(config) => config,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(errors) => return Ok(Served::InvalidConfig(errors)),
     };
     let host: Arc<str> = Arc::from(
         nix::unistd::gethostname()
@@ -115,7 +163,8 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<ExitCode> {
     );
     let daemon = Daemon::start(config, clock, host).await?;
     release_startup_pages();
-    daemon.wait().await
+    daemon.wait().await?;
+    Ok(Served::Stopped)
 }
 
 /// Hands back the pages of the executable's never-written segments (code,
@@ -248,22 +297,7 @@ impl Daemon {
         let (shutdown_tx, shutdown_rx) = tokio_watch::channel(false);
 
         let watchdog = systemd::watchdog_interval();
-        let heartbeat = watchdog.map(|every| {
-            let (tx, mut rx) = mpsc::channel::<()>(1);
-            tokio::spawn(async move {
-                // Ping only while the scheduler loop keeps beating (it wakes
-                // at least every `every / 2`), at most every `every / 2`.
-                let mut last_ping: Option<tokio::time::Instant> = None;
-                while let Ok(Some(())) = tokio::time::timeout(every, rx.recv()).await {
-                    if last_ping.is_none_or(|t| t.elapsed() >= every / 2) {
-                        systemd::notify("WATCHDOG=1");
-                        last_ping = Some(tokio::time::Instant::now());
-                    }
-                }
-                tracing::error!("the scheduler stopped answering; no more watchdog pings");
-            });
-            tx
-        });
+        let heartbeat = watchdog.map(|every| systemd::start_watchdog(every, shutdown_rx.clone()));
 
         let (handle, control_rx) = control::Handle::channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -343,6 +377,9 @@ impl Daemon {
             Arc::clone(&clock),
         )?;
         systemd::notify("READY=1");
+        // What `systemctl status` shows under the unit's name. It names
+        // nothing that a reload changes, so it never goes stale.
+        systemd::notify(&format!("STATUS=Scheduling; admin API on http://{listen}"));
         tracing::info!(
             "cronduct {} started; admin API on http://{listen}",
             env!("CARGO_PKG_VERSION")
@@ -374,6 +411,7 @@ impl Daemon {
             _ = stopped.wait_for(|s| *s) => {}
         }
         systemd::notify("STOPPING=1");
+        systemd::notify("STATUS=Stopping: running jobs have shutdown_grace to finish");
         self.stop();
         if let Err(e) = self.scheduler.await {
             tracing::error!("the scheduler task failed: {e}");

@@ -46,3 +46,44 @@ pub fn watchdog_interval() -> Option<Duration> {
 pub fn under_journald() -> bool {
     std::env::var_os("JOURNAL_STREAM").is_some()
 }
+
+/// Starts the task that pings the watchdog every `every / 2` (see
+/// [`watchdog_interval`]) for as long as the scheduler loop keeps beating
+/// on the returned sender; the loop wakes at least every `every / 2`.
+///
+/// A loop that goes quiet for `every` is hung: the pings stop, systemd
+/// kills and restarts the service, and the error says why. Once shutdown
+/// is requested the task ends quietly (systemd stops watching after
+/// `STOPPING=1`, and the loop may wait for jobs or end and drop the
+/// sender): a clean stop must not look like a hang in `journalctl -p err`.
+pub fn start_watchdog(
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::sync::mpsc::Sender<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        let mut last_ping: Option<tokio::time::Instant> = None;
+        loop {
+            let beat = tokio::select! {
+                beat = tokio::time::timeout(every, rx.recv()) => beat,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            match beat {
+                Ok(Some(())) => {
+                    if last_ping.is_none_or(|t| t.elapsed() >= every / 2) {
+                        notify("WATCHDOG=1");
+                        last_ping = Some(tokio::time::Instant::now());
+                    }
+                }
+                Ok(None) => return,
+                Err(_) => {
+                    tracing::error!(
+                        "the scheduler has not answered for {every:?}; no more watchdog pings"
+                    );
+                    return;
+                }
+            }
+        }
+    });
+    tx
+}

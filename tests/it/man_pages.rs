@@ -48,16 +48,23 @@ fn see_also(roff: &mut Roff, pages: &[&str]) {
     roff.control("hy", []);
 }
 
-fn exit_status(roff: &mut Roff, failure: &str) {
+fn exit_status(roff: &mut Roff, command: &str) {
     roff.control("SH", ["EXIT STATUS"]);
-    for (code, meaning) in [
+    let mut codes = vec![
         ("0", "Success."),
-        ("1", failure),
+        ("1", failure_meaning(command)),
         (
             "2",
             "Usage error: unknown option, missing or invalid argument.",
         ),
-    ] {
+    ];
+    if command == "run" {
+        codes.push((
+            "78",
+            "The configuration is invalid (EX_CONFIG); the unit does not restart on it.",
+        ));
+    }
+    for (code, meaning) in codes {
         roff.control("TP", []);
         roff.text([bold(code)]);
         roff.text([roman(meaning)]);
@@ -68,7 +75,7 @@ fn exit_status(roff: &mut Roff, failure: &str) {
 fn failure_meaning(command: &str) -> &'static str {
     match command {
         "run" => {
-            "The daemon could not start: invalid configuration, address in use, unreadable files."
+            "The daemon could not start: address in use, unreadable files, a failing state or log directory."
         }
         "check" => "The configuration is invalid; every problem is printed on standard error.",
         "next" => "The expression, time zone, job or configuration is invalid.",
@@ -132,7 +139,7 @@ fn render_root(cmd: &clap::Command, subcommands: &[String]) -> Vec<u8> {
     render_clap_sections(&man(cmd), cmd, &mut out);
 
     let mut roff = Roff::default();
-    exit_status(&mut roff, failure_meaning(""));
+    exit_status(&mut roff, "");
     roff.control("SH", ["ENVIRONMENT"]);
     for (var, meaning) in [
         (
@@ -187,7 +194,7 @@ fn render_subcommand(sub: &clap::Command) -> Vec<u8> {
     let mut out = Vec::new();
     render_clap_sections(&man(sub), sub, &mut out);
     let mut roff = Roff::default();
-    exit_status(&mut roff, failure_meaning(sub.get_name()));
+    exit_status(&mut roff, sub.get_name());
     environment(&mut roff, sub);
     see_also(&mut roff, &["cronduct(1)", "cronduct.toml(5)"]);
     roff.to_writer(&mut out).expect("render to memory");
