@@ -65,8 +65,16 @@ pub enum Command {
     /// Start a run of a job now.
     Trigger(TriggerArgs),
     /// Stop scheduling a job, or every job, until it is resumed or for a while.
+    ///
+    /// With --for or --until the job resumes by itself at that time, also
+    /// when the daemon was restarted (or stopped) meanwhile. Pausing a
+    /// paused job replaces its pause. The reason, the end, who paused and
+    /// when show in `cronduct jobs` and the API's job list.
     Pause(PauseArgs),
     /// Schedule a paused job, or every paused job, again.
+    ///
+    /// Resuming a job that is not paused does nothing; `--all` lists the
+    /// jobs it resumed.
     Resume(ResumeArgs),
     /// Cancel a job's running attempts.
     Cancel(JobArgs),
