@@ -1,6 +1,6 @@
-//! What survives a restart (SPEC §4): pause flags, the last scheduled
-//! instant of each job, and what notifications need to know about past
-//! runs. Stored as `<state_dir>/state.json`.
+//! What survives a restart (SPEC §4): pause flags with their reasons and
+//! ends, the last scheduled instant of each job, and what notifications
+//! need to know about past runs. Stored as `<state_dir>/state.json`.
 //!
 //! Loading never refuses to start the daemon because of the file's
 //! contents: a missing file is an empty state, and a corrupt one is moved
@@ -12,7 +12,12 @@
 //! file has a fixed name, `state.json.tmp`.
 //!
 //! Unknown fields are ignored and missing ones take their defaults, so a
-//! file written by another version loads.
+//! file written by another version loads. That is why a pause is kept in
+//! two fields: `paused`, the set of paused ids that every version reads,
+//! and `pauses`, the details (reason, end, who, when) of those pauses. A
+//! file from a version without `pauses` loads as pauses without details;
+//! an older version reading a newer file keeps the jobs paused and drops
+//! the details (a timed pause then lasts until it is resumed by hand).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -22,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::wire::Pause;
 
 /// The file name inside the state directory.
 pub const STATE_FILE: &str = "state.json";
@@ -36,8 +43,12 @@ const VERSION: u32 = 1;
 pub struct State {
     /// The format version (1).
     pub version: u32,
-    /// Jobs paused through the API or CLI.
+    /// Jobs paused through the API or CLI. Changed only through
+    /// [`State::pause`] and [`State::resume`], which keep `pauses` in step.
     pub paused: BTreeSet<String>,
+    /// The details of the pauses in `paused` (a subset of its ids: a pause
+    /// made by an older version has none).
+    pub pauses: BTreeMap<String, Pause>,
     /// The scheduled instant of each job's last scheduled run, so a restart
     /// neither repeats it nor (with `catch_up`) misses the ones in between.
     #[serde(with = "ts_map")]
@@ -56,6 +67,7 @@ impl Default for State {
         State {
             version: VERSION,
             paused: BTreeSet::new(),
+            pauses: BTreeMap::new(),
             last_scheduled: BTreeMap::new(),
             consecutive_failures: BTreeMap::new(),
             failure_notified: BTreeSet::new(),
@@ -86,6 +98,26 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StateError
 }
 
 impl State {
+    /// Pauses `id`, replacing any pause it was under.
+    pub fn pause(&mut self, id: &str, pause: Pause) {
+        self.paused.insert(id.to_string());
+        self.pauses.insert(id.to_string(), pause);
+    }
+
+    /// Ends `id`'s pause; answers the pause it ended, if it was paused.
+    pub fn resume(&mut self, id: &str) -> Option<Pause> {
+        let details = self.pauses.remove(id);
+        self.paused.remove(id).then(|| details.unwrap_or_default())
+    }
+
+    /// `id`'s pause, if it is paused (with empty details for a pause that
+    /// an older version recorded).
+    pub fn pause_of(&self, id: &str) -> Option<Pause> {
+        self.paused
+            .contains(id)
+            .then(|| self.pauses.get(id).cloned().unwrap_or_default())
+    }
+
     /// Loads `<state_dir>/state.json`. A missing file gives the default
     /// state; a file that does not parse is renamed to
     /// `state.json.corrupt-<now>` and the default state returned, with a
@@ -97,8 +129,14 @@ impl State {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
             Err(e) => return Err(io_err("reading", &path)(e)),
         };
-        match serde_json::from_slice(&text) {
-            Ok(state) => Ok(state),
+        match serde_json::from_slice::<State>(&text) {
+            Ok(mut state) => {
+                // Details without a pause (a hand-edited file) are dropped,
+                // so `pauses` stays a subset of `paused`.
+                let State { paused, pauses, .. } = &mut state;
+                pauses.retain(|id, _| paused.contains(id));
+                Ok(state)
+            }
             Err(e) => {
                 let aside = state_dir.join(format!(
                     "{STATE_FILE}.corrupt-{}",
@@ -191,7 +229,16 @@ mod tests {
 
     fn sample() -> State {
         let mut s = State::default();
-        s.paused.insert("db-backup".into());
+        s.pause("db-backup", Pause::default());
+        s.pause(
+            "report",
+            Pause {
+                reason: Some("disk replacement".into()),
+                until: Some(now() + chrono::Duration::hours(2)),
+                by: Some("default".into()),
+                at: Some(now()),
+            },
+        );
         s.last_scheduled.insert("db-backup".into(), now());
         s.consecutive_failures.insert("gateway".into(), 3);
         s.failure_notified.insert("gateway".into());
@@ -210,6 +257,44 @@ mod tests {
             "{text}"
         );
         assert!(!state_dir.join(TEMP_FILE).exists());
+    }
+
+    #[test]
+    fn pauses_stay_readable_as_the_old_set_of_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        sample().save(dir.path()).expect("save");
+        let text = fs::read_to_string(dir.path().join(STATE_FILE)).expect("read");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+        // What an older version reads: every paused id, in the old field.
+        assert_eq!(doc["paused"], serde_json::json!(["db-backup", "report"]));
+        assert_eq!(
+            doc["pauses"]["report"],
+            serde_json::json!({
+                "reason": "disk replacement",
+                "until": "2026-03-29T03:02:03.000Z",
+                "by": "default",
+                "at": "2026-03-29T01:02:03.000Z",
+            })
+        );
+    }
+
+    #[test]
+    fn an_old_files_pauses_load_without_details() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(
+            dir.path().join(STATE_FILE),
+            // As versions before `pauses` wrote it, plus details of a job no
+            // longer paused (hand-edited), which are dropped.
+            br#"{"version": 1, "paused": ["x"], "pauses": {"y": {"reason": "gone"}}}"#,
+        )
+        .expect("write");
+        let mut s = State::load(dir.path(), now()).expect("load");
+        assert_eq!(s.pause_of("x"), Some(Pause::default()));
+        assert_eq!(s.pause_of("y"), None);
+        assert!(s.pauses.is_empty());
+        assert_eq!(s.resume("x"), Some(Pause::default()));
+        assert_eq!(s.resume("x"), None);
+        assert!(s.paused.is_empty());
     }
 
     #[test]

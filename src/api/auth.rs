@@ -22,6 +22,16 @@ use super::key::keys_match;
 /// `Authorization`.
 pub const KEY_HEADER: &str = "x-admin-key";
 
+/// The name of the single admin key (SPEC §16: the key of
+/// `admin_key_file`, `CRONDUCT_ADMIN_KEY` or the generated file).
+const DEFAULT_KEY_NAME: &str = "default";
+
+/// Who made a request: the name of the key it was accepted with, put in
+/// the request's extensions by [`require_key`] for the handlers that
+/// record who did something (a pause's `by`). Never the key itself.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyName(pub(crate) Arc<str>);
+
 /// Refuses requests whose `Host` (or absolute-form request target) names
 /// anything but a loopback name or the configured listen address, with
 /// 403. The port is not compared: it does not matter for rebinding, and a
@@ -95,14 +105,18 @@ fn host_name(host: &str) -> Option<&str> {
 /// `Authorization: Bearer KEY` or `X-Admin-Key: KEY`; 401 otherwise.
 pub(crate) async fn require_key(
     State(state): State<Arc<AppState>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     if req.uri().path() == "/health" {
         return next.run(req).await;
     }
     match key_verdict(req.headers(), state.ctx.admin_key.as_bytes()) {
-        Verdict::Accepted => next.run(req).await,
+        Verdict::Accepted => {
+            req.extensions_mut()
+                .insert(KeyName(Arc::from(DEFAULT_KEY_NAME)));
+            next.run(req).await
+        }
         Verdict::Missing => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing admin key: send \"Authorization: Bearer KEY\" or \"X-Admin-Key: KEY\"",

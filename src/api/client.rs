@@ -22,8 +22,9 @@ use serde::de::DeserializeOwned;
 use super::paths::{self, Endpoint, Segment, Verb};
 use crate::record::{FinishRecord, Status, ts};
 use crate::wire::{
-    Cancelled, ErrorBody, HealthReport, JobDetailView, JobList, PauseState, ReloadDiff,
-    RunAttempts, RunList, RunningList, Stats, StatusReport, TriggerAccepted,
+    Cancelled, ErrorBody, HealthReport, JobDetailView, JobList, PauseRequest, PauseState,
+    PausedAll, ReloadDiff, ResumedAll, RunAttempts, RunList, RunningList, Stats, StatusReport,
+    TriggerAccepted,
 };
 
 /// How long a request may take, except [`Client::trigger_and_wait`].
@@ -53,6 +54,8 @@ pub enum ClientError {
     Unexpected { status: StatusCode, body: String },
     #[error("unexpected answer from the daemon: {0}")]
     Decode(serde_json::Error),
+    #[error("cannot encode the request: {0}")]
+    Encode(serde_json::Error),
     /// Refused before sending: in a URL, `..` or `/` would address another
     /// endpoint.
     #[error(
@@ -182,8 +185,22 @@ impl Client {
             .await
     }
 
-    pub async fn pause(&self, id: &str) -> Result<PauseState, ClientError> {
-        self.call(paths::PAUSE, &[job_id(id)?], &[], Deadline::Bounded)
+    /// Pauses a job; an empty `request` pauses it until it is resumed.
+    pub async fn pause(&self, id: &str, request: &PauseRequest) -> Result<PauseState, ClientError> {
+        let id = job_id(id)?;
+        self.call_with(paths::PAUSE, &[id], request, Deadline::Bounded)
+            .await
+    }
+
+    /// Pauses every configured job.
+    pub async fn pause_all(&self, request: &PauseRequest) -> Result<PausedAll, ClientError> {
+        self.call_with(paths::PAUSE_ALL, &[], request, Deadline::Bounded)
+            .await
+    }
+
+    /// Resumes every paused job.
+    pub async fn resume_all(&self) -> Result<ResumedAll, ClientError> {
+        self.call(paths::RESUME_ALL, &[], &[], Deadline::Bounded)
             .await
     }
 
@@ -280,11 +297,22 @@ impl Client {
         deadline: Deadline,
     ) -> Result<T, ClientError> {
         let (status, body) = self.send(endpoint, params, query, deadline).await?;
-        if status.is_success() {
-            serde_json::from_str(&body).map_err(ClientError::Decode)
-        } else {
-            Err(error_answer(status, body))
-        }
+        parse_answer(status, body)
+    }
+
+    /// Calls `endpoint` with `body` as its JSON body.
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        params: &[&str],
+        body: &impl serde::Serialize,
+        deadline: Deadline,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(ClientError::Encode)?;
+        let (status, answer) = self
+            .send_body(endpoint, params, &[], Some(body), deadline)
+            .await?;
+        parse_answer(status, answer)
     }
 
     /// Sends one request and reads the whole answer, whatever its status.
@@ -295,12 +323,30 @@ impl Client {
         query: &[(&str, String)],
         deadline: Deadline,
     ) -> Result<(StatusCode, String), ClientError> {
+        self.send_body(endpoint, params, query, None, deadline)
+            .await
+    }
+
+    /// [`Client::send`] with an optional JSON body.
+    async fn send_body(
+        &self,
+        endpoint: Endpoint,
+        params: &[&str],
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+        deadline: Deadline,
+    ) -> Result<(StatusCode, String), ClientError> {
         let url = self.url(endpoint, params, query)?;
         let method = match endpoint.verb {
             Verb::Get => Method::GET,
             Verb::Post => Method::POST,
         };
         let mut req = self.http.request(method, url).bearer_auth(&self.key);
+        if let Some(body) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
         if deadline == Deadline::Bounded {
             req = req.timeout(REQUEST_TIMEOUT);
         }
@@ -364,6 +410,16 @@ pub fn job_id(id: &str) -> Result<&str, ClientError> {
 fn push(query: &mut Vec<(&str, String)>, name: &'static str, value: Option<impl ToString>) {
     if let Some(v) = value {
         query.push((name, v.to_string()));
+    }
+}
+
+/// A successful answer parsed as `T`, or the error an unsuccessful one
+/// stands for.
+fn parse_answer<T: DeserializeOwned>(status: StatusCode, body: String) -> Result<T, ClientError> {
+    if status.is_success() {
+        serde_json::from_str(&body).map_err(ClientError::Decode)
+    } else {
+        Err(error_answer(status, body))
     }
 }
 

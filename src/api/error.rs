@@ -48,6 +48,12 @@ impl ApiError {
         }
     }
 
+    /// What the answer's `error` says.
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> &str {
+        &self.body.error
+    }
+
     /// The scheduler did not answer or is shutting down (503).
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)

@@ -282,6 +282,7 @@ mod tests {
             action: "command".into(),
             enabled: true,
             paused: false,
+            pause: None,
             running: false,
             next_run: Some(t0()),
             consecutive_failures: 0,

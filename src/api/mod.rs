@@ -17,7 +17,9 @@
 //! - `limit` above 1000 (or 0) is a 400, not clamped, so a script learns it
 //!   asked for more than it can get. Unknown or repeated query parameters
 //!   are 400s too, so typos do not pass silently.
-//! - `since` takes an RFC 3339 instant or a duration back from now (`24h`).
+//! - `since` takes an RFC 3339 instant or a duration back from now (`24h`);
+//!   a pause's `until` an RFC 3339 instant or a duration from now (`2h`),
+//!   see `api/pause.rs`.
 //! - A request without `Host` (HTTP/1.0) is accepted; browsers, the DNS
 //!   rebinding vector, always send one. Ports in `Host` are not compared.
 //! - Unknown paths need the key too (401 before 404), so they cannot be
@@ -51,6 +53,7 @@ mod memo;
 mod metrics;
 mod params;
 pub mod paths;
+mod pause;
 mod procstat;
 mod routes;
 pub mod settings;

@@ -41,6 +41,9 @@ pub const JOBS: Endpoint = get("/api/v1/jobs");
 pub const JOB: Endpoint = get("/api/v1/jobs/{id}");
 pub const PAUSE: Endpoint = post("/api/v1/jobs/{id}/pause");
 pub const RESUME: Endpoint = post("/api/v1/jobs/{id}/resume");
+/// Every configured job at once.
+pub const PAUSE_ALL: Endpoint = post("/api/v1/pause");
+pub const RESUME_ALL: Endpoint = post("/api/v1/resume");
 pub const TRIGGER: Endpoint = post("/api/v1/jobs/{id}/run");
 pub const CANCEL: Endpoint = post("/api/v1/jobs/{id}/cancel");
 pub const JOB_RUNS: Endpoint = get("/api/v1/jobs/{id}/runs");

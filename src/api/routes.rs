@@ -5,27 +5,30 @@
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::Router;
+use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::handler::Handler;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
+use axum::{Extension, Json, Router};
 use chrono::Duration as ChronoDuration;
 
 use super::AppState;
+use super::auth::KeyName;
 use super::error::ApiError;
 use super::memo::StatsRenderError;
 use super::metrics::{self, Live};
 use super::params::Params;
 use super::paths::{self, Endpoint, Verb};
+use super::pause::pause_from_body;
 use super::procstat;
 use crate::log::RunFilter;
 use crate::wire::{
     Cancelled, HealthReport, HealthStatus, JobCounts, JobDetailView, LastRun, LogReport,
-    PauseState, RunAttempts, RunList, RunningList, StatusReport, TriggerAccepted,
+    PauseState, PausedAll, ResumedAll, RunAttempts, RunList, RunningList, StatusReport,
+    TriggerAccepted,
 };
 
 type Shared = State<Arc<AppState>>;
@@ -42,6 +45,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .at(paths::JOB, job)
         .at(paths::PAUSE, pause)
         .at(paths::RESUME, resume)
+        .at(paths::PAUSE_ALL, pause_all)
+        .at(paths::RESUME_ALL, resume_all)
         .at(paths::TRIGGER, run)
         .at(paths::CANCEL, cancel)
         .at(paths::JOB_RUNS, job_runs)
@@ -264,19 +269,59 @@ async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
     })
 }
 
-async fn set_paused(s: &AppState, id: RawPath, q: RawQuery, paused: bool) -> Answer {
+/// `POST /api/v1/jobs/{id}/pause` with an optional body (`reason`,
+/// `until`; see `api/pause.rs`). Pausing a paused job replaces its pause.
+async fn pause(
+    State(s): Shared,
+    Extension(key): Extension<KeyName>,
+    id: RawPath,
+    q: RawQuery,
+    body: Bytes,
+) -> Answer {
     let id = path_id(id)?;
     params(q, &[])?;
-    let paused = s.ctx.handle.set_paused(&id, paused).await?;
-    ok(PauseState { job: id, paused })
-}
-
-async fn pause(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
-    set_paused(&s, id, q, true).await
+    let pause = pause_from_body(&body, &key.0, s.ctx.clock.now())?;
+    s.ctx.handle.pause(&id, pause.clone()).await?;
+    ok(PauseState {
+        job: id,
+        paused: true,
+        pause: Some(pause),
+    })
 }
 
 async fn resume(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
-    set_paused(&s, id, q, false).await
+    let id = path_id(id)?;
+    params(q, &[])?;
+    s.ctx.handle.resume(&id).await?;
+    ok(PauseState {
+        job: id,
+        paused: false,
+        pause: None,
+    })
+}
+
+/// `POST /api/v1/pause`: every configured job, with the same body as one
+/// job's pause; answers `{"paused": [every job's id], "pause": {…}}`.
+async fn pause_all(
+    State(s): Shared,
+    Extension(key): Extension<KeyName>,
+    q: RawQuery,
+    body: Bytes,
+) -> Answer {
+    params(q, &[])?;
+    let pause = pause_from_body(&body, &key.0, s.ctx.clock.now())?;
+    ok(PausedAll {
+        paused: s.ctx.handle.pause_all(pause.clone()).await?,
+        pause,
+    })
+}
+
+/// `POST /api/v1/resume`: answers `{"resumed": [the jobs that were paused]}`.
+async fn resume_all(State(s): Shared, q: RawQuery) -> Answer {
+    params(q, &[])?;
+    ok(ResumedAll {
+        resumed: s.ctx.handle.resume_all().await?,
+    })
 }
 
 /// `POST /api/v1/jobs/{id}/run[?wait=true]`. Without `wait`: 202 as soon

@@ -24,10 +24,11 @@ use reqwest::Url;
 use serde::Serialize;
 
 use super::format;
-use super::{ClientArgs, JobArgs, RunsArgs, TriggerArgs};
+use super::{ClientArgs, JobArgs, PauseArgs, ResumeArgs, RunsArgs, TriggerArgs};
 use crate::api::client::{Client, ClientError, RunQuery, job_id};
 use crate::clock::{Clock, SystemClock};
 use crate::record::Status;
+use crate::wire::PauseRequest;
 
 pub fn jobs(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let api = Api::connect(args)?;
@@ -83,18 +84,52 @@ pub fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn pause(args: &JobArgs, paused: bool) -> anyhow::Result<ExitCode> {
-    job_id(&args.job)?;
-    let api = Api::connect(&args.client)?;
-    let p = if paused {
-        api.block(api.client.pause(&args.job))?
-    } else {
-        api.block(api.client.resume(&args.job))?
+pub fn pause(args: &PauseArgs) -> anyhow::Result<ExitCode> {
+    let request = PauseRequest {
+        reason: args.reason.clone(),
+        until: args.for_.clone().or_else(|| args.until.clone()),
     };
+    let job = args.job.as_deref().map(job_id).transpose()?;
+    let api = Api::connect(&args.client)?;
+    let Some(job) = job else {
+        let all = api.block(api.client.pause_all(&request))?;
+        if args.client.json {
+            return print_json(&all);
+        }
+        let what = format!("{} jobs", all.paused.len());
+        println!("{}", format::paused_text(&what, &all.pause));
+        return Ok(ExitCode::SUCCESS);
+    };
+    let p = api.block(api.client.pause(job, &request))?;
     if args.client.json {
         return print_json(&p);
     }
-    println!("{} {}", if p.paused { "paused" } else { "resumed" }, p.job);
+    match &p.pause {
+        Some(pause) => println!("{}", format::paused_text(&p.job, pause)),
+        None => println!("paused {}", p.job),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn resume(args: &ResumeArgs) -> anyhow::Result<ExitCode> {
+    let job = args.job.as_deref().map(job_id).transpose()?;
+    let api = Api::connect(&args.client)?;
+    let Some(job) = job else {
+        let all = api.block(api.client.resume_all())?;
+        if args.client.json {
+            return print_json(&all);
+        }
+        match all.resumed.len() {
+            0 => println!("no job was paused"),
+            n => println!("resumed {n} jobs: {}", all.resumed.join(", ")),
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let p = api.block(api.client.resume(job))?;
+    if args.client.json {
+        return print_json(&p);
+    }
+    println!("resumed {}", p.job);
     Ok(ExitCode::SUCCESS)
 }
 

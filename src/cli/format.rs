@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::record::FinishRecord;
-use crate::wire::{JobView, ReloadDiff, StatusReport};
+use crate::wire::{JobView, Pause, ReloadDiff, StatusReport};
+
+/// The most of a pause's reason the `jobs` table shows.
+const REASON_WIDTH: usize = 40;
 
 /// Lays rows out in columns two spaces apart; the last column is not
 /// padded, so lines carry no trailing blanks.
@@ -131,7 +134,11 @@ pub(super) fn jobs_table(jobs: &[JobView], now: DateTime<Utc>) -> String {
                 next,
                 last,
                 j.consecutive_failures.to_string(),
-                if j.paused { "yes" } else { "no" }.to_string(),
+                match (&j.pause, j.paused) {
+                    (Some(p), _) => paused_cell(p, now),
+                    (None, true) => "yes".to_string(),
+                    (None, false) => "no".to_string(),
+                },
             ]
         })
         .collect();
@@ -141,6 +148,39 @@ pub(super) fn jobs_table(jobs: &[JobView], now: DateTime<Utc>) -> String {
         ],
         &rows,
     )
+}
+
+/// `yes`, `yes (resumes in 2h)`, `yes: disk swap`: the `jobs` table's
+/// PAUSED cell, its last column, so a reason may be long; it is cut at
+/// [`REASON_WIDTH`] characters all the same, to keep rows on one line.
+fn paused_cell(p: &Pause, now: DateTime<Utc>) -> String {
+    let mut cell = "yes".to_string();
+    if let Some(t) = p.until {
+        let _ = write!(cell, " (resumes {})", until(t, now));
+    }
+    if let Some(reason) = &p.reason {
+        cell.push_str(": ");
+        if reason.chars().count() > REASON_WIDTH {
+            cell.extend(reason.chars().take(REASON_WIDTH - 1));
+            cell.push('…');
+        } else {
+            cell.push_str(reason);
+        }
+    }
+    cell
+}
+
+/// What `pause` says it did: `paused db-backup until 2026-12-02 18:00:00
+/// UTC: disk swap`, or for `--all` the count and the ids.
+pub(super) fn paused_text(what: &str, p: &Pause) -> String {
+    let mut text = format!("paused {what}");
+    if let Some(t) = p.until {
+        let _ = write!(text, " until {}", local(t));
+    }
+    if let Some(reason) = &p.reason {
+        let _ = write!(text, ": {reason}");
+    }
+    text
 }
 
 pub(super) fn status_text(r: &StatusReport, now: DateTime<Utc>) -> String {
@@ -324,5 +364,33 @@ mod tests {
             ],
         );
         assert_eq!(t, "ID       X\nlong-id  1\na\n");
+    }
+
+    #[test]
+    fn paused_cells_show_the_end_and_the_start_of_the_reason() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T16:00:00Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        let pause = |until: Option<i64>, reason: Option<&str>| Pause {
+            reason: reason.map(str::to_string),
+            until: until.map(|h| now + chrono::Duration::hours(h)),
+            by: Some("default".into()),
+            at: Some(now),
+        };
+        for (p, cell) in [
+            (pause(None, None), "yes".to_string()),
+            (pause(Some(2), None), "yes (resumes in 2h)".to_string()),
+            (pause(None, Some("disk swap")), "yes: disk swap".to_string()),
+            (
+                pause(Some(30), Some(&"x".repeat(REASON_WIDTH))),
+                format!("yes (resumes in 1d): {}", "x".repeat(REASON_WIDTH)),
+            ),
+            (
+                pause(None, Some(&"y".repeat(REASON_WIDTH + 1))),
+                format!("yes: {}…", "y".repeat(REASON_WIDTH - 1)),
+            ),
+        ] {
+            assert_eq!(paused_cell(&p, now), cell);
+        }
     }
 }

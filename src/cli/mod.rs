@@ -64,10 +64,18 @@ pub enum Command {
     Status(ClientArgs),
     /// Start a run of a job now.
     Trigger(TriggerArgs),
-    /// Stop scheduling a job until it is resumed.
-    Pause(JobArgs),
-    /// Schedule a paused job again.
-    Resume(JobArgs),
+    /// Stop scheduling a job, or every job, until it is resumed or for a while.
+    ///
+    /// With --for or --until the job resumes by itself at that time, also
+    /// when the daemon was restarted (or stopped) meanwhile. Pausing a
+    /// paused job replaces its pause. The reason, the end, who paused and
+    /// when show in `cronduct jobs` and the API's job list.
+    Pause(PauseArgs),
+    /// Schedule a paused job, or every paused job, again.
+    ///
+    /// Resuming a job that is not paused does nothing; `--all` lists the
+    /// jobs it resumed.
+    Resume(ResumeArgs),
     /// Cancel a job's running attempts.
     Cancel(JobArgs),
     /// Show recent runs, of one job or of all.
@@ -125,6 +133,61 @@ pub struct JobArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// The job id.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub job: Option<String>,
+    /// Pause every configured job.
+    #[arg(long)]
+    pub all: bool,
+    /// Resume by itself after this long (e.g. 30m, 2h, 1h30m).
+    #[arg(
+        long = "for",
+        value_name = "DURATION",
+        value_parser = duration_arg,
+        conflicts_with = "until"
+    )]
+    pub for_: Option<String>,
+    /// Resume by itself at this RFC 3339 time (e.g. 2026-12-24T08:00:00+01:00).
+    #[arg(long, value_name = "TIME", value_parser = time_arg)]
+    pub until: Option<String>,
+    /// Why: shown by `jobs` and in the API's job list.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The job id.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub job: Option<String>,
+    /// Resume every paused job.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `--for`: a duration in the config's syntax, checked here so a typo is
+/// a usage error; sent as written, the daemon counts it from its clock.
+fn duration_arg(s: &str) -> Result<String, String> {
+    match crate::config::units::parse_duration(s)? {
+        d if d.is_zero() => Err("the pause must last longer than 0s".to_string()),
+        _ => Ok(s.to_string()),
+    }
+}
+
+/// `--until`: an RFC 3339 time (whether it is still to come is the
+/// daemon's to say, by its clock).
+fn time_arg(s: &str) -> Result<String, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("{e}; expected an RFC 3339 time like 2026-12-24T08:00:00Z"))
+}
+
+#[derive(Debug, Args)]
 pub struct TriggerArgs {
     /// The job id.
     pub job: String,
@@ -169,8 +232,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(args) => client::jobs(&args),
         Command::Status(args) => client::status(&args),
         Command::Trigger(args) => client::trigger(&args),
-        Command::Pause(args) => client::pause(&args, true),
-        Command::Resume(args) => client::pause(&args, false),
+        Command::Pause(args) => client::pause(&args),
+        Command::Resume(args) => client::resume(&args),
         Command::Cancel(args) => client::cancel(&args),
         Command::Runs(args) => client::runs(&args),
         Command::Reload(args) => client::reload(&args),

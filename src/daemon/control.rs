@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ConfigErrors;
 use crate::record::FinishRecord;
-use crate::wire::{JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, RunningAttempt};
+use crate::wire::{JobDetail, JobSummary, LastReload, NextRun, Pause, ReloadDiff, RunningAttempt};
 
 /// The scheduler's part of `GET /api/v1/status` and `/health`: a reply on
 /// the channel, never serialised itself (the API builds the
@@ -59,7 +59,12 @@ pub struct Triggered {
 pub enum Request {
     Jobs(oneshot::Sender<Vec<JobSummary>>),
     Job(String, oneshot::Sender<Option<JobDetail>>),
-    SetPaused(String, bool, oneshot::Sender<Result<bool, ControlError>>),
+    Pause(String, Pause, oneshot::Sender<Result<(), ControlError>>),
+    Resume(String, oneshot::Sender<Result<(), ControlError>>),
+    /// Answers every configured job's id.
+    PauseAll(Pause, oneshot::Sender<Vec<String>>),
+    /// Answers the ids of the jobs that were paused.
+    ResumeAll(oneshot::Sender<Vec<String>>),
     Trigger(String, oneshot::Sender<Result<Triggered, ControlError>>),
     Cancel(String, oneshot::Sender<Result<Vec<String>, ControlError>>),
     Running(oneshot::Sender<Vec<RunningAttempt>>),
@@ -69,13 +74,17 @@ pub enum Request {
 
 impl Request {
     /// Whether handling the request may change what a job's summary
-    /// shows: a pause flag, or `running` when a manual run starts.
+    /// shows: a pause, or `running` when a manual run starts.
     /// Cancelling changes `running` only once the run's `Finished` event
     /// arrives, and a reload only once it is applied; those are announced
     /// then.
     pub fn changes_jobs(&self) -> bool {
         match self {
-            Request::SetPaused(..) | Request::Trigger(..) => true,
+            Request::Pause(..)
+            | Request::Resume(..)
+            | Request::PauseAll(..)
+            | Request::ResumeAll(_)
+            | Request::Trigger(..) => true,
             Request::Jobs(_)
             | Request::Job(..)
             | Request::Cancel(..)
@@ -158,10 +167,26 @@ impl Handle {
             .ok_or_else(|| ControlError::UnknownJob(id.to_string()))
     }
 
-    /// Pauses or resumes a job; answers the new paused flag.
-    pub async fn set_paused(&self, id: &str, paused: bool) -> Result<bool, ControlError> {
-        self.ask(|r| Request::SetPaused(id.to_string(), paused, r))
+    /// Pauses a job (again: `pause` replaces the one it was under). With
+    /// `pause.until`, it resumes by itself then.
+    pub async fn pause(&self, id: &str, pause: Pause) -> Result<(), ControlError> {
+        self.ask(|r| Request::Pause(id.to_string(), pause, r))
             .await?
+    }
+
+    /// Ends a job's pause; resuming a job that is not paused is no error.
+    pub async fn resume(&self, id: &str) -> Result<(), ControlError> {
+        self.ask(|r| Request::Resume(id.to_string(), r)).await?
+    }
+
+    /// Pauses every configured job under `pause`; answers their ids.
+    pub async fn pause_all(&self, pause: Pause) -> Result<Vec<String>, ControlError> {
+        self.ask(|r| Request::PauseAll(pause, r)).await
+    }
+
+    /// Resumes every paused job; answers the ids of those it resumed.
+    pub async fn resume_all(&self) -> Result<Vec<String>, ControlError> {
+        self.ask(Request::ResumeAll).await
     }
 
     /// Starts a manual run. `Conflict` when `concurrency = "forbid"` and a

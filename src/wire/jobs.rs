@@ -19,6 +19,9 @@ pub struct JobSummary {
     pub action: String,
     pub enabled: bool,
     pub paused: bool,
+    /// Why, until when, by whom and since when the job is paused; `null`
+    /// when it is not.
+    pub pause: Option<Pause>,
     /// Whether a run (an attempt, or a retry being waited for) is active.
     pub running: bool,
     #[serde(with = "ts::option")]
@@ -102,11 +105,56 @@ pub struct TriggerAccepted {
     pub run_id: String,
 }
 
+/// A pause: what `POST …/pause` asked for, and who asked when. Also the
+/// form the state file keeps it in.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Pause {
+    pub reason: Option<String>,
+    /// When the job resumes by itself; `null`: when it is resumed.
+    #[serde(default, with = "ts::option")]
+    pub until: Option<DateTime<Utc>>,
+    /// The name of the API key that paused it; `null` (like `at`) only for
+    /// a pause made by a version that did not record it.
+    pub by: Option<String>,
+    #[serde(default, with = "ts::option")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The optional body of `POST /api/v1/jobs/{id}/pause` and
+/// `POST /api/v1/pause`. Unknown fields are refused, so a misspelt
+/// `untill` is a 400 rather than a pause without an end.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// An RFC 3339 time, or a duration from now in the config's syntax
+    /// (`"2h"`, `"1h30m"`); it must lie in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
 /// `POST /api/v1/jobs/{id}/pause` and `/resume`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PauseState {
     pub job: String,
     pub paused: bool,
+    /// The pause now in force (as in the job list); `null` after a resume.
+    pub pause: Option<Pause>,
+}
+
+/// `POST /api/v1/pause`: every configured job, now paused, and the pause
+/// they are all under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PausedAll {
+    pub paused: Vec<String>,
+    pub pause: Pause,
+}
+
+/// `POST /api/v1/resume`: the jobs that were paused and are resumed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumedAll {
+    pub resumed: Vec<String>,
 }
 
 /// `POST /api/v1/jobs/{id}/cancel`.

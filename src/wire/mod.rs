@@ -23,8 +23,8 @@ mod stats;
 mod status;
 
 pub use jobs::{
-    Cancelled, JobDetail, JobDetailView, JobList, JobSummary, JobView, LastRun, PauseState,
-    TriggerAccepted,
+    Cancelled, JobDetail, JobDetailView, JobList, JobSummary, JobView, LastRun, Pause,
+    PauseRequest, PauseState, PausedAll, ResumedAll, TriggerAccepted,
 };
 pub use runs::{RunAttempts, RunList, RunningAttempt, RunningList};
 pub use stats::{DayStats, JobStats, Period, PeriodStats, Stats, StatusCounts};

@@ -183,6 +183,57 @@ fn pause_resume_and_cancel() {
     assert_eq!(ok(&fx, &["resume", "db-backup"]), "resumed db-backup\n");
     assert!(!fx.with_state(|s| s.jobs["db-backup"].summary.paused));
 
+    // A reason and an end: the daemon counts `--for` from its own clock.
+    let out = ok(
+        &fx,
+        &[
+            "pause",
+            "db-backup",
+            "--for",
+            "1h30m",
+            "--reason",
+            "disk swap",
+        ],
+    );
+    assert!(
+        out.starts_with("paused db-backup until ") && out.ends_with(" UTC: disk swap\n"),
+        "{out}"
+    );
+    let pause = fx
+        .with_state(|s| s.jobs["db-backup"].summary.pause.clone())
+        .expect("paused");
+    assert_eq!(pause.reason.as_deref(), Some("disk swap"));
+    assert_eq!(
+        pause.until.zip(pause.at).map(|(u, a)| u - a),
+        Some(chrono::Duration::minutes(90))
+    );
+    let out = ok(
+        &fx,
+        &["pause", "db-backup", "--until", "2999-01-01T00:00:00Z"],
+    );
+    assert_eq!(out, "paused db-backup until 2999-01-01 00:00:00 UTC\n");
+
+    // Every job at once.
+    let out = ok(
+        &fx,
+        &["pause", "--all", "--for", "1h", "--reason", "maintenance"],
+    );
+    assert!(
+        out.starts_with("paused 4 jobs until ") && out.ends_with(": maintenance\n"),
+        "{out}"
+    );
+    assert!(fx.with_state(|s| s.jobs.values().all(|j| {
+        j.summary.pause.as_ref().and_then(|p| p.reason.as_deref()) == Some("maintenance")
+    })));
+    assert_eq!(
+        ok(&fx, &["resume", "--all"]),
+        "resumed 4 jobs: db-backup, gateway-health, long-report, old-cleanup\n"
+    );
+    assert_eq!(ok(&fx, &["resume", "--all"]), "no job was paused\n");
+    let out = ok(&fx, &["pause", "--all", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["paused"].as_array().map(Vec::len), Some(4), "{doc}");
+
     assert_eq!(
         ok(&fx, &["cancel", "long-report"]),
         "cancelling 1 run of long-report: r-long\n"
@@ -190,6 +241,44 @@ fn pause_resume_and_cancel() {
     let out = cronduct(&fx, &["cancel", "long-report"]);
     assert_eq!(out.code, 1);
     assert_eq!(out.stderr, "cronduct: long-report has no active run\n");
+}
+
+/// Mistakes in the pause options are usage errors (exit 2), found before
+/// the daemon is asked; a time that has passed is the daemon's to refuse.
+#[test]
+fn pause_options_are_checked() {
+    let fx = Fixture::start();
+    for args in [
+        &["pause"][..],
+        &["resume"],
+        &["pause", "db-backup", "--all"],
+        &["resume", "db-backup", "--all"],
+        &["pause", "db-backup", "--for", "2 hours"],
+        &["pause", "db-backup", "--for", "0s"],
+        &["pause", "db-backup", "--until", "tomorrow"],
+        &[
+            "pause",
+            "db-backup",
+            "--for",
+            "1h",
+            "--until",
+            "2999-01-01T00:00:00Z",
+        ],
+    ] {
+        let out = cronduct(&fx, args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    }
+    let out = cronduct(
+        &fx,
+        &["pause", "db-backup", "--until", "2020-01-01T00:00:00Z"],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("is not in the future"),
+        "{}",
+        out.stderr
+    );
+    assert!(!fx.with_state(|s| s.jobs["db-backup"].summary.paused));
 }
 
 #[test]

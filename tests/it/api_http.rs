@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::api_fake::{Fixture, KEY, at, finish};
 use crate::support::poll;
+use chrono::SubsecRound;
 use cronduct::api::Limits;
+use cronduct::clock::{Clock, SystemClock};
 use cronduct::record::Status;
+use cronduct::wire::PauseRequest;
 use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
 
@@ -417,6 +420,7 @@ async fn jobs_list_adds_the_last_run() {
         "action",
         "enabled",
         "paused",
+        "pause",
         "running",
         "next_run",
         "last_run",
@@ -435,6 +439,16 @@ async fn jobs_list_adds_the_last_run() {
         cronduct::record::ts::format(&at(fx.t0, -600))
     );
     assert!(jobs[3]["last_run"].is_null());
+    assert!(db["pause"].is_null());
+    assert_eq!(
+        jobs[3]["pause"],
+        serde_json::json!({
+            "reason": "replaced by the new cleanup",
+            "until": cronduct::record::ts::format(&at(fx.t0, 7500)),
+            "by": "default",
+            "at": cronduct::record::ts::format(&at(fx.t0, -86_400)),
+        })
+    );
 }
 
 /// The job list comes compressed to clients that accept gzip, and as an
@@ -573,23 +587,147 @@ async fn job_detail_has_settings_next_runs_and_stats() {
     assert!(a.body["last_run"].is_null());
 }
 
+async fn post_body(fx: &Fixture, path: &str, body: &str) -> Answer {
+    send(
+        client()
+            .post(format!("{}{path}", fx.url))
+            .bearer_auth(KEY)
+            .body(body.to_string()),
+    )
+    .await
+}
+
+fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    let text = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("RFC 3339")
+        .with_timezone(&chrono::Utc)
+}
+
 #[tokio::test]
 async fn pause_and_resume_flip_the_flag() {
     let fx = Fixture::start();
+    let asked = SystemClock.now().trunc_subsecs(3);
     let a = post(&fx, "/api/v1/jobs/db-backup/pause").await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(
-        a.body,
-        serde_json::json!({"job": "db-backup", "paused": true})
+        (&a.body["job"], &a.body["paused"]),
+        (&"db-backup".into(), &true.into())
     );
+    // Without a body: no reason, no end; who and when are recorded.
+    let pause = &a.body["pause"];
+    assert_eq!(
+        (&pause["reason"], &pause["until"], &pause["by"]),
+        (&Value::Null, &Value::Null, &"default".into()),
+        "{pause}"
+    );
+    assert!(instant(&pause["at"]) >= asked, "{pause}");
     let jobs = get(&fx, "/api/v1/jobs").await.body;
     assert_eq!(jobs["jobs"][0]["paused"], true);
+    assert_eq!(&jobs["jobs"][0]["pause"], pause);
     let a = post(&fx, "/api/v1/jobs/db-backup/resume").await;
     assert_eq!(
         a.body,
-        serde_json::json!({"job": "db-backup", "paused": false})
+        serde_json::json!({"job": "db-backup", "paused": false, "pause": null})
     );
     assert!(!fx.with_state(|s| s.jobs["db-backup"].summary.paused));
+    let jobs = get(&fx, "/api/v1/jobs").await.body;
+    assert!(jobs["jobs"][0]["pause"].is_null(), "{}", jobs["jobs"][0]);
+}
+
+#[tokio::test]
+async fn a_pause_has_a_reason_and_an_end() {
+    let fx = Fixture::start();
+    let a = post_body(
+        &fx,
+        "/api/v1/jobs/db-backup/pause",
+        r#"{"reason": "disk swap", "until": "2h"}"#,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let pause = &a.body["pause"];
+    assert_eq!(pause["reason"], "disk swap");
+    // A duration counts from the moment of the pause.
+    assert_eq!(
+        instant(&pause["until"]) - instant(&pause["at"]),
+        chrono::Duration::hours(2),
+        "{pause}"
+    );
+    let detail = get(&fx, "/api/v1/jobs/db-backup").await.body;
+    assert_eq!((&detail["paused"], &detail["pause"]), (&true.into(), pause));
+
+    // An RFC 3339 end, in any offset; pausing again replaces the pause.
+    let a = post_body(
+        &fx,
+        "/api/v1/jobs/db-backup/pause",
+        r#"{"until": "2999-01-01T09:00:00+09:00"}"#,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["pause"]["until"], "2999-01-01T00:00:00.000Z");
+    assert!(a.body["pause"]["reason"].is_null());
+}
+
+#[tokio::test]
+async fn bad_pause_bodies_are_400s_and_pause_nothing() {
+    let fx = Fixture::start();
+    for (body, says) in [
+        ("{\"reason\": ", "invalid pause request body"),
+        (r#"{"until": "2h", "extra": 1}"#, "unknown field `extra`"),
+        (r#"{"until": "soon"}"#, "invalid until \"soon\""),
+        (r#"{"until": "0s"}"#, "is not in the future"),
+        (
+            r#"{"until": "2020-01-01T00:00:00Z"}"#,
+            "is not in the future",
+        ),
+        (r#"{"reason": 5}"#, "invalid pause request body"),
+    ] {
+        for path in ["/api/v1/jobs/db-backup/pause", "/api/v1/pause"] {
+            let a = post_body(&fx, path, body).await;
+            assert_eq!(
+                a.status,
+                StatusCode::BAD_REQUEST,
+                "{path} {body}: {}",
+                a.body
+            );
+            assert!(error_of(&a).contains(says), "{path} {body}: {}", a.body);
+        }
+    }
+    assert!(!fx.with_state(|s| s.jobs["db-backup"].summary.paused));
+    // Only the job the fixture starts with paused.
+    assert_eq!(
+        fx.with_state(|s| s.jobs.values().filter(|j| j.summary.paused).count()),
+        1
+    );
+}
+
+#[tokio::test]
+async fn pause_and_resume_every_job() {
+    let fx = Fixture::start();
+    let all = ["db-backup", "gateway-health", "long-report", "old-cleanup"];
+    let a = post_body(
+        &fx,
+        "/api/v1/pause",
+        r#"{"reason": "maintenance", "until": "1h"}"#,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["paused"], serde_json::json!(all));
+    assert_eq!(a.body["pause"]["reason"], "maintenance");
+    let jobs = get(&fx, "/api/v1/jobs").await.body;
+    for job in jobs["jobs"].as_array().expect("jobs") {
+        assert_eq!(job["paused"], true, "{job}");
+        assert_eq!(job["pause"], a.body["pause"], "{job}");
+    }
+    let a = post(&fx, "/api/v1/resume").await;
+    assert_eq!(a.body, serde_json::json!({"resumed": all}));
+    // Nothing is paused any more, so nothing more is resumed.
+    let a = post(&fx, "/api/v1/resume").await;
+    assert_eq!(a.body, serde_json::json!({"resumed": []}));
+    // No body: every job paused until it is resumed.
+    let a = post(&fx, "/api/v1/pause").await;
+    assert_eq!(a.body["paused"], serde_json::json!(all));
+    assert!(a.body["pause"]["until"].is_null(), "{}", a.body);
 }
 
 #[tokio::test]
@@ -1152,8 +1290,24 @@ async fn the_typed_client_speaks_every_endpoint() {
     assert_eq!(job.job.settings["retries"], 3);
     assert_eq!(job.stats.total, 1);
 
-    assert!(c.pause("db-backup").await.expect("pause").paused);
+    let request = PauseRequest {
+        reason: Some("disk swap".into()),
+        until: Some("30m".into()),
+    };
+    let paused = c.pause("db-backup", &request).await.expect("pause");
+    let pause = paused.pause.expect("the pause");
+    assert_eq!(pause.reason.as_deref(), Some("disk swap"));
+    assert_eq!(
+        pause.until.zip(pause.at).map(|(u, a)| u - a),
+        Some(chrono::Duration::minutes(30))
+    );
     assert!(!c.resume("db-backup").await.expect("resume").paused);
+    let all = c
+        .pause_all(&PauseRequest::default())
+        .await
+        .expect("pause all");
+    assert_eq!(all.paused.len(), 4);
+    assert_eq!(c.resume_all().await.expect("resume all").resumed.len(), 4);
     let started = c.trigger("db-backup").await.expect("trigger");
     assert_eq!(started.job, "db-backup");
     let record = c.trigger_and_wait("db-backup").await.expect("wait");

@@ -117,7 +117,11 @@ command = "true"
     );
     d.start();
     let reply = d.post("/api/v1/jobs/quiet/pause");
-    assert_eq!(reply, serde_json::json!({"job": "quiet", "paused": true}));
+    assert_eq!(
+        (&reply["job"], &reply["paused"]),
+        (&"quiet".into(), &true.into()),
+        "{reply}"
+    );
     d.stop(Duration::from_secs(10));
     let quiet_before = d.starts("quiet").len();
     let witness_before = d.starts("witness").len();

@@ -23,7 +23,7 @@ const STALE: &str = "man pages are stale: run `UPDATE_MAN=1 cargo test --test it
 /// The `.TH` date: the last non-trivial change to the command line. A
 /// constant, not today, so that the rendering is reproducible; bump it when
 /// regenerating the pages for a CLI change.
-const MAN_DATE: &str = "2026-11-25";
+const MAN_DATE: &str = "2026-12-02";
 
 fn man_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("man")

@@ -9,8 +9,10 @@
 //! The decisions live in pure parts: [`timetable`] (when each job starts),
 //! [`runs`] (the active runs and the concurrency policy); the loop here
 //! applies them, `reload` swaps configs, `requests` answers the API one
-//! verb per function and `views` renders what it asks for.
+//! verb per function, `pauses` makes and ends pauses (timed ones end at a
+//! planned wake) and `views` renders what it asks for.
 
+mod pauses;
 mod reload;
 mod requests;
 mod runs;
@@ -24,6 +26,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use self::pauses::PauseEnds;
 use self::reload::wait_reload;
 use self::runs::{ActiveRun, Admission, Phase, Runs};
 use self::timetable::Timetable;
@@ -120,6 +123,8 @@ pub struct Scheduler {
     /// What survives restarts: pause flags, last scheduled instants,
     /// failure streaks. Owned here; persisted through the hooks.
     state: State,
+    /// When the timed pauses in `state` end.
+    pause_ends: PauseEnds,
     timetable: Timetable,
     runs: Runs,
     run_events: mpsc::UnboundedReceiver<RunEvent>,
@@ -153,6 +158,7 @@ impl Scheduler {
         Self {
             services,
             config: Arc::new(config),
+            pause_ends: PauseEnds::of(&state),
             state,
             timetable,
             runs: Runs::default(),
@@ -191,6 +197,9 @@ impl Scheduler {
             }
             self.run_ended(&record);
         }
+        // Pauses that ended while the daemon was stopped end first, so a
+        // job whose pause is over takes its `@reboot` or catch-up run.
+        self.resume_expired();
         let now = self.services.clock.now();
         let jobs: Vec<Arc<Job>> = self
             .timetable
@@ -241,6 +250,7 @@ impl Scheduler {
             // API) only once it has.
             let mut changed = self.check_clock();
             if shutting_down.is_none() {
+                changed |= self.resume_expired();
                 changed |= self.fire_due();
             }
             if changed {
@@ -323,8 +333,9 @@ impl Scheduler {
     }
 
     /// When tokio's timer must wake the loop: for `due` (the next job,
-    /// unless the precise timer waits for it), the shutdown deadline, a
-    /// pending reload or state save, and at the latest after `MAX_SLEEP`.
+    /// unless the precise timer waits for it), the end of a timed pause,
+    /// the shutdown deadline, a pending reload or state save, and at the
+    /// latest after `MAX_SLEEP`.
     fn next_wake(
         &self,
         due: Option<DateTime<Utc>>,
@@ -339,6 +350,14 @@ impl Scheduler {
                 let until = (due - now).to_std().unwrap_or(Duration::ZERO);
                 wake = wake.min(now_mono + until);
             }
+        }
+        // A pause's end needs no precise timer: the job's next instant,
+        // not the resume, is what starts a run on time.
+        if let (None, Some(end)) = (shutting_down, self.pause_ends.next()) {
+            let until = (end - self.services.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            wake = wake.min(now_mono + until);
         }
         if let (Some(deadline), false) = (shutting_down, forced) {
             wake = wake.min(deadline);

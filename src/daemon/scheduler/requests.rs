@@ -2,12 +2,12 @@
 
 use tokio::sync::oneshot;
 
-use super::Scheduler;
 use super::runs::Phase;
+use super::{Scheduler, pauses};
 use crate::config::ConfigErrors;
 use crate::daemon::control::{ControlError, Request, Triggered};
 use crate::record::Trigger;
-use crate::wire::{JobDetail, JobSummary, ReloadDiff, RunningAttempt};
+use crate::wire::{JobDetail, JobSummary, Pause, ReloadDiff, RunningAttempt};
 
 impl Scheduler {
     pub(super) fn handle_request(&mut self, request: Request) {
@@ -18,8 +18,17 @@ impl Scheduler {
             Request::Job(id, reply) => {
                 let _ = reply.send(self.job(&id));
             }
-            Request::SetPaused(id, paused, reply) => {
-                let _ = reply.send(self.set_paused(id, paused));
+            Request::Pause(id, pause, reply) => {
+                let _ = reply.send(self.pause_job(id, pause));
+            }
+            Request::Resume(id, reply) => {
+                let _ = reply.send(self.resume_job(id));
+            }
+            Request::PauseAll(pause, reply) => {
+                let _ = reply.send(self.pause_all(pause));
+            }
+            Request::ResumeAll(reply) => {
+                let _ = reply.send(self.resume_all());
             }
             Request::Trigger(id, reply) => {
                 let _ = reply.send(self.trigger(id));
@@ -49,18 +58,51 @@ impl Scheduler {
         self.timetable.get(id).map(|s| self.detail(s, now))
     }
 
-    fn set_paused(&mut self, id: String, paused: bool) -> Result<bool, ControlError> {
+    fn pause_job(&mut self, id: String, pause: Pause) -> Result<(), ControlError> {
         if !self.timetable.contains(&id) {
             return Err(ControlError::UnknownJob(id));
         }
-        if paused {
-            self.state.paused.insert(id.clone());
-        } else {
-            self.state.paused.remove(&id);
-        }
+        tracing::info!(job = %id, "paused{}", pauses::describe(&pause));
+        self.pause(&id, pause);
         self.services.hooks.save_state(&self.state);
-        tracing::info!(job = %id, "{}", if paused { "paused" } else { "resumed" });
-        Ok(paused)
+        Ok(())
+    }
+
+    fn resume_job(&mut self, id: String) -> Result<(), ControlError> {
+        if !self.timetable.contains(&id) {
+            return Err(ControlError::UnknownJob(id));
+        }
+        if self.end_pause(&id).is_some() {
+            tracing::info!(job = %id, "resumed");
+            self.services.hooks.save_state(&self.state);
+        }
+        Ok(())
+    }
+
+    /// Pauses every configured job, those already paused included (their
+    /// pause is replaced, so they all end together).
+    fn pause_all(&mut self, pause: Pause) -> Vec<String> {
+        let ids: Vec<String> = self.timetable.slots().map(|(id, _)| id.clone()).collect();
+        for id in &ids {
+            self.pause(id, pause.clone());
+        }
+        tracing::info!("paused all {} jobs{}", ids.len(), pauses::describe(&pause));
+        self.services.hooks.save_state(&self.state);
+        ids
+    }
+
+    /// Resumes every configured job that is paused.
+    fn resume_all(&mut self) -> Vec<String> {
+        let ids: Vec<String> = self.timetable.slots().map(|(id, _)| id.clone()).collect();
+        let resumed: Vec<String> = ids
+            .into_iter()
+            .filter(|id| self.end_pause(id).is_some())
+            .collect();
+        tracing::info!("resumed all {} paused jobs", resumed.len());
+        if !resumed.is_empty() {
+            self.services.hooks.save_state(&self.state);
+        }
+        resumed
     }
 
     fn trigger(&mut self, id: String) -> Result<Triggered, ControlError> {

@@ -674,3 +674,119 @@ async fn shutdown_waits_out_the_grace_then_cancels() {
     // millisecond.
     assert_eq!(tokio::time::Instant::now() - begun, Duration::from_secs(30));
 }
+
+fn pause_until(until: &str) -> crate::wire::Pause {
+    crate::wire::Pause {
+        reason: Some("maintenance".into()),
+        until: Some(utc(until)),
+        by: Some("default".into()),
+        at: None,
+    }
+}
+
+async fn paused(h: &Harness, job: &str) -> bool {
+    let jobs = h.handle.jobs().await.expect("alive");
+    let summary = jobs.iter().find(|j| j.id == job).expect("listed");
+    assert_eq!(summary.paused, summary.pause.is_some(), "{summary:?}");
+    summary.paused
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_pause_ends_at_its_instant_and_the_job_takes_that_instant() {
+    let h = start(
+        &format!("[jobs.minutely]\nschedule = \"* * * * *\"\n{NOPE}\n"),
+        "2026-06-01T13:00:30Z",
+    )
+    .await;
+    h.handle
+        .pause("minutely", pause_until("2026-06-01T13:05:00Z"))
+        .await
+        .expect("known job");
+    // Until 13:04:59.999 ...
+    tokio::time::sleep(Duration::from_millis(269_999)).await;
+    assert!(paused(&h, "minutely").await);
+    assert!(h.fired("minutely").is_empty(), "{:?}", h.fired("minutely"));
+    // ... and no longer a millisecond later; the 13:05 instant ran.
+    tokio::time::sleep(ms(2)).await;
+    assert!(!paused(&h, "minutely").await);
+    assert_eq!(h.fired("minutely"), ["2026-06-01T13:05:00Z"]);
+    h.pass(1.0 / 60.0).await;
+    assert_eq!(
+        h.fired("minutely"),
+        ["2026-06-01T13:05:00Z", "2026-06-01T13:06:00Z"]
+    );
+    h.stop().await;
+}
+
+/// The end is a planned wake of its own: no job is due near it, and the
+/// loop's longest sleep (a minute) would notice it only at 13:05.
+#[tokio::test(start_paused = true)]
+async fn a_timed_pause_ends_to_the_millisecond_with_nothing_else_due() {
+    let h = start(
+        &format!("[jobs.j]\nschedule = \"@yearly\"\n{NOPE}\n"),
+        "2026-06-01T13:00:00Z",
+    )
+    .await;
+    h.handle
+        .pause("j", pause_until("2026-06-01T13:04:30.250Z"))
+        .await
+        .expect("known job");
+    tokio::time::sleep(ms(270_249)).await;
+    assert!(paused(&h, "j").await);
+    tokio::time::sleep(ms(2)).await;
+    assert!(!paused(&h, "j").await);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn pausing_again_replaces_the_end() {
+    let h = start(
+        &format!("[jobs.j]\nschedule = \"@yearly\"\n{NOPE}\n"),
+        "2026-06-01T13:00:00Z",
+    )
+    .await;
+    h.handle
+        .pause("j", pause_until("2026-06-01T13:05:00Z"))
+        .await
+        .expect("known job");
+    h.handle
+        .pause("j", crate::wire::Pause::default())
+        .await
+        .expect("known job");
+    h.pass(1.0).await;
+    assert!(paused(&h, "j").await, "the replaced end resumed the job");
+    // A timed pause of every job ends for each of them.
+    let all = h
+        .handle
+        .pause_all(pause_until("2026-06-01T15:00:00Z"))
+        .await
+        .expect("alive");
+    assert_eq!(all, ["j"]);
+    h.pass(1.0).await;
+    assert!(!paused(&h, "j").await);
+    assert!(h.handle.resume_all().await.expect("alive").is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn pauses_that_ended_while_the_daemon_was_stopped_end_at_start_up() {
+    let mut state = State::default();
+    // Ended an hour before this start; ends an hour after it; no end.
+    state.pause("over", pause_until("2026-06-01T12:00:00Z"));
+    state.pause("later", pause_until("2026-06-01T14:00:00Z"));
+    state.pause("open", crate::wire::Pause::default());
+    let jobs = ["over", "later", "open"]
+        .map(|id| format!("[jobs.{id}]\nschedule = \"@yearly\"\n{NOPE}\n"))
+        .concat();
+    let mut built = build(&jobs, "2026-06-01T13:00:00Z", state).await;
+    built.scheduler.start(Vec::new());
+    let s = &built.scheduler;
+    assert!(!s.is_paused("over"));
+    assert!(s.is_paused("later") && s.is_paused("open"));
+    assert_eq!(
+        s.state.pause_of("later"),
+        Some(pause_until("2026-06-01T14:00:00Z"))
+    );
+    // The next wake is planned for the remaining end, and only for it.
+    assert_eq!(s.pause_ends.next(), Some(utc("2026-06-01T14:00:00Z")));
+}

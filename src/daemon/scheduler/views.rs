@@ -48,6 +48,7 @@ impl Scheduler {
             action: job.action.kind().to_string(),
             enabled: job.enabled,
             paused: self.is_paused(&job.id),
+            pause: self.state.pause_of(&job.id),
             running: self.runs.of(&job.id).next().is_some(),
             next_run: slot.next.map(|p| p.scheduled_at),
             consecutive_failures: self

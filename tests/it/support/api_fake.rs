@@ -25,7 +25,9 @@ use cronduct::daemon::control::{ControlError, Handle, Inbox, Request, SchedulerS
 use cronduct::log::{HistoryHandle, HistoryLimits, LogOptions, LogSink};
 use cronduct::notify::{DeliveryOptions, Notifier};
 use cronduct::record::{FinishRecord, LogEvent, Status, Trigger};
-use cronduct::wire::{JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, RunningAttempt};
+use cronduct::wire::{
+    JobDetail, JobSummary, LastReload, NextRun, Pause, ReloadDiff, RunningAttempt,
+};
 use tokio::sync::oneshot;
 
 use super::log as log_support;
@@ -113,6 +115,7 @@ fn summary(id: &str, schedule: &str, zone: &str, action: &str) -> JobSummary {
         action: action.into(),
         enabled: true,
         paused: false,
+        pause: None,
         running: false,
         next_run: None,
         consecutive_failures: 0,
@@ -130,7 +133,8 @@ fn fake_job(summary: JobSummary) -> FakeJob {
 }
 
 /// Four jobs covering the table's cases: a healthy one, a failing HTTP
-/// check, one running now (forbid), and a disabled, paused one.
+/// check, one running now (forbid), and a disabled one paused for a
+/// while with a reason.
 fn default_jobs(t0: DateTime<Utc>) -> BTreeMap<String, FakeJob> {
     let mut db = fake_job(summary(
         "db-backup",
@@ -161,6 +165,12 @@ fn default_jobs(t0: DateTime<Utc>) -> BTreeMap<String, FakeJob> {
     let mut old = fake_job(summary("old-cleanup", "0 4 * * 0", "UTC", "command"));
     old.summary.enabled = false;
     old.summary.paused = true;
+    old.summary.pause = Some(Pause {
+        reason: Some("replaced by the new cleanup".into()),
+        until: Some(at(t0, 7500)),
+        by: Some("default".into()),
+        at: Some(at(t0, -86_400)),
+    });
 
     [db, gw, long, old]
         .into_iter()
@@ -447,15 +457,45 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, log: &LogSink) {
             });
             let _ = reply.send(detail);
         }
-        Request::SetPaused(id, paused, reply) => {
+        Request::Pause(id, pause, reply) => {
             let r = match s.jobs.get_mut(&id) {
                 Some(j) => {
-                    j.summary.paused = paused;
-                    Ok(paused)
+                    j.summary.paused = true;
+                    j.summary.pause = Some(pause);
+                    Ok(())
                 }
                 None => Err(ControlError::UnknownJob(id)),
             };
             let _ = reply.send(r);
+        }
+        Request::Resume(id, reply) => {
+            let r = match s.jobs.get_mut(&id) {
+                Some(j) => {
+                    j.summary.paused = false;
+                    j.summary.pause = None;
+                    Ok(())
+                }
+                None => Err(ControlError::UnknownJob(id)),
+            };
+            let _ = reply.send(r);
+        }
+        Request::PauseAll(pause, reply) => {
+            for j in s.jobs.values_mut() {
+                j.summary.paused = true;
+                j.summary.pause = Some(pause.clone());
+            }
+            let _ = reply.send(s.jobs.keys().cloned().collect());
+        }
+        Request::ResumeAll(reply) => {
+            let mut resumed = Vec::new();
+            for (id, j) in &mut s.jobs {
+                if j.summary.paused {
+                    j.summary.paused = false;
+                    j.summary.pause = None;
+                    resumed.push(id.clone());
+                }
+            }
+            let _ = reply.send(resumed);
         }
         Request::Trigger(id, reply) => {
             let n = s.next_run_id;

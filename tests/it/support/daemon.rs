@@ -264,6 +264,13 @@ impl Daemon {
         out
     }
 
+    /// What the daemon wrote to stderr (its own log) in its current or
+    /// last life.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.path(&format!("daemon-{}.stderr", self.starts)))
+            .unwrap_or_default()
+    }
+
     /// Polls `check` until it returns `Some`, failing after `within` with
     /// `what` and the diagnostics.
     pub fn poll<T>(&self, what: &str, within: Duration, check: impl FnMut() -> Option<T>) -> T {
@@ -425,6 +432,19 @@ impl Daemon {
         )
     }
 
+    /// `POST path` with `body`, with the admin key; any status.
+    pub fn post_body(&self, path: &str, body: &str) -> Reply {
+        let key = self.key();
+        http_with_body(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
+            "POST",
+            path,
+            Some(&key),
+            body,
+        )
+        .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.diagnostics()))
+    }
+
     /// A request with the admin key.
     pub fn api(&self, method: &str, path: &str) -> Reply {
         let key = self.key();
@@ -534,11 +554,23 @@ pub fn http(
     path: &str,
     key: Option<&str>,
 ) -> std::io::Result<Reply> {
+    http_with_body(addr, method, path, key, "")
+}
+
+/// [`http`] with a request body (JSON, or whatever the test sends).
+pub fn http_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> std::io::Result<Reply> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
     stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();

@@ -1,0 +1,105 @@
+//! Pauses, and the ends of timed ones: the one place a pause is made or
+//! ended, so the persisted state and the index of ends never disagree.
+//!
+//! A timed pause ends at a planned instant, like a due job: the loop
+//! sleeps until the soonest end ([`PauseEnds::next`]) and then resumes
+//! every pause whose end has come, before it fires due jobs, so a job
+//! paused until 12:00 runs its 12:00 instant. No timer runs while no
+//! timed pause exists. At start-up the same step resumes the pauses that
+//! ended while the daemon was stopped.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::Scheduler;
+use crate::record::ts;
+use crate::state::State;
+use crate::wire::Pause;
+
+/// When each timed pause ends, soonest first.
+#[derive(Debug, Default)]
+pub(super) struct PauseEnds(BTreeSet<(DateTime<Utc>, String)>);
+
+impl PauseEnds {
+    /// The ends of the timed pauses in `state`.
+    pub(super) fn of(state: &State) -> Self {
+        Self(
+            state
+                .pauses
+                .iter()
+                .filter_map(|(id, p)| Some((p.until?, id.clone())))
+                .collect(),
+        )
+    }
+
+    /// The soonest end, if any pause has one.
+    pub(super) fn next(&self) -> Option<DateTime<Utc>> {
+        self.0.first().map(|(at, _)| *at)
+    }
+
+    /// The job whose pause ends first, if that end is at or before `now`.
+    fn pop_due(&mut self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, String)> {
+        if self.next()? > now {
+            return None;
+        }
+        self.0.pop_first()
+    }
+}
+
+impl Scheduler {
+    /// Pauses `id` under `pause`, replacing the pause it was under.
+    pub(super) fn pause(&mut self, id: &str, pause: Pause) {
+        self.end_pause(id);
+        if let Some(until) = pause.until {
+            self.pause_ends.0.insert((until, id.to_string()));
+        }
+        self.state.pause(id, pause);
+    }
+
+    /// Ends `id`'s pause; answers the pause it ended, if it was paused.
+    pub(super) fn end_pause(&mut self, id: &str) -> Option<Pause> {
+        let ended = self.state.resume(id)?;
+        if let Some(until) = ended.until {
+            self.pause_ends.0.remove(&(until, id.to_string()));
+        }
+        Some(ended)
+    }
+
+    /// Resumes every job whose pause has ended (also of a job a reload
+    /// removed, so its pause does not outlive its end in the state file),
+    /// saving the state once. Answers whether it resumed any.
+    pub(super) fn resume_expired(&mut self) -> bool {
+        let now = self.services.clock.now();
+        let mut resumed = false;
+        while let Some((until, id)) = self.pause_ends.pop_due(now) {
+            self.state.resume(&id);
+            tracing::info!(
+                job = %id,
+                "resumed by itself: its pause ended at {}",
+                ts::format(&until)
+            );
+            resumed = true;
+        }
+        if resumed {
+            self.services.hooks.save_state(&self.state);
+        }
+        resumed
+    }
+}
+
+/// How a pause reads in a log line: ` by <key> until <time> (reason:
+/// <text>)`, each part only when the pause has it.
+pub(super) fn describe(pause: &Pause) -> String {
+    let mut text = String::new();
+    if let Some(by) = &pause.by {
+        text.push_str(&format!(" by {by}"));
+    }
+    if let Some(until) = &pause.until {
+        text.push_str(&format!(" until {}", ts::format(until)));
+    }
+    if let Some(reason) = &pause.reason {
+        text.push_str(&format!(" (reason: {reason})"));
+    }
+    text
+}
