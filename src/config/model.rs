@@ -164,6 +164,8 @@ pub struct Job {
     pub shell: String,
     pub output_limit: usize,
     pub notify: Option<Notify>,
+    /// A critical job that is failing or overdue turns `/health` degraded.
+    pub critical: bool,
     /// The file the job was defined in.
     pub source: PathBuf,
 }
@@ -202,6 +204,7 @@ impl Job {
             shell: "/bin/sh".to_string(),
             output_limit: 64 << 10,
             notify: None,
+            critical: false,
             source: source.into(),
         }
     }

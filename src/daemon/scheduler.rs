@@ -21,7 +21,9 @@ use crate::config::units::format_duration;
 use crate::config::{Action, Command, Concurrency, Config, ConfigErrors, Job};
 use crate::record::{FinishRecord, LogEvent, SkipRecord, Trigger};
 use crate::state::State;
-use crate::wire::{JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, RunningAttempt};
+use crate::wire::{
+    HealthSignals, JobDetail, JobSummary, LastReload, NextRun, ReloadDiff, RunningAttempt,
+};
 
 /// The longest the scheduler sleeps without looking at the wall clock.
 /// Clock steps are reported at once by a timerfd; this bound catches what
@@ -906,6 +908,11 @@ impl Scheduler {
                 .get(&job.id)
                 .copied()
                 .unwrap_or(0),
+            signals: HealthSignals {
+                critical: job.critical,
+                slow: false,
+                overdue: false,
+            },
         }
     }
 
