@@ -54,11 +54,11 @@ pub(crate) fn memory() -> (Option<u64>, Option<u64>) {
 /// holding `dir`.
 pub(crate) fn fs_space(dir: &Path) -> Option<FsSpace> {
     let st = nix::sys::statvfs::statvfs(dir).ok()?;
-    let unit = u64::from(st.fragment_size()).max(1);
+    let unit = st.fragment_size().max(1);
     Some(FsSpace {
         path: dir.to_path_buf(),
-        free_bytes: u64::from(st.blocks_available()).saturating_mul(unit),
-        total_bytes: u64::from(st.blocks()).saturating_mul(unit),
+        free_bytes: st.blocks_available().saturating_mul(unit),
+        total_bytes: st.blocks().saturating_mul(unit),
     })
 }
 

@@ -309,9 +309,9 @@ fn status_reports_the_system_as_proc_shows_it() {
     assert!((reported - fds).abs() <= 3, "{reported} vs {fds}");
 
     let st = nix::sys::statvfs::statvfs(&d.state_dir()).expect("statvfs");
-    let unit = u64::from(st.fragment_size());
-    let total = u64::from(st.blocks()) * unit;
-    let free = u64::from(st.blocks_available()) * unit;
+    let unit = st.fragment_size();
+    let total = st.blocks() * unit;
+    let free = st.blocks_available() * unit;
     let fs = &sys["state_dir_fs"];
     assert_eq!(fs["total_bytes"], total, "{fs}");
     let reported = fs["free_bytes"].as_u64().expect("free");
