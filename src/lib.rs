@@ -5,7 +5,7 @@
 //! next instant), `action` (command and HTTP attempts), `daemon` (the
 //! scheduler task that owns all job state), `log` (the JSONL run log and
 //! the history index), `record` (the run log's records), `state` (what
-//! survives restarts), `notify` (email and webhooks), `api` (the admin HTTP
+//! survives restarts), `health` (a job's health, pure), `notify` (email and webhooks), `api` (the admin HTTP
 //! API and its typed client), `wire` (the API's JSON documents), `clock`
 //! (the only wall-clock reader); `testkit` (hidden) holds the record
 //! builder the tests and benchmarks share.
@@ -16,6 +16,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod health;
 pub mod log;
 pub mod notify;
 pub mod record;

@@ -2,6 +2,8 @@
 //! two large documents that dashboards poll: `GET /api/v1/jobs` (400 KiB
 //! with 1,000 jobs) and `GET /api/v1/stats` (200 KiB). Serialising them is
 //! most of their cost, and their inputs rarely change between two polls.
+//! Also the part of `GET /api/v1/status` that walks the history: each
+//! job's runs over the last 24 h and 7 days.
 //!
 //! Neither memo can serve a stale answer: each keeps what its inputs were
 //! and checks them on every request.
@@ -14,6 +16,10 @@
 //! - Stats: everything but `period`, reused while the history index has
 //!   taken no new record ([`HistoryHandle::generation`]) and the UTC date and
 //!   `days` are the same; `period` (whose `to` is now) is written fresh.
+//! - Recent windows: reused within the same second while the history's
+//!   generation and the set of jobs are the same. The windows end now, so
+//!   a kept answer is at most a second behind the clock, never behind the
+//!   history.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -23,9 +29,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::document::Document;
+use super::sources::ApiContext;
 use crate::log::{HistoryHandle, StatsError};
 use crate::record::FinishRecord;
-use crate::wire::{DayStats, JobSummary, LastRun, Period, PeriodStats};
+use crate::wire::{DayStats, Health, JobAnalysis, JobSummary, LastRun, Period, PeriodStats};
 
 /// How many `days` values the stats memo keeps answers for; a dashboard
 /// uses one or two.
@@ -36,6 +43,7 @@ const STATS_KEPT: usize = 4;
 struct JobViewRef<'a> {
     #[serde(flatten)]
     job: &'a JobSummary,
+    health: Health,
     last_run: Option<LastRun>,
 }
 
@@ -54,6 +62,7 @@ impl JobFragment {
         tests::SERIALISED.with(|n| n.set(n.get() + 1));
         let json = serde_json::to_vec(&JobViewRef {
             job: &job,
+            health: job.health(last.as_deref().map(|r| r.status)),
             last_run: last.as_deref().map(LastRun::from),
         })?;
         Ok(JobFragment {
@@ -255,6 +264,44 @@ impl StatsMemo {
     }
 }
 
+/// What [`AnalysisMemo`] keeps: the history's generation and the second
+/// it was made at, and the windows of each job.
+type Windows = (u64, i64, Arc<BTreeMap<String, JobAnalysis>>);
+
+/// The last `jobs_analysis` windows (see the module comment).
+#[derive(Default)]
+pub(crate) struct AnalysisMemo {
+    last: Mutex<Option<Windows>>,
+}
+
+impl AnalysisMemo {
+    /// Each of `jobs`' runs over the last 24 h and 7 days at `now`.
+    pub(crate) fn windows(
+        &self,
+        ctx: &ApiContext,
+        jobs: &[JobSummary],
+        now: DateTime<Utc>,
+    ) -> Arc<BTreeMap<String, JobAnalysis>> {
+        // Read before computing: an answer stored under it is that fresh.
+        let generation = ctx.history.generation();
+        let second = now.timestamp();
+        if let Some((g, t, windows)) = &*self.last.lock().unwrap_or_else(|e| e.into_inner()) {
+            let same_jobs = windows.len() == jobs.len()
+                && jobs.iter().all(|j| windows.contains_key(j.id.as_str()));
+            if (*g, *t) == (generation, second) && same_jobs {
+                return Arc::clone(windows);
+            }
+        }
+        let windows = Arc::new(
+            ctx.history
+                .recent_windows(jobs.iter().map(|j| j.id.as_str()), now),
+        );
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((generation, second, Arc::clone(&windows)));
+        windows
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -286,6 +333,7 @@ mod tests {
             running: false,
             next_run: Some(t0()),
             consecutive_failures: 0,
+            signals: Default::default(),
         }
     }
 
@@ -323,6 +371,7 @@ mod tests {
                 .zip(last)
                 .map(|(job, last)| JobView {
                     job: job.clone(),
+                    health: job.health(last.as_deref().map(|r| r.status)),
                     last_run: last.as_deref().map(LastRun::from),
                 })
                 .collect(),

@@ -9,6 +9,10 @@
 //! from the whole log at start-up and never go down within one daemon
 //! process (see [`MetricsSnapshot`]).
 //!
+//! `cronduct_job_health{job,state}` has one gauge per state for every
+//! configured job, 1 for its current state. The skip counter and the last
+//! start and failure times come from the history index's counters too.
+//!
 //! The notification counters (`cronduct_notifications_total{channel,result}`
 //! and the suppressed and dropped notices) come from the notifier; like
 //! the run counters they count since the daemon started.
@@ -27,14 +31,16 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
-use crate::log::{DURATION_BUCKETS_MS, DurationHistogram, MetricsSnapshot};
+use crate::log::{DURATION_BUCKETS_MS, DurationHistogram, JobCounters, MetricsSnapshot};
 use crate::record::Status;
-use crate::wire::{JobSummary, NotifyStats, RunningAttempt};
+use crate::wire::{Health, JobSummary, NotifyStats, RunningAttempt};
 
 /// What a scrape reads at scrape time: the scheduler's side and the
 /// notifier's counters.
 pub(crate) struct Live<'a> {
     pub jobs: &'a [JobSummary],
+    /// Each of `jobs`' health, in the same order.
+    pub health: &'a [Health],
     pub running: &'a [RunningAttempt],
     pub reload_ok: bool,
     pub notifications: NotifyStats,
@@ -135,6 +141,56 @@ pub(crate) fn render(c: &MetricsSnapshot, live: &Live<'_>) -> String {
             escape(job),
             unix_seconds(t)
         );
+    }
+
+    for (name, help, field) in [
+        (
+            "cronduct_last_failure_timestamp_seconds",
+            "When the job's last run whose final status is a failure finished (Unix time).",
+            (|j| j.last_failure) as fn(&JobCounters) -> Option<DateTime<Utc>>,
+        ),
+        (
+            "cronduct_last_start_timestamp_seconds",
+            "When the job's last attempt started (Unix time).",
+            |j| j.last_start,
+        ),
+    ] {
+        family(&mut out, name, "gauge", help);
+        for (job, t) in c
+            .jobs
+            .iter()
+            .filter_map(|(job, j)| field(j).map(|t| (job, t)))
+        {
+            let _ = writeln!(out, "{name}{{job=\"{}\"}} {}", escape(job), unix_seconds(t));
+        }
+    }
+
+    family(
+        &mut out,
+        "cronduct_skips_total",
+        "counter",
+        "Scheduled starts skipped because a run was still active (concurrency = \"forbid\").",
+    );
+    for job in &all_jobs {
+        let n = c.jobs.get(*job).map_or(0, |j| j.skips);
+        let _ = writeln!(out, "cronduct_skips_total{{job=\"{}\"}} {n}", escape(job));
+    }
+
+    family(
+        &mut out,
+        "cronduct_job_health",
+        "gauge",
+        "1 for the job's current health state, 0 for the others.",
+    );
+    for (j, health) in live.jobs.iter().zip(live.health) {
+        let job = escape(&j.id);
+        for state in Health::ALL {
+            let _ = writeln!(
+                out,
+                "cronduct_job_health{{job=\"{job}\",state=\"{state}\"}} {}",
+                u8::from(state == *health)
+            );
+        }
     }
 
     family(
@@ -245,11 +301,11 @@ fn escape(v: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::JobCounters;
 
     fn live_none() -> Live<'static> {
         Live {
             jobs: &[],
+            health: &[],
             running: &[],
             reload_ok: true,
             notifications: NotifyStats::default(),

@@ -145,6 +145,7 @@ pub(crate) struct AppState {
     limits: Limits,
     jobs_memo: memo::JobsMemo,
     stats_memo: memo::StatsMemo,
+    analysis_memo: memo::AnalysisMemo,
 }
 
 /// Serves the admin API on `listener` with the default [`Limits`] until
@@ -173,6 +174,7 @@ pub async fn serve_with(
         limits,
         jobs_memo: memo::JobsMemo::default(),
         stats_memo: memo::StatsMemo::default(),
+        analysis_memo: memo::AnalysisMemo::default(),
     });
     // `layer` wraps what is already there, so the last one added runs first.
     let app = routes::router(state.clone())

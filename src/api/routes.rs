@@ -3,6 +3,7 @@
 //! index, the log and the notifier, and shapes the answer; none holds
 //! state of its own.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use axum::{Extension, Json, Router};
-use chrono::Duration as ChronoDuration;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use super::AppState;
 use super::auth::KeyName;
@@ -26,9 +27,10 @@ use super::pause::pause_from_body;
 use super::procstat;
 use crate::log::RunFilter;
 use crate::wire::{
-    Cancelled, HealthReport, HealthStatus, JobCounts, JobDetailView, LastRun, LogReport,
-    PauseState, PausedAll, ResumedAll, RunAttempts, RunList, RunningList, StatusReport,
-    TriggerAccepted,
+    Availability, Cancelled, Component, Components, Health, HealthReport, HealthStatus, JobCounts,
+    JobDetailView, JobSummary, JobsAnalysis, LastDelivery, LastRun, LogReport, PauseState,
+    PausedAll, ResumedAll, RunAttempts, RunList, RunningList, SchedulerReport, StatusReport,
+    SystemReport, TriggerAccepted,
 };
 
 type Shared = State<Arc<AppState>>;
@@ -124,12 +126,19 @@ fn serialise_error(e: serde_json::Error) -> ApiError {
 
 /// `GET /health`: open (no key), for load balancers and monitoring.
 /// Degraded: the last reload was refused, the log cannot be written or has
-/// dropped records, or no job is configured. Unhealthy (503): the
-/// scheduler does not answer within `health_deadline` or is stopping.
+/// dropped records, no job is configured, a `critical` job is failing or
+/// overdue, or the latest delivery over a notification channel failed.
+/// Unhealthy (503): the scheduler does not answer within
+/// `health_deadline` or is stopping.
 async fn health(State(s): Shared) -> Response {
-    let asked = tokio::time::timeout(s.limits.health_deadline, s.ctx.handle.status()).await;
-    let sched = match asked {
-        Ok(Ok(st)) => st,
+    let asked = tokio::time::timeout(s.limits.health_deadline, async {
+        let status = s.ctx.handle.status().await?;
+        let jobs = s.ctx.handle.jobs().await?;
+        Ok::<_, crate::daemon::control::ControlError>((status, jobs))
+    })
+    .await;
+    let (sched, jobs) = match asked {
+        Ok(Ok(answers)) => answers,
         Ok(Err(e)) => return unhealthy(e.to_string()),
         Err(_) => {
             return unhealthy(format!(
@@ -165,6 +174,31 @@ async fn health(State(s): Shared) -> Response {
     if sched.jobs_total == 0 {
         warnings.push("no jobs are configured".to_string());
     }
+    let critical: Vec<&JobSummary> = jobs.iter().filter(|j| j.signals.critical).collect();
+    let last = s
+        .ctx
+        .history
+        .last_finished_runs(critical.iter().map(|j| j.id.as_str()));
+    for (job, last) in critical.iter().zip(&last) {
+        let health = job.health(last.as_deref().map(|r| r.status));
+        if health.alarms_when_critical() {
+            warnings.push(format!("critical job {:?} is {health}", job.id));
+        }
+    }
+    for (channel, last) in [
+        ("email", s.ctx.notifications.last_email()),
+        ("webhook", s.ctx.notifications.last_webhook()),
+    ] {
+        if let Some(LastDelivery {
+            ok: false, error, ..
+        }) = last
+        {
+            warnings.push(format!(
+                "the last {channel} notification could not be delivered: {}",
+                error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+    }
     let status = if warnings.is_empty() {
         HealthStatus::Healthy
     } else {
@@ -197,8 +231,50 @@ fn unhealthy(why: String) -> Response {
 async fn status(State(s): Shared, q: RawQuery) -> Answer {
     params(q, &[])?;
     let sched = s.ctx.handle.status().await?;
+    let jobs = s.ctx.handle.jobs().await?;
     let now = s.ctx.clock.now();
     let log = s.ctx.log.health();
+    let components = Components {
+        scheduler: Component {
+            // Running on an older config is working, with a caveat.
+            status: if sched.last_reload.ok {
+                Availability::Available
+            } else {
+                Availability::Degraded
+            },
+            ok: Some(sched.last_reload.ok),
+            at: Some(sched.last_reload.at),
+            error: sched.last_reload.error.clone(),
+        },
+        log: Component {
+            status: match (log.ok, log.dropped) {
+                (false, _) => Availability::Unavailable,
+                (true, 0) => Availability::Available,
+                (true, _) => Availability::Degraded,
+            },
+            ok: Some(log.ok),
+            at: None,
+            error: log.error.clone(),
+        },
+        smtp: delivery_component(s.ctx.notifications.last_email()),
+        webhook: delivery_component(s.ctx.notifications.last_webhook()),
+    };
+    let (memory_total_bytes, memory_available_bytes) = procstat::memory();
+    let log_dir = s
+        .ctx
+        .log_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let system = SystemReport {
+        load_average: procstat::load_average(),
+        memory_total_bytes,
+        memory_available_bytes,
+        state_dir_fs: procstat::fs_space(&s.ctx.state_dir),
+        log_fs: procstat::fs_space(log_dir),
+        threads: procstat::threads(),
+        open_fds: procstat::open_fds(),
+    };
     ok(StatusReport {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
@@ -226,7 +302,57 @@ async fn status(State(s): Shared, q: RawQuery) -> Answer {
             dropped: log.dropped,
         },
         notifications: s.ctx.notifications.stats(),
+        scheduler: SchedulerReport {
+            running: true,
+            timezone: crate::schedule::system_timezone().name().to_string(),
+        },
+        jobs_analysis: jobs_analysis(&s, &jobs, now),
+        components,
+        system,
     })
+}
+
+/// A notification channel as a component: available until a delivery
+/// over it is given up, degraded from then until one gets through.
+fn delivery_component(last: Option<LastDelivery>) -> Component {
+    match last {
+        None => Component {
+            status: Availability::Available,
+            ok: None,
+            at: None,
+            error: None,
+        },
+        Some(d) => Component {
+            status: if d.ok {
+                Availability::Available
+            } else {
+                Availability::Degraded
+            },
+            ok: Some(d.ok),
+            at: Some(d.at),
+            error: d.error,
+        },
+    }
+}
+
+/// `jobs_analysis`: the configured jobs by health and their recent runs.
+fn jobs_analysis(s: &AppState, jobs: &[JobSummary], now: DateTime<Utc>) -> JobsAnalysis {
+    let last = s
+        .ctx
+        .history
+        .last_finished_runs(jobs.iter().map(|j| j.id.as_str()));
+    let mut health: BTreeMap<Health, usize> = Health::ALL.iter().map(|&h| (h, 0)).collect();
+    for (job, last) in jobs.iter().zip(&last) {
+        *health
+            .entry(job.health(last.as_deref().map(|r| r.status)))
+            .or_default() += 1;
+    }
+    let windows = s.analysis_memo.windows(&s.ctx, jobs, now);
+    JobsAnalysis {
+        health,
+        jobs_with_errors: windows.values().filter(|w| w.last_24h.errors > 0).count(),
+        jobs: BTreeMap::clone(&windows),
+    }
 }
 
 /// `GET /api/v1/jobs`: kept whole while neither the scheduler nor the
@@ -257,14 +383,11 @@ async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
     params(q, &[])?;
     let job = s.ctx.handle.job(&id).await?;
     let last = s.ctx.history.last_finished_runs([id.as_str()]);
+    let last = last.into_iter().flatten().next();
     ok(JobDetailView {
+        health: job.summary.health(last.as_deref().map(|r| r.status)),
         job,
-        last_run: last
-            .into_iter()
-            .flatten()
-            .next()
-            .as_deref()
-            .map(LastRun::from),
+        last_run: last.as_deref().map(LastRun::from),
         stats: s.ctx.history.job_stats(&id),
     })
 }
@@ -439,10 +562,20 @@ async fn metrics(State(s): Shared, q: RawQuery) -> Answer {
     let jobs = s.ctx.handle.jobs().await?;
     let running = s.ctx.handle.running().await?;
     let reload_ok = s.ctx.handle.status().await?.last_reload.ok;
+    let last = s
+        .ctx
+        .history
+        .last_finished_runs(jobs.iter().map(|j| j.id.as_str()));
+    let health: Vec<Health> = jobs
+        .iter()
+        .zip(&last)
+        .map(|(j, last)| j.health(last.as_deref().map(|r| r.status)))
+        .collect();
     let body = metrics::render(
         &s.ctx.history.metrics_snapshot(),
         &Live {
             jobs: &jobs,
+            health: &health,
             running: &running,
             reload_ok,
             notifications: s.ctx.notifications.stats(),

@@ -4,6 +4,7 @@
 //! them; only requests sent on `handle` act on jobs.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -37,4 +38,8 @@ pub struct ApiContext {
     pub clock: Arc<dyn Clock>,
     /// When the daemon started, as `GET /api/v1/status` reports it.
     pub started_at: DateTime<Utc>,
+    /// `[daemon].state_dir` and `log_file`: the status reports the space
+    /// left on their file systems.
+    pub state_dir: PathBuf,
+    pub log_file: PathBuf,
 }

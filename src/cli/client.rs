@@ -17,6 +17,7 @@
 //! in anything but success.
 
 use std::future::Future;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -36,8 +37,21 @@ pub fn jobs(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         return print_json(&list);
     }
-    print!("{}", format::jobs_table(&list.jobs, SystemClock.now()));
+    let colour = colour(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
+    print!(
+        "{}",
+        format::jobs_table(&list.jobs, SystemClock.now(), colour)
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether to colour output: only for a terminal, and never when
+/// `NO_COLOR` is set to anything but the empty string (no-color.org).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 pub fn status(args: &ClientArgs) -> anyhow::Result<ExitCode> {
@@ -293,5 +307,13 @@ mod tests {
                 .as_str(),
             "http://[::1]:9780/"
         );
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())), "an empty NO_COLOR is unset");
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
     }
 }

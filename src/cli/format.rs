@@ -4,12 +4,14 @@
 //! "now"), so their output is tested without a daemon; `--json` bypasses
 //! them and prints the document itself.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::health::Health;
 use crate::record::FinishRecord;
 use crate::wire::{JobView, Pause, ReloadDiff, StatusReport};
 
@@ -19,6 +21,16 @@ const REASON_WIDTH: usize = 40;
 /// Lays rows out in columns two spaces apart; the last column is not
 /// padded, so lines carry no trailing blanks.
 pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    styled_table(headers, rows, |_, _| None)
+}
+
+/// [`table`], with the cells `style(row, column)` names wrapped in that
+/// ANSI SGR code (the padding stays outside, so columns still line up).
+fn styled_table(
+    headers: &[&str],
+    rows: &[Vec<String>],
+    style: impl Fn(usize, usize) -> Option<&'static str>,
+) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -27,14 +39,18 @@ pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     }
     let mut out = String::new();
     let header_row: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(&header_row).chain(rows) {
+    for (r, row) in std::iter::once(&header_row).chain(rows).enumerate() {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
+            let painted = match r.checked_sub(1).and_then(|r| style(r, i)) {
+                Some(code) => Cow::Owned(format!("\x1b[{code}m{cell}\x1b[0m")),
+                None => Cow::Borrowed(cell.as_str()),
+            };
             if i + 1 == row.len() {
-                line.push_str(cell);
+                line.push_str(&painted);
             } else {
                 let pad = widths[i] - cell.chars().count();
-                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+                let _ = write!(line, "{painted}{}  ", " ".repeat(pad));
             }
         }
         out.push_str(line.trim_end());
@@ -109,7 +125,21 @@ fn seconds(ms: u64) -> String {
     }
 }
 
-pub(super) fn jobs_table(jobs: &[JobView], now: DateTime<Utc>) -> String {
+/// The ANSI colour of a health word: red for what needs action, yellow
+/// for what may, dim for jobs an operator has stopped.
+fn health_colour(h: Health) -> Option<&'static str> {
+    match h {
+        Health::Failing | Health::Overdue => Some("31"),
+        Health::Slow => Some("33"),
+        Health::Ok => Some("32"),
+        Health::Paused | Health::Disabled => Some("2"),
+        Health::NeverRun => None,
+    }
+}
+
+/// The `jobs` table; `colour` paints the HEALTH column (the caller
+/// decides: a terminal, and no `NO_COLOR`).
+pub(super) fn jobs_table(jobs: &[JobView], now: DateTime<Utc>, colour: bool) -> String {
     if jobs.is_empty() {
         return "no jobs\n".to_string();
     }
@@ -129,6 +159,7 @@ pub(super) fn jobs_table(jobs: &[JobView], now: DateTime<Utc>) -> String {
             };
             vec![
                 j.id.clone(),
+                v.health.to_string(),
                 j.schedule.clone(),
                 j.timezone.clone(),
                 next,
@@ -142,11 +173,16 @@ pub(super) fn jobs_table(jobs: &[JobView], now: DateTime<Utc>) -> String {
             ]
         })
         .collect();
-    table(
+    styled_table(
         &[
-            "ID", "SCHEDULE", "ZONE", "NEXT RUN", "LAST", "FAILS", "PAUSED",
+            "ID", "HEALTH", "SCHEDULE", "ZONE", "NEXT RUN", "LAST", "FAILS", "PAUSED",
         ],
         &rows,
+        |row, column| {
+            (colour && column == 1)
+                .then(|| health_colour(jobs[row].health))
+                .flatten()
+        },
     )
 }
 
@@ -392,5 +428,27 @@ mod tests {
         ] {
             assert_eq!(paused_cell(&p, now), cell);
         }
+    }
+
+    #[test]
+    fn styled_cells_keep_the_columns_aligned() {
+        let rows = [
+            vec!["a".into(), "ok".into(), "1".into()],
+            vec!["b".into(), "failing".into(), "2".into()],
+        ];
+        let style = |row: usize, column: usize| (column == 1).then_some(["32", "31"][row]);
+        let plain = table(&["ID", "HEALTH", "X"], &rows);
+        let styled = styled_table(&["ID", "HEALTH", "X"], &rows, style);
+        assert_eq!(
+            styled,
+            "ID  HEALTH   X\na   \x1b[32mok\x1b[0m       1\nb   \x1b[31mfailing\x1b[0m  2\n"
+        );
+        assert_eq!(
+            styled
+                .replace("\x1b[32m", "")
+                .replace("\x1b[31m", "")
+                .replace("\x1b[0m", ""),
+            plain
+        );
     }
 }

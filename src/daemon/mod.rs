@@ -450,6 +450,8 @@ fn api_task(
         listen: settings.listen,
         started_at: clock.now(),
         clock,
+        state_dir: settings.state_dir.clone(),
+        log_file: settings.log_file.clone(),
     };
     let listener = listener
         .into_std()

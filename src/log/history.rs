@@ -40,7 +40,7 @@ use super::stats::{
     DayAgg, DurationSum, JobCounters, MetricsSnapshot, PeriodSum, StatsError, count_runs, job_stats,
 };
 use crate::record::{FinishRecord, LogEvent, Status};
-use crate::wire::{DayStats, JobStats, Period, Stats, StatusCounts};
+use crate::wire::{DayStats, JobAnalysis, JobStats, Period, Stats, StatusCounts, WindowStats};
 
 /// The longest period `stats` answers for, and how many days of
 /// aggregates the index keeps.
@@ -85,6 +85,8 @@ struct Entry {
     run_hash: u64,
     job: Arc<str>,
     attempt: u32,
+    /// Saturated at 49 days, which no window of `recent_windows` reaches.
+    duration_ms: u32,
     status: Status,
     will_retry: bool,
 }
@@ -186,7 +188,7 @@ impl History {
             rec.status,
             rec.will_retry,
             rec.duration_ms,
-            rec.finished_at,
+            (rec.started_at, rec.finished_at),
         );
         let hash = run_hash(&rec.run_id);
         let entry = Entry {
@@ -195,6 +197,7 @@ impl History {
             run_hash: hash,
             job: Arc::clone(&job),
             attempt: rec.attempt,
+            duration_ms: u32::try_from(rec.duration_ms).unwrap_or(u32::MAX),
             status: rec.status,
             will_retry: rec.will_retry,
         };
@@ -257,6 +260,25 @@ impl History {
         if self.recent.len() > self.entries.len() {
             self.recent.pop_front();
         }
+    }
+
+    /// A start line for `job` was written (or read at start-up).
+    pub(crate) fn started(&mut self, job: &str, at: DateTime<Utc>) {
+        self.counters_of(job).started(at);
+    }
+
+    /// A skip line for `job` was written (or read at start-up).
+    pub(crate) fn skipped(&mut self, job: &str) {
+        self.counters_of(job).skips += 1;
+    }
+
+    /// The job's counters, its name interned as in [`History::insert`].
+    fn counters_of(&mut self, job: &str) -> &mut JobCounters {
+        let key = match self.counters.get_key_value(job) {
+            Some((k, _)) => Arc::clone(k),
+            None => Arc::from(job),
+        };
+        self.counters.entry(key).or_default()
     }
 
     /// The log was rotated: the file at `base` is now generation
@@ -479,6 +501,48 @@ impl History {
         })
     }
 
+    /// Each of `jobs`' runs over the last 24 hours and 7 days before `now`
+    /// (runs that finished in `(now - window, now]`), counted by their final
+    /// status among the entries the index holds. Walks each job's newest
+    /// entries only, back to the 7-day bound.
+    pub fn recent_windows<'a>(
+        &self,
+        jobs: impl IntoIterator<Item = &'a str>,
+        now: DateTime<Utc>,
+    ) -> BTreeMap<String, JobAnalysis> {
+        let now_ms = now.timestamp_millis();
+        let day_ago = now_ms - 24 * 3600 * 1000;
+        let week_ago = now_ms - 7 * 24 * 3600 * 1000;
+        jobs.into_iter()
+            .map(|job| {
+                let (mut day, mut week) = (Window::default(), Window::default());
+                let seqs = self.jobs.get(job).map(|j| &j.seqs);
+                for e in seqs
+                    .into_iter()
+                    .flatten()
+                    .rev()
+                    .filter_map(|&q| self.entry(q))
+                {
+                    if e.finished_ms <= week_ago {
+                        break;
+                    }
+                    if e.will_retry || e.finished_ms > now_ms {
+                        continue;
+                    }
+                    week.add(e);
+                    if e.finished_ms > day_ago {
+                        day.add(e);
+                    }
+                }
+                let analysis = JobAnalysis {
+                    last_24h: day.finish(),
+                    last_7d: week.finish(),
+                };
+                (job.to_string(), analysis)
+            })
+            .collect()
+    }
+
     /// Runs whose final status is a failure (failed, timeout, error, lost)
     /// and that finished at or after `t`, among the entries the index
     /// holds.
@@ -498,6 +562,43 @@ fn read_finish(file: &File, loc: Loc) -> Option<FinishRecord> {
     match serde_json::from_slice(&buf) {
         Ok(LogEvent::Finish(r)) => Some(r),
         _ => None,
+    }
+}
+
+/// A [`WindowStats`] being counted.
+#[derive(Default)]
+struct Window {
+    runs: u64,
+    errors: u64,
+    measured: u64,
+    sum_ms: u64,
+    min_ms: Option<u64>,
+    max_ms: Option<u64>,
+}
+
+impl Window {
+    fn add(&mut self, e: &Entry) {
+        self.runs += 1;
+        self.errors += u64::from(e.status.is_failure());
+        if e.status == Status::Lost {
+            return;
+        }
+        let ms = u64::from(e.duration_ms);
+        self.measured += 1;
+        self.sum_ms += ms;
+        self.min_ms = Some(self.min_ms.map_or(ms, |m| m.min(ms)));
+        self.max_ms = Some(self.max_ms.map_or(ms, |m| m.max(ms)));
+    }
+
+    fn finish(self) -> WindowStats {
+        WindowStats {
+            runs: self.runs,
+            errors: self.errors,
+            error_rate: (self.runs > 0).then(|| self.errors as f64 / self.runs as f64),
+            avg_duration_ms: (self.measured > 0).then(|| self.sum_ms / self.measured),
+            min_duration_ms: self.min_ms,
+            max_duration_ms: self.max_ms,
+        }
     }
 }
 
@@ -575,6 +676,16 @@ impl HistoryHandle {
     /// that finished at or after `t`, among the entries the index holds.
     pub fn failures_since(&self, t: DateTime<Utc>) -> usize {
         self.read().failures_since(t)
+    }
+
+    /// Each of `jobs`' runs over the last 24 hours and 7 days (see
+    /// [`History::recent_windows`]).
+    pub fn recent_windows<'a>(
+        &self,
+        jobs: impl IntoIterator<Item = &'a str>,
+        now: DateTime<Utc>,
+    ) -> BTreeMap<String, JobAnalysis> {
+        self.read().recent_windows(jobs, now)
     }
 
     /// How many finish records the index has taken in since it was

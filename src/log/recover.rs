@@ -208,12 +208,15 @@ fn scan_file(path: &Path, file: File, seg: u32, history: &mut History, open: &mu
         }
         // A last line without its newline still counts if it parses whole.
         match serde_json::from_slice::<LogEvent>(&line) {
-            Ok(LogEvent::Start(s)) => open.start(s),
+            Ok(LogEvent::Start(s)) => {
+                history.started(&s.job, s.ts);
+                open.start(s);
+            }
             Ok(LogEvent::Finish(f)) => {
                 open.finish(&f);
                 history.insert(f, loc);
             }
-            Ok(LogEvent::Skip(_)) => {}
+            Ok(LogEvent::Skip(s)) => history.skipped(&s.job),
             Err(_) => {
                 garbage += 1;
                 if first_garbage == 0 {

@@ -293,6 +293,14 @@ pub struct JobCounters {
     pub durations: DurationHistogram,
     /// When the newest successful run finished.
     pub last_success: Option<DateTime<Utc>>,
+    /// When the newest run whose final status is a failure finished.
+    pub last_failure: Option<DateTime<Utc>>,
+    /// When the newest attempt started (from its start line, or its
+    /// finish line when the start line is missing).
+    pub last_start: Option<DateTime<Utc>>,
+    /// Scheduled starts skipped (`skip` lines: `concurrency = "forbid"`
+    /// with a run still active).
+    pub skips: u64,
 }
 
 impl JobCounters {
@@ -301,17 +309,30 @@ impl JobCounters {
         status: Status,
         will_retry: bool,
         duration_ms: u64,
-        finished_at: DateTime<Utc>,
+        (started_at, finished_at): (DateTime<Utc>, DateTime<Utc>),
     ) {
         if status != Status::Lost {
             self.durations.observe(duration_ms);
         }
+        self.started(started_at);
         if will_retry {
             return;
         }
         self.runs.add(status, 1);
-        if status == Status::Success && self.last_success.is_none_or(|t| t < finished_at) {
-            self.last_success = Some(finished_at);
+        let newest = match status {
+            Status::Success => &mut self.last_success,
+            s if s.is_failure() => &mut self.last_failure,
+            _ => return,
+        };
+        if newest.is_none_or(|t| t < finished_at) {
+            *newest = Some(finished_at);
+        }
+    }
+
+    /// An attempt started at `at`.
+    pub(crate) fn started(&mut self, at: DateTime<Utc>) {
+        if self.last_start.is_none_or(|t| t < at) {
+            self.last_start = Some(at);
         }
     }
 }
@@ -419,10 +440,10 @@ mod tests {
     fn counters_count_runs_by_final_status_and_every_attempt() {
         let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).expect("time");
         let mut c = JobCounters::default();
-        c.count(Status::Failed, true, 300, t(0));
-        c.count(Status::Success, false, 200, t(60));
-        c.count(Status::Success, false, 100, t(30));
-        c.count(Status::Lost, false, 9_000_000, t(90));
+        c.count(Status::Failed, true, 300, (t(0), t(0)));
+        c.count(Status::Success, false, 200, (t(50), t(60)));
+        c.count(Status::Success, false, 100, (t(20), t(30)));
+        c.count(Status::Lost, false, 9_000_000, (t(10), t(90)));
         assert_eq!(
             c.runs,
             StatusCounts {
@@ -435,6 +456,12 @@ mod tests {
         assert_eq!(c.durations.count, 3, "every attempt but the lost one");
         assert_eq!(c.durations.sum_ms, 600);
         assert_eq!(c.last_success, Some(t(60)), "the newest, not the last seen");
+        assert_eq!(
+            c.last_failure,
+            Some(t(90)),
+            "the lost run, not the retried attempt"
+        );
+        assert_eq!(c.last_start, Some(t(50)));
     }
 
     #[test]

@@ -356,8 +356,10 @@ impl Writer {
             match self.write_line(&next.line) {
                 Ok(loc) => {
                     self.pending_bytes -= next.cost;
-                    if let LogEvent::Finish(rec) = next.event {
-                        self.history.write().insert(rec, loc);
+                    match next.event {
+                        LogEvent::Finish(rec) => self.history.write().insert(rec, loc),
+                        LogEvent::Start(s) => self.history.write().started(&s.job, s.ts),
+                        LogEvent::Skip(s) => self.history.write().skipped(&s.job),
                     }
                 }
                 Err(msg) => {

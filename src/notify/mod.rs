@@ -14,8 +14,9 @@
 //! deserves ([`decide`], with the per-job [`NotifyState`] the daemon
 //! keeps in its state file), and delivery ([`Notifier`]). It must never block or delay
 //! scheduling: [`Notifier::send`] only enqueues, and a background task
-//! delivers, retries and rate-limits. It reads no wall clock and keeps no
-//! job state of its own beyond the per-job flood counters.
+//! delivers, retries and rate-limits. It reads the wall clock only to
+//! stamp the latest delivery's outcome, and keeps no job state of its own
+//! beyond the per-job flood counters.
 //!
 //! Delivery contract, as a careful sysadmin would expect it:
 //!
@@ -101,9 +102,10 @@ pub use decide::{Event, NotifyState, decide};
 pub use notice::{MISSED_LISTED, Missed, Notice, Overdue, Skipped, SlowRun};
 
 use crate::action::http::LazyClient;
+use crate::clock::{Clock, SystemClock};
 use crate::config::model::{Action, Command, Job, SmtpSettings, Webhook};
 use crate::record::FinishRecord;
-use crate::wire::{ChannelStats, NotifyStats};
+use crate::wire::{ChannelStats, LastDelivery, NotifyStats};
 use limit::{Admit, RateLimiter};
 
 /// Tuning for delivery. The defaults suit production; tests shorten them.
@@ -144,11 +146,13 @@ impl Default for DeliveryOptions {
     }
 }
 
-/// Deliveries over one channel since the notifier started.
+/// Deliveries over one channel since the notifier started, and how the
+/// latest one ended (`components` in the status, `/health`'s warnings).
 #[derive(Debug, Default)]
 struct ChannelCounters {
     delivered: AtomicU64,
     failed: AtomicU64,
+    last: Mutex<Option<LastDelivery>>,
 }
 
 impl ChannelCounters {
@@ -157,6 +161,32 @@ impl ChannelCounters {
             delivered: self.delivered.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
         }
+    }
+
+    fn succeeded(&self) {
+        Counters::bump(&self.delivered);
+        self.set_last(None);
+    }
+
+    /// `n` deliveries given up, the last of them because of `error`.
+    fn gave_up(&self, n: u64, error: String) {
+        Counters::add(&self.failed, n);
+        self.set_last(Some(error));
+    }
+
+    fn set_last(&self, error: Option<String>) {
+        // The time is for people reading the status; deliveries are not
+        // scheduled by it, so the system clock is the right one.
+        let at = SystemClock.now();
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastDelivery {
+            ok: error.is_none(),
+            at,
+            error,
+        });
+    }
+
+    fn last(&self) -> Option<LastDelivery> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -210,6 +240,16 @@ impl NotifyCounters {
     /// The counters so far.
     pub fn stats(&self) -> NotifyStats {
         self.0.read()
+    }
+
+    /// How the latest email delivery ended; `None` before any.
+    pub fn last_email(&self) -> Option<LastDelivery> {
+        self.0.email.last()
+    }
+
+    /// How the latest webhook delivery ended; `None` before any.
+    pub fn last_webhook(&self) -> Option<LastDelivery> {
+        self.0.webhook.last()
     }
 }
 
@@ -613,7 +653,10 @@ impl Dispatcher {
             Err(e) => {
                 if e.is_panic() {
                     if let Some((_, channel)) = self.keys.get(&e.id()) {
-                        Counters::bump(&self.shared.counters.channel(*channel).failed);
+                        self.shared
+                            .counters
+                            .channel(*channel)
+                            .gave_up(1, "the delivery task panicked".to_string());
                     }
                     tracing::error!("a notification delivery task panicked: {e}");
                 }
@@ -659,8 +702,11 @@ impl Dispatcher {
             .waiting
             .iter()
             .map(|((_, channel), queue)| (*channel, queue.len()));
-        for (channel, n) in running.chain(waiting) {
-            Counters::add(&self.shared.counters.channel(channel).failed, n as u64);
+        for (channel, n) in running.chain(waiting).filter(|&(_, n)| n > 0) {
+            self.shared
+                .counters
+                .channel(channel)
+                .gave_up(n as u64, "undelivered at the shutdown deadline".to_string());
         }
         tracing::error!(
             "shutdown deadline reached: abandoning {abandoned} undelivered notification(s)"
@@ -698,7 +744,7 @@ async fn deliver(
         };
         let error = match result {
             Ok(()) => {
-                Counters::bump(&shared.counters.channel(channel).delivered);
+                shared.counters.channel(channel).succeeded();
                 tracing::info!(
                     job = %notice.job,
                     event = notice.event(),
@@ -729,7 +775,10 @@ async fn deliver(
                 }
             }
             _ => {
-                Counters::bump(&shared.counters.channel(channel).failed);
+                shared
+                    .counters
+                    .channel(channel)
+                    .gave_up(1, error.to_string());
                 tracing::error!(
                     job = %notice.job,
                     event = notice.event(),

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::JobStats;
+use crate::health::{Health, HealthInputs};
 use crate::record::{FinishRecord, Status, ts};
 
 /// A job as the scheduler describes it, in `GET /api/v1/jobs` (the API
@@ -27,6 +28,35 @@ pub struct JobSummary {
     #[serde(with = "ts::option")]
     pub next_run: Option<DateTime<Utc>>,
     pub consecutive_failures: u32,
+    /// The scheduler's inputs to `/health` and to the job's [`Health`],
+    /// which the API shows instead (it joins the last run's status from
+    /// the history index): not part of the JSON.
+    #[serde(skip)]
+    pub signals: HealthSignals,
+}
+
+/// What only the scheduler knows about a job's health.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HealthSignals {
+    /// The job's `critical` key.
+    pub critical: bool,
+    /// A run is past the job's `warn_after`.
+    pub slow: bool,
+    /// No success within the job's `expect_success_within`.
+    pub overdue: bool,
+}
+
+impl JobSummary {
+    /// The job's health, given the final status of its latest finished run.
+    pub fn health(&self, last: Option<Status>) -> Health {
+        Health::of(HealthInputs {
+            enabled: self.enabled,
+            paused: self.paused,
+            slow: self.signals.slow,
+            overdue: self.signals.overdue,
+            last,
+        })
+    }
 }
 
 /// A job as the scheduler describes it in `GET /api/v1/jobs/{id}` (the
@@ -77,6 +107,8 @@ impl From<&FinishRecord> for LastRun {
 pub struct JobView {
     #[serde(flatten)]
     pub job: JobSummary,
+    /// From the job's state and `last_run` (see [`Health::of`]).
+    pub health: Health,
     pub last_run: Option<LastRun>,
 }
 
@@ -91,6 +123,7 @@ pub struct JobList {
 pub struct JobDetailView {
     #[serde(flatten)]
     pub job: JobDetail,
+    pub health: Health,
     pub last_run: Option<LastRun>,
     /// Over the last 90 days: `total` runs, runs by final status (all six,
     /// so that they add up to `total`), avg/min/max/p95_duration_ms.

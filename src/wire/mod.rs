@@ -9,7 +9,7 @@
 //! the history index with [`Stats`] and [`JobStats`], the notifier with
 //! [`NotifyStats`]. Here they depend on nothing but [`crate::record`] (the
 //! execution log's own format, whose finish records the run listings
-//! carry as they are), so neither the daemon nor the log depends on the
+//! carry as they are) and [`crate::health`] (a pure function), so neither the daemon nor the log depends on the
 //! HTTP layer, and the CLI reads the daemon's answers without depending
 //! on the daemon.
 //!
@@ -22,15 +22,17 @@ mod runs;
 mod stats;
 mod status;
 
+pub use crate::health::Health;
 pub use jobs::{
-    Cancelled, JobDetail, JobDetailView, JobList, JobSummary, JobView, LastRun, Pause,
-    PauseRequest, PauseState, PausedAll, ResumedAll, TriggerAccepted,
+    Cancelled, HealthSignals, JobDetail, JobDetailView, JobList, JobSummary, JobView, LastRun,
+    Pause, PauseRequest, PauseState, PausedAll, ResumedAll, TriggerAccepted,
 };
 pub use runs::{RunAttempts, RunList, RunningAttempt, RunningList};
 pub use stats::{DayStats, JobStats, Period, PeriodStats, Stats, StatusCounts};
 pub use status::{
-    ChannelStats, HealthReport, HealthStatus, JobCounts, LastReload, LogReport, NextRun,
-    NotifyStats, ReloadDiff, StatusReport,
+    Availability, ChannelStats, Component, Components, FsSpace, HealthReport, HealthStatus,
+    JobAnalysis, JobCounts, JobsAnalysis, LastDelivery, LastReload, LoadAverage, LogReport,
+    NextRun, NotifyStats, ReloadDiff, SchedulerReport, StatusReport, SystemReport, WindowStats,
 };
 
 use serde::{Deserialize, Serialize};

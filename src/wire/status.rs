@@ -1,11 +1,13 @@
 //! The daemon as a whole: `/health`, `GET /api/v1/status` and the answer
 //! to `POST /api/v1/reload`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::health::Health;
 use crate::record::ts;
 
 /// The outcome of the last (re)load of the configuration.
@@ -135,4 +137,123 @@ pub struct StatusReport {
     pub cpu_seconds: Option<f64>,
     pub log: LogReport,
     pub notifications: NotifyStats,
+    pub scheduler: SchedulerReport,
+    pub jobs_analysis: JobsAnalysis,
+    pub components: Components,
+    pub system: SystemReport,
+}
+
+/// How the latest delivery over one notification channel ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastDelivery {
+    pub ok: bool,
+    #[serde(with = "ts")]
+    pub at: DateTime<Utc>,
+    /// Why it was given up (after its retries).
+    pub error: Option<String>,
+}
+
+/// `scheduler` in `GET /api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerReport {
+    /// The scheduler answered and is not stopping.
+    pub running: bool,
+    /// The machine's zone: the zone of jobs without a `timezone`.
+    pub timezone: String,
+}
+
+/// `jobs_analysis` in `GET /api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobsAnalysis {
+    /// Configured jobs by health; every state present, zeros included.
+    pub health: BTreeMap<Health, usize>,
+    /// Configured jobs with at least one failed run in the last 24 hours.
+    pub jobs_with_errors: usize,
+    /// Every configured job's recent runs.
+    pub jobs: BTreeMap<String, JobAnalysis>,
+}
+
+/// One job's runs over the last 24 hours and the last 7 days.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobAnalysis {
+    pub last_24h: WindowStats,
+    pub last_7d: WindowStats,
+}
+
+/// Runs (counted by their final status) that finished within a window
+/// ending now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowStats {
+    pub runs: u64,
+    /// Runs whose final status is a failure (failed, timeout, error, lost).
+    pub errors: u64,
+    /// `errors / runs`, between 0 and 1; `null` without runs.
+    pub error_rate: Option<f64>,
+    /// Durations of the final attempts, `lost` ones excluded; `null`
+    /// without any.
+    pub avg_duration_ms: Option<u64>,
+    pub min_duration_ms: Option<u64>,
+    pub max_duration_ms: Option<u64>,
+}
+
+/// A component's state in `components`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    Available,
+    Degraded,
+    Unavailable,
+}
+
+/// One part the daemon depends on: its state and its latest outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Component {
+    pub status: Availability,
+    /// Whether the latest operation succeeded; `null` before any.
+    pub ok: Option<bool>,
+    #[serde(with = "ts::option")]
+    pub at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// `components` in `GET /api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Components {
+    pub scheduler: Component,
+    pub log: Component,
+    /// The latest email delivery.
+    pub smtp: Component,
+    /// The latest webhook delivery.
+    pub webhook: Component,
+}
+
+/// Free and total bytes of one file system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsSpace {
+    /// The directory asked about (the state dir, the log's directory).
+    pub path: PathBuf,
+    /// Bytes available to the daemon's user.
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// The 1, 5 and 15 minute load averages.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LoadAverage {
+    pub one: f64,
+    pub five: f64,
+    pub fifteen: f64,
+}
+
+/// `system` in `GET /api/v1/status`: the machine and the daemon's
+/// process, each `null` where it cannot be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemReport {
+    pub load_average: Option<LoadAverage>,
+    pub memory_total_bytes: Option<u64>,
+    pub memory_available_bytes: Option<u64>,
+    pub state_dir_fs: Option<FsSpace>,
+    pub log_fs: Option<FsSpace>,
+    pub threads: Option<u64>,
+    pub open_fds: Option<u64>,
 }

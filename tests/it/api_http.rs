@@ -1354,3 +1354,155 @@ async fn the_typed_client_speaks_every_endpoint() {
     let e = wrong.jobs().await.expect_err("wrong key");
     assert_eq!(e.status(), Some(StatusCode::UNAUTHORIZED));
 }
+
+/// Every health state the scheduler's answers and the history can give
+/// today, in the list, the detail, `/metrics` and the status counts.
+#[tokio::test]
+async fn each_job_has_a_health() {
+    let fx = Fixture::start();
+    // Before the first request: the fake does not move `jobs_version`.
+    fx.with_state(|s| {
+        let mut fresh = s.jobs["db-backup"].clone();
+        fresh.summary.id = "fresh".into();
+        s.jobs.insert("fresh".into(), fresh);
+        let long = s.jobs.get_mut("long-report").expect("long-report");
+        long.summary.paused = true;
+    });
+    let a = get(&fx, "/api/v1/jobs").await;
+    let health: HashMap<&str, &str> = a.body["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            (
+                j["id"].as_str().expect("id"),
+                j["health"].as_str().expect("health"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        health,
+        HashMap::from([
+            ("db-backup", "ok"),
+            ("gateway-health", "failing"),
+            ("long-report", "paused"),
+            ("old-cleanup", "disabled"),
+            ("fresh", "never_run"),
+        ])
+    );
+    let detail = get(&fx, "/api/v1/jobs/gateway-health").await;
+    assert_eq!(detail.body["health"], "failing");
+
+    let (_, s) = scrape(&fx).await;
+    for (job, state) in health {
+        for other in [
+            "ok",
+            "failing",
+            "overdue",
+            "slow",
+            "paused",
+            "disabled",
+            "never_run",
+        ] {
+            let want = f64::from(u8::from(other == state));
+            assert_eq!(
+                value(&s, "cronduct_job_health", &[("job", job), ("state", other)]),
+                want,
+                "{job} {other}"
+            );
+        }
+    }
+
+    let status = get(&fx, "/api/v1/status").await;
+    assert_eq!(
+        status.body["jobs_analysis"]["health"],
+        serde_json::json!({"disabled": 1, "paused": 1, "slow": 0, "failing": 1,
+            "overdue": 0, "never_run": 1, "ok": 1})
+    );
+}
+
+#[tokio::test]
+async fn a_failing_critical_job_degrades_health_by_name() {
+    let fx = Fixture::start();
+    assert_eq!(get(&fx, "/health").await.body["status"], "healthy");
+    fx.with_state(|s| {
+        for id in ["gateway-health", "db-backup"] {
+            s.jobs.get_mut(id).expect(id).summary.signals.critical = true;
+        }
+    });
+    let a = get(&fx, "/health").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body["status"], "degraded");
+    assert_eq!(
+        a.body["warnings"],
+        serde_json::json!(["critical job \"gateway-health\" is failing"]),
+        "the succeeding critical job is not named"
+    );
+}
+
+#[tokio::test]
+async fn status_analyses_recent_runs_per_job() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/status").await;
+    let analysis = &a.body["jobs_analysis"];
+    assert_eq!(analysis["jobs_with_errors"], 1, "{analysis}");
+    let gw = &analysis["jobs"]["gateway-health"];
+    assert_eq!(
+        gw["last_24h"],
+        serde_json::json!({"runs": 1, "errors": 1, "error_rate": 1.0,
+            "avg_duration_ms": 300, "min_duration_ms": 300, "max_duration_ms": 300}),
+        "the retried attempt is not a run"
+    );
+    let long = &analysis["jobs"]["long-report"];
+    assert_eq!(
+        long["last_24h"]["runs"], 0,
+        "finished exactly 24 h ago: {long}"
+    );
+    assert_eq!(long["last_24h"]["error_rate"], Value::Null);
+    assert_eq!(long["last_7d"]["runs"], 1);
+    assert_eq!(long["last_7d"]["max_duration_ms"], 3_600_000);
+    assert!(
+        analysis["jobs"].get("retired-job").is_none(),
+        "only configured jobs: {analysis}"
+    );
+
+    // A new failure of db-backup moves the answer at once.
+    fx.log.write(cronduct::record::LogEvent::Finish(finish(
+        "r-db-2",
+        "db-backup",
+        1,
+        Status::Timeout,
+        at(fx.t0, -1),
+        100,
+        false,
+    )));
+    fx.log.flush().await.expect("flush");
+    let b = get(&fx, "/api/v1/status").await;
+    let db = &b.body["jobs_analysis"]["jobs"]["db-backup"]["last_24h"];
+    assert_eq!(
+        (db["runs"].as_u64(), db["errors"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(db["error_rate"], 0.5);
+    assert_eq!(db["min_duration_ms"], 100);
+    assert_eq!(b.body["jobs_analysis"]["jobs_with_errors"], 2);
+}
+
+#[tokio::test]
+async fn status_names_its_components() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/status").await;
+    let c = &a.body["components"];
+    assert_eq!(c["scheduler"]["status"], "available", "{c}");
+    assert_eq!(c["scheduler"]["ok"], true);
+    assert_eq!(c["log"]["status"], "available");
+    for channel in ["smtp", "webhook"] {
+        assert_eq!(
+            c[channel],
+            serde_json::json!({"status": "available", "ok": null, "at": null, "error": null}),
+            "nothing delivered yet"
+        );
+    }
+    assert_eq!(a.body["scheduler"]["running"], true);
+    assert!(a.body["scheduler"]["timezone"].is_string());
+}

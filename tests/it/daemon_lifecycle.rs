@@ -261,3 +261,67 @@ command = "true"
         "a job without catch_up ran after downtime"
     );
 }
+
+/// `system` in the status, compared with what this test reads from /proc
+/// and statvfs(3) itself while the daemon runs.
+#[test]
+fn status_reports_the_system_as_proc_shows_it() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        "[jobs.idle]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n"
+    ));
+    d.start();
+    let status = d.get("/api/v1/status");
+    let sys = &status["system"];
+    let pid = d.pid();
+
+    let proc_load: Vec<f64> = std::fs::read_to_string("/proc/loadavg")
+        .expect("loadavg")
+        .split_whitespace()
+        .take(3)
+        .map(|v| v.parse().expect("a load figure"))
+        .collect();
+    for (key, mine) in ["one", "five", "fifteen"].iter().zip(&proc_load) {
+        let theirs = sys["load_average"][key].as_f64().expect("a load figure");
+        assert!((theirs - mine).abs() <= 1.0, "{key}: {theirs} vs {mine}");
+    }
+
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+    let mem_total = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("MemTotal")
+        * 1024;
+    assert_eq!(sys["memory_total_bytes"], mem_total);
+    let available = sys["memory_available_bytes"].as_u64().expect("available");
+    assert!(available > 0 && available <= mem_total, "{available}");
+
+    let threads: i64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Threads");
+    let reported = sys["threads"].as_i64().expect("threads");
+    assert!((reported - threads).abs() <= 2, "{reported} vs {threads}");
+
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .count() as i64;
+    let reported = sys["open_fds"].as_i64().expect("open_fds");
+    assert!((reported - fds).abs() <= 3, "{reported} vs {fds}");
+
+    let st = nix::sys::statvfs::statvfs(&d.state_dir()).expect("statvfs");
+    let unit = st.fragment_size();
+    let total = st.blocks() * unit;
+    let free = st.blocks_available() * unit;
+    let fs = &sys["state_dir_fs"];
+    assert_eq!(fs["total_bytes"], total, "{fs}");
+    let reported = fs["free_bytes"].as_u64().expect("free");
+    assert!(reported.abs_diff(free) <= 64 << 20, "{reported} vs {free}");
+    assert_eq!(fs["path"], d.state_dir().display().to_string());
+    assert!(sys["log_fs"]["total_bytes"].as_u64().is_some_and(|t| t > 0));
+    assert_eq!(status["components"]["log"]["status"], "available");
+    d.stop(Duration::from_secs(10));
+}

@@ -277,6 +277,24 @@ notify = {{ email = ["ops@example.com"], webhook = "http://127.0.0.1:{port}/hook
     assert_eq!(received.lock().expect("lock").len(), 1);
     assert!(sink.mails().is_empty(), "the mail was refused");
 
+    // The failure lasts until a later mail gets through: a component
+    // degraded and a `/health` warning meanwhile.
+    let components = d.get("/api/v1/status")["components"].clone();
+    assert_eq!(components["smtp"]["status"], "degraded", "{components}");
+    assert_eq!(components["smtp"]["ok"], false);
+    assert!(components["smtp"]["error"].is_string());
+    assert!(components["smtp"]["at"].is_string());
+    assert_eq!(components["webhook"]["status"], "available");
+    assert_eq!(components["webhook"]["ok"], true);
+    let health = d.health();
+    assert_eq!(health.body["status"], "degraded", "{}", health.body);
+    let warnings = health.body["warnings"].to_string();
+    assert!(
+        warnings.contains("the last email notification could not be delivered"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("webhook"), "{warnings}");
+
     let metrics = d.api("GET", "/metrics");
     assert_eq!(metrics.status, 200);
     // Not JSON: the helper hands the text over as a string.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::Scheduler;
 use super::timetable::Slot;
 use crate::daemon::control::SchedulerStatus;
-use crate::wire::{JobDetail, JobSummary, NextRun};
+use crate::wire::{HealthSignals, JobDetail, JobSummary, NextRun};
 
 impl Scheduler {
     pub(super) fn status(&self) -> SchedulerStatus {
@@ -41,6 +41,11 @@ impl Scheduler {
     pub(super) fn summary(&self, slot: &Slot) -> JobSummary {
         let job = &slot.job;
         JobSummary {
+            signals: HealthSignals {
+                critical: job.critical,
+                slow: false,
+                overdue: false,
+            },
             id: job.id.clone(),
             description: job.description.clone(),
             schedule: job.schedule.to_string(),

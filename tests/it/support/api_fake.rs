@@ -119,6 +119,7 @@ fn summary(id: &str, schedule: &str, zone: &str, action: &str) -> JobSummary {
         running: false,
         next_run: None,
         consecutive_failures: 0,
+        signals: Default::default(),
     }
 }
 
@@ -330,6 +331,8 @@ impl Fixture {
                     listen: addr,
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),
+                    state_dir: settings.state_dir.clone(),
+                    log_file: settings.log_file.clone(),
                 };
                 tokio::spawn(fake_scheduler(rx, fake_state, opened.sink.clone()));
                 let _ = opened_tx.send((opened.sink, opened.history));
