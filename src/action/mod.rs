@@ -8,6 +8,7 @@ pub mod http;
 mod identity;
 mod process;
 mod reaper;
+pub mod result;
 mod tail;
 
 use crate::record::Status;
@@ -27,6 +28,8 @@ pub struct ActionOutcome {
     pub stderr: String,
     /// Whether either tail dropped bytes.
     pub output_truncated: bool,
+    /// The result the attempt reported, or why it was refused.
+    pub result: result::Reported,
 }
 
 impl ActionOutcome {
@@ -42,6 +45,7 @@ impl ActionOutcome {
             stdout: String::new(),
             stderr: String::new(),
             output_truncated: false,
+            result: result::Reported::default(),
         }
     }
 }
@@ -89,6 +93,9 @@ pub struct AttemptInfo {
     pub run_id: String,
     pub attempt: u32,
     pub scheduled_at: chrono::DateTime<chrono::Utc>,
+    /// Where the attempt's private `CRONDUCT_RESULT` directory is made
+    /// (the daemon's results directory).
+    pub results_dir: std::path::PathBuf,
 }
 
 #[cfg(test)]

@@ -1100,6 +1100,7 @@ mod tests {
                 http: crate::action::http::LazyClient::new(),
                 host: Arc::from("test"),
                 events: events_tx,
+                results_dir: dir.path().join("results"),
             },
             hooks: Box::new(Recorder {
                 path: config_path.clone(),
@@ -1431,6 +1432,8 @@ mod tests {
             stdout: String::new(),
             stderr: String::new(),
             output_truncated: false,
+            result: None,
+            result_error: None,
             will_retry: false,
             retry_at: None,
             host: "test".into(),

@@ -27,7 +27,7 @@ pub use jobs::{
     TriggerAccepted,
 };
 pub use runs::{RunAttempts, RunList, RunningAttempt, RunningList};
-pub use stats::{DayStats, JobStats, Period, PeriodStats, Stats, StatusCounts};
+pub use stats::{DayStats, JobStats, Period, PeriodStats, ResultStats, Stats, StatusCounts};
 pub use status::{
     ChannelStats, HealthReport, HealthStatus, JobCounts, LastReload, LogReport, NextRun,
     NotifyStats, ReloadDiff, StatusReport,
