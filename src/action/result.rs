@@ -141,7 +141,10 @@ impl ResultDir {
         owner: Option<(u32, u32)>,
     ) -> Result<ResultDir, String> {
         let describe = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
-            format!("cannot create the result directory {}: {what}: {e}", path.display())
+            format!(
+                "cannot create the result directory {}: {what}: {e}",
+                path.display()
+            )
         };
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -241,7 +244,10 @@ mod tests {
         let cases: [(&[u8], &str); 4] = [
             (b"[1, 2]", "the result must be a JSON object, not an array"),
             (b"42", "the result must be a JSON object, not a number"),
-            (b"{\"a\": ", "the result is not valid JSON: EOF while parsing"),
+            (
+                b"{\"a\": ",
+                "the result is not valid JSON: EOF while parsing",
+            ),
             (b"", "the result is not valid JSON: EOF while parsing"),
         ];
         for (input, want) in cases {

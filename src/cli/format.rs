@@ -328,7 +328,13 @@ mod tests {
 
     #[test]
     fn results_are_compact_and_cut_to_the_cell() {
-        let mut r = crate::testkit::finish("j", "r", crate::record::Status::Success, chrono::DateTime::UNIX_EPOCH, 1);
+        let mut r = crate::testkit::finish(
+            "j",
+            "r",
+            crate::record::Status::Success,
+            chrono::DateTime::UNIX_EPOCH,
+            1,
+        );
         assert_eq!(reported(&r, 10), "-");
         r.result = serde_json::from_str(r#"{"removed": 12, "hit_rate": 0.93}"#).ok();
         assert_eq!(reported(&r, 40), r#"{"hit_rate":0.93,"removed":12}"#);

@@ -516,7 +516,10 @@ mod tests {
     #[test]
     fn results_are_summed_per_key_over_final_runs() {
         let mut day = DayAgg::default();
-        for json in [r#"{"removed": 12, "hit_rate": 0.9}"#, r#"{"removed": 3, "ok": true}"#] {
+        for json in [
+            r#"{"removed": 12, "hit_rate": 0.9}"#,
+            r#"{"removed": 3, "ok": true}"#,
+        ] {
             let result: JobResult = serde_json::from_str(json).expect("an object");
             day.add_run(Status::Success, 10, Some(&result));
         }
@@ -526,13 +529,30 @@ mod tests {
         sum.add_results(&day);
         sum.add_results(&day);
         let stats = sum.finish();
-        let got: Vec<(&str, ResultStats)> =
-            stats.results.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let got: Vec<(&str, ResultStats)> = stats
+            .results
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
         assert_eq!(
             got,
             [
-                ("hit_rate", ResultStats { sum: 1.8, avg: 0.9, count: 2 }),
-                ("removed", ResultStats { sum: 30.0, avg: 7.5, count: 4 }),
+                (
+                    "hit_rate",
+                    ResultStats {
+                        sum: 1.8,
+                        avg: 0.9,
+                        count: 2
+                    }
+                ),
+                (
+                    "removed",
+                    ResultStats {
+                        sum: 30.0,
+                        avg: 7.5,
+                        count: 4
+                    }
+                ),
             ]
         );
         let mut totals = PeriodSum::default();

@@ -249,11 +249,31 @@ async fn with_result_the_body_is_the_result_whatever_the_tail_keeps() {
     big.resize(70 * 1024, b'x');
     big.extend(b"\"}");
     let cases: [(u16, Vec<u8>, Option<&str>, Option<&str>); 5] = [
-        (200, br#"{"removed": 12, "hit_rate": 0.93}"#.to_vec(), Some(r#"{"hit_rate":0.93,"removed":12}"#), None),
+        (
+            200,
+            br#"{"removed": 12, "hit_rate": 0.93}"#.to_vec(),
+            Some(r#"{"hit_rate":0.93,"removed":12}"#),
+            None,
+        ),
         // A failed request's body is still what the server reported.
-        (503, br#"{"queue": 7}"#.to_vec(), Some(r#"{"queue":7}"#), None),
-        (200, b"<html>ok</html>".to_vec(), None, Some("the result is not valid JSON: expected value at line 1 column 1")),
-        (200, b"[1, 2]".to_vec(), None, Some("the result must be a JSON object, not an array")),
+        (
+            503,
+            br#"{"queue": 7}"#.to_vec(),
+            Some(r#"{"queue":7}"#),
+            None,
+        ),
+        (
+            200,
+            b"<html>ok</html>".to_vec(),
+            None,
+            Some("the result is not valid JSON: expected value at line 1 column 1"),
+        ),
+        (
+            200,
+            b"[1, 2]".to_vec(),
+            None,
+            Some("the result must be a JSON object, not an array"),
+        ),
         (200, big, None, Some("the result is larger than 64 KiB")),
     ];
     for (status, body, want, error) in cases {
@@ -262,11 +282,19 @@ async fn with_result_the_body_is_the_result_whatever_the_tail_keeps() {
         req.result = true;
         // A tail shorter than the body: the result does not depend on it.
         let out = attempt(&req, None, 16).await;
-        let got = out.result.result.as_ref().map(|r| serde_json::to_string(r).expect("json"));
+        let got = out
+            .result
+            .result
+            .as_ref()
+            .map(|r| serde_json::to_string(r).expect("json"));
         assert_eq!(got.as_deref(), want, "{out:?}");
         assert_eq!(out.result.error.as_deref(), error);
         assert_eq!(out.http_status, Some(status));
-        assert_eq!(out.status == Status::Success, status == 200, "a bad result does not fail the run");
+        assert_eq!(
+            out.status == Status::Success,
+            status == 200,
+            "a bad result does not fail the run"
+        );
     }
     // Without `result`, the body is only output.
     let addr = body_server(200, br#"{"removed": 1}"#.to_vec()).await;

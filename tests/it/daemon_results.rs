@@ -86,7 +86,8 @@ printf '{{"removed": %d, "hit_rate": 0.93, "ok": true, "by_dir": {{"tmp": 3}}}}'
     assert_eq!(out.code, 0, "{}", out.stderr);
     let newest = out.stdout.lines().nth(1).expect("a row for the newest run");
     assert!(
-        newest.starts_with(&second.run_id) && newest.ends_with(r#"{"by_dir":{"tmp":3},"hit_rate":0.93,"ok…"#),
+        newest.starts_with(&second.run_id)
+            && newest.ends_with(r#"{"by_dir":{"tmp":3},"hit_rate":0.93,"ok…"#),
         "the result, cut to its column: {}",
         out.stdout
     );
@@ -120,7 +121,10 @@ command = "echo '{{\"left\": 3}}' > \"$CRONDUCT_RESULT\"; exit 4"
     ));
     d.start();
     let cases = [
-        ("not-json", "the result is not valid JSON: expected value at line 1 column 1"),
+        (
+            "not-json",
+            "the result is not valid JSON: expected value at line 1 column 1",
+        ),
         ("array", "the result must be a JSON object, not an array"),
         ("too-large", "the result is larger than 64 KiB"),
     ];
@@ -198,7 +202,10 @@ http = {{ url = "http://{addr}/stats" }}
     let plain = run(&d, "plain");
     assert_eq!(plain.result, None, "only with http.result = true");
     let stats = d.get("/api/v1/stats?days=1");
-    assert_eq!(stats["jobs"]["queue"]["results"]["queue_depth"]["sum"], 41.0);
+    assert_eq!(
+        stats["jobs"]["queue"]["results"]["queue_depth"]["sum"],
+        41.0
+    );
 }
 
 #[test]
