@@ -248,7 +248,9 @@ async fn with_result_the_body_is_the_result_whatever_the_tail_keeps() {
     let mut big = br#"{"pad": ""#.to_vec();
     big.resize(70 * 1024, b'x');
     big.extend(b"\"}");
-    let cases: [(u16, Vec<u8>, Option<&str>, Option<&str>); 5] = [
+    // Status, body, the result (compact JSON) and the error wanted.
+    type Case = (u16, Vec<u8>, Option<&'static str>, Option<&'static str>);
+    let cases: [Case; 5] = [
         (
             200,
             br#"{"removed": 12, "hit_rate": 0.93}"#.to_vec(),
