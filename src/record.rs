@@ -144,6 +144,16 @@ pub struct FinishRecord {
     pub stdout: String,
     pub stderr: String,
     pub output_truncated: bool,
+    /// The JSON object the attempt reported (`$CRONDUCT_RESULT`, or the
+    /// body of an HTTP job with `http.result = true`); `null` when it
+    /// reported none or a bad one. Absent in logs written before results
+    /// existed, read as `null`.
+    #[serde(default)]
+    pub result: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Why a reported result was not kept (not JSON, not an object, too
+    /// large...); `null` when there was nothing wrong with it.
+    #[serde(default)]
+    pub result_error: Option<String>,
     pub will_retry: bool,
     #[serde(with = "ts::option")]
     pub retry_at: Option<DateTime<Utc>>,
@@ -186,6 +196,8 @@ impl FinishRecord {
             stdout: String::new(),
             stderr: String::new(),
             output_truncated: false,
+            result: None,
+            result_error: None,
             will_retry: false,
             retry_at: None,
             host,

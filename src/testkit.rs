@@ -46,6 +46,8 @@ pub fn finish(
         stdout: String::new(),
         stderr: String::new(),
         output_truncated: false,
+        result: None,
+        result_error: None,
         will_retry: false,
         retry_at: None,
         host: "testhost".into(),

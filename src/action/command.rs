@@ -30,7 +30,8 @@
 //!   `shell`, `CRONDUCT_JOB`, `CRONDUCT_RUN_ID`, `CRONDUCT_ATTEMPT`,
 //!   `CRONDUCT_SCHEDULED_AT` (RFC 3339 UTC with milliseconds, exactly as
 //!   the run log writes `scheduled_at`, e.g. `2026-03-29T01:00:00.000Z`),
-//!   then the job's `env` (defaults already merged in).
+//!   `CRONDUCT_RESULT` (the attempt's result file, see `result.rs`), then
+//!   the job's `env` (defaults already merged in).
 //! - Working directory: `working_dir`, else the job user's home; when that
 //!   home does not exist (`nobody`'s `/nonexistent`), `/`. The directory
 //!   is entered after switching user, so it must be accessible to the job
@@ -58,9 +59,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::identity::Identity;
+use super::identity::{Identity, Switch};
 use super::process::{Launch, Spawned};
 use super::reaper::{self, WaitStatus};
+use super::result::ResultDir;
 use super::tail::Tail;
 use super::{ActionOutcome, AttemptInfo, Stop};
 use crate::config::model::{Action, Command, Job};
@@ -100,6 +102,7 @@ pub struct Running {
     output_limit: usize,
     /// The job's `success_exit_codes`.
     success_exit_codes: Vec<i32>,
+    result: ResultDir,
 }
 
 /// Starts one attempt of a command job, blocking the calling thread for
@@ -148,6 +151,7 @@ struct Prepared {
     workdir: PathBuf,
     output_limit: usize,
     success_exit_codes: Vec<i32>,
+    result: ResultDir,
 }
 
 impl Prepared {
@@ -157,7 +161,8 @@ impl Prepared {
 }
 
 /// Resolves the account, the working directory, the program and the
-/// environment. Only reads (the user database, file metadata).
+/// environment, and creates the attempt's result directory. Otherwise
+/// only reads (the user database, file metadata).
 fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
     let Action::Command(command) = &job.action else {
         return Err(format!("job {:?} has no command to run", job.id));
@@ -180,9 +185,14 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         },
     };
     let program = resolve_program(arg0, path_var, &workdir)?;
+    let owner = match identity.switch {
+        Switch::User { uid, gid, .. } => Some((uid, gid)),
+        Switch::None | Switch::Group(_) => None,
+    };
+    let result = ResultDir::create(&info.results_dir, &info.run_id, info.attempt, owner)?;
     let attempt = info.attempt.to_string();
     let scheduled_at = crate::record::ts::format(&info.scheduled_at);
-    let fixed: [(&str, &OsStr); 9] = [
+    let fixed: [(&str, &OsStr); 10] = [
         ("PATH", DEFAULT_PATH.as_ref()),
         ("HOME", identity.home.as_os_str()),
         ("USER", identity.name.as_ref()),
@@ -192,6 +202,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         ("CRONDUCT_RUN_ID", info.run_id.as_ref()),
         ("CRONDUCT_ATTEMPT", attempt.as_ref()),
         ("CRONDUCT_SCHEDULED_AT", scheduled_at.as_ref()),
+        ("CRONDUCT_RESULT", result.file().as_os_str()),
     ];
     let env = fixed
         .into_iter()
@@ -212,6 +223,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         workdir,
         output_limit: job.output_limit,
         success_exit_codes: job.success_exit_codes.clone(),
+        result,
     })
 }
 
@@ -263,6 +275,7 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
         stop_reading,
         output_limit: limit,
         success_exit_codes: prepared.success_exit_codes,
+        result: prepared.result,
     })
 }
 
@@ -429,6 +442,9 @@ impl Running {
             output_truncated: out.truncated() || err.truncated(),
             stdout: out.into_string(),
             stderr: err.into_string(),
+            // Read once the process has ended and its output is in: what
+            // it wrote is complete, whatever became of the attempt.
+            result: self.result.take(),
         }
     }
 }
@@ -606,11 +622,17 @@ mod tests {
         )
     }
 
+    static RESULTS: std::sync::LazyLock<tempfile::TempDir> =
+        std::sync::LazyLock::new(|| tempfile::tempdir().expect("temp dir"));
+
     fn info() -> AttemptInfo {
         AttemptInfo {
-            run_id: "run-1".into(),
+            // Unique: the attempts of a test run at the same time, and
+            // the result directory is named after the run.
+            run_id: format!("run-{:016x}", rand::random::<u64>()),
             attempt: 1,
             scheduled_at: chrono::DateTime::UNIX_EPOCH,
+            results_dir: RESULTS.path().to_path_buf(),
         }
     }
 

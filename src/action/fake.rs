@@ -74,6 +74,7 @@ impl Launcher for FakeLauncher {
                         stdout: String::new(),
                         stderr: String::new(),
                         output_truncated: false,
+                        result: Default::default(),
                     }
                 }),
             })

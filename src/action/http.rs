@@ -12,6 +12,9 @@
 //!   keeping the status and body received so far.
 //! - The response body is streamed into a bounded tail of `output_limit`
 //!   bytes, reported as `stdout`; a huge body is never held in memory.
+//! - With `http.result = true`, the whole body (up to one byte more than
+//!   a result may be) is also kept apart and, once it has all arrived,
+//!   read as the attempt's result (`result.rs`), whatever the status.
 //! - Failing to get a response (refused connection, DNS or TLS failure,
 //!   too many redirects, a broken body) is `error`, with the root cause in
 //!   the message. The message names host and port but never the full URL,
@@ -24,6 +27,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::result::{self, MAX_RESULT, Reported};
 use super::tail::Tail;
 use super::{ActionOutcome, Stop};
 use crate::config::model::HttpRequest;
@@ -125,6 +129,7 @@ pub async fn run(
     let mut got = Received {
         status: None,
         body: Tail::new(output_limit),
+        whole: req.result.then(Vec::new),
     };
     let ended = {
         let expired = super::until(deadline);
@@ -137,6 +142,7 @@ pub async fn run(
             result = exchange(client, req, &mut got) => Ok(result),
         }
     };
+    let complete = matches!(ended, Ok(Ok(_)));
     let (status, error) = match ended {
         Err(stop) => (stop.status(), Some(stop.message())),
         Ok(Err(message)) => (Status::Error, Some(message)),
@@ -158,6 +164,10 @@ pub async fn run(
         output_truncated: got.body.truncated(),
         stdout: got.body.into_string(),
         stderr: String::new(),
+        result: match got.whole {
+            Some(body) if complete => result::parse(&body),
+            _ => Reported::default(),
+        },
     }
 }
 
@@ -166,6 +176,9 @@ pub async fn run(
 struct Received {
     status: Option<u16>,
     body: Tail,
+    /// The start of the body, for `http.result`: at most one byte more
+    /// than a result may be, enough to tell that it is too large.
+    whole: Option<Vec<u8>>,
 }
 
 /// Sends the request and streams the body; returns the status code.
@@ -196,6 +209,10 @@ async fn exchange(
         .map_err(|e| format!("reading the response body failed: {}", root_cause(&e)))?
     {
         got.body.push(&chunk);
+        if let Some(whole) = &mut got.whole {
+            let room = (MAX_RESULT + 1).saturating_sub(whole.len());
+            whole.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
     }
     Ok(code)
 }

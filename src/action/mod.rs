@@ -10,6 +10,7 @@ pub mod http;
 mod identity;
 mod process;
 mod reaper;
+pub mod result;
 mod tail;
 
 use std::future::Future;
@@ -113,6 +114,8 @@ pub struct ActionOutcome {
     pub stderr: String,
     /// Whether either tail dropped bytes.
     pub output_truncated: bool,
+    /// The result the attempt reported, or why it was refused.
+    pub result: result::Reported,
 }
 
 impl ActionOutcome {
@@ -128,6 +131,7 @@ impl ActionOutcome {
             stdout: String::new(),
             stderr: String::new(),
             output_truncated: false,
+            result: result::Reported::default(),
         }
     }
 }
@@ -175,6 +179,9 @@ pub struct AttemptInfo {
     pub run_id: String,
     pub attempt: u32,
     pub scheduled_at: chrono::DateTime<chrono::Utc>,
+    /// Where the attempt's private `CRONDUCT_RESULT` directory is made
+    /// (the daemon's results directory).
+    pub results_dir: std::path::PathBuf,
 }
 
 #[cfg(test)]

@@ -357,6 +357,8 @@ mod tests {
             stdout: String::new(),
             stderr: String::new(),
             output_truncated: false,
+            result: None,
+            result_error: None,
             will_retry: false,
             retry_at: None,
             host: "h".into(),

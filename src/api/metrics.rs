@@ -17,6 +17,9 @@
 //! and the suppressed and dropped notices) come from the notifier; like
 //! the run counters they count since the daemon started.
 //!
+//! `cronduct_job_result{job,key}` is the last value of each numeric
+//! top-level field of the newest result a job's runs reported.
+//!
 //! `cronduct_runs_total{job,status}` counts runs by their final status (the
 //! last attempt; attempts that will be retried are not runs yet).
 //! `cronduct_run_duration_seconds{job}` observes every attempt, retried or
@@ -189,6 +192,23 @@ pub(crate) fn render(c: &MetricsSnapshot, live: &Live<'_>) -> String {
                 out,
                 "cronduct_job_health{{job=\"{job}\",state=\"{state}\"}} {}",
                 u8::from(state == *health)
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "cronduct_job_result",
+        "gauge",
+        "The last value of each numeric top-level field of the job's result.",
+    );
+    for (job, j) in &c.jobs {
+        let job = escape(job);
+        for (key, value) in &j.last_result {
+            let _ = writeln!(
+                out,
+                "cronduct_job_result{{job=\"{job}\",key=\"{}\"}} {value}",
+                escape(key)
             );
         }
     }

@@ -327,6 +327,26 @@ fn outcome(r: &FinishRecord) -> String {
     }
 }
 
+/// Longest job result shown in a table cell, in characters.
+const RESULT_CELL: usize = 40;
+
+/// The job result, compact: `{"hit_rate":0.93,"removed":12}`, cut to
+/// `width` characters with `…`; `invalid: <why>` for a refused one, `-`
+/// for none.
+fn reported(r: &FinishRecord, width: usize) -> String {
+    let text = match (&r.result, &r.result_error) {
+        (Some(result), _) => serde_json::to_string(result).unwrap_or_default(),
+        (None, Some(e)) => format!("invalid: {e}"),
+        (None, None) => return "-".to_string(),
+    };
+    if text.chars().count() <= width {
+        return text;
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
@@ -344,12 +364,14 @@ pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
                     r.status.to_string()
                 },
                 outcome(r),
+                reported(r, RESULT_CELL),
             ]
         })
         .collect();
     table(
         &[
-            "RUN ID", "JOB", "ATTEMPT", "TRIGGER", "STARTED", "DURATION", "STATUS", "RESULT",
+            "RUN ID", "JOB", "ATTEMPT", "TRIGGER", "STARTED", "DURATION", "STATUS", "OUTCOME",
+            "RESULT",
         ],
         &rows,
     )
@@ -365,6 +387,9 @@ pub(super) fn finish_text(r: &FinishRecord) -> String {
         r.attempt,
         outcome(r)
     );
+    if r.result.is_some() || r.result_error.is_some() {
+        let _ = writeln!(out, "result: {}", reported(r, usize::MAX));
+    }
     for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
         if !text.is_empty() {
             let _ = writeln!(out, "--- {name} ---\n{}", text.trim_end_matches('\n'));
@@ -376,6 +401,27 @@ pub(super) fn finish_text(r: &FinishRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_are_compact_and_cut_to_the_cell() {
+        let mut r = crate::testkit::finish(
+            "j",
+            "r",
+            crate::record::Status::Success,
+            chrono::DateTime::UNIX_EPOCH,
+            1,
+        );
+        assert_eq!(reported(&r, 10), "-");
+        r.result = serde_json::from_str(r#"{"removed": 12, "hit_rate": 0.93}"#).ok();
+        assert_eq!(reported(&r, 40), r#"{"hit_rate":0.93,"removed":12}"#);
+        assert_eq!(reported(&r, 10), r#"{"hit_rat…"#);
+        r.result = None;
+        r.result_error = Some("the result must be a JSON object, not an array".into());
+        assert_eq!(
+            reported(&r, usize::MAX),
+            "invalid: the result must be a JSON object, not an array"
+        );
+    }
 
     #[test]
     fn spans_use_the_largest_whole_unit() {

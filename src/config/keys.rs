@@ -263,6 +263,9 @@ keys! {
         expect_status: IntegerList, Default("any 2xx status"),
             example "expect_status = [200, 204]",
             "the response statuses that count as success";
+        result: Flag, Default("false"),
+            example "result = true",
+            "take the JSON response body as the run's result";
     }
 
     /// `notify = { … }`, in a job or in `[defaults]`.

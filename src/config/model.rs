@@ -102,6 +102,8 @@ pub struct HttpRequest {
     pub body: String,
     /// Statuses that count as success; empty means any 2xx.
     pub expect_status: Vec<u16>,
+    /// `result`: the response body is the attempt's JSON result.
+    pub result: bool,
 }
 
 /// What a job does: exactly one action.

@@ -261,6 +261,18 @@ impl Daemon {
                 .await
                 .context("the state loader crashed")??
         };
+        let results_dir = crate::action::result::results_dir(&settings.state_dir);
+        {
+            let dir = results_dir.clone();
+            // Not fatal: each attempt makes (and, if need be, replaces)
+            // its own directory.
+            if let Ok(Err(e)) =
+                tokio::task::spawn_blocking(move || crate::action::result::clear_results_dir(&dir))
+                    .await
+            {
+                tracing::warn!("{e}");
+            }
+        }
         // Built when an HTTP job or a webhook first needs it: a daemon
         // that runs only commands never loads the TLS trust store.
         let http = crate::action::http::LazyClient::new();
@@ -318,6 +330,7 @@ impl Daemon {
                 launcher: Arc::new(crate::action::Actions { http }),
                 host,
                 events: events_tx,
+                results_dir,
             },
             hooks: Box::new(hooks),
             // The loop beats once per wake-up; it must wake often enough

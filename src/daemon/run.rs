@@ -72,6 +72,8 @@ pub struct RunContext {
     pub launcher: Arc<dyn Launcher>,
     pub host: Arc<str>,
     pub events: mpsc::UnboundedSender<RunEvent>,
+    /// Where command attempts get their `CRONDUCT_RESULT` directories.
+    pub results_dir: std::path::PathBuf,
 }
 
 /// Which run to perform.
@@ -136,6 +138,7 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         run_id: spec.run_id.clone(),
         attempt,
         scheduled_at: spec.scheduled_at,
+        results_dir: ctx.results_dir.clone(),
     };
     let announce = |pid: Option<u32>| {
         // The attempt starts when its process does, so `started_at` is
@@ -201,6 +204,8 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         stdout: outcome.stdout,
         stderr: outcome.stderr,
         output_truncated: outcome.output_truncated,
+        result: outcome.result.result,
+        result_error: outcome.result.error,
         will_retry,
         retry_at,
         host: ctx.host.to_string(),

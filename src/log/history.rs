@@ -189,6 +189,7 @@ impl History {
             rec.will_retry,
             rec.duration_ms,
             (rec.started_at, rec.finished_at),
+            rec.result.as_ref(),
         );
         let hash = run_hash(&rec.run_id);
         let entry = Entry {
@@ -209,7 +210,7 @@ impl History {
             let agg = index.days.entry(day).or_default();
             agg.attempts = agg.attempts.saturating_add(1);
             if !will_retry {
-                agg.add_run(status, duration);
+                agg.add_run(status, duration, rec.result.as_ref());
             }
         }
         index.seqs.push_back(seq);
@@ -474,6 +475,7 @@ impl History {
             for (&d, agg) in j.days.range(lo..=hi) {
                 any = true;
                 sum.add(agg);
+                sum.add_results(agg);
                 totals.add(agg);
                 if let Some(slot) = per_day.get_mut((d - lo) as usize) {
                     count_runs(agg, &mut slot.0);

@@ -150,6 +150,8 @@ fn lost_running(s: StartRecord, now: DateTime<Utc>, host: &str) -> FinishRecord 
         stdout: String::new(),
         stderr: String::new(),
         output_truncated: false,
+        result: None,
+        result_error: None,
         will_retry: false,
         retry_at: None,
         host: host.to_string(),

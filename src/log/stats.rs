@@ -10,7 +10,10 @@
 //!   counted yet;
 //! - every finish record counts as one *attempt*, on its own finish date;
 //! - durations are those of the final attempts, except `lost` ones (their
-//!   "duration" measures how long the daemon was down, not the job).
+//!   "duration" measures how long the daemon was down, not the job);
+//! - job results are those of the final attempts too: each numeric
+//!   top-level field is summed and counted per key (integers and floats;
+//!   booleans, strings and nested values are not numbers here).
 //!
 //! Percentiles come from a log-linear histogram: exact below 64 ms, and
 //! above that 32 buckets per power of two, reported at the bucket's
@@ -22,8 +25,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::action::result::{JobResult, numbers};
 use crate::record::Status;
-use crate::wire::{JobStats, PeriodStats, StatusCounts};
+use crate::wire::{JobStats, PeriodStats, ResultStats, StatusCounts};
 
 /// log2 of the buckets per power of two.
 const SUB_BITS: u32 = 5;
@@ -187,15 +191,42 @@ pub(crate) struct DayAgg {
     pub(crate) runs: [u32; 6],
     pub(crate) attempts: u32,
     pub(crate) durations: Durations,
+    /// The numeric result fields of the day's runs, by key; empty (and
+    /// allocating nothing) for a job that reports no results.
+    pub(crate) results: BTreeMap<Box<str>, NumSum>,
 }
 
 impl DayAgg {
-    pub(crate) fn add_run(&mut self, status: Status, duration_ms: u64) {
+    pub(crate) fn add_run(&mut self, status: Status, duration_ms: u64, result: Option<&JobResult>) {
         let slot = &mut self.runs[status_index(status)];
         *slot = slot.saturating_add(1);
         if status != Status::Lost {
             self.durations.record(duration_ms);
         }
+        for (key, value) in result.into_iter().flat_map(numbers) {
+            match self.results.get_mut(key) {
+                Some(sum) => sum.add(value, 1),
+                None => {
+                    let mut sum = NumSum::default();
+                    sum.add(value, 1);
+                    self.results.insert(key.into(), sum);
+                }
+            }
+        }
+    }
+}
+
+/// The sum and count of one result key's values.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct NumSum {
+    sum: f64,
+    count: u64,
+}
+
+impl NumSum {
+    fn add(&mut self, sum: f64, count: u64) {
+        self.sum += sum;
+        self.count += count;
     }
 }
 
@@ -232,13 +263,26 @@ pub(crate) struct PeriodSum {
     pub(crate) runs: StatusCounts,
     pub(crate) attempts: u64,
     pub(crate) durations: DurationSum,
+    pub(crate) results: BTreeMap<String, NumSum>,
 }
 
 impl PeriodSum {
+    /// Adds a day's runs, attempts and durations.
     pub(crate) fn add(&mut self, day: &DayAgg) {
         count_runs(day, &mut self.runs);
         self.attempts += u64::from(day.attempts);
         self.durations.add(&day.durations);
+    }
+
+    /// Adds a day's results. Only for one job's sum: the same key means
+    /// different things in different jobs, so totals have no results.
+    pub(crate) fn add_results(&mut self, day: &DayAgg) {
+        for (key, n) in &day.results {
+            self.results
+                .entry(key.to_string())
+                .or_default()
+                .add(n.sum, n.count);
+        }
     }
 
     pub(crate) fn finish(mut self) -> PeriodStats {
@@ -249,6 +293,19 @@ impl PeriodSum {
             success_rate: (total > 0).then(|| self.runs.success as f64 / total as f64),
             avg_duration_ms: self.durations.avg(),
             p95_duration_ms: self.durations.p95(),
+            results: self
+                .results
+                .into_iter()
+                .map(|(key, n)| {
+                    let stats = ResultStats {
+                        sum: n.sum,
+                        // Every key in the map has been seen at least once.
+                        avg: n.sum / n.count as f64,
+                        count: n.count,
+                    };
+                    (key, stats)
+                })
+                .collect(),
         }
     }
 }
@@ -281,8 +338,8 @@ impl DurationHistogram {
 }
 
 /// What `/metrics` exposes for one job: counters that only ever grow
-/// while the daemon runs (see [`MetricsSnapshot`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// while the daemon runs (see [`MetricsSnapshot`]), and the last result.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobCounters {
     /// Runs by final status (the finish record with `will_retry: false`).
     pub runs: StatusCounts,
@@ -301,6 +358,10 @@ pub struct JobCounters {
     /// Scheduled starts skipped (`skip` lines: `concurrency = "forbid"`
     /// with a run still active).
     pub skips: u64,
+    /// The numeric fields of the newest run's result that had one
+    /// (`cronduct_job_result`), in key order; a later result replaces
+    /// them all, so a key it no longer reports disappears.
+    pub last_result: Vec<(Box<str>, f64)>,
 }
 
 impl JobCounters {
@@ -310,6 +371,7 @@ impl JobCounters {
         will_retry: bool,
         duration_ms: u64,
         (started_at, finished_at): (DateTime<Utc>, DateTime<Utc>),
+        result: Option<&JobResult>,
     ) {
         if status != Status::Lost {
             self.durations.observe(duration_ms);
@@ -317,6 +379,9 @@ impl JobCounters {
         self.started(started_at);
         if will_retry {
             return;
+        }
+        if let Some(result) = result {
+            self.last_result = numbers(result).map(|(k, v)| (k.into(), v)).collect();
         }
         self.runs.add(status, 1);
         let newest = match status {
@@ -347,7 +412,7 @@ impl JobCounters {
 /// Prometheus counter that goes down reads as a reset. A restart starts
 /// them again from the log files (Prometheus sees that as the reset it
 /// is). Memory: about 200 bytes per job id ever seen.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsSnapshot {
     pub jobs: BTreeMap<String, JobCounters>,
 }
@@ -439,11 +504,17 @@ mod tests {
     #[test]
     fn counters_count_runs_by_final_status_and_every_attempt() {
         let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).expect("time");
+        let result = |json: &str| serde_json::from_str::<JobResult>(json).expect("an object");
+        let (retried, first, second) = (
+            result(r#"{"n": 1}"#),
+            result(r#"{"n": 5, "x": 2}"#),
+            result(r#"{"n": 7, "s": "text"}"#),
+        );
         let mut c = JobCounters::default();
-        c.count(Status::Failed, true, 300, (t(0), t(0)));
-        c.count(Status::Success, false, 200, (t(50), t(60)));
-        c.count(Status::Success, false, 100, (t(20), t(30)));
-        c.count(Status::Lost, false, 9_000_000, (t(10), t(90)));
+        c.count(Status::Failed, true, 300, (t(0), t(0)), Some(&retried));
+        c.count(Status::Success, false, 200, (t(50), t(60)), Some(&first));
+        c.count(Status::Success, false, 100, (t(20), t(30)), Some(&second));
+        c.count(Status::Lost, false, 9_000_000, (t(10), t(90)), None);
         assert_eq!(
             c.runs,
             StatusCounts {
@@ -462,6 +533,58 @@ mod tests {
             "the lost run, not the retried attempt"
         );
         assert_eq!(c.last_start, Some(t(50)));
+        assert_eq!(
+            c.last_result,
+            [("n".into(), 7.0)],
+            "the last run's numbers replace the earlier ones; a run without a result keeps them"
+        );
+    }
+
+    #[test]
+    fn results_are_summed_per_key_over_final_runs() {
+        let mut day = DayAgg::default();
+        for json in [
+            r#"{"removed": 12, "hit_rate": 0.9}"#,
+            r#"{"removed": 3, "ok": true}"#,
+        ] {
+            let result: JobResult = serde_json::from_str(json).expect("an object");
+            day.add_run(Status::Success, 10, Some(&result));
+        }
+        day.add_run(Status::Failed, 10, None);
+        let mut sum = PeriodSum::default();
+        sum.add(&day);
+        sum.add_results(&day);
+        sum.add_results(&day);
+        let stats = sum.finish();
+        let got: Vec<(&str, ResultStats)> = stats
+            .results
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "hit_rate",
+                    ResultStats {
+                        sum: 1.8,
+                        avg: 0.9,
+                        count: 2
+                    }
+                ),
+                (
+                    "removed",
+                    ResultStats {
+                        sum: 30.0,
+                        avg: 7.5,
+                        count: 4
+                    }
+                ),
+            ]
+        );
+        let mut totals = PeriodSum::default();
+        totals.add(&day);
+        assert!(totals.finish().results.is_empty(), "totals have no results");
     }
 
     #[test]

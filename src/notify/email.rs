@@ -365,6 +365,8 @@ mod tests {
                 stdout: "out line\n".into(),
                 stderr: String::new(),
                 output_truncated: false,
+                result: None,
+                result_error: None,
                 will_retry: false,
                 retry_at: None,
                 host: "web1".into(),

@@ -112,6 +112,20 @@ pub struct PeriodStats {
     pub success_rate: Option<f64>,
     pub avg_duration_ms: Option<u64>,
     pub p95_duration_ms: Option<u64>,
+    /// A job's results over the period (cronduct.toml(5), JOB RESULTS):
+    /// for each numeric top-level key its runs reported, the sum, the
+    /// average and the number of runs that reported it. Absent when no
+    /// run reported a number, and always absent in `totals`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub results: BTreeMap<String, ResultStats>,
+}
+
+/// One numeric result key of a job over a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultStats {
+    pub sum: f64,
+    pub avg: f64,
+    pub count: u64,
 }
 
 /// One UTC day of a [`Stats`] answer, all jobs together.

@@ -34,8 +34,19 @@ fn argv(args: &[&str]) -> Job {
     job(Command::Argv(args.iter().map(|s| s.to_string()).collect()))
 }
 
+/// Every attempt of these tests gets its own results directory (they run
+/// in parallel and share run id and attempt), inside one temp dir.
+fn results_dir() -> std::path::PathBuf {
+    static ROOT: std::sync::LazyLock<tempfile::TempDir> =
+        std::sync::LazyLock::new(|| tempfile::tempdir().expect("temp dir"));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ROOT.path().join(n.to_string())
+}
+
 fn info() -> AttemptInfo {
     AttemptInfo {
+        results_dir: results_dir(),
         run_id: "run-1".into(),
         attempt: 2,
         scheduled_at: chrono::Utc
@@ -317,6 +328,18 @@ async fn the_environment_is_clean_and_complete() {
     j.env.insert("CRONDUCT_JOB".into(), "overridden".into());
     let out = run(&j).await;
     assert_eq!(out.status, Status::Success, "{out:?}");
+    let result_file = env_lines(&out)
+        .into_iter()
+        .find_map(|l| l.strip_prefix("CRONDUCT_RESULT=").map(str::to_string))
+        .expect("CRONDUCT_RESULT is set");
+    assert!(
+        result_file.ends_with("/run-1.2/result.json"),
+        "{result_file}"
+    );
+    assert!(
+        !Path::new(&result_file).parent().expect("a folder").exists(),
+        "the attempt's result directory is removed after it"
+    );
     let want: BTreeSet<String> = [
         format!("PATH={DEFAULT_PATH}"),
         format!("HOME={}", me.dir.display()),
@@ -327,6 +350,7 @@ async fn the_environment_is_clean_and_complete() {
         "CRONDUCT_RUN_ID=run-1".to_string(),
         "CRONDUCT_ATTEMPT=2".to_string(),
         "CRONDUCT_SCHEDULED_AT=2026-03-29T01:00:00.000Z".to_string(),
+        format!("CRONDUCT_RESULT={result_file}"),
         "GREETING=hello world".to_string(),
     ]
     .into_iter()

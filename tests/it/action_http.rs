@@ -26,6 +26,7 @@ fn request(url: String) -> HttpRequest {
         headers: BTreeMap::new(),
         body: String::new(),
         expect_status: Vec::new(),
+        result: false,
     }
 }
 
@@ -222,6 +223,85 @@ async fn a_huge_body_keeps_only_its_tail() {
         SIZE >> 20
     );
     assert!(growth < 16 * 1024, "RSS grew by {growth} KiB");
+}
+
+/// A server that answers every request with `status` and `body`.
+async fn body_server(status: u16, body: Vec<u8>) -> std::net::SocketAddr {
+    let body = std::sync::Arc::new(body);
+    raw_server(move |mut sock| {
+        let body = std::sync::Arc::clone(&body);
+        async move {
+            read_head(&mut sock).await;
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(&body).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn with_result_the_body_is_the_result_whatever_the_tail_keeps() {
+    let mut big = br#"{"pad": ""#.to_vec();
+    big.resize(70 * 1024, b'x');
+    big.extend(b"\"}");
+    // Status, body, the result (compact JSON) and the error wanted.
+    type Case = (u16, Vec<u8>, Option<&'static str>, Option<&'static str>);
+    let cases: [Case; 5] = [
+        (
+            200,
+            br#"{"removed": 12, "hit_rate": 0.93}"#.to_vec(),
+            Some(r#"{"hit_rate":0.93,"removed":12}"#),
+            None,
+        ),
+        // A failed request's body is still what the server reported.
+        (
+            503,
+            br#"{"queue": 7}"#.to_vec(),
+            Some(r#"{"queue":7}"#),
+            None,
+        ),
+        (
+            200,
+            b"<html>ok</html>".to_vec(),
+            None,
+            Some("the result is not valid JSON: expected value at line 1 column 1"),
+        ),
+        (
+            200,
+            b"[1, 2]".to_vec(),
+            None,
+            Some("the result must be a JSON object, not an array"),
+        ),
+        (200, big, None, Some("the result is larger than 64 KiB")),
+    ];
+    for (status, body, want, error) in cases {
+        let addr = body_server(status, body).await;
+        let mut req = request(format!("http://{addr}/stats"));
+        req.result = true;
+        // A tail shorter than the body: the result does not depend on it.
+        let out = attempt(&req, None, 16).await;
+        let got = out
+            .result
+            .result
+            .as_ref()
+            .map(|r| serde_json::to_string(r).expect("json"));
+        assert_eq!(got.as_deref(), want, "{out:?}");
+        assert_eq!(out.result.error.as_deref(), error);
+        assert_eq!(out.http_status, Some(status));
+        assert_eq!(
+            out.status == Status::Success,
+            status == 200,
+            "a bad result does not fail the run"
+        );
+    }
+    // Without `result`, the body is only output.
+    let addr = body_server(200, br#"{"removed": 1}"#.to_vec()).await;
+    let out = attempt(&request(format!("http://{addr}/")), None, 1000).await;
+    assert_eq!(out.result, Default::default());
 }
 
 /// A server that reads the request, sends `prefix` and then says nothing

@@ -320,6 +320,12 @@ env = {{ SHARED = "from-job", FROM_JOB = "j" }}
         .expect("the test's user exists");
     let home = me.dir.to_string_lossy().into_owned();
     let scheduled_at = cronduct::record::ts::format(&record.scheduled_at);
+    // Under the state dir, as the daemon runs outside systemd here.
+    let result_file = d
+        .state_dir()
+        .join(format!("results/{}.1/result.json", record.run_id))
+        .display()
+        .to_string();
     let expected: BTreeMap<&str, &str> = [
         ("PATH", "/usr/local/bin:/usr/bin:/bin"),
         ("HOME", home.as_str()),
@@ -330,6 +336,7 @@ env = {{ SHARED = "from-job", FROM_JOB = "j" }}
         ("CRONDUCT_RUN_ID", record.run_id.as_str()),
         ("CRONDUCT_ATTEMPT", "1"),
         ("CRONDUCT_SCHEDULED_AT", scheduled_at.as_str()),
+        ("CRONDUCT_RESULT", result_file.as_str()),
         ("FROM_DEFAULTS", "d"),
         ("FROM_JOB", "j"),
         ("SHARED", "from-job"),

@@ -16,6 +16,7 @@ mod daemon_log_schema;
 mod daemon_notify;
 mod daemon_pause;
 mod daemon_reload;
+mod daemon_results;
 mod daemon_runs;
 mod daemon_systemd;
 mod log_history;

@@ -97,6 +97,8 @@ fn record(run_id: &str, status: Status, stderr: &str) -> FinishRecord {
         will_retry: false,
         retry_at: None,
         host: "web1".into(),
+        result: None,
+        result_error: None,
     }
 }
 

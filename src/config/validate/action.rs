@@ -170,6 +170,7 @@ impl Validator<'_> {
                 .map(|b| b.get_ref().clone())
                 .unwrap_or_default(),
             expect_status,
+            result: raw.result.as_ref().is_some_and(|r| *r.get_ref()),
         })
     }
 }

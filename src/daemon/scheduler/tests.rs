@@ -100,6 +100,7 @@ async fn build_with(
             launcher,
             host: Arc::from("test"),
             events: events_tx,
+            results_dir: dir.path().join("results"),
         },
         hooks: Box::new(Recorder {
             path: config_path.clone(),
@@ -453,6 +454,8 @@ fn lost(job: &str, trigger: Trigger, scheduled_at: DateTime<Utc>) -> FinishRecor
         will_retry: false,
         retry_at: None,
         host: "test".into(),
+        result: None,
+        result_error: None,
     }
 }
 

@@ -203,6 +203,16 @@ fn default_history(t0: DateTime<Utc>) -> Vec<FinishRecord> {
     );
     gw2.http_status = Some(503);
     gw2.exit_code = None;
+    let mut db = finish(
+        "r-db-1",
+        "db-backup",
+        1,
+        Status::Success,
+        at(t0, -7200),
+        5123,
+        false,
+    );
+    db.result = serde_json::from_str(r#"{"removed": 12, "hit_rate": 0.93}"#).ok();
     vec![
         finish(
             "r-long-0",
@@ -213,15 +223,7 @@ fn default_history(t0: DateTime<Utc>) -> Vec<FinishRecord> {
             3_600_000,
             false,
         ),
-        finish(
-            "r-db-1",
-            "db-backup",
-            1,
-            Status::Success,
-            at(t0, -7200),
-            5123,
-            false,
-        ),
+        db,
         gw1,
         gw2,
         // A job since removed from the config; its runs stay listed.

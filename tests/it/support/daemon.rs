@@ -170,6 +170,9 @@ impl Daemon {
             .arg(self.config_path())
             .env_remove("CRONDUCT_CONFIG")
             .env_remove("NOTIFY_SOCKET")
+            // Result directories go under the temp dir's state dir, also
+            // when the tests themselves run in a systemd service.
+            .env_remove("RUNTIME_DIRECTORY")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
