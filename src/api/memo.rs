@@ -285,6 +285,8 @@ mod tests {
             running: false,
             next_run: Some(t0()),
             consecutive_failures: 0,
+            slow: false,
+            overdue: false,
         }
     }
 

@@ -393,14 +393,15 @@ async fn metrics(State(s): Shared, q: RawQuery) -> Answer {
     params(q, &[])?;
     let jobs = s.ctx.handle.jobs().await?;
     let running = s.ctx.handle.running().await?;
-    let reload_ok = s.ctx.handle.status().await?.last_reload.ok;
+    let status = s.ctx.handle.status().await?;
     let body = metrics::render(
         &s.ctx.history.metrics_snapshot(),
         &Live {
             jobs: &jobs,
             running: &running,
-            reload_ok,
+            reload_ok: status.last_reload.ok,
             notifications: s.ctx.notifications.stats(),
+            events: status.events,
         },
     );
     Ok((

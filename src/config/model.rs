@@ -219,6 +219,10 @@ pub struct Job {
     pub shell: String,
     pub output_limit: usize,
     pub notify: Option<Notify>,
+    /// A run still going after this long is `slow` (not killed).
+    pub warn_after: Option<Duration>,
+    /// No successful run for this long makes the job `overdue`.
+    pub expect_success_within: Option<Duration>,
     /// The file the job was defined in.
     pub source: PathBuf,
 }
@@ -257,6 +261,8 @@ impl Job {
             shell: "/bin/sh".to_string(),
             output_limit: 64 << 10,
             notify: None,
+            warn_after: None,
+            expect_success_within: None,
             source: source.into(),
         }
     }

@@ -75,6 +75,18 @@ impl Hooks for DaemonHooks {
         }
     }
 
+    fn notice(&mut self, job: &Job, notice: Notice) {
+        self.notifier.send(job, notice);
+    }
+
+    fn run_started(&mut self, job: &Job, run_id: &str) {
+        self.notifier.run_started(job, run_id);
+    }
+
+    fn run_finished(&mut self, job: &Job, record: &FinishRecord) {
+        self.notifier.run_finished(job, record);
+    }
+
     fn heartbeat(&mut self) {
         if let Some(tx) = &self.heartbeat {
             let _ = tx.try_send(());

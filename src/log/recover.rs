@@ -213,7 +213,7 @@ fn scan_file(path: &Path, file: File, seg: u32, history: &mut History, open: &mu
                 open.finish(&f);
                 history.insert(f, loc);
             }
-            Ok(LogEvent::Skip(_)) => {}
+            Ok(LogEvent::Skip(_) | LogEvent::Slow(_) | LogEvent::Missed(_)) => {}
             Err(_) => {
                 garbage += 1;
                 if first_garbage == 0 {

@@ -24,6 +24,13 @@ pub struct JobSummary {
     #[serde(with = "ts::option")]
     pub next_run: Option<DateTime<Utc>>,
     pub consecutive_failures: u32,
+    /// A run is past the job's `warn_after`.
+    #[serde(default)]
+    pub slow: bool,
+    /// No success within `expect_success_within` (never while paused or
+    /// disabled).
+    #[serde(default)]
+    pub overdue: bool,
 }
 
 /// A job as the scheduler describes it in `GET /api/v1/jobs/{id}` (the

@@ -53,10 +53,21 @@ impl Scheduler {
         if !self.timetable.contains(&id) {
             return Err(ControlError::UnknownJob(id));
         }
+        // A paused job is never overdue; resuming restarts its window.
         if paused {
             self.state.paused.insert(id.clone());
-        } else {
-            self.state.paused.remove(&id);
+            self.timetable.watch(&id, None);
+        } else if self.state.paused.remove(&id) {
+            if self
+                .timetable
+                .job(&id)
+                .is_some_and(|j| j.expect_success_within.is_some())
+            {
+                let now = self.services.clock.now();
+                self.state.watched_since.insert(id.clone(), now);
+            }
+            let origin = self.watch_origin(&id);
+            self.timetable.watch(&id, origin);
         }
         self.services.hooks.save_state(&self.state);
         tracing::info!(job = %id, "{}", if paused { "paused" } else { "resumed" });

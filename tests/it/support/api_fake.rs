@@ -116,6 +116,8 @@ fn summary(id: &str, schedule: &str, zone: &str, action: &str) -> JobSummary {
         running: false,
         next_run: None,
         consecutive_failures: 0,
+        slow: false,
+        overdue: false,
     }
 }
 
