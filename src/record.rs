@@ -217,6 +217,45 @@ pub struct SkipRecord {
     pub host: String,
 }
 
+/// A run still going after its job's `warn_after` (one per run). The run
+/// is not stopped; its `finish` line follows as usual.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlowRecord {
+    #[serde(with = "ts")]
+    pub ts: DateTime<Utc>,
+    pub run_id: String,
+    pub job: String,
+    /// The attempt in progress (or the last one, while a retry waits).
+    pub attempt: u32,
+    /// When the run's first attempt started: `warn_after` counts from it.
+    #[serde(with = "ts")]
+    pub started_at: DateTime<Utc>,
+    pub elapsed_ms: u64,
+    pub warn_after_ms: u64,
+    pub host: String,
+}
+
+/// Scheduled instants that passed while the daemon was down, found at
+/// start-up (one line per job, whatever `catch_up` then does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissedRecord {
+    #[serde(with = "ts")]
+    pub ts: DateTime<Utc>,
+    pub job: String,
+    /// The first missed instants, oldest first (at most 100).
+    #[serde(with = "ts::list")]
+    pub scheduled_at: Vec<DateTime<Utc>>,
+    /// How many more instants were missed after the listed ones; a lower
+    /// bound when `more_capped` is true.
+    pub more: u64,
+    /// The count stopped at its bound: at least `more` more were missed.
+    pub more_capped: bool,
+    /// The last scheduled instant before the outage, from the state file.
+    #[serde(with = "ts")]
+    pub last_scheduled: DateTime<Utc>,
+    pub host: String,
+}
+
 /// One line of the execution log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -224,6 +263,8 @@ pub enum LogEvent {
     Start(StartRecord),
     Finish(FinishRecord),
     Skip(SkipRecord),
+    Slow(SlowRecord),
+    Missed(MissedRecord),
 }
 
 /// RFC 3339 UTC timestamps with milliseconds, as SPEC §6 requires:
@@ -246,6 +287,28 @@ pub mod ts {
         DateTime::parse_from_rfc3339(&s)
             .map(|t| t.with_timezone(&Utc))
             .map_err(serde::de::Error::custom)
+    }
+
+    /// The same for lists of instants.
+    pub mod list {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(ts: &[DateTime<Utc>], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(ts.iter().map(format))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<DateTime<Utc>>, D::Error> {
+            Vec::<std::borrow::Cow<'de, str>>::deserialize(d)?
+                .iter()
+                .map(|s| {
+                    DateTime::parse_from_rfc3339(s)
+                        .map(|t| t.with_timezone(&Utc))
+                        .map_err(serde::de::Error::custom)
+                })
+                .collect()
+        }
     }
 
     /// The same for optional instants (`null` when absent).

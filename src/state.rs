@@ -60,6 +60,15 @@ pub struct State {
     /// (the streak reached `notify.after`), so that a "recovery" notice
     /// follows only a failure that was announced.
     pub failure_notified: BTreeSet<String>,
+    /// When each job's last successful run finished: the start of its
+    /// `expect_success_within` window after a restart.
+    #[serde(with = "ts_map")]
+    pub last_success: BTreeMap<String, DateTime<Utc>>,
+    /// For jobs with `expect_success_within`: when the job was first
+    /// loaded, or last resumed or enabled. The window counts from the later
+    /// of this and `last_success`.
+    #[serde(with = "ts_map")]
+    pub watched_since: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl Default for State {
@@ -71,6 +80,8 @@ impl Default for State {
             last_scheduled: BTreeMap::new(),
             consecutive_failures: BTreeMap::new(),
             failure_notified: BTreeSet::new(),
+            last_success: BTreeMap::new(),
+            watched_since: BTreeMap::new(),
         }
     }
 }

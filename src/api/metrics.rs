@@ -34,6 +34,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
+use crate::daemon::control::SchedulerEvents;
 use crate::log::{DURATION_BUCKETS_MS, DurationHistogram, JobCounters, MetricsSnapshot};
 use crate::record::Status;
 use crate::wire::{Health, JobSummary, NotifyStats, RunningAttempt};
@@ -47,6 +48,7 @@ pub(crate) struct Live<'a> {
     pub running: &'a [RunningAttempt],
     pub reload_ok: bool,
     pub notifications: NotifyStats,
+    pub events: SchedulerEvents,
 }
 
 /// Renders every metric family.
@@ -245,7 +247,38 @@ pub(crate) fn render(c: &MetricsSnapshot, live: &Live<'_>) -> String {
     }
 
     notifications(&mut out, &live.notifications);
+    alert_events(&mut out, &live.events);
     out
+}
+
+/// The scheduler's alert events since the daemon started: skips, missed
+/// instants, slow runs, overdue notices; all four always, zeros included.
+fn alert_events(out: &mut String, e: &SchedulerEvents) {
+    for (name, help, n) in [
+        (
+            "cronduct_skips_total",
+            "Scheduled starts skipped because a run was still active (concurrency = \"forbid\").",
+            e.skipped,
+        ),
+        (
+            "cronduct_missed_total",
+            "Scheduled instants found missed at start-up (passed while the daemon was down).",
+            e.missed,
+        ),
+        (
+            "cronduct_slow_runs_total",
+            "Runs found still going after their job's warn_after.",
+            e.slow,
+        ),
+        (
+            "cronduct_overdue_total",
+            "Overdue notices: a job without a success within expect_success_within, and each reminder.",
+            e.overdue,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {n}");
+    }
 }
 
 /// The notifier's counters: deliveries by channel and result (both
@@ -329,6 +362,7 @@ mod tests {
             running: &[],
             reload_ok: true,
             notifications: NotifyStats::default(),
+            events: SchedulerEvents::default(),
         }
     }
 

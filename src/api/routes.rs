@@ -561,7 +561,7 @@ async fn metrics(State(s): Shared, q: RawQuery) -> Answer {
     params(q, &[])?;
     let jobs = s.ctx.handle.jobs().await?;
     let running = s.ctx.handle.running().await?;
-    let reload_ok = s.ctx.handle.status().await?.last_reload.ok;
+    let status = s.ctx.handle.status().await?;
     let last = s
         .ctx
         .history
@@ -577,8 +577,9 @@ async fn metrics(State(s): Shared, q: RawQuery) -> Answer {
             jobs: &jobs,
             health: &health,
             running: &running,
-            reload_ok,
+            reload_ok: status.last_reload.ok,
             notifications: s.ctx.notifications.stats(),
+            events: status.events,
         },
     );
     Ok((

@@ -30,6 +30,21 @@ pub struct SchedulerStatus {
     pub jobs_paused: usize,
     pub runs_active: usize,
     pub next_run: Option<NextRun>,
+    pub events: SchedulerEvents,
+}
+
+/// Alert events counted since the daemon started, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchedulerEvents {
+    /// `forbid` skips.
+    pub skipped: u64,
+    /// Scheduled instants found missed at start-up (a lower bound when a
+    /// count was capped).
+    pub missed: u64,
+    /// Runs found slow.
+    pub slow: u64,
+    /// Overdue notices (the first and each reminder).
+    pub overdue: u64,
 }
 
 /// Why the scheduler refused a request.

@@ -69,10 +69,22 @@ impl Hooks for DaemonHooks {
                 job,
                 Notice::Run {
                     event,
-                    record: record.clone(),
+                    record: Box::new(record.clone()),
                 },
             );
         }
+    }
+
+    fn notice(&mut self, job: &Job, notice: Notice) {
+        self.notifier.send(job, notice);
+    }
+
+    fn run_started(&mut self, job: &Job, run_id: &str) {
+        self.notifier.run_started(job, run_id);
+    }
+
+    fn run_finished(&mut self, job: &Job, record: &FinishRecord) {
+        self.notifier.run_finished(job, record);
     }
 
     fn heartbeat(&mut self) {

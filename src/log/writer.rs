@@ -360,6 +360,7 @@ impl Writer {
                         LogEvent::Finish(rec) => self.history.write().insert(rec, loc),
                         LogEvent::Start(s) => self.history.write().started(&s.job, s.ts),
                         LogEvent::Skip(s) => self.history.write().skipped(&s.job),
+                        LogEvent::Slow(_) | LogEvent::Missed(_) => {}
                     }
                 }
                 Err(msg) => {

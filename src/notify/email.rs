@@ -347,7 +347,7 @@ mod tests {
         let t = t0();
         Notice::Run {
             event,
-            record: FinishRecord {
+            record: Box::new(FinishRecord {
                 ts: t,
                 run_id: "r1".into(),
                 job: "db-backup".into(),
@@ -370,7 +370,7 @@ mod tests {
                 will_retry: false,
                 retry_at: None,
                 host: "web1".into(),
-            },
+            }),
         }
     }
 

@@ -20,7 +20,10 @@ pub const MISSED_LISTED: usize = 100;
 pub enum Notice {
     /// A finished run: `event` is `failure`, `recovery` or `success`, as
     /// [`super::decide`] chose it; `record` is the run's final attempt.
-    Run { event: Event, record: FinishRecord },
+    Run {
+        event: Event,
+        record: Box<FinishRecord>,
+    },
     /// A run still going after `warn_after`.
     Slow(SlowRun),
     /// No successful run within `expect_success_within`.

@@ -79,7 +79,7 @@ fn decide_and_send(notifier: &Notifier, job: &Job, runs: &[(&str, Status)]) -> V
                     job,
                     Notice::Run {
                         event,
-                        record: one_attempt(&job.id, run, status),
+                        record: Box::new(one_attempt(&job.id, run, status)),
                     },
                 );
             }
@@ -106,7 +106,7 @@ fn send_failure(notifier: &Notifier, job: &Job, run_id: &str) {
         job,
         Notice::Run {
             event: Event::Failure,
-            record: one_attempt(&job.id, run_id, Status::Failed),
+            record: Box::new(one_attempt(&job.id, run_id, Status::Failed)),
         },
     );
 }
@@ -287,7 +287,7 @@ async fn failure_mail_reaches_every_recipient_with_the_output_tails() {
         &j,
         Notice::Run {
             event: Event::Failure,
-            record: rec.clone(),
+            record: Box::new(rec.clone()),
         },
     );
 
@@ -403,7 +403,7 @@ async fn webhook_posts_the_event_and_the_finish_record() {
         &j,
         Notice::Run {
             event: Event::Failure,
-            record: rec.clone(),
+            record: Box::new(rec.clone()),
         },
     );
 
@@ -588,7 +588,7 @@ async fn a_flood_is_capped_and_the_next_notice_counts_what_was_suppressed() {
         &j,
         Notice::Run {
             event: Event::Recovery,
-            record: one_attempt("every-minute", "r10", Status::Success),
+            record: Box::new(one_attempt("every-minute", "r10", Status::Success)),
         },
     );
     notifier.clone().shutdown(Instant::now() + WAIT).await;
@@ -778,7 +778,7 @@ async fn a_recovery_waits_for_the_retried_failure_it_answers() {
         &j,
         Notice::Run {
             event: Event::Recovery,
-            record: one_attempt("gw", "r2", Status::Success),
+            record: Box::new(one_attempt("gw", "r2", Status::Success)),
         },
     );
 

@@ -105,7 +105,7 @@ fn record(run_id: &str, status: Status, stderr: &str) -> FinishRecord {
 fn failure(run_id: &str, stderr: &str) -> Notice {
     Notice::Run {
         event: Event::Failure,
-        record: record(run_id, Status::Failed, stderr),
+        record: Box::new(record(run_id, Status::Failed, stderr)),
     }
 }
 

@@ -35,8 +35,10 @@ use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
 use crate::clock::Clock;
 use crate::config::units::format_duration;
 use crate::config::{Config, ConfigErrors, Job, Notify, NotifyOn};
-use crate::notify::{Event, NotifyState, decide};
-use crate::record::{FinishRecord, LogEvent, SkipRecord, Trigger};
+use crate::notify::{self, Event, Notice, NotifyState, decide};
+use crate::record::{
+    FinishRecord, LogEvent, MissedRecord, SkipRecord, SlowRecord, Status, Trigger,
+};
 use crate::state::State;
 use crate::wire::{LastReload, ReloadDiff};
 
@@ -113,6 +115,13 @@ pub trait Hooks: Send {
     /// notice the scheduler decided `job`'s settings call for, if any.
     /// `job` is the current definition (`None` once a reload removed it).
     fn run_ended(&mut self, job: Option<&Job>, record: &FinishRecord, notice: Option<Event>);
+    /// Send `notice` (slow, overdue, missed, skipped) by `job`'s settings.
+    fn notice(&mut self, job: &Job, notice: Notice);
+    /// A run's first attempt started: ping `notify.ping`'s `/start`.
+    fn run_started(&mut self, job: &Job, run_id: &str);
+    /// A run is over (`record` is its final attempt): ping its outcome.
+    /// `job` is the definition the run started with.
+    fn run_finished(&mut self, job: &Job, record: &FinishRecord);
     /// The scheduler is alive (watchdog).
     fn heartbeat(&mut self) {}
 }
@@ -139,6 +148,11 @@ pub struct Scheduler {
     /// Wall and monotonic readings at the last look, to detect steps.
     last_wall: DateTime<Utc>,
     last_mono: Instant,
+    /// Events counted since the daemon started, for `/metrics`.
+    skipped_total: u64,
+    missed_total: u64,
+    slow_total: u64,
+    overdue_total: u64,
 }
 
 impl Scheduler {
@@ -155,6 +169,8 @@ impl Scheduler {
         for job in config.jobs.values() {
             timetable.insert(Arc::new(job.clone()), now, &state.last_scheduled);
         }
+        let mut state = state;
+        watch_unwatched(&mut timetable, &mut state, now);
         Self {
             services,
             config: Arc::new(config),
@@ -176,6 +192,10 @@ impl Scheduler {
             state_save_at: None,
             last_wall: now,
             last_mono: Instant::now(),
+            skipped_total: 0,
+            missed_total: 0,
+            slow_total: 0,
+            overdue_total: 0,
         }
     }
 
@@ -211,6 +231,9 @@ impl Scheduler {
                 continue;
             }
             let last = self.state.last_scheduled.get(&job.id).copied();
+            if let Some(last) = last {
+                self.report_missed(&job, now, last);
+            }
             if job.schedule.is_reboot() {
                 let _ = self.start_run(&job, Trigger::Reboot, now, None);
             } else if let Some(missed) = self.timetable.missed(&job.id, now, last) {
@@ -220,6 +243,61 @@ impl Scheduler {
             }
         }
         self.services.hooks.save_state(&self.state);
+    }
+
+    /// Logs and announces the instants `job` missed while the daemon was
+    /// down (after `last`, the one last started), if any.
+    fn report_missed(&mut self, job: &Job, now: DateTime<Utc>, last: DateTime<Utc>) {
+        let Some(missed) = self.timetable.missed_instants(&job.id, now, last) else {
+            return;
+        };
+        self.missed_total += missed.listed.len() as u64 + missed.more;
+        tracing::warn!(
+            job = %job.id,
+            "{}{} scheduled run(s) missed while the daemon was down",
+            missed.listed.len() as u64 + missed.more,
+            if missed.capped { " or more" } else { "" }
+        );
+        self.services.run.log.write(LogEvent::Missed(MissedRecord {
+            ts: now,
+            job: job.id.clone(),
+            scheduled_at: missed.listed.clone(),
+            more: missed.more,
+            more_capped: missed.capped,
+            last_scheduled: last,
+            host: self.services.run.host.to_string(),
+        }));
+        self.services.hooks.notice(
+            job,
+            Notice::Missed(notify::Missed {
+                listed: missed.listed,
+                more: missed.more,
+                found_at: now,
+            }),
+        );
+    }
+
+    /// The start of job `id`'s `expect_success_within` window, or `None`
+    /// while it is paused (a paused job is never overdue).
+    fn watch_origin(&self, id: &str) -> Option<DateTime<Utc>> {
+        if self.is_paused(id) {
+            return None;
+        }
+        watch_origin(&self.state, id)
+    }
+
+    /// Whether a run of job `id` is past `warn_after`.
+    pub(super) fn is_slow(&self, id: &str) -> bool {
+        self.runs.is_slow(id)
+    }
+
+    /// Whether job `id` is overdue at `now`.
+    pub(super) fn is_overdue(&self, id: &str, now: DateTime<Utc>) -> bool {
+        self.timetable.get(id).is_some_and(|s| {
+            s.watch
+                .zip(s.job.expect_success_within)
+                .is_some_and(|(w, window)| w.is_overdue(window, now))
+        })
     }
 
     fn is_paused(&self, id: &str) -> bool {
@@ -252,7 +330,9 @@ impl Scheduler {
             if shutting_down.is_none() {
                 changed |= self.resume_expired();
                 changed |= self.fire_due();
+                changed |= self.fire_overdue();
             }
+            changed |= self.fire_slow();
             if changed {
                 inputs.control.note_change();
             }
@@ -362,7 +442,8 @@ impl Scheduler {
         if let (Some(deadline), false) = (shutting_down, forced) {
             wake = wake.min(deadline);
         }
-        for at in [self.reload_at, self.state_save_at].into_iter().flatten() {
+        let alarms = [self.reload_at, self.state_save_at, self.runs.next_slow()];
+        for at in alarms.into_iter().flatten() {
             wake = wake.min(at);
         }
         wake
@@ -385,6 +466,75 @@ impl Scheduler {
                 continue;
             }
             let _ = self.start_run(&due.job, Trigger::Schedule, due.scheduled_at, None);
+        }
+        fired
+    }
+
+    /// Sends the overdue notices whose time has come. Answers whether
+    /// there were any.
+    fn fire_overdue(&mut self) -> bool {
+        let now = self.services.clock.now();
+        let mut fired = false;
+        while let Some(alarm) = self.timetable.pop_overdue(now) {
+            fired = true;
+            self.overdue_total += 1;
+            let window = alarm.job.expect_success_within.unwrap_or_default();
+            tracing::warn!(
+                job = %alarm.job.id,
+                "overdue: no successful run within {}",
+                format_duration(window)
+            );
+            self.services.hooks.notice(
+                &alarm.job,
+                Notice::Overdue(notify::Overdue {
+                    last_success: self.state.last_success.get(&alarm.job.id).copied(),
+                    window,
+                    due_at: alarm.due_at,
+                }),
+            );
+        }
+        fired
+    }
+
+    /// Logs and announces the runs that have just passed `warn_after`.
+    /// Answers whether there were any.
+    fn fire_slow(&mut self) -> bool {
+        let mut fired = false;
+        while let Some(run_id) = self.runs.pop_slow(Instant::now()) {
+            let Some(run) = self.runs.get(&run_id) else {
+                continue;
+            };
+            let Some((started_at, started_mono)) = run.first_started else {
+                continue;
+            };
+            fired = true;
+            self.slow_total += 1;
+            let warn_after = run.definition.warn_after.unwrap_or_default();
+            let elapsed = started_mono.elapsed();
+            let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            let job = self
+                .timetable
+                .job(&run.job)
+                .unwrap_or_else(|| Arc::clone(&run.definition));
+            tracing::warn!(job = %run.job, run_id = %run_id, "slow: still running after {}", format_duration(warn_after));
+            self.services.run.log.write(LogEvent::Slow(SlowRecord {
+                ts: self.services.clock.now(),
+                run_id: run_id.clone(),
+                job: run.job.clone(),
+                attempt: run.attempt,
+                started_at,
+                elapsed_ms: ms(elapsed),
+                warn_after_ms: ms(warn_after),
+                host: self.services.run.host.to_string(),
+            }));
+            let notice = Notice::Slow(notify::SlowRun {
+                run_id,
+                attempt: run.attempt,
+                started_at,
+                elapsed,
+                warn_after,
+            });
+            self.services.hooks.notice(&job, notice);
         }
         fired
     }
@@ -439,6 +589,14 @@ impl Scheduler {
                         host: self.services.run.host.to_string(),
                     }));
                     tracing::info!(job = %job.id, "skipped: {reason}");
+                    self.skipped_total += 1;
+                    self.services.hooks.notice(
+                        job,
+                        Notice::Skipped(notify::Skipped {
+                            scheduled_at,
+                            reason: reason.clone(),
+                        }),
+                    );
                 }
                 return Err(ControlError::Conflict(format!(
                     "job {:?} has a run in progress ({}) and concurrency is \"forbid\"",
@@ -462,6 +620,9 @@ impl Scheduler {
             run_id.clone(),
             ActiveRun {
                 job: job.id.clone(),
+                definition: Arc::clone(job),
+                first_started: None,
+                slow: false,
                 cancel: cancel.clone(),
                 attempt: 1,
                 phase: Phase::Starting,
@@ -488,14 +649,21 @@ impl Scheduler {
                 started_at,
                 timeout_at,
             } => {
+                let started_mono = Instant::now();
                 if let Some(run) = self.runs.get_mut(&run_id) {
                     run.attempt = attempt;
                     run.phase = Phase::Running {
                         pid,
                         started_at,
-                        started_mono: Instant::now(),
+                        started_mono,
                         timeout_at,
                     };
+                }
+                if self.runs.first_started(&run_id, started_at, started_mono) {
+                    if let Some(run) = self.runs.get(&run_id) {
+                        let job = Arc::clone(&run.definition);
+                        self.services.hooks.run_started(&job, &run_id);
+                    }
                 }
             }
             RunEvent::Retrying { run_id } => {
@@ -507,6 +675,7 @@ impl Scheduler {
                 let Some(run) = self.runs.remove(&run_id) else {
                     return;
                 };
+                self.services.hooks.run_finished(&run.definition, &record);
                 self.run_ended(&record);
                 for waiter in run.waiters {
                     let _ = waiter.send((*record).clone());
@@ -525,6 +694,19 @@ impl Scheduler {
             .and_then(|j| j.notify.as_ref())
             .unwrap_or(&SILENT);
         let notice = count_streak(&mut self.state, settings, record);
+        if record.status == Status::Success {
+            let id = &record.job;
+            let last = self
+                .state
+                .last_success
+                .entry(id.clone())
+                .or_insert(record.finished_at);
+            *last = (*last).max(record.finished_at);
+            if self.timetable.get(id).is_some_and(|s| s.watch.is_some()) {
+                let origin = self.watch_origin(id);
+                self.timetable.watch(id, origin);
+            }
+        }
         self.services
             .hooks
             .run_ended(job.as_deref(), record, notice);
@@ -546,6 +728,31 @@ impl Scheduler {
         self.runs
             .cancel_retrying("cancelled: the daemon was shutting down");
         Instant::now() + grace
+    }
+}
+
+/// The start of job `id`'s `expect_success_within` window by `state`: its
+/// last success, or when it was first loaded or last resumed, whichever
+/// is later.
+fn watch_origin(state: &State, id: &str) -> Option<DateTime<Utc>> {
+    let success = state.last_success.get(id).copied();
+    let since = state.watched_since.get(id).copied();
+    success.max(since)
+}
+
+/// Watches every job of `timetable` that should be watched and is not
+/// (just loaded, or its window or `enabled` changed by a reload), from
+/// its origin in `state`; a job seen for the first time (no success, no
+/// origin) counts from `now`. Paused jobs stay unwatched.
+fn watch_unwatched(timetable: &mut Timetable, state: &mut State, now: DateTime<Utc>) {
+    for id in timetable.unwatched() {
+        if state.paused.contains(&id) {
+            continue;
+        }
+        if watch_origin(state, &id).is_none() {
+            state.watched_since.insert(id.clone(), now);
+        }
+        timetable.watch(&id, watch_origin(state, &id));
     }
 }
 

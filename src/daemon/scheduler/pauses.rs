@@ -55,6 +55,22 @@ impl Scheduler {
             self.pause_ends.0.insert((until, id.to_string()));
         }
         self.state.pause(id, pause);
+        // A paused job is never overdue.
+        self.timetable.watch(id, None);
+    }
+
+    /// After `id` was resumed: its overdue window starts again from now.
+    fn rewatch(&mut self, id: &str) {
+        if self
+            .timetable
+            .job(id)
+            .is_some_and(|j| j.expect_success_within.is_some())
+        {
+            let now = self.services.clock.now();
+            self.state.watched_since.insert(id.to_string(), now);
+        }
+        let origin = self.watch_origin(id);
+        self.timetable.watch(id, origin);
     }
 
     /// Ends `id`'s pause; answers the pause it ended, if it was paused.
@@ -63,6 +79,7 @@ impl Scheduler {
         if let Some(until) = ended.until {
             self.pause_ends.0.remove(&(until, id.to_string()));
         }
+        self.rewatch(id);
         Some(ended)
     }
 
@@ -74,6 +91,7 @@ impl Scheduler {
         let mut resumed = false;
         while let Some((until, id)) = self.pause_ends.pop_due(now) {
             self.state.resume(&id);
+            self.rewatch(&id);
             tracing::info!(
                 job = %id,
                 "resumed by itself: its pause ended at {}",

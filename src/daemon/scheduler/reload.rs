@@ -79,6 +79,7 @@ impl Scheduler {
         let diff = self
             .timetable
             .reload(&config.jobs, now, &self.state.last_scheduled);
+        super::watch_unwatched(&mut self.timetable, &mut self.state, now);
         if config.daemon != self.config.daemon {
             if let Err(e) = self.services.run.log.reconfigure(&config.daemon) {
                 tracing::warn!("{e}");

@@ -1,18 +1,28 @@
 //! The run registry: the active runs, where each stands, and the
-//! concurrency policy that decides whether another may start.
+//! concurrency policy that decides whether another may start, and the
+//! `warn_after` alarms of runs not yet found slow.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::config::Concurrency;
+use crate::config::{Concurrency, Job};
 use crate::daemon::run::Cancel;
 use crate::record::FinishRecord;
 
 pub struct ActiveRun {
     pub job: String,
+    /// The definition the run was started with (a reload may change or
+    /// remove the job meanwhile): its pings go where its start ping went.
+    pub definition: Arc<Job>,
+    /// When the first attempt started (wall, monotonic); `warn_after`
+    /// counts from here, across retries.
+    pub first_started: Option<(DateTime<Utc>, Instant)>,
+    /// Whether the run has been found slow (it is, once and for good).
+    pub slow: bool,
     pub cancel: Cancel,
     pub attempt: u32,
     pub phase: Phase,
@@ -51,6 +61,10 @@ pub enum Admission {
 #[derive(Default)]
 pub struct Runs {
     runs: HashMap<String, ActiveRun>,
+    /// Runs that will be slow at the instant unless they end first. On the
+    /// monotonic clock, like `timeout`: a wall-clock step neither hastens
+    /// nor delays a slow notice.
+    slow_alarms: BTreeSet<(Instant, String)>,
 }
 
 impl Runs {
@@ -84,7 +98,61 @@ impl Runs {
     }
 
     pub fn remove(&mut self, run_id: &str) -> Option<ActiveRun> {
-        self.runs.remove(run_id)
+        let run = self.runs.remove(run_id)?;
+        if let Some(at) = self.slow_at(&run) {
+            self.slow_alarms.remove(&(at, run_id.to_string()));
+        }
+        Some(run)
+    }
+
+    /// Records the start of run `run_id`'s first attempt and arms its
+    /// `warn_after` alarm; later attempts change nothing. Answers whether
+    /// this was the first attempt.
+    pub fn first_started(&mut self, run_id: &str, at: DateTime<Utc>, mono: Instant) -> bool {
+        let Some(run) = self.runs.get_mut(run_id) else {
+            return false;
+        };
+        if run.first_started.is_some() {
+            return false;
+        }
+        run.first_started = Some((at, mono));
+        if let Some(at) = self.runs.get(run_id).and_then(|r| self.slow_at(r)) {
+            self.slow_alarms.insert((at, run_id.to_string()));
+        }
+        true
+    }
+
+    /// When an armed run becomes slow.
+    fn slow_at(&self, run: &ActiveRun) -> Option<Instant> {
+        let (_, mono) = run.first_started?;
+        (!run.slow)
+            .then_some(run.definition.warn_after)
+            .flatten()
+            .and_then(|w| mono.checked_add(w))
+    }
+
+    /// The soonest `warn_after` alarm.
+    pub fn next_slow(&self) -> Option<Instant> {
+        self.slow_alarms.first().map(|(at, _)| *at)
+    }
+
+    /// Takes the soonest alarm due at `now` off the queue and marks its
+    /// run slow: answers the run id.
+    pub fn pop_slow(&mut self, now: Instant) -> Option<String> {
+        let (at, _) = self.slow_alarms.first()?;
+        if *at > now {
+            return None;
+        }
+        let (_, id) = self.slow_alarms.pop_first()?;
+        if let Some(run) = self.runs.get_mut(&id) {
+            run.slow = true;
+        }
+        Some(id)
+    }
+
+    /// Whether a run of `job` has been found slow.
+    pub fn is_slow(&self, job: &str) -> bool {
+        self.of(job).any(|(_, r)| r.slow)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &ActiveRun)> {

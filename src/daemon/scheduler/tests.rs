@@ -11,10 +11,14 @@ use crate::action::fake::{FakeLauncher, Script};
 use crate::clock::VirtualClock;
 use crate::record::Status;
 
-/// Hooks that load the real config file and record finished runs.
+/// Hooks that load the real config file and record finished runs, the
+/// other notices (with the virtual time they were sent at) and pings.
 struct Recorder {
     path: PathBuf,
     finished: Arc<Mutex<Vec<FinishRecord>>>,
+    notices: Arc<Mutex<Vec<(Duration, Notice)>>>,
+    pings: Arc<Mutex<Vec<String>>>,
+    origin: tokio::time::Instant,
 }
 
 impl Hooks for Recorder {
@@ -29,6 +33,18 @@ impl Hooks for Recorder {
     fn run_ended(&mut self, _job: Option<&Job>, record: &FinishRecord, _notice: Option<Event>) {
         self.finished.lock().expect("lock").push(record.clone());
     }
+    fn notice(&mut self, _job: &Job, notice: Notice) {
+        let at = self.origin.elapsed();
+        self.notices.lock().expect("lock").push((at, notice));
+    }
+    fn run_started(&mut self, job: &Job, run_id: &str) {
+        let ping = format!("start {} {run_id}", job.id);
+        self.pings.lock().expect("lock").push(ping);
+    }
+    fn run_finished(&mut self, job: &Job, record: &FinishRecord) {
+        let ping = format!("{} {} {}", record.status, job.id, record.run_id);
+        self.pings.lock().expect("lock").push(ping);
+    }
 }
 
 struct Harness {
@@ -36,6 +52,8 @@ struct Harness {
     config_path: PathBuf,
     clock: Arc<VirtualClock>,
     finished: Arc<Mutex<Vec<FinishRecord>>>,
+    notices: Arc<Mutex<Vec<(Duration, Notice)>>>,
+    pings: Arc<Mutex<Vec<String>>>,
     steps: mpsc::Sender<()>,
     shutdown: tokio::sync::watch::Sender<bool>,
     handle: super::super::control::Handle,
@@ -58,6 +76,8 @@ struct Built {
     config_path: PathBuf,
     clock: Arc<VirtualClock>,
     finished: Arc<Mutex<Vec<FinishRecord>>>,
+    notices: Arc<Mutex<Vec<(Duration, Notice)>>>,
+    pings: Arc<Mutex<Vec<String>>>,
     scheduler: Scheduler,
 }
 
@@ -78,6 +98,18 @@ async fn build_with(
     state: State,
     launcher: Arc<dyn crate::action::Launcher>,
 ) -> Built {
+    build_tuned(jobs, start, state, launcher, |_| {}).await
+}
+
+/// [`build_with`], with `tune` applied to each loaded job (for keys the
+/// config file cannot set in these tests).
+async fn build_tuned(
+    jobs: &str,
+    start: &str,
+    state: State,
+    launcher: Arc<dyn crate::action::Launcher>,
+    tune: impl Fn(&mut Job),
+) -> Built {
     let dir = tempfile::tempdir().expect("temp dir");
     let config_path = dir.path().join("jobs.toml");
     let body = format!(
@@ -85,12 +117,15 @@ async fn build_with(
         dir.path().display()
     );
     std::fs::write(&config_path, body).expect("write config");
-    let config = crate::config::load(&config_path).expect("valid config");
+    let mut config = crate::config::load(&config_path).expect("valid config");
+    config.jobs.values_mut().for_each(tune);
     let clock = Arc::new(VirtualClock::new(utc(start)));
     let opened = crate::log::open(&config.daemon, clock.clone(), "test".into())
         .await
         .expect("open log");
     let finished = Arc::new(Mutex::new(Vec::new()));
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let pings = Arc::new(Mutex::new(Vec::new()));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let services = Services {
         clock: clock.clone(),
@@ -105,6 +140,9 @@ async fn build_with(
         hooks: Box::new(Recorder {
             path: config_path.clone(),
             finished: Arc::clone(&finished),
+            notices: Arc::clone(&notices),
+            pings: Arc::clone(&pings),
+            origin: tokio::time::Instant::now(),
         }),
         max_sleep: MAX_SLEEP,
     };
@@ -114,6 +152,8 @@ async fn build_with(
         config_path,
         clock,
         finished,
+        notices,
+        pings,
         scheduler,
     }
 }
@@ -130,13 +170,25 @@ async fn start_with(
     start: &str,
     launcher: Arc<dyn crate::action::Launcher>,
 ) -> Harness {
+    start_tuned(jobs, start, launcher, |_| {}).await
+}
+
+/// [`start_with`], with `tune` applied to each loaded job.
+async fn start_tuned(
+    jobs: &str,
+    start: &str,
+    launcher: Arc<dyn crate::action::Launcher>,
+    tune: impl Fn(&mut Job),
+) -> Harness {
     let Built {
         dir,
         config_path,
         clock,
         finished,
+        notices,
+        pings,
         mut scheduler,
-    } = build_with(jobs, start, State::default(), launcher).await;
+    } = build_tuned(jobs, start, State::default(), launcher, tune).await;
     let (handle, control) = super::super::control::Handle::channel();
     let (file_tx, file_changed) = mpsc::channel(1);
     let (reload_tx, reload_now) = mpsc::channel(1);
@@ -155,6 +207,8 @@ async fn start_with(
         config_path,
         clock,
         finished,
+        notices,
+        pings,
         steps,
         shutdown,
         handle,
@@ -676,6 +730,298 @@ async fn shutdown_waits_out_the_grace_then_cancels() {
     // The run was given the default shutdown grace, 30 s, to the
     // millisecond.
     assert_eq!(tokio::time::Instant::now() - begun, Duration::from_secs(30));
+}
+
+impl Harness {
+    /// The notices sent so far other than run outcomes, with when (since
+    /// the harness was built).
+    fn notices(&self) -> Vec<(Duration, Notice)> {
+        self.notices.lock().expect("lock").clone()
+    }
+
+    async fn summary(&self, id: &str) -> crate::wire::JobSummary {
+        let jobs = self.handle.jobs().await.expect("alive");
+        jobs.into_iter().find(|j| j.id == id).expect("job listed")
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_past_warn_after_is_slow_once_at_the_instant() {
+    let h = start_tuned(
+        "[jobs.j]\nschedule = \"@yearly\"\ncommand = \"true\"\n",
+        "2026-06-01T13:00:00Z",
+        fake(20_000, Status::Success),
+        |j| j.warn_after = Some(secs(5)),
+    )
+    .await;
+    let run = h.handle.trigger("j").await.expect("started");
+    tokio::time::sleep(ms(4_990)).await;
+    assert!(h.notices().is_empty(), "{:?}", h.notices());
+    assert!(!h.summary("j").await.signals.slow);
+    tokio::time::sleep(ms(20)).await;
+    let notices = h.notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let (at, Notice::Slow(slow)) = &notices[0] else {
+        panic!("{notices:?}");
+    };
+    assert_eq!(*at, secs(5), "the alarm is the wake-up, not a tick");
+    assert_eq!(
+        (
+            slow.run_id.as_str(),
+            slow.attempt,
+            slow.warn_after,
+            slow.elapsed
+        ),
+        (run.run_id.as_str(), 1, secs(5), secs(5))
+    );
+    assert_eq!(slow.started_at, utc("2026-06-01T13:00:00Z"));
+    assert!(h.summary("j").await.signals.slow);
+    // Still one when the run goes on, and it is not stopped.
+    let last = run.finished.await.expect("finished");
+    assert_eq!(last.status, Status::Success);
+    assert_eq!(h.notices().len(), 1);
+    assert!(!h.summary("j").await.signals.slow);
+    let status = h.handle.status().await.expect("alive");
+    assert_eq!(status.events.slow, 1);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn warn_after_counts_from_the_first_attempt_across_retries() {
+    // Attempts of 3 s, 1 s apart: the run is 7 s old during its second
+    // retry wait... and warn_after = 6 s finds it slow in its third attempt.
+    let h = start_tuned(
+        "[jobs.j]\nschedule = \"@yearly\"\ncommand = \"exit 1\"\nretries = 2\nretry_delay = \"1s\"\n",
+        "2026-06-01T13:00:00Z",
+        fake(3_000, Status::Failed),
+        |j| j.warn_after = Some(secs(6)),
+    )
+    .await;
+    let run = h.handle.trigger("j").await.expect("started");
+    let last = run.finished.await.expect("finished");
+    assert_eq!(last.attempt, 3);
+    let notices = h.notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        matches!(&notices[0], (at, Notice::Slow(s)) if *at == secs(6) && s.attempt ==2),
+        "{notices:?}"
+    );
+    // One start ping and one end ping for the run, not one per attempt.
+    assert_eq!(
+        *h.pings.lock().expect("lock"),
+        [
+            format!("start j {}", run.run_id),
+            format!("failed j {}", run.run_id)
+        ]
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn overdue_after_the_window_then_each_period_but_never_while_paused() {
+    let h = start_tuned(
+        "[jobs.j]\nschedule = \"@yearly\"\ncommand = \"true\"\n",
+        "2026-06-01T13:00:00Z",
+        fake(10, Status::Success),
+        |j| j.expect_success_within = Some(secs(600)),
+    )
+    .await;
+    let overdue = |h: &Harness| -> Vec<(u64, DateTime<Utc>)> {
+        h.notices()
+            .into_iter()
+            .filter_map(|(at, n)| match n {
+                Notice::Overdue(o) => Some((at.as_secs(), o.due_at)),
+                _ => None,
+            })
+            .collect()
+    };
+    // Each look is a millisecond after an instant, so the scheduler has
+    // handled it.
+    tokio::time::sleep(secs(599)).await;
+    assert!(overdue(&h).is_empty());
+    assert!(!h.summary("j").await.signals.overdue);
+    tokio::time::sleep(ms(1001)).await;
+    assert!(h.summary("j").await.signals.overdue);
+    tokio::time::sleep(secs(1_500)).await; // 35 min
+    assert_eq!(
+        overdue(&h),
+        [
+            (600, utc("2026-06-01T13:10:00Z")),
+            (1200, utc("2026-06-01T13:20:00Z")),
+            (1800, utc("2026-06-01T13:30:00Z"))
+        ]
+    );
+    h.handle
+        .pause("j", crate::wire::Pause::default())
+        .await
+        .expect("paused");
+    assert!(!h.summary("j").await.signals.overdue);
+    tokio::time::sleep(secs(1_500)).await; // 60 min
+    assert_eq!(overdue(&h).len(), 3, "{:?}", overdue(&h));
+    // Resuming restarts the window from the resume.
+    h.handle.resume("j").await.expect("resumed");
+    tokio::time::sleep(secs(599)).await;
+    assert_eq!(overdue(&h).len(), 3);
+    tokio::time::sleep(ms(1001)).await;
+    assert_eq!(overdue(&h)[3], (4200, utc("2026-06-01T14:10:00.001Z")));
+    // A success ends it and restarts the window.
+    let run = h.handle.trigger("j").await.expect("started");
+    run.finished.await.expect("finished");
+    assert!(!h.summary("j").await.signals.overdue);
+    tokio::time::sleep(secs(599)).await;
+    assert_eq!(overdue(&h).len(), 4);
+    tokio::time::sleep(secs(2)).await;
+    assert_eq!(overdue(&h).len(), 5);
+    assert_eq!(h.handle.status().await.expect("alive").events.overdue, 5);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_wakes_only_for_the_bounded_sleep_and_the_alarm() {
+    // No jobs due for a year, one overdue alarm at 90 s: the loop wakes at
+    // its start, at the 60 s bound and at 90 s, nowhere else.
+    let beats = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    struct Beats(Recorder, Arc<std::sync::atomic::AtomicU32>);
+    impl Hooks for Beats {
+        fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>> {
+            self.0.load_config()
+        }
+        fn config_applied(&mut self, c: &Config) {
+            self.0.config_applied(c);
+        }
+        fn save_state(&mut self, s: &State) -> tokio::task::JoinHandle<()> {
+            self.0.save_state(s)
+        }
+        fn run_ended(&mut self, j: Option<&Job>, r: &FinishRecord, n: Option<Event>) {
+            self.0.run_ended(j, r, n);
+        }
+        fn notice(&mut self, j: &Job, n: Notice) {
+            self.0.notice(j, n);
+        }
+        fn run_started(&mut self, j: &Job, id: &str) {
+            self.0.run_started(j, id);
+        }
+        fn run_finished(&mut self, j: &Job, r: &FinishRecord) {
+            self.0.run_finished(j, r);
+        }
+        fn heartbeat(&mut self) {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let Built {
+        mut scheduler,
+        notices,
+        ..
+    } = build_tuned(
+        &format!("[jobs.j]\nschedule = \"@yearly\"\n{NOPE}\n"),
+        "2026-06-01T13:00:00Z",
+        State::default(),
+        fake(10, Status::Success),
+        |j| j.expect_success_within = Some(secs(90)),
+    )
+    .await;
+    let old = std::mem::replace(
+        &mut scheduler.services.hooks,
+        Box::new(Beats(
+            Recorder {
+                path: PathBuf::new(),
+                finished: Arc::default(),
+                notices: Arc::clone(&notices),
+                pings: Arc::default(),
+                origin: tokio::time::Instant::now(),
+            },
+            Arc::clone(&beats),
+        )),
+    );
+    drop(old);
+    let (_handle, control) = super::super::control::Handle::channel();
+    let (_file, file_changed) = mpsc::channel(1);
+    let (_reload, reload_now) = mpsc::channel(1);
+    let (_steps, clock_steps) = mpsc::channel(1);
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    scheduler.start(Vec::new());
+    let task = tokio::spawn(scheduler.run(Inputs {
+        control,
+        file_changed,
+        reload_now,
+        clock_steps,
+        shutdown: shutdown_rx,
+    }));
+    tokio::time::sleep(secs(149)).await;
+    assert_eq!(notices.lock().expect("lock").len(), 1);
+    // At 0, at the 60 s bound, at 90 s; the next bound counts from there.
+    assert_eq!(beats.load(std::sync::atomic::Ordering::Relaxed), 3);
+    shutdown.send(true).expect("alive");
+    task.await.expect("ends");
+}
+
+#[tokio::test(start_paused = true)]
+async fn missed_instants_are_reported_once_at_start_up() {
+    let mut state = State::default();
+    state
+        .last_scheduled
+        .insert("hourly".into(), utc("2026-06-01T08:00:00Z"));
+    state
+        .last_scheduled
+        .insert("paused".into(), utc("2026-06-01T08:00:00Z"));
+    state.pause("paused", crate::wire::Pause::default());
+    let Built {
+        mut scheduler,
+        notices,
+        ..
+    } = build(
+        &format!(
+            "[jobs.hourly]\nschedule = \"0 * * * *\"\ncatch_up = \"2h\"\n{NOPE}\n\
+             [jobs.paused]\nschedule = \"0 * * * *\"\n{NOPE}\n\
+             [jobs.fresh]\nschedule = \"0 * * * *\"\n{NOPE}\n"
+        ),
+        "2026-06-01T13:30:00Z",
+        state,
+    )
+    .await;
+    scheduler.start(Vec::new());
+    let notices = notices.lock().expect("lock").clone();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let Notice::Missed(m) = &notices[0].1 else {
+        panic!("{notices:?}");
+    };
+    assert_eq!(
+        m.listed,
+        ["09", "10", "11", "12", "13"].map(|h| utc(&format!("2026-06-01T{h}:00:00Z")))
+    );
+    assert_eq!(m.more, 0);
+    // ...whatever catch_up then does: it runs the last one.
+    assert_eq!(scheduler.runs.len(), 1);
+    assert_eq!(scheduler.status().events.missed, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forbid_skip_is_announced() {
+    let h = start_with(
+        "[jobs.j]\nschedule = \"* * * * * *\"\ncommand = \"true\"\n",
+        "2026-06-01T13:00:00Z",
+        fake(2500, Status::Success),
+    )
+    .await;
+    tokio::time::sleep(ms(3900)).await;
+    let skipped: Vec<DateTime<Utc>> = h
+        .notices()
+        .into_iter()
+        .filter_map(|(_, n)| match n {
+            Notice::Skipped(s) => Some(s.scheduled_at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        [utc("2026-06-01T13:00:02Z"), utc("2026-06-01T13:00:03Z")]
+    );
+    assert_eq!(h.handle.status().await.expect("alive").events.skipped, 2);
+    h.stop().await;
 }
 
 fn pause_until(until: &str) -> crate::wire::Pause {

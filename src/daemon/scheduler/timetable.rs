@@ -49,6 +49,49 @@ pub struct Slot {
     /// When the job was loaded: the origin of `@every`.
     pub anchor: DateTime<Utc>,
     pub next: Option<Planned>,
+    /// The `expect_success_within` alarm, for a watched job.
+    pub watch: Option<Watch>,
+}
+
+/// A job's dead man's switch: overdue at `origin + expect_success_within`,
+/// and again after each further window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    /// The start of the window: the last success, or when the job was
+    /// first loaded or last resumed.
+    pub origin: DateTime<Utc>,
+    /// The next overdue notice.
+    pub due: DateTime<Utc>,
+}
+
+impl Watch {
+    /// Whether the job is overdue at `now`: its first alarm has passed.
+    pub fn is_overdue(&self, window: Duration, now: DateTime<Utc>) -> bool {
+        chrono::Duration::from_std(window).is_ok_and(|w| self.origin + w <= now)
+    }
+}
+
+/// An overdue alarm whose time has come.
+#[derive(Debug)]
+pub struct OverdueAlarm {
+    pub job: Arc<Job>,
+    pub due_at: DateTime<Utc>,
+}
+
+/// How many missed instants [`Timetable::missed_instants`] walks at most
+/// per job: a per-second job down for a day and a bit is counted exactly,
+/// a longer outage is reported as "at least".
+pub const MISSED_COUNT_LIMIT: u64 = 100_000;
+
+/// The instants a job missed while the daemon was down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissedInstants {
+    /// The first [`crate::notify::MISSED_LISTED`], oldest first.
+    pub listed: Vec<DateTime<Utc>>,
+    /// How many more after them.
+    pub more: u64,
+    /// The count stopped at [`MISSED_COUNT_LIMIT`]: `more` is a lower bound.
+    pub capped: bool,
 }
 
 /// A planned start whose due time has come.
@@ -90,6 +133,8 @@ impl StepRule {
 pub struct Timetable {
     slots: BTreeMap<String, Slot>,
     queue: BTreeSet<(DateTime<Utc>, String)>,
+    /// The overdue alarms by due time (see [`Watch`]).
+    alarms: BTreeSet<(DateTime<Utc>, String)>,
     jitter: Jitter,
 }
 
@@ -98,6 +143,7 @@ impl Timetable {
         Timetable {
             slots: BTreeMap::new(),
             queue: BTreeSet::new(),
+            alarms: BTreeSet::new(),
             jitter,
         }
     }
@@ -123,9 +169,70 @@ impl Timetable {
         self.slots.len()
     }
 
-    /// The soonest due time in the queue.
+    /// The soonest due time: a planned start or an overdue alarm.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
-        self.queue.first().map(|(due, _)| *due)
+        let start = self.queue.first().map(|(due, _)| *due);
+        let alarm = self.alarms.first().map(|(due, _)| *due);
+        start.into_iter().chain(alarm).min()
+    }
+
+    /// Watches job `id` for `expect_success_within` from `origin`, or
+    /// stops watching it (`None`: paused). A disabled job, or one without
+    /// the key, is never watched.
+    pub fn watch(&mut self, id: &str, origin: Option<DateTime<Utc>>) {
+        let Some(slot) = self.slots.get_mut(id) else {
+            return;
+        };
+        if let Some(w) = slot.watch.take() {
+            self.alarms.remove(&(w.due, id.to_string()));
+        }
+        let window = slot
+            .job
+            .expect_success_within
+            .filter(|_| slot.job.enabled)
+            .and_then(|w| chrono::Duration::from_std(w).ok());
+        let (Some(origin), Some(window)) = (origin, window) else {
+            return;
+        };
+        let Some(due) = origin.checked_add_signed(window) else {
+            return;
+        };
+        slot.watch = Some(Watch { origin, due });
+        self.alarms.insert((due, id.to_string()));
+    }
+
+    /// Takes the soonest overdue alarm due at `now` off the queue and sets
+    /// the job's next one a window later, or, when the daemon was down
+    /// for several windows, at the first window end after `now` (one
+    /// notice for the outage, not one per window).
+    pub fn pop_overdue(&mut self, now: DateTime<Utc>) -> Option<OverdueAlarm> {
+        let (due, id) = self.alarms.first().cloned()?;
+        if due > now {
+            return None;
+        }
+        self.alarms.pop_first();
+        let slot = self.slots.get_mut(&id)?;
+        let watch = slot.watch.take()?;
+        let window = slot
+            .job
+            .expect_success_within
+            .and_then(|w| chrono::Duration::from_std(w).ok())
+            .filter(|w| *w > chrono::Duration::zero())?;
+        let behind = (now - due).num_milliseconds() / window.num_milliseconds().max(1);
+        let next = i32::try_from(behind + 1)
+            .ok()
+            .and_then(|k| due.checked_add_signed(window * k));
+        if let Some(next) = next {
+            slot.watch = Some(Watch {
+                origin: watch.origin,
+                due: next,
+            });
+            self.alarms.insert((next, id.clone()));
+        }
+        Some(OverdueAlarm {
+            job: Arc::clone(&slot.job),
+            due_at: due,
+        })
     }
 
     /// Loads `job` at `now` (the anchor of `@every`) and plans it.
@@ -135,6 +242,7 @@ impl Timetable {
             job,
             anchor: now,
             next: None,
+            watch: None,
         };
         self.slots.insert(id.clone(), slot);
         self.plan(&id, now, last);
@@ -220,6 +328,18 @@ impl Timetable {
         true
     }
 
+    /// The jobs that should be watched for `expect_success_within` (enabled,
+    /// with the key) and are not.
+    pub fn unwatched(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| {
+                s.watch.is_none() && s.job.enabled && s.job.expect_success_within.is_some()
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Catch-up: the latest instant of job `id` after the one last
     /// started (`last`) and at or before `now` that lies within the job's
     /// `catch_up` window — the run missed while the daemon was down.
@@ -244,16 +364,84 @@ impl Timetable {
         missed
     }
 
-    /// Drops every planned start (shutdown).
+    /// The scheduled instants of job `id` after `last` (the one last
+    /// started, from the state file) and at or before `now`: what passed
+    /// while the daemon was down. `None` when there are none. `@every`
+    /// counts on from `last` by its interval (its anchor is not kept
+    /// across restarts), in constant time; cron expressions are walked,
+    /// at most [`MISSED_COUNT_LIMIT`] instants.
+    pub fn missed_instants(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        last: DateTime<Utc>,
+    ) -> Option<MissedInstants> {
+        let listed_max = crate::notify::MISSED_LISTED;
+        let job = &self.slots.get(id)?.job;
+        if let Some(every) = job.schedule.every() {
+            let step = chrono::Duration::from_std(every).ok()?.num_milliseconds();
+            let total = u64::try_from((now - last).num_milliseconds() / step.max(1)).ok()?;
+            if total == 0 {
+                return None;
+            }
+            let listed: Vec<DateTime<Utc>> = (1..=total.min(listed_max as u64))
+                .filter_map(|k| {
+                    let k = i64::try_from(k).ok()?;
+                    last.checked_add_signed(chrono::Duration::milliseconds(step.checked_mul(k)?))
+                })
+                .collect();
+            let more = total - listed.len() as u64;
+            return Some(MissedInstants {
+                listed,
+                more,
+                capped: false,
+            });
+        }
+        let mut cursor = last;
+        let mut listed = Vec::new();
+        let mut more = 0;
+        let mut walked = 0;
+        while let Some(t) = job.schedule.next_after(cursor, job.timezone, last) {
+            if t > now {
+                break;
+            }
+            if walked == MISSED_COUNT_LIMIT {
+                return Some(MissedInstants {
+                    listed,
+                    more,
+                    capped: true,
+                });
+            }
+            walked += 1;
+            if listed.len() < listed_max {
+                listed.push(t);
+            } else {
+                more += 1;
+            }
+            cursor = t;
+        }
+        (!listed.is_empty()).then_some(MissedInstants {
+            listed,
+            more,
+            capped: false,
+        })
+    }
+
+    /// Drops every planned start and alarm (shutdown).
     pub fn clear(&mut self) {
         self.queue.clear();
+        self.alarms.clear();
         for slot in self.slots.values_mut() {
             slot.next = None;
+            slot.watch = None;
         }
     }
 
     /// Replaces the jobs with `jobs` as a diff: unchanged jobs keep their
     /// timing; a job whose timing keys changed is loaded afresh at `now`.
+    /// A job whose `expect_success_within` or `enabled` changed loses its
+    /// overdue alarm, and new jobs have none: the caller watches them
+    /// again (see [`Timetable::unwatched`]).
     pub fn reload(
         &mut self,
         jobs: &BTreeMap<String, Job>,
@@ -273,8 +461,13 @@ impl Timetable {
             .cloned()
             .collect();
         for id in gone {
-            if let Some(p) = self.slots.remove(&id).and_then(|s| s.next) {
-                self.queue.remove(&(p.due, id.clone()));
+            if let Some(slot) = self.slots.remove(&id) {
+                if let Some(p) = slot.next {
+                    self.queue.remove(&(p.due, id.clone()));
+                }
+                if let Some(w) = slot.watch {
+                    self.alarms.remove(&(w.due, id.clone()));
+                }
             }
             diff.removed.push(id);
         }
@@ -289,7 +482,15 @@ impl Timetable {
                         || slot.job.timezone != job.timezone
                         || slot.job.jitter != job.jitter
                         || slot.job.enabled != job.enabled;
+                    let watch_changed = slot.job.expect_success_within != job.expect_success_within
+                        || slot.job.enabled != job.enabled;
                     slot.job = Arc::new(job.clone());
+                    if watch_changed {
+                        // Re-watched by the caller, from the same origin.
+                        if let Some(w) = slot.watch.take() {
+                            self.alarms.remove(&(w.due, id.clone()));
+                        }
+                    }
                     if timing_changed {
                         slot.anchor = now;
                         self.plan(id, now, last);

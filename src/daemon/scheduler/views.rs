@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::Scheduler;
 use super::timetable::Slot;
-use crate::daemon::control::SchedulerStatus;
+use crate::daemon::control::{SchedulerEvents, SchedulerStatus};
 use crate::wire::{HealthSignals, JobDetail, JobSummary, NextRun};
 
 impl Scheduler {
@@ -35,6 +35,12 @@ impl Scheduler {
                 .count(),
             runs_active: self.runs.len(),
             next_run,
+            events: SchedulerEvents {
+                skipped: self.skipped_total,
+                missed: self.missed_total,
+                slow: self.slow_total,
+                overdue: self.overdue_total,
+            },
         }
     }
 
@@ -43,8 +49,8 @@ impl Scheduler {
         JobSummary {
             signals: HealthSignals {
                 critical: job.critical,
-                slow: false,
-                overdue: false,
+                slow: self.is_slow(&job.id),
+                overdue: self.is_overdue(&job.id, self.services.clock.now()),
             },
             id: job.id.clone(),
             description: job.description.clone(),

@@ -603,6 +603,7 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, log: &LogSink) {
                 jobs_paused: jobs.iter().filter(|j| j.summary.paused).count(),
                 runs_active: jobs.iter().map(|j| j.active.len()).sum(),
                 next_run,
+                events: Default::default(),
             });
         }
     }

@@ -290,3 +290,154 @@ fn reload_diffs() {
     assert_eq!(next("gone"), None);
     assert_eq!(t.len(), 4);
 }
+
+#[test]
+fn missed_instants_over_downtimes() {
+    // (schedule, zone, last started, now, listed count, first, last listed, more, capped)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        usize,
+        Option<&'a str>,
+        u64,
+        bool,
+    );
+    let cases: [Case; 8] = [
+        // Down between two instants: nothing missed.
+        (
+            "0 * * * *",
+            "UTC",
+            "2026-06-01T12:00:00Z",
+            "2026-06-01T12:59:59Z",
+            0,
+            None,
+            0,
+            false,
+        ),
+        // The instant at `now` itself counts (it was due, the daemon was not up).
+        (
+            "0 * * * *",
+            "UTC",
+            "2026-06-01T12:00:00Z",
+            "2026-06-01T13:00:00Z",
+            1,
+            Some("2026-06-01T13:00:00Z"),
+            0,
+            false,
+        ),
+        (
+            "0 * * * *",
+            "UTC",
+            "2026-06-01T08:00:00Z",
+            "2026-06-01T13:30:00Z",
+            5,
+            Some("2026-06-01T09:00:00Z"),
+            0,
+            false,
+        ),
+        // A daily job in Berlin across the spring-forward night.
+        (
+            "30 2 * * *",
+            "Europe/Berlin",
+            "2026-03-27T01:30:00Z",
+            "2026-03-30T12:00:00Z",
+            3,
+            Some("2026-03-28T01:30:00Z"),
+            0,
+            false,
+        ),
+        // Every minute for a week: 100 listed, the rest counted.
+        (
+            "* * * * *",
+            "UTC",
+            "2026-06-01T00:00:00Z",
+            "2026-06-08T00:00:00Z",
+            100,
+            Some("2026-06-01T00:01:00Z"),
+            10_080 - 100,
+            false,
+        ),
+        // Every second for two days: the count walk stops at its bound.
+        (
+            "* * * * * *",
+            "UTC",
+            "2026-06-01T00:00:00Z",
+            "2026-06-03T00:00:00Z",
+            100,
+            Some("2026-06-01T00:00:01Z"),
+            MISSED_COUNT_LIMIT - 100,
+            true,
+        ),
+        // @every counts on from the last instant, in constant time, even
+        // for a per-second job down a year.
+        (
+            "@every 1s",
+            "UTC",
+            "2025-06-01T00:00:00Z",
+            "2026-06-01T00:00:00Z",
+            100,
+            Some("2025-06-01T00:00:01Z"),
+            365 * 86_400 - 100,
+            false,
+        ),
+        (
+            "@every 90m",
+            "UTC",
+            "2026-06-01T00:00:00Z",
+            "2026-06-01T04:00:00Z",
+            2,
+            Some("2026-06-01T01:30:00Z"),
+            0,
+            false,
+        ),
+    ];
+    for (schedule, tz, last, now, listed, first, more, capped) in cases {
+        let mut t = Timetable::new(no_jitter);
+        t.insert(
+            Arc::new(job("j", schedule, tz)),
+            utc(now),
+            &LastScheduled::new(),
+        );
+        let got = t.missed_instants("j", utc(now), utc(last));
+        let what = format!("{schedule} in {tz} from {last} to {now}");
+        let Some(got) = got else {
+            assert_eq!((listed, first), (0, None), "{what}");
+            continue;
+        };
+        assert_eq!(got.listed.len(), listed, "{what}");
+        assert_eq!(got.listed.first().copied(), first.map(utc), "{what}");
+        assert_eq!((got.more, got.capped), (more, capped), "{what}");
+        assert!(got.listed.windows(2).all(|w| w[0] < w[1]), "{what}");
+        assert!(
+            got.listed.iter().all(|t| *t > utc(last) && *t <= utc(now)),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn overdue_alarms_repeat_each_window_and_catch_up_once() {
+    let mut j = job("j", "@yearly", "UTC");
+    j.expect_success_within = Some(Duration::from_secs(600));
+    let start = utc("2026-06-01T13:00:00Z");
+    let mut t = Timetable::new(no_jitter);
+    t.insert(Arc::new(j), start, &LastScheduled::new());
+    t.watch("j", Some(start));
+    assert_eq!(t.next_due(), Some(utc("2026-06-01T13:10:00Z")));
+    assert!(t.pop_overdue(utc("2026-06-01T13:09:59Z")).is_none());
+    let a = t.pop_overdue(utc("2026-06-01T13:10:00Z")).expect("due");
+    assert_eq!(a.due_at, utc("2026-06-01T13:10:00Z"));
+    assert_eq!(t.next_due(), Some(utc("2026-06-01T13:20:00Z")));
+    // Found late by several windows (a daemon that was down): one alarm,
+    // the next at the first window end after now.
+    let a = t.pop_overdue(utc("2026-06-01T14:05:00Z")).expect("due");
+    assert_eq!(a.due_at, utc("2026-06-01T13:20:00Z"));
+    assert!(t.pop_overdue(utc("2026-06-01T14:05:00Z")).is_none());
+    assert_eq!(t.next_due(), Some(utc("2026-06-01T14:10:00Z")));
+    // Unwatching (a pause) drops the alarm.
+    t.watch("j", None);
+    assert_eq!(t.next_due(), Some(utc("2027-01-01T00:00:00Z")));
+    assert_eq!(t.unwatched(), ["j".to_string()]);
+}
