@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{DeliveryError, Queued, What};
-use crate::action::http::{LazyClient, describe, host_port};
+use crate::action::http::LazyClient;
 use crate::record::FinishRecord;
 
 /// The body cap: what healthchecks.io keeps of a ping by default.
@@ -89,7 +89,7 @@ pub(super) async fn post(
         return Ok(());
     };
     let url = signal_url(&p.url, p.kind);
-    let response = http
+    let sent = http
         .get()
         .map_err(DeliveryError::Permanent)?
         .post(&url)
@@ -97,25 +97,8 @@ pub(super) async fn post(
         .timeout(timeout)
         .body(p.body.clone())
         .send()
-        .await
-        .map_err(|e| {
-            // The ping URL's path is the check's secret; log host:port only.
-            let text = format!("ping: {}", describe(&e, &url));
-            if e.is_builder() {
-                DeliveryError::Permanent(text)
-            } else {
-                DeliveryError::Transient(text)
-            }
-        })?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(DeliveryError::Transient(format!(
-            "ping {} answered HTTP {status}",
-            host_port(&url)
-        )))
-    }
+        .await;
+    super::webhook::outcome("ping", &url, sent)
 }
 
 #[cfg(test)]

@@ -287,7 +287,7 @@ pub(super) async fn post(
     let (body, own) = render(hook, q, n, host)?;
     let headers = headers(hook, own).await?;
     let url = &hook.url;
-    let response = http
+    let sent = http
         .get()
         .map_err(DeliveryError::Permanent)?
         .post(url)
@@ -295,24 +295,34 @@ pub(super) async fn post(
         .timeout(timeout)
         .body(body)
         .send()
-        .await
-        .map_err(|e| {
-            // Only host:port and the root cause: webhook URLs often carry a
-            // secret token in the path or query, and this text is logged.
-            let text = format!("webhook: {}", describe(&e, url));
-            // A URL reqwest cannot even build a request for stays broken.
-            if e.is_builder() {
-                DeliveryError::Permanent(text)
-            } else {
-                DeliveryError::Transient(text)
-            }
-        })?;
+        .await;
+    outcome("webhook", url, sent)
+}
+
+/// What one POST of a notification channel came to: any 2xx answer is
+/// success. Only host:port and the root cause are told, never the URL:
+/// webhook and ping URLs carry a secret token in the path or query, and
+/// this text is logged.
+pub(super) fn outcome(
+    channel: &str,
+    url: &str,
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<(), DeliveryError> {
+    let response = sent.map_err(|e| {
+        let text = format!("{channel}: {}", describe(&e, url));
+        // A URL reqwest cannot even build a request for stays broken.
+        if e.is_builder() {
+            DeliveryError::Permanent(text)
+        } else {
+            DeliveryError::Transient(text)
+        }
+    })?;
     let status = response.status();
     if status.is_success() {
         Ok(())
     } else {
         Err(DeliveryError::Transient(format!(
-            "webhook {} answered HTTP {status}",
+            "{channel} {} answered HTTP {status}",
             host_port(url)
         )))
     }
