@@ -20,7 +20,8 @@ use cronduct::config::model::{
 use cronduct::notify::{
     DeliveryOptions, Event, Missed, Notice, Notifier, Overdue, Skipped, SlowRun,
 };
-use cronduct::record::{FinishRecord, Status, Trigger};
+use cronduct::record::{FinishRecord, Status};
+use cronduct::testkit::finish;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -77,28 +78,17 @@ fn t0() -> DateTime<Utc> {
 
 fn record(run_id: &str, status: Status, stderr: &str) -> FinishRecord {
     FinishRecord {
-        ts: t0(),
-        run_id: run_id.into(),
-        job: "db-backup".into(),
         attempt: 2,
-        trigger: Trigger::Schedule,
-        scheduled_at: t0(),
-        started_at: t0(),
-        finished_at: t0() + chrono::Duration::milliseconds(5123),
-        duration_ms: 5123,
-        status,
-        exit_code: Some(if status == Status::Success { 0 } else { 1 }),
-        signal: None,
-        http_status: None,
-        error: None,
         stdout: "dumping table users\n".into(),
         stderr: stderr.into(),
-        output_truncated: false,
-        will_retry: false,
-        retry_at: None,
         host: "web1".into(),
-        result: None,
-        result_error: None,
+        ..finish(
+            "db-backup",
+            run_id,
+            status,
+            t0() + chrono::Duration::milliseconds(5123),
+            5123,
+        )
     }
 }
 
