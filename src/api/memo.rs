@@ -311,7 +311,7 @@ mod tests {
     use super::*;
     use crate::clock::FakeClock;
     use crate::config::DaemonSettings;
-    use crate::record::{LogEvent, Status, Trigger};
+    use crate::record::{LogEvent, Status};
     use crate::wire::{JobList, JobView};
 
     fn t0() -> DateTime<Utc> {
@@ -340,28 +340,10 @@ mod tests {
     fn record(job: &str, run_id: &str, minutes_ago: i64) -> FinishRecord {
         let at = t0() - chrono::Duration::minutes(minutes_ago);
         FinishRecord {
-            ts: at,
-            run_id: run_id.into(),
-            job: job.into(),
-            attempt: 1,
-            trigger: Trigger::Schedule,
             scheduled_at: at,
             started_at: at,
-            finished_at: at,
-            duration_ms: 1000 + minutes_ago as u64,
-            status: Status::Success,
-            exit_code: Some(0),
-            signal: None,
-            http_status: None,
-            error: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            output_truncated: false,
-            result: None,
-            result_error: None,
-            will_retry: false,
-            retry_at: None,
             host: "h".into(),
+            ..crate::testkit::finish(job, run_id, Status::Success, at, 1000 + minutes_ago as u64)
         }
     }
 
