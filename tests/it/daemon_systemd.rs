@@ -74,3 +74,46 @@ fn ready_watchdog_and_stopping_are_sent_to_notify_socket() {
     let status = daemon.wait().expect("daemon exits");
     assert!(status.success(), "{status}");
 }
+
+/// The unit's `RestartPreventExitStatus=78` relies on these statuses: a
+/// configuration that cannot load is 78 (EX_CONFIG), so systemd marks the
+/// unit failed at once; a taken port is 1, which systemd retries, since the
+/// other holder may go away.
+#[test]
+fn an_invalid_config_exits_78_and_a_taken_port_exits_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon_table = format!(
+        "[daemon]\nstate_dir = \"{0}/state\"\nlog_file = \"{0}/runs.jsonl\"\n",
+        dir.path().display()
+    );
+    let start = |config: &str| {
+        let path = dir.path().join("jobs.toml");
+        std::fs::write(&path, config).expect("write config");
+        Command::new(env!("CARGO_BIN_EXE_cronduct"))
+            .args(["run", "-c"])
+            .arg(&path)
+            .env("CRONDUCT_ADMIN_KEY", "test-key")
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .expect("run daemon")
+    };
+
+    let out = start(&format!(
+        "{daemon_table}listen = \"127.0.0.1:0\"\n\n[jobs.broken]\nschedule = \"61 * * * *\"\ncommand = \"true\"\n"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "stderr: {stderr}");
+    assert!(
+        stderr.contains("not starting") && stderr.contains("61"),
+        "{stderr}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let out = start(&format!(
+        "{daemon_table}listen = \"127.0.0.1:{port}\"\n\n[jobs.fine]\nschedule = \"@yearly\"\ncommand = \"true\"\n"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("cannot start"), "{stderr}");
+}
