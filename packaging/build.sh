@@ -4,17 +4,17 @@
 #   target/packages/cronduct-<version>-<release>.<arch>.rpm
 #   target/packages/third-party-licenses.txt  (cargo-about: the crates
 #     linked in, their licences and licence texts; both packages ship it)
-# The package contents are set in Cargo.toml, [package.metadata.deb] and
-# [package.metadata.generate-rpm].
+# The .deb's contents are set in Cargo.toml, [package.metadata.deb]; the
+# .rpm's in packaging/rpm/cronduct.spec.
 #
-# Needs cargo; installs the pinned cargo-deb and cargo-generate-rpm with
+# Needs cargo; installs the pinned cargo-deb and cargo-about with
 # `cargo install --locked` when they are missing or at another version.
 # Needs dpkg-shlibdeps (package dpkg-dev) so that the .deb gets its
-# Depends: line; it stops rather than ship a package without one.
+# Depends: line; it stops rather than ship a package without one. Needs
+# rpmbuild (Debian's package rpm).
 set -euo pipefail
 
 CARGO_DEB_VERSION=3.8.0
-CARGO_GENERATE_RPM_VERSION=0.21.1
 CARGO_ABOUT_VERSION=0.9.3
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,8 +26,8 @@ die() {
     exit 1
 }
 
-# `cargo deb --version` prints "cargo-deb 3.8.0"; cargo-generate-rpm prints
-# "cargo-generate-rpm 0.21.1".
+# `cargo deb --version` prints "cargo-deb 3.8.0", `cargo about --version`
+# "cargo-about 0.9.3".
 ensure_tool() {
     local crate=$1 version=$2 subcommand=$3
     local have
@@ -41,8 +41,8 @@ ensure_tool() {
 command -v cargo >/dev/null || die "cargo not found; install Rust (https://rustup.rs)"
 command -v dpkg-shlibdeps >/dev/null ||
     die "dpkg-shlibdeps not found; install it: apt-get install dpkg-dev"
+command -v rpmbuild >/dev/null || die "rpmbuild not found; install it: apt-get install rpm"
 ensure_tool cargo-deb "$CARGO_DEB_VERSION" deb
-ensure_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION" generate-rpm
 ensure_tool cargo-about "$CARGO_ABOUT_VERSION" about --features cli
 
 version=$(cargo metadata --no-deps --format-version 1 |
@@ -66,8 +66,9 @@ done
 # not only their SPDX names.
 cargo about generate --locked --fail -o "$out/third-party-licenses.txt" packaging/about.hbs
 
-release=$(sed -n 's/^release = "\(.*\)"$/\1/p' Cargo.toml)
-[ -n "$release" ] || die "no release in [package.metadata.generate-rpm]"
+spec=packaging/rpm/cronduct.spec
+release=$(sed -n 's/^Release: *\([^ ]*\)$/\1/p' "$spec")
+[ -n "$release" ] || die "no Release: line in $spec"
 deb_arch=$(dpkg --print-architecture)
 rpm_arch=$(uname -m)
 deb="$out/cronduct_${version}-1_${deb_arch}.deb"
@@ -77,7 +78,16 @@ rpm="$out/cronduct-${version}-${release}.${rpm_arch}.rpm"
 rm -f "$out"/*.deb "$out"/*.rpm
 
 cargo deb --no-build --output "$deb"
-cargo generate-rpm --output "$rpm"
+# rpmbuild's tree is throwaway: the spec takes its files from the
+# repository and target/.
+rpmtop=$(mktemp -d)
+trap 'rm -rf "$rpmtop"' EXIT
+rpmbuild -bb --quiet \
+    --define "_topdir $rpmtop" \
+    --define "crate_version $version" \
+    --define "srcroot $root" \
+    "$spec"
+mv "$rpmtop/RPMS/$rpm_arch/cronduct-${version}-${release}.${rpm_arch}.rpm" "$rpm"
 
 for f in "$deb" "$rpm"; do
     [ -s "$f" ] || die "$f was not written"

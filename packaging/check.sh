@@ -65,7 +65,7 @@ build() {
         sed -n 's/.*"name":"cronduct","version":"\([^"]*\)".*/\1/p')
     deb="$root/target/packages/cronduct_${version}-1_$(dpkg --print-architecture).deb"
     local release
-    release=$(sed -n 's/^release = "\(.*\)"$/\1/p' "$root/Cargo.toml")
+    release=$(sed -n 's/^Release: *\([^ ]*\)$/\1/p' "$root/packaging/rpm/cronduct.spec")
     rpm="$root/target/packages/cronduct-${version}-${release}.$(uname -m).rpm"
     [ -f "$deb" ] || die "$deb not built"
     [ -f "$rpm" ] || die "$rpm not built"
@@ -114,7 +114,10 @@ check_deb() {
         sh -n "$control/$script" || die "$script: syntax error"
     done
     rm -rf "$control"
-    dpkg-deb -f "$deb" Depends | grep -q libc6 || die "the .deb has no Depends on libc6"
+    local lib
+    for lib in libc6 libgcc-s1; do
+        dpkg-deb -f "$deb" Depends | grep -q "$lib" || die "the .deb has no Depends on $lib"
+    done
     ok "deb contents, conffile, maintainer scripts, Depends: $(dpkg-deb -f "$deb" Depends)"
 }
 
@@ -124,7 +127,8 @@ check_rpm() {
     echo "--- rpm -qlp $(basename "$rpm")"
     echo "$listing"
     expected_paths /usr/lib/systemd/system | assert_contains "the .rpm" "$listing"
-    # "<path> <fflags> <perms>"; fflags: c = %config, n = noreplace, d = %doc
+    # "<path> <fflags> <perms>"; fflags: c = %config, n = noreplace, d = %doc,
+    # l = %license
     # (the field is empty for plain files, so split on single spaces).
     flags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags} %{FILEMODES:perms}\n]' "$rpm" 2>/dev/null)
     awk -F'[ ]' '$1 == "/etc/cronduct/jobs.toml" && $2 ~ /c/ && $2 ~ /n/ { found = 1 }
@@ -133,6 +137,13 @@ check_rpm() {
     awk -F'[ ]' '$1 == "/usr/bin/cronduct" && $3 == "-rwxr-xr-x" { found = 1 }
         END { exit !found }' <<<"$flags" ||
         die "the .rpm's /usr/bin/cronduct is not 0755"
+    local f
+    for f in COPYRIGHT third-party-licenses.txt; do
+        awk -F'[ ]' -v f="/usr/share/licenses/cronduct/$f" '$1 == f && $2 ~ /l/ { found = 1 }
+            END { exit !found }' <<<"$flags" || die "the .rpm's $f is not %license"
+    done
+    awk -F'[ ]' '$1 == "/var/lib/cronduct" && $3 == "drwxr-x---" { found = 1 }
+        END { exit !found }' <<<"$flags" || die "the .rpm does not own /var/lib/cronduct 0750"
     scripts=$(rpm -qp --scripts "$rpm" 2>/dev/null)
     local kind
     for kind in postinstall preuninstall postuninstall; do
@@ -142,7 +153,7 @@ check_rpm() {
     for s in "$root"/packaging/rpm/*.sh; do
         sh -n "$s" || die "$s: syntax error"
     done
-    ok "rpm contents, %config(noreplace), scriptlets"
+    ok "rpm contents, %config(noreplace), %license, owned directories, scriptlets"
 }
 
 # The packaged binary validates the packaged configuration.

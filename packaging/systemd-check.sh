@@ -264,7 +264,7 @@ rpm --root "$r" --initdb
 check "rpm -i into a throwaway root" rpm --root "$r" -i --nodeps "$rpm"
 check "rpm %post follows the preset (disable *: not enabled)" test ! -e "$r/etc/systemd/system/multi-user.target.wants/cronduct.service"
 check "rpm %post created admin.key 0600" test "$(stat -c %a "$r/var/lib/cronduct/admin.key" 2>/dev/null)" = 600
-for f in /etc/cronduct/jobs.toml /usr/lib/cronduct/restart-when-idle /usr/share/licenses/cronduct/third-party-licenses.txt; do
+for f in /etc/cronduct /etc/cronduct/jobs.toml /var/lib/cronduct /var/log/cronduct /usr/lib/cronduct/restart-when-idle /usr/share/licenses/cronduct/third-party-licenses.txt; do
     check "rpm owns $f" rpm --root "$r" -qf "$f"
 done
 check "rpm /var/log/cronduct is root:adm 2750" test "$(stat -c '%U:%G %a' "$r/var/log/cronduct")" = "root:adm 2750"
@@ -273,6 +273,7 @@ rpm --root "$r" -e cronduct
 rpm --root "$r" -i --nodeps "$rpm"
 check "rpm %post follows the preset (enable: enabled)" test -L "$r/etc/systemd/system/multi-user.target.wants/cronduct.service"
 check "rpm -e" rpm --root "$r" -e cronduct
+check "rpm -e removes the empty /etc/cronduct it owned" test ! -e "$r/etc/cronduct"
 check "rpm %preun disables the unit" test ! -e "$r/etc/systemd/system/multi-user.target.wants/cronduct.service"
 
 echo "$passes passed, $failures failed"

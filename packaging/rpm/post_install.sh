@@ -11,19 +11,11 @@ KEY="$STATE_DIR/admin.key"
 # means `cronduct` client commands and curl work right after installation.
 # 32 bytes from /dev/urandom as 64 hex digits, no trailing newline; the
 # file is never replaced, so a key already handed out stays valid.
-# cargo-generate-rpm 0.21.1 cannot put directories in the package (its
-# directory entries fail the build), so they are made here.
-install -d -m 0750 "$STATE_DIR"
 if [ ! -e "$KEY" ]; then
     tmp="$KEY.tmp.$$"
     (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$tmp")
-    chmod 0600 "$tmp"
     mv "$tmp" "$KEY"
 fi
-
-# Group adm may read the logs (the setgid bit passes the group on to
-# runs.jsonl and its rotations).
-[ -d /var/log/cronduct ] || install -d -m 2750 -g adm /var/log/cronduct
 
 # %systemd_post, expanded.
 if [ "$1" -eq 1 ] && command -v systemctl >/dev/null 2>&1; then
