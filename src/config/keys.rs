@@ -473,5 +473,8 @@ settings! {
         success_exit_codes: IntegerList => Vec<i32>, check exit_codes, Default("[0]"),
             example "success_exit_codes = [0, 3]",
             "the exit codes that count as success for commands";
+        stdin: Text => Option<String>, check stdin, Default("none"),
+            example r#"stdin = "yes\n""#,
+            "text fed to the command's standard input";
     }
 }

@@ -229,6 +229,9 @@ pub struct Job {
     pub expect_success_within: Option<Duration>,
     /// The exit codes that make a command attempt a success; never empty.
     pub success_exit_codes: Vec<i32>,
+    /// Text written to a command's standard input, which is `/dev/null`
+    /// without it.
+    pub stdin: Option<String>,
     /// The file the job was defined in.
     pub source: PathBuf,
 }
@@ -271,6 +274,7 @@ impl Job {
             warn_after: None,
             expect_success_within: None,
             success_exit_codes: vec![0],
+            stdin: None,
             source: source.into(),
         }
     }
