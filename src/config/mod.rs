@@ -101,6 +101,23 @@ impl ConfigErrors {
     }
 }
 
+/// `message` at byte range `span` of file `display` holding `text`,
+/// rendered as every configuration error is: `error: …`, `--> file:line:col`,
+/// the line with a caret under the span, and the help. For problems that
+/// are not the config file's own, like `cronduct import`'s.
+pub fn render_problem(
+    display: &str,
+    text: &str,
+    span: std::ops::Range<usize>,
+    message: &str,
+    help: Option<&str>,
+) -> String {
+    let source = Source::new(display.to_string(), text.to_string());
+    Diagnostic::at(FileId(0), span, message)
+        .help_opt(help.map(str::to_string))
+        .render(&source)
+}
+
 /// Reads, parses and validates the configuration at `path` and its includes.
 ///
 /// `include` globs are relative to the folder of the main file (or
