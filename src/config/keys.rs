@@ -111,18 +111,29 @@ pub(crate) fn job_key_names() -> Vec<&'static str> {
 }
 
 /// The top-level keys that are not tables.
-const TOP: &[Key] = &[Key {
-    name: "include",
-    path: "include",
-    table: Table::Top,
-    kind: <kind::TextList as Kind>::WHAT,
-    unset: Unset::Default("none"),
-    example: r#"include = ["jobs.d/*.toml"]"#,
-    doc: "glob patterns of further files that hold [jobs.*] tables",
-}];
+const TOP: &[Key] = &[
+    Key {
+        name: "include",
+        path: "include",
+        table: Table::Top,
+        kind: <kind::TextList as Kind>::WHAT,
+        unset: Unset::Default("none"),
+        example: r#"include = ["jobs.d/*.toml"]"#,
+        doc: "glob patterns of further files that hold [jobs.*] tables",
+    },
+    Key {
+        name: "crontabs",
+        path: "crontabs",
+        table: Table::Top,
+        kind: "an array of paths or { path, user } tables",
+        unset: Unset::Default("none"),
+        example: r#"crontabs = ["/etc/crontab", "/etc/cron.d/*"]"#,
+        doc: "crontab files read in place, as cron reads them",
+    },
+];
 
 /// Everything that may be written at the top level, for "did you mean".
-pub(crate) const TOP_KEYS: &[&str] = &["include", "daemon", "smtp", "defaults", "jobs"];
+pub(crate) const TOP_KEYS: &[&str] = &["include", "crontabs", "daemon", "smtp", "defaults", "jobs"];
 
 /// Declares the keys of one table. For each struct: the raw struct with
 /// one `Option` field per key, its `KEYS` rows and `NAMES`, and `read`,

@@ -21,6 +21,9 @@ pub struct Config {
     pub files: Vec<PathBuf>,
     /// The directories whose changes may add or remove an include.
     pub include_dirs: Vec<PathBuf>,
+    /// The directories whose changes may add or remove a crontab of the
+    /// `crontabs` key: any file whose name cron would read counts.
+    pub crontab_dirs: Vec<PathBuf>,
     pub daemon: DaemonSettings,
     pub smtp: Option<SmtpSettings>,
     /// Jobs by id, in id order.
@@ -234,6 +237,9 @@ pub struct Job {
     pub stdin: Option<String>,
     /// The file the job was defined in.
     pub source: PathBuf,
+    /// The line of a job read from a crontab (the `crontabs` key), which
+    /// `source` names; `None` for a job of the configuration's own.
+    pub crontab_line: Option<usize>,
 }
 
 impl Job {
@@ -276,6 +282,7 @@ impl Job {
             success_exit_codes: vec![0],
             stdin: None,
             source: source.into(),
+            crontab_line: None,
         }
     }
 

@@ -32,7 +32,7 @@ mod fields;
 mod ids;
 pub mod render;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use chrono_tz::Tz;
@@ -208,6 +208,14 @@ const MACROS: &[&str] = &[
 pub fn parse(text: &str, format: Format, machine: &Machine) -> Parsed {
     let mut out = Parsed::default();
     let mut vars = Vars::default();
+    // Thousands of lines name a handful of users: each is looked up once.
+    let mut users: HashMap<String, Result<bool, String>> = HashMap::new();
+    let mut user_exists = |name: &str| {
+        users
+            .entry(name.to_string())
+            .or_insert_with(|| machine.has_account(Account::User, name))
+            .clone()
+    };
     let mut start = 0;
     for (index, raw_line) in text.split_inclusive('\n').enumerate() {
         let line_no = index + 1;
@@ -243,7 +251,7 @@ pub fn parse(text: &str, format: Format, machine: &Machine) -> Parsed {
             });
             continue;
         }
-        match job_line(body, at, line_no, format, machine) {
+        match job_line(body, at, line_no, format, &mut user_exists) {
             Ok(job) => out.entries.push(vars.entry(job, line_no)),
             Err(problem) => out.problems.push(problem),
         }
@@ -409,7 +417,7 @@ fn job_line(
     at: usize,
     line_no: usize,
     format: Format,
-    machine: &Machine,
+    user_exists: &mut dyn FnMut(&str) -> Result<bool, String>,
 ) -> Result<JobLine, Problem> {
     let problem = |span: Range<usize>, message: String, help: Option<&str>| Problem {
         line: line_no,
@@ -477,7 +485,7 @@ fn job_line(
                 ));
             };
             let name = &line[range.clone()];
-            match machine.has_account(Account::User, name) {
+            match user_exists(name) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(problem(
