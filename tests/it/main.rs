@@ -11,6 +11,7 @@ mod api_cli;
 mod api_http;
 mod check;
 mod crontab_import;
+mod crontab_inplace;
 mod daemon_cli;
 mod daemon_lifecycle;
 mod daemon_log_schema;
