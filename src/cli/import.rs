@@ -81,10 +81,7 @@ fn convert(
     machine: &Machine,
     err: &mut dyn Write,
 ) -> anyhow::Result<Option<String>> {
-    let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map_or_else(|| "root".to_string(), |u| u.name);
+    let me = &machine.user_name;
     let parsed: Vec<Parsed> = inputs
         .iter()
         .map(|i| crontab::parse(&i.text, i.format, machine))
@@ -120,7 +117,7 @@ fn convert(
             Format::User => args.user.as_deref(),
             Format::System => None,
         };
-        let owner = args.user.as_deref().unwrap_or(&me);
+        let owner = args.user.as_deref().unwrap_or(me);
         jobs.extend(crontab::convert(
             p,
             &input.display,

@@ -389,6 +389,11 @@ impl Loader {
                 files.push(validate::CrontabFile {
                     file: id,
                     stem: name.unwrap_or_else(|| "crontab".to_string()),
+                    format: if entry.table {
+                        crate::crontab::Format::User
+                    } else {
+                        crate::crontab::Format::System
+                    },
                     user: entry.user.clone(),
                 });
             }

@@ -177,11 +177,13 @@ impl RawJob {
 }
 
 /// One file's content, every value of the expected type.
-/// One entry of `crontabs`: a glob of system crontabs, or a user
-/// crontab and its owner.
+/// One entry of `crontabs`: a glob of system crontabs (a string), or a
+/// user crontab (a table) and its owner.
 #[derive(Debug)]
 pub(crate) struct RawCrontab {
     pub path: Sp<String>,
+    /// Written as a table: a user crontab, whose lines have no user field.
+    pub table: bool,
     pub user: Option<Sp<String>>,
 }
 
@@ -570,6 +572,7 @@ impl Reader<'_> {
             match item.get_ref() {
                 DeValue::String(s) => out.push(RawCrontab {
                     path: Sp::new(item.span(), s.to_string()),
+                    table: false,
                     user: None,
                 }),
                 DeValue::Table(t) => {
@@ -583,7 +586,11 @@ impl Reader<'_> {
                         }
                     }
                     match path {
-                        Some(path) => out.push(RawCrontab { path, user }),
+                        Some(path) => out.push(RawCrontab {
+                            path,
+                            table: true,
+                            user,
+                        }),
                         None => self.diags.push(
                             Diagnostic::at(
                                 self.file,

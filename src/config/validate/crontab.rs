@@ -28,8 +28,10 @@ pub(crate) struct CrontabFile {
     pub file: FileId,
     /// The file's name: where its jobs' ids start.
     pub stem: String,
-    /// `{ path, user }`: a user crontab and its owner; `None` for a
-    /// system crontab (with the user field).
+    /// A system crontab (a string entry) or a user crontab (a table).
+    pub format: Format,
+    /// The `user` of a table entry: whom a user crontab's lines run as;
+    /// without it, the daemon's own user.
     pub user: Option<Sp<String>>,
 }
 
@@ -60,11 +62,7 @@ impl Validator<'_> {
                 }
                 None => None,
             };
-            let format = if run_as.is_some() {
-                Format::User
-            } else {
-                Format::System
-            };
+            let format = f.format;
             let path = &paths[f.file.0];
             let source = &sources[f.file.0];
             if format == Format::System {
@@ -82,7 +80,7 @@ impl Validator<'_> {
                 &source.display,
                 &f.stem,
                 run_as.as_deref(),
-                "root",
+                &self.machine.user_name,
                 &mut ids,
             );
             for c in converted {
