@@ -139,7 +139,7 @@ pub struct NotifyOn {
     pub skipped: bool,
 }
 
-/// What a webhook's body looks like (SPEC §11).
+/// What a webhook's body looks like (cronduct.toml(5) NOTIFICATIONS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WebhookFormat {
     /// cronduct's own JSON document.

@@ -1,4 +1,4 @@
-//! The history index: what the API answers about past runs (SPEC §8),
+//! The history index: what the API answers about past runs (cronduct.toml(5) ADMIN API),
 //! rebuilt from the log at start-up and fed by the writer after each line
 //! reaches the file, so the API sees exactly what the log has.
 //!

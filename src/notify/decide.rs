@@ -1,4 +1,4 @@
-//! Which notice, if any, a finished run deserves (SPEC §7, `notify.on`
+//! Which notice, if any, a finished run deserves (cronduct.toml(5) NOTIFICATIONS, `notify.on`
 //! and `notify.after`).
 //!
 //! Pure: no clock, no I/O. The daemon keeps each job's [`NotifyState`]
@@ -12,7 +12,7 @@
 //!   `error` or `lost`. Consecutive failed runs form a *streak*.
 //! - `failure`: sent for the run that brings the streak to `after`, **and
 //!   for every further failed run of the same streak**. We chose one
-//!   notice per failed run over "only the first" because SPEC §2 calls
+//!   notice per failed run over "only the first" because the notify.on documentation calls
 //!   `after` the threshold of the *first* failure notice (so more follow),
 //!   because cron itself mails every failing run, and because each run's
 //!   notice carries that run's own exit code and output tails; a lone

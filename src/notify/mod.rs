@@ -1,4 +1,4 @@
-//! Notifications (SPEC §7, §11): email over SMTP, webhooks and
+//! Notifications (cronduct.toml(5) NOTIFICATIONS): email over SMTP, webhooks and
 //! healthchecks.io pings.
 //!
 //! A [`Notice`] is one event of one job, carrying what that event knows:

@@ -1,4 +1,4 @@
-//! Cron expressions (SPEC §3): the five or six fields parsed into bit sets,
+//! Cron expressions (cronduct.toml(5) SCHEDULES): the five or six fields parsed into bit sets,
 //! and the calendar questions asked of them — which days of a month match,
 //! which time of day comes next.
 //!

@@ -1,4 +1,4 @@
-//! Notifications sent by the real daemon (SPEC §7): one mail per run
+//! Notifications sent by the real daemon (cronduct.toml(5) NOTIFICATIONS): one mail per run
 //! after its last attempt (never one per attempt), the recovery mail, the
 //! webhook's JSON document, and a mail server that never answers not
 //! delaying the schedule.

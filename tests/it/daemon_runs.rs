@@ -1,4 +1,4 @@
-//! Running jobs through the real daemon (SPEC §2, §5): timeouts that take
+//! Running jobs through the real daemon (cronduct.toml(5) JOBS and RUNNING A JOB): timeouts that take
 //! the whole process tree down, retries with backoff under one run id,
 //! the three concurrency policies, an output flood, and the clean
 //! environment of a command.

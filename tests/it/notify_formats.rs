@@ -1,4 +1,4 @@
-//! The notices of SPEC §11 against real peers on 127.0.0.1: each webhook
+//! The notices of cronduct.toml(5) NOTIFICATIONS against real peers on 127.0.0.1: each webhook
 //! format checked the way its service parses it, a healthchecks-protocol
 //! server for `notify.ping`, the SMTP sink for the new events.
 

@@ -33,13 +33,13 @@ use self::timetable::Timetable;
 use super::control::{ControlError, Inbox};
 use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
 use crate::clock::Clock;
-use crate::config::units::format_duration;
 use crate::config::{Config, ConfigErrors, Job, Notify, NotifyOn};
 use crate::notify::{self, Event, Notice, NotifyState, decide};
 use crate::record::{
     FinishRecord, LogEvent, MissedRecord, SkipRecord, SlowRecord, Status, Trigger,
 };
 use crate::state::State;
+use crate::units::format_duration;
 use crate::wire::{LastReload, ReloadDiff};
 
 /// The longest the scheduler sleeps without looking at the wall clock.
