@@ -206,22 +206,10 @@ schedule = "@reboot"
 command = "true"
 "#
     ));
-    // The state file of a daemon that last scheduled both jobs five and a
-    // half hours ago and has been down since.
+    // The daemon last scheduled both jobs five and a half hours ago and
+    // has been down since.
     let last = now() - TimeDelta::minutes(5 * 60 + 30);
-    let state = serde_json::json!({
-        "version": 1,
-        "last_scheduled": {
-            "hourly-catch": cronduct::record::ts::format(&last),
-            "hourly-plain": cronduct::record::ts::format(&last),
-        },
-    });
-    std::fs::create_dir_all(d.state_dir()).expect("create state dir");
-    std::fs::write(
-        d.state_dir().join("state.json"),
-        serde_json::to_vec(&state).expect("json"),
-    )
-    .expect("write state.json");
+    d.write_last_scheduled(&["hourly-catch", "hourly-plain"], last);
 
     d.start();
     let caught = d.wait_finishes("hourly-catch", 1, SECS_20).remove(0);
