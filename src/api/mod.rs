@@ -1,4 +1,5 @@
-//! The admin HTTP API (cronduct.toml(5) ADMIN API): JSON over HTTP/1.1 on `[daemon].listen`.
+//! The admin HTTP API (cronduct.toml(5) ADMIN API): JSON over HTTP/1.1 on
+//! `[daemon].listen`.
 //!
 //! Owns the HTTP surface only: routing, the admin key, the Host check,
 //! limits, and shaping answers, plus the typed [`client`] that calls it

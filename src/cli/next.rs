@@ -1,6 +1,6 @@
 //! `cronduct next`: the next fire instants of a schedule or of a
-//! configured job (cronduct.toml(5) SCHEDULES), one per line on stdout, RFC 3339 with the
-//! zone's offset and whole seconds.
+//! configured job (cronduct.toml(5) SCHEDULES), one per line on stdout, RFC
+//! 3339 with the zone's offset and whole seconds.
 //!
 //! Behaviour the contract leaves open (docs/BEHAVIOUR.md lists it):
 //! - `@reboot` has no timed instants: a note on stderr, nothing on

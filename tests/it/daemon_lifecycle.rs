@@ -1,7 +1,7 @@
-//! The daemon across its own life (cronduct-run(1)): a crash and the `lost` runs
-//! it leaves, SIGTERM with and without runs outlasting the grace, what
-//! survives a restart (pause flags, history), `@reboot`, and `catch_up`
-//! after downtime.
+//! The daemon across its own life (cronduct-run(1)): a crash and the `lost`
+//! runs it leaves, SIGTERM with and without runs outlasting the grace, what
+//! survives a restart (pause flags, history), `@reboot`, and `catch_up` after
+//! downtime.
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
-//! Notifications sent by the real daemon (cronduct.toml(5) NOTIFICATIONS): one mail per run
-//! after its last attempt (never one per attempt), the recovery mail, the
-//! webhook's JSON document, and a mail server that never answers not
-//! delaying the schedule.
+//! Notifications sent by the real daemon (cronduct.toml(5) NOTIFICATIONS):
+//! one mail per run after its last attempt (never one per attempt), the
+//! recovery mail, the webhook's JSON document, and a mail server that never
+//! answers not delaying the schedule.
 
 // Shared with the notifier's own tests; this binary uses part of it.
 use crate::support::daemon::{Daemon, NEVER, SECS_20};

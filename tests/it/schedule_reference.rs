@@ -28,7 +28,8 @@ struct Case {
     tz: String,
     from: String,
     expected: Vec<String>,
-    /// cronsim's own answer, kept where it breaks the schedule semantics of cronduct.toml(5).
+    /// cronsim's own answer, kept where it breaks the schedule semantics of
+    /// cronduct.toml(5).
     #[serde(default)]
     cronsim: Option<Vec<String>>,
 }
