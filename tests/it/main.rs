@@ -12,6 +12,7 @@ mod api_http;
 mod check;
 mod crontab_import;
 mod crontab_inplace;
+mod daemon_alerts;
 mod daemon_cli;
 mod daemon_lifecycle;
 mod daemon_log_schema;
