@@ -111,6 +111,9 @@ fn crontab_lines_run_in_place_with_crons_behaviour() {
     assert_eq!(by_id("alice-rebooted")["schedule"], "@reboot");
     let detail = d.get("/api/v1/jobs/app-cat");
     assert_eq!(detail["concurrency"], "allow", "{detail}");
+    assert_eq!(detail["source"], "crontab", "{detail}");
+    assert_eq!(detail["origin"], format!("{app}:5"), "{detail}");
+    assert_eq!(detail["stdin"], "line one\n50% done", "{detail}");
 
     // `%` input reaches the command's standard input.
     let r = run(&d, "app-cat");
