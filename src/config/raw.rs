@@ -582,7 +582,20 @@ impl Reader<'_> {
                         match name {
                             "path" => path = self.string("crontabs.path", value),
                             "user" => user = self.string("crontabs.user", value),
-                            _ => self.unknown(key, "crontabs.", &["path", "user"]),
+                            other => {
+                                let help = match suggest(other, &["path", "user"]) {
+                                    Some(near) => format!("did you mean `crontabs.{near}`?"),
+                                    None => "an entry's keys are `path` and `user`".to_string(),
+                                };
+                                self.diags.push(
+                                    Diagnostic::at(
+                                        self.file,
+                                        key.span(),
+                                        format!("key `crontabs`: unknown key `crontabs.{other}`"),
+                                    )
+                                    .help(help),
+                                );
+                            }
                         }
                     }
                     match path {

@@ -246,3 +246,38 @@ fn debian_packaged_crontabs_load_in_place() {
     let r = run(&d, "php-sessionclean");
     assert_eq!(r.exit_code, Some(1), "{r:?}");
 }
+
+#[test]
+fn bad_crontabs_entries_are_config_errors() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Daemon::new();
+    d.write_file("cron.d/open", "MAILTO=\"\"\n0 0 1 1 * root echo x\n");
+    let open = d.path("cron.d/open");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    d.write_config(&format!(
+        "crontabs = [{:?}, 7, {{ user = \"root\" }}, {{ path = \"x\", usr = \"root\" }}, {{ path = \"y\", user = \"no-such-user-h14\" }}]\n",
+        d.path("cron.d/*").display().to_string()
+    ));
+    let check = d.cli(&["check"]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    let e = &check.stderr;
+    let open = open.display().to_string();
+    assert!(
+        e.contains(&format!("{open} is writable by its group or others")),
+        "a world-writable system crontab is refused: {e}"
+    );
+    assert!(
+        e.contains("key `crontabs`: expected an array of paths or { path, user } tables, found a whole number"),
+        "{e}"
+    );
+    assert!(e.contains("a table entry needs a `path`"), "{e}");
+    assert!(
+        e.contains("unknown key `crontabs.usr`") && e.contains("did you mean `crontabs.user`?"),
+        "{e}"
+    );
+    assert!(e.contains("unknown user \"no-such-user-h14\""), "{e}");
+    assert!(
+        e.contains("jobs.toml:1:"),
+        "errors point into the config: {e}"
+    );
+}

@@ -19,7 +19,7 @@ use crate::config::diagnostic::{Diagnostic, FileId, Source};
 use crate::config::keys::Settings;
 use crate::config::machine::Account;
 use crate::config::model::{Action, Command, Concurrency, Job, Notify, NotifyOn};
-use crate::config::raw::{Scope, Sp};
+use crate::config::raw::{RawCrontab, Scope, Sp};
 use crate::crontab::{self, Format, Ids};
 
 /// One crontab file the loader read for the `crontabs` key.
@@ -40,6 +40,7 @@ impl Validator<'_> {
     /// against the configuration's own jobs. Whether some job mails.
     pub(crate) fn crontab_jobs(
         &mut self,
+        entries: &[RawCrontab],
         files: &[CrontabFile],
         sources: &[Source],
         paths: &[PathBuf],
@@ -50,16 +51,24 @@ impl Validator<'_> {
         for id in jobs.keys() {
             ids.reserve(id);
         }
+        // Each entry's user is judged once, whether its pattern matched
+        // files or not; the files of an entry with an unknown user are
+        // left out (the error is reported).
+        let mut bad_users = Vec::new();
+        for user in entries.iter().filter_map(|e| e.user.as_ref()) {
+            let scope = &Scope::Top;
+            if self
+                .account(FileId(0), scope, "crontabs.user", Account::User, user)
+                .is_none()
+            {
+                bad_users.push(user.span());
+            }
+        }
         let mut mails = false;
         for f in files {
             let run_as = match &f.user {
-                Some(user) => {
-                    match self.account(FileId(0), &Scope::Top, "crontabs.user", Account::User, user)
-                    {
-                        Some(name) => Some(name),
-                        None => continue,
-                    }
-                }
+                Some(user) if bad_users.contains(&user.span()) => continue,
+                Some(user) => Some(user.get_ref().clone()),
                 None => None,
             };
             let format = f.format;

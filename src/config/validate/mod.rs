@@ -112,7 +112,14 @@ pub(crate) fn validate(
             jobs.insert(job.id.clone(), job);
         }
     }
-    let mails = v.crontab_jobs(read.crontabs, sources, paths, &defaults, &mut jobs);
+    let mails = v.crontab_jobs(
+        &main.crontabs,
+        read.crontabs,
+        sources,
+        paths,
+        &defaults,
+        &mut jobs,
+    );
     // cron hands its mail to the local mail server: crontab jobs that
     // mail need no [smtp] table, they get the local one.
     let smtp = match smtp {
