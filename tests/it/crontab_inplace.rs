@@ -281,3 +281,20 @@ fn bad_crontabs_entries_are_config_errors() {
         "errors point into the config: {e}"
     );
 }
+
+/// `crontab -e` for a user who had no crontab: the spool file appears
+/// after the daemon started, and its lines load.
+#[test]
+fn a_user_crontab_created_later_is_loaded() {
+    let mut d = Daemon::new();
+    std::fs::create_dir_all(d.path("cron.d")).expect("mkdir");
+    std::fs::create_dir_all(d.path("spool")).expect("mkdir");
+    d.write_config(&config(&d, ""));
+    d.start();
+    assert!(d.listed_job("alice-later").is_none());
+    d.write_file("spool/alice", "MAILTO=\"\"\n0 0 1 1 * echo later\n");
+    let job = d.poll("alice's new crontab line", NOTICE, || {
+        d.listed_job("alice-later")
+    });
+    assert_eq!(job["source"], "crontab");
+}
