@@ -23,7 +23,10 @@ pub fn render(header: &Header<'_>, jobs: &[Converted<'_>]) -> String {
         env!("CARGO_PKG_VERSION")
     );
     if !header.files.is_empty() {
-        let _ = writeln!(out, "# From: {}", header.files.join(", "));
+        out.push_str("# From:\n");
+        for file in header.files {
+            let _ = writeln!(out, "#   {file}");
+        }
     }
     out.push_str(
         "# Each job fires at the instants cron fires its line. Comments marked\n\
