@@ -302,7 +302,7 @@ impl Loader {
         let (absolute, main_id) = self.read_main(path)?;
         let main = raw::read_file(main_id, &self.sources[0].text, None, &mut self.diags)?;
         let (includes, include_dirs) = self.includes(path, &main.include);
-        let (crontabs, crontab_dirs) = self.crontabs(path, &main.crontabs);
+        let (crontabs, crontab_dirs, crontab_paths) = self.crontabs(path, &main.crontabs);
         let validated = validate::validate(
             &main,
             validate::Read {
@@ -320,7 +320,15 @@ impl Loader {
         }
         Some(Config {
             path: absolute,
-            files: self.paths.clone(),
+            files: {
+                let mut files = self.paths.clone();
+                files.extend(
+                    crontab_paths
+                        .into_iter()
+                        .filter(|p| !self.paths.contains(p)),
+                );
+                files
+            },
             include_dirs,
             crontab_dirs,
             daemon: validated.daemon?,
@@ -365,19 +373,33 @@ impl Loader {
     /// as a source of its own. A glob's matches follow Debian's rule for
     /// `/etc/cron.d` (a name of letters, digits, `_` and `-` only); a
     /// path without wildcards is read whatever its name. Returns the files
-    /// read and the folders to watch.
+    /// read, the folders of the globs to watch, and the paths written
+    /// without wildcards, to watch whether they exist yet or not (watching
+    /// their whole folder, `/etc` for `/etc/crontab`, would reload for
+    /// every file changed there).
     fn crontabs(
         &mut self,
         main: &Path,
         entries: &[raw::RawCrontab],
-    ) -> (Vec<validate::CrontabFile>, Vec<PathBuf>) {
+    ) -> (Vec<validate::CrontabFile>, Vec<PathBuf>, Vec<PathBuf>) {
         let mut files = Vec::new();
         let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut literal = Vec::new();
         let mut seen = vec![canonical(&self.paths[0])];
         for entry in entries {
             let pattern = &entry.path;
             let wildcard = pattern.get_ref().contains(['*', '?', '[']);
-            for (found, display) in self.glob(main, "crontabs", pattern, &mut dirs, &mut seen) {
+            let mut literal_dir = Vec::new();
+            let watch = if wildcard {
+                &mut dirs
+            } else {
+                &mut literal_dir
+            };
+            let matched = self.glob(main, "crontabs", pattern, watch, &mut seen);
+            if !wildcard {
+                literal.push(self.dirs[0].join(pattern.get_ref()));
+            }
+            for (found, display) in matched {
                 let name = found.file_name().map(|n| n.to_string_lossy().into_owned());
                 if wildcard && !name.as_deref().is_some_and(crate::crontab::cron_d_name_ok) {
                     continue;
@@ -397,7 +419,7 @@ impl Loader {
                 });
             }
         }
-        (files, dirs)
+        (files, dirs, literal)
     }
 
     /// Reads a file a pattern of `key` matched; `None` after recording why

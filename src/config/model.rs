@@ -17,7 +17,9 @@ use crate::schedule::Schedule;
 pub struct Config {
     /// The main file, as given (made absolute).
     pub path: PathBuf,
-    /// The main file and every include that matched, for the file watcher.
+    /// The main file, every include that matched, every crontab read and
+    /// every crontab path written without wildcards (read or not yet
+    /// there), for the file watcher.
     pub files: Vec<PathBuf>,
     /// The directories whose changes may add or remove an include.
     pub include_dirs: Vec<PathBuf>,
