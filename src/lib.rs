@@ -25,3 +25,4 @@ pub mod state;
 #[doc(hidden)]
 pub mod testkit;
 pub mod wire;
+pub mod zone;

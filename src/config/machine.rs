@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use chrono_tz::Tz;
+use crate::zone::{Database, Zone};
 
 /// A user or a group, for an account lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,9 @@ pub struct Machine {
     /// The host name, for `[smtp] from`'s default.
     pub host_name: String,
     /// The zone of jobs with no `timezone` anywhere.
-    pub time_zone: Tz,
+    pub time_zone: Zone,
+    /// Where zone names are looked up.
+    pub zones: Database,
     /// The state folder of a user other than root
     /// (`$XDG_STATE_HOME/cronduct`), `None` when there is none.
     pub user_state_dir: Option<PathBuf>,
@@ -45,7 +47,8 @@ impl Machine {
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".to_string()),
-            time_zone: crate::schedule::system_timezone(),
+            time_zone: Database::global().system_zone(),
+            zones: Database::global().clone(),
             user_state_dir: user_state_dir(),
             lookup: Box::new(|account, name| {
                 match account {
@@ -67,7 +70,8 @@ impl Machine {
         Machine {
             is_root,
             host_name: "testhost".to_string(),
-            time_zone: Tz::UTC,
+            time_zone: Zone::utc(),
+            zones: Database::compiled_in(),
             user_state_dir: Some(PathBuf::from("/home/test/.local/state/cronduct")),
             lookup: Box::new(lookup),
         }

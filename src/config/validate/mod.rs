@@ -48,6 +48,7 @@ use super::keys::Settings;
 use super::machine::Machine;
 use super::model::{DaemonSettings, Job, SmtpSettings};
 use super::raw::RawFile;
+use crate::zone::{Zone, ZoneError};
 
 /// What validation produced; only used when no diagnostic was recorded.
 pub(crate) struct Validated {
@@ -140,6 +141,10 @@ pub(crate) struct Validator<'a> {
     /// because thousands of jobs usually share a handful of accounts.
     users: HashMap<String, Result<bool, String>>,
     groups: HashMap<String, Result<bool, String>>,
+    /// Zone lookups by name, for the same reason: each reads a file.
+    zones: HashMap<String, Result<Zone, ZoneError>>,
+    /// Every zone name, listed at the first unknown one (for suggestions).
+    zone_names: Option<Vec<String>>,
     has_smtp: bool,
 }
 
@@ -157,6 +162,8 @@ impl<'a> Validator<'a> {
             machine,
             users: HashMap::new(),
             groups: HashMap::new(),
+            zones: HashMap::new(),
+            zone_names: None,
             has_smtp: main.smtp.is_some(),
         }
     }
