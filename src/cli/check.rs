@@ -63,7 +63,7 @@ fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
         super::format::table(&["ID", "SCHEDULE", "ZONE", "NEXT RUN"], &rows)
     };
     let n = config.jobs.len();
-    let _ = writeln!(out, "{n} job{} OK in {file}", if n == 1 { "" } else { "s" });
     let _ = writeln!(out, "{}", crate::zone::Database::global().describe());
+    let _ = writeln!(out, "{n} job{} OK in {file}", if n == 1 { "" } else { "s" });
     out
 }

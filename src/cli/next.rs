@@ -121,8 +121,8 @@ fn parse_timezone(name: &str) -> anyhow::Result<Zone> {
     db.zone(name).map_err(|e| match e {
         ZoneError::Unknown(_) => anyhow!(
             "unknown time zone {name:?}; expected an IANA name like Europe/Berlin, \
-             America/New_York or UTC ({})",
-            db.describe()
+             America/New_York or UTC (see {})",
+            db.names_at()
         ),
         other => anyhow!("{other}"),
     })

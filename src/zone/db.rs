@@ -130,6 +130,15 @@ impl Database {
         }
     }
 
+    /// Where a user can see the zone names: the system folder, or "the
+    /// compiled-in list".
+    pub fn names_at(&self) -> String {
+        match &self.source {
+            Source::System(dir) => dir.display().to_string(),
+            Source::CompiledIn => "the compiled-in list".to_string(),
+        }
+    }
+
     /// The zone called `name` (case matters, as in file names). `UTC`
     /// always exists.
     pub fn zone(&self, name: &str) -> Result<Zone, ZoneError> {

@@ -143,7 +143,7 @@ impl Validator<'_> {
                     format!(
                         "an IANA zone name like \"UTC\", \"Europe/Berlin\" or \"America/New_York\" \
                          (see {})",
-                        zones.describe()
+                        zones.names_at()
                     )
                 } else {
                     let near: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
