@@ -12,7 +12,8 @@
 # Environment: CONNECTIONS (default 100), DURATION (10s), PACE_MS (1000),
 # THREADS (wrk threads, default 1: the daemon is single-threaded, so on a
 # 2-core machine one core each), JOBS (1000), RECORDS (100000), DAYS (30),
-# CRONDUCT_BIN, ENDPOINTS (space-separated paths; default: the targets,
+# JOB_KEYS (TOML lines added to every job, "\n" between them; e.g.
+# 'warn_after = "1h"\nexpect_success_within = "400d"'), CRONDUCT_BIN, ENDPOINTS (space-separated paths; default: the targets,
 # then the other GET endpoints).
 #
 # Prints, as markdown: the daemon's RSS with an empty log and after loading
@@ -86,12 +87,12 @@ stop_daemon() {
     pid=
 }
 
-python3 "$root/bench/api_gen.py" --dir "$dir" --port "$port" --jobs "$jobs" --empty-log
+python3 "$root/bench/api_gen.py" --dir "$dir" --port "$port" --jobs "$jobs" --job-keys "${JOB_KEYS:-}" --empty-log
 start_daemon
 empty=$(rss_kib)
 stop_daemon
 
-python3 "$root/bench/api_gen.py" --dir "$dir" --port "$port" --jobs "$jobs" --records "$records" --days "$days"
+python3 "$root/bench/api_gen.py" --dir "$dir" --port "$port" --jobs "$jobs" --job-keys "${JOB_KEYS:-}" --records "$records" --days "$days"
 start_daemon
 loaded=$(rss_kib)
 

@@ -34,7 +34,7 @@ def ts(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def write_config(path, d, port, jobs):
+def write_config(path, d, port, jobs, job_keys=""):
     with open(path, "w") as f:
         f.write(
             "[daemon]\n"
@@ -57,7 +57,7 @@ def write_config(path, d, port, jobs):
                 f.write(f'http = {{ url = "http://127.0.0.1:9/job/{i}", expect_status = [200] }}\n')
             else:
                 f.write(f'command = "echo job {i}"\n')
-            f.write("retries = 1\n\n")
+            f.write(f"retries = 1\n{job_keys}\n")
 
 
 def tail(rng, n):
@@ -204,11 +204,16 @@ def main():
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--empty-log", action="store_true")
+    p.add_argument("--job-keys", default="",
+                   help="TOML lines added to every job (e.g. the health keys)")
     a = p.parse_args()
     d = os.path.abspath(a.dir)
     os.makedirs(os.path.join(d, "log"), exist_ok=True)
     os.makedirs(os.path.join(d, "state"), exist_ok=True)
-    write_config(os.path.join(d, "jobs.toml"), d, a.port, a.jobs)
+    job_keys = a.job_keys.replace("\\n", "\n")
+    if job_keys and not job_keys.endswith("\n"):
+        job_keys += "\n"
+    write_config(os.path.join(d, "jobs.toml"), d, a.port, a.jobs, job_keys)
     if a.empty_log:
         return
     now = datetime.now(timezone.utc)

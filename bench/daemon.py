@@ -23,6 +23,11 @@ Measures:
              until the last `start` line, and the p50 of all of them
   reload     POST /api/v1/reload of a 10,000-job file, round trip
 
+--job-keys adds TOML lines to every generated job (lateness, idle, rss),
+e.g. the health keys: --job-keys 'warn_after = "1h"\nexpect_success_within = "400d"'
+(an older binary that lacks a key refuses the config, so compare a
+binary before a key existed without it).
+
 Log timestamps have millisecond resolution (truncated), so log figures
 are whole milliseconds; child figures are exact.
 """
@@ -44,6 +49,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "cronduct")
 SCENARIOS = ("lateness", "idle", "rss", "burst", "reload")
 KEY = "bench-key"
+# TOML lines added to every job of the lateness, idle and rss scenarios.
+JOB_KEYS = ""
 
 
 def free_port():
@@ -61,7 +68,7 @@ class Daemon:
         self.dir = tempfile.mkdtemp(prefix="cronduct-bench-")
         self.port = free_port()
         self.config = os.path.join(self.dir, "jobs.toml")
-        # The log lives in the state dir, as by default (SPEC §1), not next
+        # The log lives in the state dir, as by default (cronduct.toml(5) FILES), not next
         # to the config: the config watcher watches the config's directory
         # and would wake for every line written.
         self.log = os.path.join(self.dir, "state", "runs.jsonl")
@@ -145,7 +152,7 @@ def pct(values, p):
 
 def bench_lateness(seconds, jobs_per_second):
     jobs = "".join(
-        f'[jobs.tick{i}]\nschedule = "* * * * * *"\ncommand = ["date", "+%s%N"]\n'
+        f'[jobs.tick{i}]\nschedule = "* * * * * *"\ncommand = ["date", "+%s%N"]\n{JOB_KEYS}'
         for i in range(jobs_per_second)
     )
     d = Daemon(jobs).start()
@@ -176,7 +183,7 @@ def bench_lateness(seconds, jobs_per_second):
 
 
 def bench_idle(seconds):
-    jobs = "".join(f'[jobs.y{i}]\nschedule = "0 0 1 1 *"\ncommand = "true"\n' for i in range(1000))
+    jobs = "".join(f'[jobs.y{i}]\nschedule = "0 0 1 1 *"\ncommand = "true"\n{JOB_KEYS}' for i in range(1000))
     d = Daemon(jobs).start()
     time.sleep(2)
     before = d.cpu_seconds()
@@ -190,7 +197,7 @@ def bench_rss(n):
     # One job runs at start, so the figure includes what running a job
     # sets up (the reaper and spawner threads, their stacks and arenas).
     jobs = '[jobs.warm]\nschedule = "@reboot"\ncommand = ["true"]\n' + "".join(
-        f'[jobs.h{i}]\nschedule = "{i % 60} * * * *"\ncommand = "true"\n' for i in range(n)
+        f'[jobs.h{i}]\nschedule = "{i % 60} * * * *"\ncommand = "true"\n{JOB_KEYS}' for i in range(n)
     )
     d = Daemon(jobs).start()
     deadline = time.time() + 30
@@ -252,15 +259,19 @@ def median_of(runs, fn, *args):
 
 
 def main():
-    global BIN
+    global BIN, JOB_KEYS
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="shorter windows, for a smoke run")
     ap.add_argument("--only", default=",".join(SCENARIOS),
                     help="comma-separated subset of: " + ", ".join(SCENARIOS))
     ap.add_argument("--bin", default=BIN, help="the cronduct binary to measure")
+    ap.add_argument("--job-keys", default="", help="TOML lines added to every job")
     args = ap.parse_args()
     BIN = os.path.abspath(args.bin)
+    JOB_KEYS = args.job_keys.replace("\\n", "\n")
+    if JOB_KEYS and not JOB_KEYS.endswith("\n"):
+        JOB_KEYS += "\n"
     only = set(args.only.split(","))
     if only - set(SCENARIOS):
         sys.exit(f"unknown scenario(s): {', '.join(sorted(only - set(SCENARIOS)))}")
@@ -273,6 +284,7 @@ def main():
         ("lateness", "lateness, 10 per-second jobs", bench_lateness, (window, 10), "p50 ≤ 2 ms, p99 ≤ 5 ms"),
         ("idle", f"idle CPU, 1,000 yearly jobs, {idle} s", bench_idle, (idle,), "< 0.05 s in 60 s"),
         ("rss", "RSS, 100 jobs", bench_rss, (100,), "≤ 8 MiB"),
+        ("rss", "RSS, 1,000 jobs", bench_rss, (1000,), ""),
         ("rss", "RSS, 10,000 jobs", bench_rss, (10_000,), "≤ 40 MiB"),
         ("burst", "2,000 jobs due in one second", bench_burst, (2000,), "all started within 1 s"),
         ("reload", "reload, 10,000 jobs", bench_reload, (10_000,), "≤ 200 ms"),

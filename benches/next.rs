@@ -1,4 +1,4 @@
-//! How long `Schedule::next_after` takes per job (SPEC budget: < 10 µs
+//! How long `Schedule::next_after` takes per job (budget: < 10 µs
 //! median, release build).
 //!
 //! Run with `cargo bench --bench next`. For each job (an expression in a

@@ -1,6 +1,6 @@
-//! A job's health (SPEC §11): one word for "does this job need
-//! attention", shown in the job list and detail, the CLI `jobs` table and
-//! `/metrics`, and behind `/health`'s verdict on critical jobs.
+//! A job's health (cronduct.toml(5) JOBS, `health`): one word for "does this
+//! job need attention", shown in the job list and detail, the CLI `jobs`
+//! table and `/metrics`, and behind `/health`'s verdict on critical jobs.
 //!
 //! A pure function of what the scheduler knows (enabled, paused, slow,
 //! overdue) and what the history index knows (the last finished run's

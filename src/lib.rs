@@ -5,10 +5,12 @@
 //! next instant), `action` (command and HTTP attempts), `daemon` (the
 //! scheduler task that owns all job state), `log` (the JSONL run log and
 //! the history index), `record` (the run log's records), `state` (what
-//! survives restarts), `health` (a job's health, pure), `notify` (email and webhooks), `api` (the admin HTTP
-//! API and its typed client), `wire` (the API's JSON documents), `clock`
-//! (the only wall-clock reader); `testkit` (hidden) holds the record
-//! builder the tests and benchmarks share.
+//! survives restarts), `health` (a job's health, pure), `notify` (email,
+//! webhooks and pings), `api` (the admin HTTP API and its typed client),
+//! `wire` (the API's JSON documents), `clock` (the only wall-clock
+//! reader), `units` (durations and sizes as the config, the API and the
+//! CLI write them); `testkit` (hidden) holds the record builder the tests
+//! and benchmarks share.
 
 pub mod action;
 pub mod api;
@@ -24,5 +26,6 @@ pub mod schedule;
 pub mod state;
 #[doc(hidden)]
 pub mod testkit;
+pub mod units;
 pub mod wire;
 pub mod zone;

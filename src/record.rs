@@ -1,4 +1,5 @@
-//! The records of the execution log (SPEC §6): one JSON object per line.
+//! The records of the execution log (cronduct.toml(5) EXECUTION LOG): one
+//! JSON object per line.
 //!
 //! These types are the wire format that users' scripts parse, so field
 //! names and order are part of the contract. This module owns only the
@@ -71,7 +72,8 @@ impl Status {
     }
 
     /// Whether a run ending with this status counts as a failure for
-    /// notifications and `consecutive_failures` (SPEC §7).
+    /// notifications and `consecutive_failures` (cronduct.toml(5)
+    /// NOTIFICATIONS).
     pub fn is_failure(self) -> bool {
         matches!(
             self,
@@ -79,7 +81,8 @@ impl Status {
         )
     }
 
-    /// Whether an attempt ending with this status may be retried (SPEC §5).
+    /// Whether an attempt ending with this status may be retried
+    /// (cronduct.toml(5) RUNNING A JOB).
     pub fn is_retryable(self) -> bool {
         matches!(self, Status::Failed | Status::Timeout | Status::Error)
     }
@@ -267,8 +270,8 @@ pub enum LogEvent {
     Missed(MissedRecord),
 }
 
-/// RFC 3339 UTC timestamps with milliseconds, as SPEC §6 requires:
-/// `2026-03-29T01:00:00.000Z`.
+/// RFC 3339 UTC timestamps with milliseconds, as cronduct.toml(5) EXECUTION
+/// LOG requires: `2026-03-29T01:00:00.000Z`.
 pub mod ts {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::{Deserialize, Deserializer, Serializer};

@@ -1,5 +1,5 @@
-//! What survives a restart (SPEC §4): pause flags with their reasons and
-//! ends, the last scheduled instant of each job, and what notifications
+//! What survives a restart (cronduct-run(1)): pause flags with their reasons
+//! and ends, the last scheduled instant of each job, and what notifications
 //! need to know about past runs. Stored as `<state_dir>/state.json`.
 //!
 //! Loading never refuses to start the daemon because of the file's

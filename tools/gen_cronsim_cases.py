@@ -2,14 +2,14 @@
 """Generate tests/data/cronsim_cases.json: reference fire instants for
 cronduct's schedule engine, computed with the Python `cronsim` library.
 
-Why cronsim: SPEC §3 says schedules behave "exactly as Debian cron and the
+Why cronsim: cronduct.toml(5) SCHEDULES says schedules behave "exactly as Debian cron and the
 `cronsim` library", including across DST changes. This script asks cronsim
 for the next instants of each case and writes them with their UTC offsets,
 so the Rust tests compare both the instant and the offset.
 
 Every cronsim answer is cross-checked against a brute-force model written
-here from the SPEC's prose (scan the local wall clock minute by minute or
-second by second). The two agree except where cronsim contradicts the SPEC:
+here from the SCHEDULES section of cronduct.toml(5) (scan the local wall clock minute by minute or
+second by second). The two agree except where cronsim contradicts cronduct.toml(5):
 then the case keeps cronsim's raw answer under "cronsim", the brute-force
 answer under "expected", and a "note" saying why. The script prints every
 such case, and fails on any other disagreement.
@@ -75,7 +75,7 @@ def is_fixed_time(expr: str) -> bool:
 
 
 def brute_force(expr: str, zone: ZoneInfo, start: datetime, n: int) -> list[str]:
-    """The SPEC §3 model, by exhaustive scan. Day matching reuses cronsim's
+    """The cronduct.toml(5) SCHEDULES model, by exhaustive scan. Day matching reuses cronsim's
     (it is not where DST behaviour lives); everything about time of day,
     gaps and repeats is independent of cronsim."""
     sim = CronSim(expr, start)
@@ -153,7 +153,7 @@ def repeated(t: datetime, zone: ZoneInfo) -> bool:
 def explain_deviation(
     expr: str, zone: ZoneInfo, start: datetime, raw: list[str], brute: list[str]
 ) -> str | None:
-    """Why cronsim's answer breaks the SPEC, or None if it does not."""
+    """Why cronsim's answer breaks cronduct.toml(5), or None if it does not."""
     start_s = start.astimezone(UTC).replace(microsecond=0)
     got = [datetime.fromisoformat(s) for s in raw]
     horizon = min(got[-1], datetime.fromisoformat(brute[-1]))
@@ -163,25 +163,25 @@ def explain_deviation(
         return (
             "cronsim skips the second occurrence of a repeated wall time "
             f"({', '.join(t.isoformat() for t in missed)}): its jump to a single-valued minute "
-            "assumes whole-hour DST shifts; SPEC: for a non-fixed-time expression repeated "
+            "assumes whole-hour DST shifts; cronduct.toml(5): for a non-fixed-time expression repeated "
             "times fire on each occurrence"
         )
     if got and got[0] <= start_s:
         return (
             "cronsim returns an instant at or before 'from' (it restarts the wall clock at the "
-            "second pass of a repeated hour); SPEC: strictly after 'from', and a fixed-time job "
+            "second pass of a repeated hour); cronduct.toml(5): strictly after 'from', and a fixed-time job "
             "whose first occurrence has passed waits for the next day"
         )
     for a, b in zip(got, got[1:]):
         if b <= a:
-            return "cronsim repeats an instant; SPEC: strictly increasing"
+            return "cronsim repeats an instant; cronduct.toml(5): strictly increasing"
     if not is_fixed_time(expr):
         sim = CronSim(expr, start)
         for t in got:
             if t.hour not in sim.hours or t.minute not in sim.minutes:
                 return (
                     f"cronsim fires a wall time skipped by the DST gap (as {t.isoformat()}, the real "
-                    "instant of the skipped midnight); SPEC: for a non-fixed-time expression "
+                    "instant of the skipped midnight); cronduct.toml(5): for a non-fixed-time expression "
                     "skipped times never happen"
                 )
     return None
@@ -346,10 +346,10 @@ def main() -> int:
 
     doc = {
         "about": (
-            "Reference fire instants for cronduct's schedule engine (SPEC §3). 'expected' are "
+            "Reference fire instants for cronduct's schedule engine (cronduct.toml(5) SCHEDULES). 'expected' are "
             "the next instants strictly after 'from', RFC 3339 with the zone's offset. They come "
-            "from the Python cronsim library, cross-checked by a brute-force scan of the SPEC's "
-            "rules; where cronsim breaks the SPEC, its raw answer is kept under 'cronsim' with a "
+            "from the Python cronsim library, cross-checked by a brute-force scan of cronduct.toml(5)'s "
+            "rules; where cronsim breaks cronduct.toml(5)'s semantics, its raw answer is kept under 'cronsim' with a "
             "'note'. Regenerate, never hand-edit."
         ),
         "generator": "tools/gen_cronsim_cases.py",
@@ -362,7 +362,7 @@ def main() -> int:
     }
     json.dump(doc, sys.stdout, indent=1, ensure_ascii=False)
     sys.stdout.write("\n")
-    print(f"{len(cases)} cases, {deviations} where cronsim deviates from the SPEC", file=sys.stderr)
+    print(f"{len(cases)} cases, {deviations} where cronsim deviates from cronduct.toml(5)", file=sys.stderr)
     return 0
 
 

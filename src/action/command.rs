@@ -1,4 +1,5 @@
-//! Running one attempt of a command job (SPEC §2 environment, §5).
+//! Running one attempt of a command job (cronduct.toml(5) JOBS and RUNNING A
+//! JOB).
 //!
 //! [`spawn`] starts the process; [`Running::wait`] supervises it to the
 //! end and turns what happened into an [`ActionOutcome`].

@@ -1,4 +1,4 @@
-//! Running one attempt of an HTTP job (SPEC §2 `http`, §6).
+//! Running one attempt of an HTTP job (cronduct.toml(5) JOBS, `http`).
 //!
 //! Contract:
 //! - The request is sent with the job's method, headers and body (no body

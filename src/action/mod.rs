@@ -154,10 +154,9 @@ impl Stop {
     /// The `error` sentence of a stopped attempt.
     fn message(self) -> String {
         match self {
-            Stop::Timeout(limit) => format!(
-                "timed out after {}",
-                crate::config::units::format_duration(limit)
-            ),
+            Stop::Timeout(limit) => {
+                format!("timed out after {}", crate::units::format_duration(limit))
+            }
             Stop::Cancelled => "cancelled".to_string(),
         }
     }
@@ -206,7 +205,7 @@ mod tests {
                 Stop::Timeout(d).message(),
                 format!("timed out after {want}")
             );
-            assert_eq!(crate::config::units::parse_duration(want), Ok(d));
+            assert_eq!(crate::units::parse_duration(want), Ok(d));
         }
     }
 }

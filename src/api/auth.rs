@@ -1,5 +1,5 @@
 //! Who may talk to the API: the `Host` check against DNS rebinding and the
-//! admin-key check (SPEC §8).
+//! admin-key check (cronduct.toml(5) ADMIN API).
 //!
 //! The Host check runs first and on every path, `/health` included, so a
 //! web page that rebinds its own name to 127.0.0.1 learns nothing. The key
@@ -22,7 +22,7 @@ use super::key::keys_match;
 /// `Authorization`.
 pub const KEY_HEADER: &str = "x-admin-key";
 
-/// The name of the single admin key (SPEC §16: the key of
+/// The name of the single admin key (the key of
 /// `admin_key_file`, `CRONDUCT_ADMIN_KEY` or the generated file).
 const DEFAULT_KEY_NAME: &str = "default";
 

@@ -397,8 +397,9 @@ impl Client {
     }
 }
 
-/// `id` if it can name a job (SPEC §2), before it becomes part of a URL;
-/// every method taking a job id checks it, and callers may check first.
+/// `id` if it can name a job (cronduct.toml(5) JOBS), before it becomes part
+/// of a URL; every method taking a job id checks it, and callers may check
+/// first.
 pub fn job_id(id: &str) -> Result<&str, ClientError> {
     if crate::config::valid_job_id(id) {
         Ok(id)

@@ -1,5 +1,6 @@
 //! Error answers: every failure is `{"error": "…"}` with the status that
-//! says what kind of failure it is (SPEC §8), never an empty body.
+//! says what kind of failure it is (cronduct.toml(5) ADMIN API), never an
+//! empty body.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

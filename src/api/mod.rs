@@ -1,4 +1,5 @@
-//! The admin HTTP API (SPEC §8): JSON over HTTP/1.1 on `[daemon].listen`.
+//! The admin HTTP API (cronduct.toml(5) ADMIN API): JSON over HTTP/1.1 on
+//! `[daemon].listen`.
 //!
 //! Owns the HTTP surface only: routing, the admin key, the Host check,
 //! limits, and shaping answers, plus the typed [`client`] that calls it
@@ -13,7 +14,7 @@
 //! (401, all paths but `/health`) → request deadline (503) → routes
 //! (404 and 405 as JSON too).
 //!
-//! Choices where SPEC §8 is silent:
+//! Choices the contract leaves open:
 //! - `limit` above 1000 (or 0) is a 400, not clamped, so a script learns it
 //!   asked for more than it can get. Unknown or repeated query parameters
 //!   are 400s too, so typos do not pass silently.

@@ -7,9 +7,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::error::ApiError;
-use crate::config::units::parse_duration;
 use crate::log::MAX_STATS_DAYS;
 use crate::record::Status;
+use crate::units::parse_duration;
 
 /// `limit` when none is given.
 pub(crate) const DEFAULT_LIMIT: usize = 50;

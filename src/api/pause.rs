@@ -15,8 +15,8 @@
 use chrono::{DateTime, Utc};
 
 use super::error::ApiError;
-use crate::config::units::parse_duration;
 use crate::record::ts;
+use crate::units::parse_duration;
 use crate::wire::{Pause, PauseRequest};
 
 /// The longest `reason`, in characters.

@@ -1,7 +1,7 @@
-//! The endpoints of SPEC §8, mounted at the paths of [`paths`]. Each
-//! handler asks the scheduler (through its control handle), the history
-//! index, the log and the notifier, and shapes the answer; none holds
-//! state of its own.
+//! The endpoints of cronduct.toml(5) ADMIN API, mounted at the paths of
+//! [`paths`]. Each handler asks the scheduler (through its control handle),
+//! the history index, the log and the notifier, and shapes the answer; none
+//! holds state of its own.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! The resolved settings of a job as `GET /api/v1/jobs/{id}` shows them:
 //! top-level fields, durations as the config writes them (`"30m"`).
 
-use crate::config::units::format_duration;
 use crate::config::{Action, Command, HeaderValue, Job, Webhook, WebhookFormat};
+use crate::units::format_duration;
 
 /// The resolved settings of a job as `GET /api/v1/jobs/{id}` shows them.
 pub fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {

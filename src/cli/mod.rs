@@ -1,7 +1,7 @@
 //! The command line: clap definitions (also the source of the man pages)
 //! and dispatch to the code that owns each command.
 //!
-//! Exit codes (SPEC §9): 0 ok, 1 failure, 2 usage (clap's own).
+//! Exit codes (cronduct(1) EXIT STATUS): 0 ok, 1 failure, 2 usage (clap's own).
 
 mod check;
 mod client;
@@ -175,7 +175,7 @@ pub struct ResumeArgs {
 /// `--for`: a duration in the config's syntax, checked here so a typo is
 /// a usage error; sent as written, the daemon counts it from its clock.
 fn duration_arg(s: &str) -> Result<String, String> {
-    match crate::config::units::parse_duration(s)? {
+    match crate::units::parse_duration(s)? {
         d if d.is_zero() => Err("the pause must last longer than 0s".to_string()),
         _ => Ok(s.to_string()),
     }

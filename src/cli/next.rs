@@ -1,8 +1,8 @@
 //! `cronduct next`: the next fire instants of a schedule or of a
-//! configured job (SPEC §3), one per line on stdout, RFC 3339 with the
-//! zone's offset and whole seconds.
+//! configured job (cronduct.toml(5) SCHEDULES), one per line on stdout, RFC
+//! 3339 with the zone's offset and whole seconds.
 //!
-//! Behaviour where the SPEC is silent, for the docs:
+//! Behaviour the contract leaves open (docs/BEHAVIOUR.md lists it):
 //! - `@reboot` has no timed instants: a note on stderr, nothing on
 //!   stdout, exit 0 (the schedule is valid; there is just nothing to list).
 //! - `@every D` counts from when the daemon loads the job, which `next`

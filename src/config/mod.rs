@@ -12,7 +12,6 @@ mod locate;
 pub mod machine;
 pub mod model;
 mod raw;
-pub mod units;
 mod validate;
 
 pub use machine::Machine;

@@ -148,7 +148,7 @@ pub struct NotifyOn {
     pub skipped: bool,
 }
 
-/// What a webhook's body looks like (SPEC §11).
+/// What a webhook's body looks like (cronduct.toml(5) NOTIFICATIONS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WebhookFormat {
     /// cronduct's own JSON document.
@@ -285,8 +285,8 @@ impl Job {
     }
 
     /// The delay before retry number `n` (1-based):
-    /// `retry_delay × retry_backoff^(n-1)` (cronduct.toml(5), RUNNING A JOB), capped at a day so a
-    /// large backoff cannot overflow.
+    /// `retry_delay × retry_backoff^(n-1)` (cronduct.toml(5), RUNNING A JOB),
+    /// capped at a day so a large backoff cannot overflow.
     pub fn retry_delay_for(&self, n: u32) -> Duration {
         let factor = self.retry_backoff.powi(n.saturating_sub(1) as i32);
         let secs = self.retry_delay.as_secs_f64() * factor;

@@ -1,6 +1,6 @@
-//! The history index: what the API answers about past runs (SPEC §8),
-//! rebuilt from the log at start-up and fed by the writer after each line
-//! reaches the file, so the API sees exactly what the log has.
+//! The history index: what the API answers about past runs (cronduct.toml(5)
+//! ADMIN API), rebuilt from the log at start-up and fed by the writer after
+//! each line reaches the file, so the API sees exactly what the log has.
 //!
 //! Memory stays bounded however long the daemon runs:
 //! - per finish record, a compact entry (~64 bytes: job, attempt, status,

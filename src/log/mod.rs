@@ -1,5 +1,5 @@
-//! The execution log (SPEC §6) and the history index the API answers from
-//! (SPEC §8).
+//! The execution log (cronduct.toml(5) EXECUTION LOG) and the history index
+//! the API answers from (cronduct.toml(5) ADMIN API).
 //!
 //! Owns: the JSONL file and its rotated siblings (`writer`, `rotate`),
 //! reading them back at start-up (`recover`: history rebuild and `lost`

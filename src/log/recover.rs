@@ -1,6 +1,6 @@
 //! Reading the log back at start-up: the history index is rebuilt from the
 //! rotated files (oldest first) and the current one, and the attempts a
-//! crash left open are found (SPEC §4: recorded as `lost`).
+//! crash left open are found (cronduct-run(1): recorded as `lost`).
 //!
 //! Reading never fails: a garbage line (a partial last line after a crash,
 //! a line edited by hand) is skipped with a warning, and an unreadable

@@ -1,7 +1,7 @@
 //! The JSONL writer: one dedicated thread owns the log file, fed through a
 //! channel, so a slow or failing disk never stalls the scheduler.
 //!
-//! Contract (SPEC §6):
+//! Contract (cronduct.toml(5) EXECUTION LOG):
 //! - each line is written whole with one `write(2)` on an `O_APPEND` fd, so
 //!   lines never interleave, even with another writer on the same file,
 //!   and after a crash at most the last line is partial (the next start

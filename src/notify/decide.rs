@@ -1,5 +1,5 @@
-//! Which notice, if any, a finished run deserves (SPEC §7, `notify.on`
-//! and `notify.after`).
+//! Which notice, if any, a finished run deserves (cronduct.toml(5)
+//! NOTIFICATIONS, `notify.on` and `notify.after`).
 //!
 //! Pure: no clock, no I/O. The daemon keeps each job's [`NotifyState`]
 //! in its state file (as the `consecutive_failures` and
@@ -12,13 +12,13 @@
 //!   `error` or `lost`. Consecutive failed runs form a *streak*.
 //! - `failure`: sent for the run that brings the streak to `after`, **and
 //!   for every further failed run of the same streak**. We chose one
-//!   notice per failed run over "only the first" because SPEC §2 calls
-//!   `after` the threshold of the *first* failure notice (so more follow),
-//!   because cron itself mails every failing run, and because each run's
-//!   notice carries that run's own exit code and output tails; a lone
-//!   first mail that was missed or deleted leaves a broken job silent for
-//!   days. Floods from frequent jobs are capped by the delivery rate limit
-//!   (see [`super::DeliveryOptions::rate_limit`]), not here.
+//!   notice per failed run over "only the first" because the notify.on
+//!   documentation calls `after` the threshold of the *first* failure notice
+//!   (so more follow), because cron itself mails every failing run, and
+//!   because each run's notice carries that run's own exit code and output
+//!   tails; a lone first mail that was missed or deleted leaves a broken job
+//!   silent for days. Floods from frequent jobs are capped by the delivery
+//!   rate limit (see [`super::DeliveryOptions::rate_limit`]), not here.
 //! - `recovery`: the first successful run after a streak that reached
 //!   `after` — i.e. one for which a failure notice was due (sent, or due
 //!   but not sent because `on` lacks `failure`). A streak shorter than

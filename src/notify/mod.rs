@@ -1,5 +1,5 @@
-//! Notifications (SPEC §7, §11): email over SMTP, webhooks and
-//! healthchecks.io pings.
+//! Notifications (cronduct.toml(5) NOTIFICATIONS): email over SMTP, webhooks
+//! and healthchecks.io pings.
 //!
 //! A [`Notice`] is one event of one job, carrying what that event knows:
 //! a finished run's `failure`, `recovery` or `success` (the final finish

@@ -1,4 +1,4 @@
-//! The notice as a webhook POST, in the receiver's format (SPEC §11):
+//! The notice as a webhook POST, in the receiver's format :
 //! cronduct's JSON document, or the chat services' own shapes.
 //!
 //! `headers` from files are read at every try, so a rotated token needs

@@ -1,6 +1,6 @@
-//! Cron expressions (SPEC §3): the five or six fields parsed into bit sets,
-//! and the calendar questions asked of them — which days of a month match,
-//! which time of day comes next.
+//! Cron expressions (cronduct.toml(5) SCHEDULES): the five or six fields
+//! parsed into bit sets, and the calendar questions asked of them — which
+//! days of a month match, which time of day comes next.
 //!
 //! Owns syntax and calendar arithmetic only; it knows nothing of time
 //! zones. [`super::search`] turns its wall-clock answers into instants.

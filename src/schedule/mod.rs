@@ -1,5 +1,5 @@
 //! Schedules: a cron expression or macro, plus a time zone, to the next
-//! fire instant (SPEC §3).
+//! fire instant (cronduct.toml(5) SCHEDULES).
 //!
 //! Pure: no clock, no I/O. Callers pass "after" and a [`Zone`] and get
 //! instants in UTC. No instant lies past [`crate::zone::LAST_INSTANT`]
@@ -9,7 +9,7 @@
 //! jobs follow the wall clock, everything else follows elapsed time (see
 //! `search.rs`).
 //!
-//! Choices where the SPEC is silent, for the docs:
+//! Choices the contract leaves open (docs/BEHAVIOUR.md lists them):
 //! - `15W` (the weekday nearest the 15th) never leaves the month, as in
 //!   Quartz: a Saturday 1st moves to Monday the 3rd, a Sunday last day to
 //!   the Friday before. A day the month lacks (`31W` in April) never fires.
@@ -125,7 +125,7 @@ fn parse_every(arg: &str) -> Result<Duration, String> {
     if arg.is_empty() {
         return Err("@every needs an interval, like \"@every 90s\" or \"@every 1h30m\"".into());
     }
-    let every = crate::config::units::parse_duration(arg).map_err(|e| format!("@every: {e}"))?;
+    let every = crate::units::parse_duration(arg).map_err(|e| format!("@every: {e}"))?;
     if every.is_zero() {
         return Err("@every needs an interval greater than zero, like \"@every 90s\"".into());
     }
@@ -158,7 +158,7 @@ impl Schedule {
 
     /// A fixed-time job (5 fields, minute and hour not starting with `*`;
     /// also `@daily`, `@weekly`, `@monthly`, `@yearly`) follows the wall
-    /// clock across DST and clock jumps (SPEC §3, §4).
+    /// clock across DST and clock jumps (cronduct.toml(5) SCHEDULES).
     pub fn is_fixed_time(&self) -> bool {
         match &self.kind {
             Kind::Cron(c) => c.is_fixed_time(),

@@ -1,5 +1,5 @@
 //! From a cron expression and a time zone to the next fire instant, with
-//! the DST rules of Debian cron and `cronsim` (SPEC §3).
+//! the DST rules of Debian cron and `cronsim` (cronduct.toml(5) SCHEDULES).
 //!
 //! Two ways of reading the clock:
 //! - fixed-time expressions follow the wall clock: each scheduled local

@@ -1,7 +1,7 @@
-//! The admin API's JSON documents (SPEC §8), in one place: what the
-//! server serialises and what the typed client ([`crate::api::client`])
-//! parses back, so the two cannot drift apart. Field names and order are
-//! contract; scripts read them.
+//! The admin API's JSON documents (cronduct.toml(5) ADMIN API), in one place:
+//! what the server serialises and what the typed client
+//! ([`crate::api::client`]) parses back, so the two cannot drift apart. Field
+//! names and order are contract; scripts read them.
 //!
 //! A crate-level module rather than part of `api`, because most of these
 //! shapes are filled far from HTTP: the scheduler answers with

@@ -561,7 +561,7 @@ fn includes_are_followed_and_empty_globs_are_fine() {
     );
 }
 
-/// SPEC §10: the shipped example shows every feature and passes `check`
+/// docs/INSTALL.md: the shipped example shows every feature and passes `check`
 /// as an ordinary user.
 #[test]
 fn example_config_passes() {

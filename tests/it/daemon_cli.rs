@@ -1,6 +1,7 @@
-//! The client commands against the real daemon (SPEC §9), given nothing
-//! but `-c CONFIG`: the CLI finds the address in `[daemon].listen` and the
-//! key in the environment or in the key file the daemon generated.
+//! The client commands against the real daemon (cronduct(1) EXIT STATUS),
+//! given nothing but `-c CONFIG`: the CLI finds the address in
+//! `[daemon].listen` and the key in the environment or in the key file the
+//! daemon generated.
 
 use std::time::Duration;
 

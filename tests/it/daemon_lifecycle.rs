@@ -1,7 +1,7 @@
-//! The daemon across its own life (SPEC §4): a crash and the `lost` runs
-//! it leaves, SIGTERM with and without runs outlasting the grace, what
-//! survives a restart (pause flags, history), `@reboot`, and `catch_up`
-//! after downtime.
+//! The daemon across its own life (cronduct-run(1)): a crash and the `lost`
+//! runs it leaves, SIGTERM with and without runs outlasting the grace, what
+//! survives a restart (pause flags, history), `@reboot`, and `catch_up` after
+//! downtime.
 
 use std::time::{Duration, Instant};
 
@@ -224,19 +224,7 @@ command = "true"
     // The daemon last scheduled both jobs an hour ago, so the top of the
     // current hour was missed while it was down.
     let last = now() - TimeDelta::hours(1);
-    let state = serde_json::json!({
-        "version": 1,
-        "last_scheduled": {
-            "hourly-catch": cronduct::record::ts::format(&last),
-            "hourly-plain": cronduct::record::ts::format(&last),
-        },
-    });
-    std::fs::create_dir_all(d.state_dir()).expect("create state dir");
-    std::fs::write(
-        d.state_dir().join("state.json"),
-        serde_json::to_vec(&state).expect("json"),
-    )
-    .expect("write state.json");
+    d.write_last_scheduled(&["hourly-catch", "hourly-plain"], last);
     d.start();
 
     let caught = d.wait_finishes("hourly-catch", 1, SECS_20).remove(0);

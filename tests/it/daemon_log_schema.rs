@@ -1,7 +1,7 @@
-//! The execution log as scripts read it (SPEC §6): one line of each kind
-//! the real daemon writes — `start`, `finish` (a final one and one that
-//! announces a retry) and `skip` — snapshotted verbatim, field names and
-//! order included, with only the values that change from run to run
+//! The execution log as scripts read it (cronduct.toml(5) EXECUTION LOG): one
+//! line of each kind the real daemon writes — `start`, `finish` (a final one
+//! and one that announces a retry) and `skip` — snapshotted verbatim, field
+//! names and order included, with only the values that change from run to run
 //! (times, ids, pids, the host name) redacted.
 
 use crate::support::daemon::{Daemon, NEVER, SECS_20};

@@ -1,4 +1,4 @@
-//! Pauses with a reason and an end (SPEC §11) in the real daemon: a timed
+//! Pauses with a reason and an end  in the real daemon: a timed
 //! pause ends by itself, on time and across a restart; every job pauses
 //! and resumes at once, also from the CLI; bad bodies are refused.
 

@@ -1,7 +1,7 @@
-//! Hot reload of the real daemon (SPEC §4, §8): editors' rename-over
-//! writes, drop-in files, SIGHUP and `POST /api/v1/reload`; a broken
-//! config is refused while the old jobs keep running; a reload never
-//! kills or duplicates a running attempt.
+//! Hot reload of the real daemon (cronduct-run(1), cronduct.toml(5) ADMIN
+//! API): editors' rename-over writes, drop-in files, SIGHUP and `POST
+//! /api/v1/reload`; a broken config is refused while the old jobs keep
+//! running; a reload never kills or duplicates a running attempt.
 
 use std::time::Duration;
 

@@ -53,7 +53,16 @@ printf '{{"removed": %d, "hit_rate": 0.93, "ok": true, "by_dir": {{"tmp": 3}}}}'
     let second = run(&d, "cleanup");
     assert_eq!(result_of(&second)["removed"], 8);
 
-    let stats = d.get("/api/v1/stats?days=1");
+    // The history index takes the record in after the run's answer: wait
+    // for the stats to count both runs.
+    let stats = d.poll(
+        "the stats to count both runs",
+        crate::support::daemon::SECS_20,
+        || {
+            let stats = d.get("/api/v1/stats?days=1");
+            (stats["jobs"]["cleanup"]["attempts"] == 2).then_some(stats)
+        },
+    );
     assert_eq!(
         stats["jobs"]["cleanup"]["results"],
         json!({

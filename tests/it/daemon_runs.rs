@@ -1,7 +1,7 @@
-//! Running jobs through the real daemon (SPEC §2, §5): timeouts that take
-//! the whole process tree down, retries with backoff under one run id,
-//! the three concurrency policies, an output flood, and the clean
-//! environment of a command.
+//! Running jobs through the real daemon (cronduct.toml(5) JOBS and RUNNING A
+//! JOB): timeouts that take the whole process tree down, retries with backoff
+//! under one run id, the three concurrency policies, an output flood, and the
+//! clean environment of a command.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

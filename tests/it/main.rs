@@ -10,6 +10,7 @@ mod action_http;
 mod api_cli;
 mod api_http;
 mod check;
+mod daemon_alerts;
 mod daemon_cli;
 mod daemon_lifecycle;
 mod daemon_log_schema;

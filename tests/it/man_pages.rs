@@ -71,7 +71,7 @@ fn exit_status(roff: &mut Roff, command: &str) {
     }
 }
 
-/// What exit status 1 means for each command (SPEC §9).
+/// What exit status 1 means for each command (cronduct(1) EXIT STATUS).
 fn failure_meaning(command: &str) -> &'static str {
     match command {
         "run" => {

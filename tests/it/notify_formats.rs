@@ -1,9 +1,8 @@
-//! The notices of SPEC §11 against real peers on 127.0.0.1: each webhook
-//! format checked the way its service parses it, a healthchecks-protocol
-//! server for `notify.ping`, the SMTP sink for the new events.
+//! The notices of cronduct.toml(5) NOTIFICATIONS against real peers on
+//! 127.0.0.1: each webhook format checked the way its service parses it, a
+//! healthchecks-protocol server for `notify.ping`, the SMTP sink for the
+//! new events.
 
-// Shared with the notifier's own tests; this binary uses part of it.
-#[allow(dead_code)]
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

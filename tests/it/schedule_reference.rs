@@ -28,7 +28,8 @@ struct Case {
     tz: String,
     from: String,
     expected: Vec<String>,
-    /// cronsim's own answer, kept where it breaks the SPEC.
+    /// cronsim's own answer, kept where it breaks the schedule semantics of
+    /// cronduct.toml(5).
     #[serde(default)]
     cronsim: Option<Vec<String>>,
 }
@@ -135,7 +136,7 @@ fn the_table_covers_what_the_spec_lists() {
             );
         }
     }
-    // The cases where cronsim breaks the SPEC stay visible in the table.
+    // The cases where cronsim breaks cronduct.toml(5)'s semantics stay visible in the table.
     assert!(has(&|c| c.cronsim.is_some()));
 }
 

@@ -10,7 +10,7 @@ use super::Validator;
 use crate::config::diagnostic::{FileId, suggest, suggest_timezones};
 use crate::config::machine::Account;
 use crate::config::raw::{Amount, Scope, Sp};
-use crate::config::units::{parse_duration, parse_size};
+use crate::units::{parse_duration, parse_size};
 
 impl Validator<'_> {
     /// The option `v` names, or an error `KEY: unknown WHAT "v"` whose help

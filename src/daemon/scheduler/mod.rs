@@ -33,13 +33,13 @@ use self::timetable::Timetable;
 use super::control::{ControlError, Inbox};
 use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
 use crate::clock::Clock;
-use crate::config::units::format_duration;
 use crate::config::{Config, ConfigErrors, Job, Notify, NotifyOn};
 use crate::notify::{self, Event, Notice, NotifyState, decide};
 use crate::record::{
     FinishRecord, LogEvent, MissedRecord, SkipRecord, SlowRecord, Status, Trigger,
 };
 use crate::state::State;
+use crate::units::format_duration;
 use crate::wire::{LastReload, ReloadDiff};
 
 /// The longest the scheduler sleeps without looking at the wall clock.
@@ -246,11 +246,19 @@ impl Scheduler {
     }
 
     /// Logs and announces the instants `job` missed while the daemon was
-    /// down (after `last`, the one last started), if any.
+    /// down (after `last`, the one last started), if any. They count as
+    /// scheduled from now on, so a restart before the job's next instant
+    /// does not report them again.
     fn report_missed(&mut self, job: &Job, now: DateTime<Utc>, last: DateTime<Utc>) {
         let Some(missed) = self.timetable.missed_instants(&job.id, now, last) else {
             return;
         };
+        let reported = self
+            .state
+            .last_scheduled
+            .entry(job.id.clone())
+            .or_insert(missed.newest);
+        *reported = (*reported).max(missed.newest);
         self.missed_total += missed.listed.len() as u64 + missed.more;
         tracing::warn!(
             job = %job.id,

@@ -33,7 +33,7 @@ impl Scheduler {
             Ok(config) => {
                 let diff = self.apply(config, now);
                 // The previous jobs and the parser's buffers are freed now.
-                crate::daemon::trim_heap();
+                crate::daemon::memory::trim_heap();
                 tracing::info!(
                     "configuration reloaded: {} added, {} removed, {} changed",
                     diff.added.len(),

@@ -1141,3 +1141,35 @@ async fn pauses_that_ended_while_the_daemon_was_stopped_end_at_start_up() {
     // The next wake is planned for the remaining end, and only for it.
     assert_eq!(s.pause_ends.next(), Some(utc("2026-06-01T14:00:00Z")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn missed_instants_of_a_job_without_catch_up_are_not_reported_again() {
+    let config = format!("[jobs.plain]\nschedule = \"0 * * * *\"\n{NOPE}\n");
+    let mut state = State::default();
+    state
+        .last_scheduled
+        .insert("plain".into(), utc("2026-06-01T08:00:00Z"));
+    let Built {
+        mut scheduler,
+        notices,
+        ..
+    } = build(&config, "2026-06-01T13:30:00Z", state).await;
+    scheduler.start(Vec::new());
+    assert_eq!(notices.lock().expect("lock").len(), 1);
+    assert!(scheduler.runs.is_empty(), "no catch_up: nothing runs");
+    assert_eq!(
+        scheduler.state.last_scheduled["plain"],
+        utc("2026-06-01T13:00:00Z"),
+        "the newest reported instant is persisted"
+    );
+
+    // A restart before 14:00 has nothing new to report.
+    let state = scheduler.state.clone();
+    let Built {
+        mut scheduler,
+        notices,
+        ..
+    } = build(&config, "2026-06-01T13:40:00Z", state).await;
+    scheduler.start(Vec::new());
+    assert!(notices.lock().expect("lock").is_empty());
+}

@@ -92,6 +92,9 @@ pub struct MissedInstants {
     pub more: u64,
     /// The count stopped at [`MISSED_COUNT_LIMIT`]: `more` is a lower bound.
     pub capped: bool,
+    /// The newest missed instant (`now` when the count was capped): what
+    /// has been reported, so a later start-up reports only what follows.
+    pub newest: DateTime<Utc>,
 }
 
 /// A planned start whose due time has come.
@@ -391,10 +394,16 @@ impl Timetable {
                 })
                 .collect();
             let more = total - listed.len() as u64;
+            let newest = i64::try_from(total)
+                .ok()
+                .and_then(|k| step.checked_mul(k))
+                .and_then(|ms| last.checked_add_signed(chrono::Duration::milliseconds(ms)))
+                .unwrap_or(now);
             return Some(MissedInstants {
                 listed,
                 more,
                 capped: false,
+                newest,
             });
         }
         let mut cursor = last;
@@ -410,6 +419,7 @@ impl Timetable {
                     listed,
                     more,
                     capped: true,
+                    newest: now,
                 });
             }
             walked += 1;
@@ -424,6 +434,7 @@ impl Timetable {
             listed,
             more,
             capped: false,
+            newest: cursor,
         })
     }
 

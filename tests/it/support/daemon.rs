@@ -154,6 +154,22 @@ impl Daemon {
         std::fs::rename(&temp, &path).expect("rename over the file");
     }
 
+    /// Writes the state file a daemon leaves when it last scheduled each
+    /// of `jobs` at `at` and has been down since.
+    pub fn write_last_scheduled(&self, jobs: &[&str], at: chrono::DateTime<chrono::Utc>) {
+        let last: serde_json::Map<String, Value> = jobs
+            .iter()
+            .map(|job| (job.to_string(), cronduct::record::ts::format(&at).into()))
+            .collect();
+        let state = serde_json::json!({"version": 1, "last_scheduled": last});
+        std::fs::create_dir_all(self.state_dir()).expect("create state dir");
+        std::fs::write(
+            self.state_dir().join("state.json"),
+            serde_json::to_vec(&state).expect("json"),
+        )
+        .expect("write state.json");
+    }
+
     /// Starts the daemon and waits until `/health` answers.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "the daemon is already running");

@@ -6,3 +6,4 @@ pub mod log;
 pub mod poll;
 pub mod procfs;
 pub mod smtp_sink;
+pub mod webhook;

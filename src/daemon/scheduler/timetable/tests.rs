@@ -216,7 +216,7 @@ fn catch_up_windows() {
     ];
     for (window, last, now, want) in cases {
         let mut j = job("hourly", "0 * * * *", "UTC");
-        j.catch_up = window.map(|w| crate::config::units::parse_duration(w).expect("valid"));
+        j.catch_up = window.map(|w| crate::units::parse_duration(w).expect("valid"));
         let mut t = Timetable::new(no_jitter);
         t.insert(Arc::new(j), utc(now), &LastScheduled::new());
         assert_eq!(

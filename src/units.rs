@@ -1,5 +1,7 @@
 //! Durations (`500ms`, `90s`, `1h30m`, `2d`, or whole seconds) and sizes
-//! (`64KiB`, `1MiB`, or bytes), as SPEC §2 writes them.
+//! (`64KiB`, `1MiB`, or bytes), as cronduct.toml(5) writes them. A leaf:
+//! the config, the API's parameters, the CLI and the messages that print
+//! a duration all use it, and it uses nothing of the crate.
 
 use std::time::Duration;
 
