@@ -29,3 +29,4 @@ pub mod state;
 pub mod testkit;
 pub mod units;
 pub mod wire;
+pub mod zone;

@@ -646,7 +646,7 @@ mod tests {
         Job::new(
             id,
             "@hourly".parse().expect("valid schedule"),
-            chrono_tz::Tz::UTC,
+            crate::zone::Zone::utc(),
             Action::Command(command),
             "jobs.toml",
         )

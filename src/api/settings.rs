@@ -104,7 +104,7 @@ mod tests {
         let mut job = Job::new(
             "j",
             "@daily".parse().expect("valid"),
-            chrono_tz::UTC,
+            crate::zone::Zone::utc(),
             Action::Command(Command::Argv(vec!["true".into()])),
             "jobs.toml",
         );

@@ -33,7 +33,8 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One aligned line per job (id, schedule, zone, next run), then
-/// `N jobs OK in FILE`. The next run is RFC 3339 in the job's own zone;
+/// `N jobs OK in FILE` and where the zone rules come from (the system's
+/// tz database and its release, or the compiled-in copy). The next run is RFC 3339 in the job's own zone;
 /// `@reboot` jobs show "at daemon start", disabled ones "disabled", and a
 /// schedule with no instant left "never".
 fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
@@ -44,10 +45,8 @@ fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
         } else if job.schedule.is_reboot() {
             "at daemon start".to_string()
         } else {
-            match job.schedule.next_after(now, job.timezone, now) {
-                Some(at) => at
-                    .with_timezone(&job.timezone)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            match job.schedule.next_after(now, &job.timezone, now) {
+                Some(at) => job.timezone.rfc3339(at),
                 None => "never".to_string(),
             }
         };
@@ -64,6 +63,7 @@ fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
         super::format::table(&["ID", "SCHEDULE", "ZONE", "NEXT RUN"], &rows)
     };
     let n = config.jobs.len();
+    let _ = writeln!(out, "{}", crate::zone::Database::global().describe());
     let _ = writeln!(out, "{n} job{} OK in {file}", if n == 1 { "" } else { "s" });
     out
 }

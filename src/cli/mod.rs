@@ -147,8 +147,10 @@ pub struct NextArgs {
         required_unless_present = "schedule"
     )]
     pub job: Option<String>,
-    /// A cron expression or macro, instead of a job.
-    #[arg(long, value_name = "EXPR")]
+    /// A cron expression or macro, instead of a job. Any value is taken as
+    /// the expression, even one starting with `-`, so a malformed one is
+    /// reported as such (exit 1).
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
     pub schedule: Option<String>,
     /// IANA time zone for --schedule (default: the system zone).
     #[arg(long, value_name = "TZ", requires = "schedule", conflicts_with = "job")]

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono_tz::Tz;
+use crate::zone::Zone;
 use toml::de::DeValue;
 
 use super::model::{Concurrency, Notify};
@@ -420,7 +420,7 @@ settings! {
         enabled: Flag => bool, check flag, Default("true"),
             example "enabled = false",
             "false keeps the job defined but never schedules it";
-        timezone: Text => Tz, check timezone,
+        timezone: Text => Zone, check timezone,
             Default("the [defaults] value, else the system's zone"),
             example r#"timezone = "Europe/Berlin""#,
             "the IANA time zone the schedule is read in";

@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use chrono_tz::Tz;
+use crate::zone::{Database, Zone};
 
 /// A user or a group, for an account lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,9 @@ pub struct Machine {
     /// crontab with no owner named.
     pub user_name: String,
     /// The zone of jobs with no `timezone` anywhere.
-    pub time_zone: Tz,
+    pub time_zone: Zone,
+    /// Where zone names are looked up.
+    pub zones: Database,
     /// The state folder of a user other than root
     /// (`$XDG_STATE_HOME/cronduct`), `None` when there is none.
     pub user_state_dir: Option<PathBuf>,
@@ -52,7 +54,8 @@ impl Machine {
                 .ok()
                 .flatten()
                 .map_or_else(|| "root".to_string(), |u| u.name),
-            time_zone: crate::schedule::system_timezone(),
+            time_zone: Database::global().system_zone(),
+            zones: Database::global().clone(),
             user_state_dir: user_state_dir(),
             lookup: Box::new(|account, name| {
                 match account {
@@ -75,7 +78,8 @@ impl Machine {
             is_root,
             host_name: "testhost".to_string(),
             user_name: "test".to_string(),
-            time_zone: Tz::UTC,
+            time_zone: Zone::utc(),
+            zones: Database::compiled_in(),
             user_state_dir: Some(PathBuf::from("/home/test/.local/state/cronduct")),
             lookup: Box::new(lookup),
         }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono_tz::Tz;
+use crate::zone::Zone;
 
 use crate::schedule::Schedule;
 
@@ -30,6 +30,15 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     /// Jobs by id, in id order.
     pub jobs: BTreeMap<String, Job>,
+}
+
+impl Config {
+    /// The TZif files the jobs' zones were read from: a tzdata update
+    /// that rewrites one changes the jobs' next runs, so the daemon
+    /// watches them like the config files.
+    pub fn zone_files(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.jobs.values().filter_map(|job| job.timezone.file())
+    }
 }
 
 /// `[daemon]`, with per-user defaults filled in (cronduct.toml(5), FILES).
@@ -207,7 +216,7 @@ pub struct Job {
     pub id: String,
     pub description: String,
     pub schedule: Schedule,
-    pub timezone: Tz,
+    pub timezone: Zone,
     pub action: Action,
     pub enabled: bool,
     pub timeout: Option<Duration>,
@@ -252,7 +261,7 @@ impl Job {
     pub fn new(
         id: impl Into<String>,
         schedule: Schedule,
-        timezone: Tz,
+        timezone: Zone,
         action: Action,
         source: impl Into<PathBuf>,
     ) -> Job {
@@ -310,7 +319,7 @@ mod tests {
             ..Job::new(
                 "j",
                 "@hourly".parse().expect("valid"),
-                Tz::UTC,
+                Zone::utc(),
                 Action::Command(Command::Shell("true".into())),
                 "jobs.toml",
             )

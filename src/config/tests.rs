@@ -87,7 +87,7 @@ fn built_in_defaults() {
     assert!(!j.critical);
     assert_eq!((j.warn_after, j.expect_success_within), (None, None));
     assert_eq!(j.success_exit_codes, [0]);
-    assert_eq!(j.timezone, crate::schedule::system_timezone());
+    assert_eq!(j.timezone, crate::zone::Database::global().system_zone());
     assert_eq!(j.action, Action::Command(Command::Shell("true".into())));
 
     let d = &c.daemon;
@@ -140,7 +140,7 @@ notify = {}
 "#,
     );
     let a = &c.jobs["inherits"];
-    assert_eq!(a.timezone, chrono_tz::Asia::Tokyo);
+    assert_eq!(a.timezone.name(), "Asia/Tokyo");
     assert_eq!(a.timeout, Some(Duration::from_secs(3600)));
     assert_eq!(a.retries, 2);
     assert_eq!(a.retry_delay, Duration::from_secs(300));
@@ -160,7 +160,7 @@ notify = {}
     assert_eq!(notify.after, 1);
 
     let b = &c.jobs["overrides"];
-    assert_eq!(b.timezone, chrono_tz::UTC);
+    assert_eq!(b.timezone.name(), "UTC");
     assert_eq!(b.timeout, None, "timeout = 0 switches the default off");
     assert_eq!(b.retries, 0);
     assert_eq!(b.concurrency, Concurrency::Replace);
@@ -439,7 +439,7 @@ fn the_machine_gives_the_zone_and_the_sender() {
         false,
     )
     .expect("valid");
-    assert_eq!(c.jobs["a"].timezone, chrono_tz::UTC);
+    assert_eq!(c.jobs["a"].timezone.name(), "UTC");
     assert_eq!(c.smtp.expect("smtp").from, "cronduct@testhost");
 }
 

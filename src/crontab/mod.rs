@@ -35,7 +35,7 @@ pub mod render;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
-use chrono_tz::Tz;
+use crate::zone::{Database, Zone};
 
 use crate::config::Machine;
 use crate::config::machine::Account;
@@ -113,7 +113,7 @@ pub struct Entry {
     pub mail: Mail,
     pub mail_from: Option<String>,
     /// `CRON_TZ` above the line: the name as written and the zone.
-    pub cron_tz: Option<(String, Tz)>,
+    pub cron_tz: Option<(String, Zone)>,
 }
 
 impl Entry {
@@ -266,7 +266,7 @@ struct Vars {
     shell: Option<String>,
     mail: Option<Mail>,
     mail_from: Option<String>,
-    cron_tz: Option<(String, Tz)>,
+    cron_tz: Option<(String, Zone)>,
 }
 
 impl Vars {
@@ -293,7 +293,7 @@ impl Vars {
                 });
             }
             "MAILFROM" => self.mail_from = Some(value),
-            "CRON_TZ" => match value.trim_start_matches(':').parse::<Tz>() {
+            "CRON_TZ" => match Database::global().zone(value.trim_start_matches(':')) {
                 Ok(tz) => {
                     out.notes.push(Note {
                         line,

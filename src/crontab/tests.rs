@@ -114,8 +114,8 @@ fn each_line_gets_the_variables_above_it() {
     assert_eq!(last.mail_to("alice"), Vec::<String>::new());
     assert_eq!(last.schedule_text, "@weekly");
     assert_eq!(
-        last.cron_tz.as_ref().map(|(_, tz)| *tz),
-        Some(Tz::Europe__Berlin)
+        last.cron_tz.as_ref().map(|(_, tz)| tz.name()),
+        Some("Europe/Berlin")
     );
     let notes: Vec<usize> = p.notes.iter().map(|n| n.line).collect();
     assert_eq!(notes, vec![9, 13], "{:?}", p.notes);

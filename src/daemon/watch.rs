@@ -1,4 +1,6 @@
-//! Noticing edits to the config file and its includes.
+//! Noticing edits to the config file and its includes, and to the zone
+//! files of the jobs' time zones (a tzdata update): either reloads the
+//! configuration, which re-reads the zones.
 //!
 //! We watch the *directories* that hold the files, not the files: editors
 //! and config-management tools write a new file and rename it over the
@@ -116,6 +118,14 @@ impl ConfigWatcher {
         };
         // The main file may be missing or renamed away mid-edit; keep it.
         interest.files.insert(config.path.clone());
+        // The jobs' zone files, and what a link like /etc/localtime points
+        // to: a tzdata update replaces the file the link leads to.
+        for file in config.zone_files() {
+            interest.files.insert(file.to_path_buf());
+            if let Ok(target) = std::fs::canonicalize(file) {
+                interest.files.insert(target);
+            }
+        }
         let wanted: BTreeSet<PathBuf> = interest
             .files
             .iter()

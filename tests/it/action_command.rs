@@ -20,7 +20,7 @@ fn job(command: Command) -> Job {
     Job::new(
         "test-job",
         "@hourly".parse().expect("valid schedule"),
-        chrono_tz::Tz::UTC,
+        cronduct::zone::Zone::utc(),
         Action::Command(command),
         "jobs.toml",
     )

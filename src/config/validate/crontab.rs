@@ -21,6 +21,7 @@ use crate::config::machine::Account;
 use crate::config::model::{Action, Command, Concurrency, Job, Notify, NotifyOn};
 use crate::config::raw::{RawCrontab, Scope, Sp};
 use crate::crontab::{self, Format, Ids};
+use crate::zone::Zone;
 
 /// One crontab file the loader read for the `crontabs` key.
 #[derive(Debug)]
@@ -94,7 +95,7 @@ impl Validator<'_> {
             );
             for c in converted {
                 mails |= !c.email.is_empty();
-                let job = from_crontab(&c, defaults, self.machine.time_zone, path);
+                let job = from_crontab(&c, defaults, self.machine.time_zone.clone(), path);
                 jobs.insert(job.id.clone(), job);
             }
         }
@@ -136,20 +137,20 @@ impl Validator<'_> {
 fn from_crontab(
     c: &crontab::Converted<'_>,
     defaults: &Settings,
-    system_zone: chrono_tz::Tz,
+    system_zone: Zone,
     path: &std::path::Path,
 ) -> Job {
     let e = c.entry;
     let timezone = e
         .cron_tz
         .as_ref()
-        .map(|(_, tz)| *tz)
-        .or(defaults.timezone)
+        .map(|(_, tz)| tz.clone())
+        .or_else(|| defaults.timezone.clone())
         .unwrap_or(system_zone);
     let base = Job::new(
         c.id.clone(),
         e.schedule.clone(),
-        timezone,
+        timezone.clone(),
         Action::Command(Command::Shell(e.command.clone())),
         path,
     );

@@ -337,7 +337,10 @@ impl Validator<'_> {
             return None;
         }
         let mut merged = own.inherit(defaults);
-        let timezone = merged.timezone.unwrap_or(self.machine.time_zone);
+        let timezone = merged
+            .timezone
+            .take()
+            .unwrap_or_else(|| self.machine.time_zone.clone());
         // What the job and `[defaults]` leave unset keeps the built-in
         // default `Job::new` gives it.
         let base = Job::new(

@@ -50,6 +50,7 @@ use super::machine::Machine;
 use super::model::{DaemonSettings, Job, SmtpSettings, SmtpTls};
 use super::raw::RawFile;
 pub(crate) use crontab::CrontabFile;
+use crate::zone::{Zone, ZoneError};
 
 /// What validation produced; only used when no diagnostic was recorded.
 pub(crate) struct Validated {
@@ -169,6 +170,10 @@ pub(crate) struct Validator<'a> {
     /// because thousands of jobs usually share a handful of accounts.
     users: HashMap<String, Result<bool, String>>,
     groups: HashMap<String, Result<bool, String>>,
+    /// Zone lookups by name, for the same reason: each reads a file.
+    zones: HashMap<String, Result<Zone, ZoneError>>,
+    /// Every zone name, listed at the first unknown one (for suggestions).
+    zone_names: Option<Vec<String>>,
     has_smtp: bool,
 }
 
@@ -186,6 +191,8 @@ impl<'a> Validator<'a> {
             machine,
             users: HashMap::new(),
             groups: HashMap::new(),
+            zones: HashMap::new(),
+            zone_names: None,
             has_smtp: main.smtp.is_some(),
         }
     }

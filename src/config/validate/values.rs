@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono_tz::Tz;
+use crate::zone::{Zone, ZoneError};
 
 use super::Validator;
 use crate::config::diagnostic::{FileId, suggest, suggest_timezones};
@@ -123,26 +123,40 @@ impl Validator<'_> {
         scope: &Scope,
         key: &str,
         v: &Sp<String>,
-    ) -> Option<Tz> {
+    ) -> Option<Zone> {
         let name = v.get_ref();
-        if let Ok(tz) = name.parse::<Tz>() {
-            return Some(tz);
-        }
-        let near = suggest_timezones(name);
-        let help = if near.is_empty() {
-            "an IANA zone name like \"UTC\", \"Europe/Berlin\" or \"America/New_York\" \
-             (see /usr/share/zoneinfo)"
-                .to_string()
-        } else {
-            let near: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
-            format!("did you mean {}?", near.join(" or "))
+        let zones = &self.machine.zones;
+        let found = self
+            .zones
+            .entry(name.clone())
+            .or_insert_with(|| zones.zone(name))
+            .clone();
+        let e = match found {
+            Ok(zone) => return Some(zone),
+            Err(e) => e,
         };
-        self.error(
-            file,
-            v.span(),
-            format!("{}: unknown time zone \"{name}\"", scope.key(key)),
-        )
-        .help = Some(help);
+        let help = match e {
+            ZoneError::Unknown(_) => {
+                let names = self.zone_names.get_or_insert_with(|| zones.names());
+                let near = suggest_timezones(name, names);
+                if near.is_empty() {
+                    format!(
+                        "an IANA zone name like \"UTC\", \"Europe/Berlin\" or \"America/New_York\" \
+                         (see {})",
+                        zones.names_at()
+                    )
+                } else {
+                    let near: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
+                    format!("did you mean {}?", near.join(" or "))
+                }
+            }
+            // Found but unusable: say so rather than guess at a name.
+            ZoneError::NotTzif { .. } | ZoneError::Unreadable { .. } => {
+                "reinstall the tz database (the tzdata package) or pick another zone".to_string()
+            }
+        };
+        self.error(file, v.span(), format!("{}: {e}", scope.key(key)))
+            .help = Some(help);
         None
     }
 

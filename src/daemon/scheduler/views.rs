@@ -84,12 +84,9 @@ impl Scheduler {
         let job = &slot.job;
         let next_runs = job
             .schedule
-            .upcoming(now, job.timezone, slot.anchor, 5)
+            .upcoming(now, &job.timezone, slot.anchor, 5)
             .into_iter()
-            .map(|t| {
-                t.with_timezone(&job.timezone)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-            })
+            .map(|t| job.timezone.rfc3339(t))
             .collect();
         JobDetail {
             summary: self.summary(slot),
