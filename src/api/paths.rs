@@ -114,3 +114,34 @@ pub enum Segment {
     Literal(&'static str),
     Param(&'static str),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    #[test]
+    fn requests_find_their_endpoint_and_its_role() {
+        let find = |m: Method, p: &str| Endpoint::find(&m, p).map(|e| (e.path, e.role));
+        assert_eq!(
+            find(Method::GET, "/api/v1/jobs/backup"),
+            Some((JOB.path, Role::Read))
+        );
+        assert_eq!(
+            find(Method::HEAD, "/api/v1/jobs"),
+            Some((JOBS.path, Role::Read))
+        );
+        assert_eq!(
+            find(Method::POST, "/api/v1/jobs/backup/pause"),
+            Some((PAUSE.path, Role::Operate))
+        );
+        assert_eq!(
+            find(Method::POST, "/api/v1/reload"),
+            Some((RELOAD.path, Role::Operate))
+        );
+        assert_eq!(find(Method::POST, "/api/v1/jobs/backup"), None);
+        assert_eq!(find(Method::GET, "/api/v1/jobs//runs"), None);
+        assert_eq!(find(Method::DELETE, "/api/v1/jobs/backup"), None);
+        assert_eq!(find(Method::GET, "/api/v1/jobs/backup/runs/x"), None);
+    }
+}
