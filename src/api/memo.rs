@@ -420,6 +420,7 @@ mod tests {
             log_max_size: 1 << 20,
             log_keep: 1,
             shutdown_grace: Duration::from_secs(1),
+            keys: Vec::new(),
         };
         let opened = crate::log::open(&settings, Arc::new(FakeClock::new(t0())), "h".into())
             .await

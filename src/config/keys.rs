@@ -35,6 +35,8 @@ pub enum Table {
     /// Above the first `[table]` header.
     Top,
     Daemon,
+    /// A `[[daemon.keys]]` entry: one API key and its role.
+    ApiKey,
     Smtp,
     /// `[defaults]`: every job setting, no action.
     Defaults,
@@ -81,6 +83,7 @@ pub fn keys() -> impl Iterator<Item = &'static Key> {
     [
         TOP,
         RawDaemon::KEYS,
+        RawApiKey::KEYS,
         RawSmtp::KEYS,
         RawAction::KEYS,
         RawSettings::KEYS,
@@ -96,6 +99,7 @@ pub fn keys() -> impl Iterator<Item = &'static Key> {
 pub(crate) fn example(scope: Table, path: &str) -> Option<&'static str> {
     let nested = |t: Table| match t {
         Table::Http => Table::Job,
+        Table::ApiKey => Table::Daemon,
         Table::Notify | Table::Webhook | Table::Job => scope,
         other => other,
     };
@@ -223,6 +227,22 @@ keys! {
         shutdown_grace: Duration, Default("30s"),
             example r#"shutdown_grace = "30s""#,
             "how long running jobs get to finish on SIGTERM";
+        keys: ApiKeys, Default("none"),
+            example r#"[[daemon.keys]] with name = "ci", file = "/etc/cronduct/ci.key", role = "operate""#,
+            "further API keys, each with a name and a role, written as [[daemon.keys]] tables";
+    }
+
+    /// One `[[daemon.keys]]` entry.
+    struct RawApiKey in ApiKey, prefix "keys." {
+        name: Text, Required,
+            example r#"name = "ci""#,
+            "the key's name, which logs and answers show instead of the key";
+        file: Text, Required,
+            example r#"file = "/etc/cronduct/ci.key""#,
+            "a file holding the key, re-read at each reload";
+        role: Text, Required,
+            example r#"role = "operate""#,
+            "read, operate or admin";
     }
 
     /// `[smtp]`.

@@ -53,6 +53,52 @@ pub struct DaemonSettings {
     pub log_max_size: u64,
     pub log_keep: u32,
     pub shutdown_grace: Duration,
+    /// `[[daemon.keys]]`, in the order written; names are unique and never
+    /// `default`, the name of the `admin_key_file` key.
+    pub keys: Vec<ApiKeySpec>,
+}
+
+/// What a key may do over the admin API (cronduct.toml(5) API KEYS). Each
+/// role includes the ones before it, so the order is the derived one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Reads only.
+    Read,
+    /// Also pause, resume, run, cancel and reload.
+    Operate,
+    /// Also manages job definitions.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Read, Role::Operate, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Operate => "operate",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `[[daemon.keys]]` entry. The key itself stays in its file until
+/// the daemon (or the CLI) reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeySpec {
+    pub name: String,
+    pub file: PathBuf,
+    pub role: Role,
 }
 
 /// How the SMTP connection is secured.

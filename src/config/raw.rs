@@ -14,7 +14,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, FileId, suggest};
 pub(crate) use super::keys::{
-    RawAction, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, RawWebhook, TOP_KEYS,
+    RawAction, RawApiKey, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, RawWebhook, TOP_KEYS,
 };
 use super::keys::{Table, example, job_key_names};
 
@@ -73,6 +73,8 @@ pub(crate) mod kind {
             .table(key, v)
             .map(|t| Sp::new(v.span(), read_table(r, t, "notify.", RawNotify::default(), RawNotify::read, RawNotify::NAMES)));
         Webhook: Sp<RawWebhookForm>, "a URL string or a table", |r, key, v| r.webhook(key, v);
+        /// `[[daemon.keys]]`: an array of `{ name, file, role }` tables.
+        ApiKeys: Sp<Vec<Sp<RawApiKey>>>, "an array of tables", |r, key, v| r.api_keys(key, v);
     }
 }
 
@@ -660,6 +662,28 @@ impl Reader<'_> {
             }
         };
         Some(Sp::new(v.span(), form))
+    }
+
+    /// `[[daemon.keys]]`: each entry read as a [`RawApiKey`] with the span
+    /// of its whole table, so a missing key can point at its entry. A bad
+    /// entry is reported and the rest kept.
+    fn api_keys(&mut self, key: &str, v: &Sp<DeValue<'_>>) -> Option<Sp<Vec<Sp<RawApiKey>>>> {
+        let items = self.array(key, v, "an array of tables")?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(t) = self.table(key, item) {
+                let entry = read_table(
+                    self,
+                    t,
+                    "keys.",
+                    RawApiKey::default(),
+                    RawApiKey::read,
+                    RawApiKey::NAMES,
+                );
+                out.push(Sp::new(extent(item), entry));
+            }
+        }
+        Some(Sp::new(v.span(), out))
     }
 
     /// Webhook headers: each value a string or `{ file = "/path" }`. A

@@ -360,14 +360,13 @@ fn api_task(
     settings: &crate::config::DaemonSettings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
-    let admin_key =
-        crate::api::load_or_create_key(settings).context("cannot set up the admin key")?;
+    let keys = crate::api::KeyRing::load(settings).context("cannot set up the API keys")?;
     let ctx = crate::api::ApiContext {
         handle,
         history,
         log,
         notifications,
-        admin_key,
+        keys,
         listen: settings.listen,
         started_at: clock.now(),
         clock,

@@ -312,6 +312,7 @@ fn section_of(table: Table) -> &'static str {
     match table {
         Table::Top => "TOP-LEVEL KEYS",
         Table::Daemon => "THE [daemon] TABLE",
+        Table::ApiKey => "API KEYS",
         Table::Smtp => "THE [smtp] TABLE",
         Table::Defaults | Table::Job => "JOBS",
         Table::Http => "HTTP REQUESTS",

@@ -281,6 +281,7 @@ impl Fixture {
             log_max_size: 100 << 20,
             log_keep: 3,
             shutdown_grace: Duration::from_secs(1),
+            keys: Vec::new(),
         };
         let options = LogOptions {
             // A repaired log is noticed quickly.
@@ -331,7 +332,7 @@ impl Fixture {
                     history: opened.history.clone(),
                     log: opened.sink.clone(),
                     notifications: notifier.counters(),
-                    admin_key: KEY.into(),
+                    keys: cronduct::api::KeyRing::admin_only(KEY.into()),
                     listen: addr,
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),

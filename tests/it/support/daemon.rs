@@ -451,6 +451,12 @@ impl Daemon {
         )
     }
 
+    /// A request with `key` (or none); any status.
+    pub fn api_as(&self, method: &str, path: &str, key: Option<&str>) -> Reply {
+        self.try_http(method, path, key)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.diagnostics()))
+    }
+
     /// `POST path` with `body`, with the admin key; any status.
     pub fn post_body(&self, path: &str, body: &str) -> Reply {
         let key = self.key();
