@@ -49,8 +49,8 @@ use super::keys::Settings;
 use super::machine::Machine;
 use super::model::{DaemonSettings, Job, SmtpSettings, SmtpTls};
 use super::raw::RawFile;
-pub(crate) use crontab::CrontabFile;
 use crate::zone::{Zone, ZoneError};
+pub(crate) use crontab::CrontabFile;
 
 /// What validation produced; only used when no diagnostic was recorded.
 pub(crate) struct Validated {
