@@ -24,7 +24,10 @@
 //!   killed by SIGPIPE.
 //! - stdout and stderr are read concurrently from the start into bounded
 //!   tails of `output_limit` bytes each (the last bytes are kept).
-//! - stdin is `/dev/null`.
+//! - stdin is `/dev/null`, or, for a job with `stdin` text, a pipe the
+//!   text is written to and then closed. A command that exits or closes
+//!   its input without reading it all is not an error (cron's rule for
+//!   the `%` input of a crontab line).
 //! - The environment is a clean one, like cron's, in this order (later
 //!   entries override earlier ones): `PATH=/usr/local/bin:/usr/bin:/bin`,
 //!   `HOME`, `USER`, `LOGNAME` of the job user, `SHELL` = the job's
@@ -153,6 +156,7 @@ struct Prepared {
     output_limit: usize,
     success_exit_codes: Vec<i32>,
     result: ResultDir,
+    stdin: Option<Arc<str>>,
 }
 
 impl Prepared {
@@ -215,6 +219,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         env,
         workdir.as_os_str(),
         identity.clone(),
+        job.stdin.is_some(),
     )
     .map_err(|e| start_error(&program, &identity.name, &workdir, &e))?;
     Ok(Prepared {
@@ -225,6 +230,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         output_limit: job.output_limit,
         success_exit_codes: job.success_exit_codes.clone(),
         result,
+        stdin: job.stdin.as_deref().map(Arc::from),
     })
 }
 
@@ -266,6 +272,20 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
             ));
         }
     };
+    if let (Some(input), Some(text)) = (spawned.stdin, prepared.stdin.clone()) {
+        match pipe::Sender::from_owned_fd(input) {
+            Ok(sender) => {
+                tokio::spawn(write_input(sender, text));
+            }
+            Err(e) => {
+                let _ = killpg(pgid(pid), Signal::SIGKILL);
+                return Err(format!(
+                    "cannot write the input of {}: {e}",
+                    prepared.program.display()
+                ));
+            }
+        }
+    }
     let limit = prepared.output_limit;
     Ok(Running {
         pid,
@@ -278,6 +298,15 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
         success_exit_codes: prepared.success_exit_codes,
         result: prepared.result,
     })
+}
+
+/// Writes a job's `stdin` text to its input pipe, then closes it. A
+/// child that exits or closes its input early makes the write fail with
+/// `EPIPE` (the daemon ignores SIGPIPE): that ends the writing, nothing
+/// more; the attempt's outcome is the child's.
+async fn write_input(mut sender: pipe::Sender, text: Arc<str>) {
+    use tokio::io::AsyncWriteExt;
+    let _ = sender.write_all(text.as_bytes()).await;
 }
 
 /// Threads that start processes. Two: while one waits for its child to

@@ -333,6 +333,8 @@ mod tests {
             running: false,
             next_run: Some(t0()),
             consecutive_failures: 0,
+            source: "config".into(),
+            origin: "jobs.toml".into(),
             signals: Default::default(),
         }
     }

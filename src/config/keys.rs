@@ -111,18 +111,29 @@ pub(crate) fn job_key_names() -> Vec<&'static str> {
 }
 
 /// The top-level keys that are not tables.
-const TOP: &[Key] = &[Key {
-    name: "include",
-    path: "include",
-    table: Table::Top,
-    kind: <kind::TextList as Kind>::WHAT,
-    unset: Unset::Default("none"),
-    example: r#"include = ["jobs.d/*.toml"]"#,
-    doc: "glob patterns of further files that hold [jobs.*] tables",
-}];
+const TOP: &[Key] = &[
+    Key {
+        name: "include",
+        path: "include",
+        table: Table::Top,
+        kind: <kind::TextList as Kind>::WHAT,
+        unset: Unset::Default("none"),
+        example: r#"include = ["jobs.d/*.toml"]"#,
+        doc: "glob patterns of further files that hold [jobs.*] tables",
+    },
+    Key {
+        name: "crontabs",
+        path: "crontabs",
+        table: Table::Top,
+        kind: "an array of paths or { path, user } tables",
+        unset: Unset::Default("none"),
+        example: r#"crontabs = ["/etc/crontab", "/etc/cron.d/*"]"#,
+        doc: "crontab files read in place, as cron reads them",
+    },
+];
 
 /// Everything that may be written at the top level, for "did you mean".
-pub(crate) const TOP_KEYS: &[&str] = &["include", "daemon", "smtp", "defaults", "jobs"];
+pub(crate) const TOP_KEYS: &[&str] = &["include", "crontabs", "daemon", "smtp", "defaults", "jobs"];
 
 /// Declares the keys of one table. For each struct: the raw struct with
 /// one `Option` field per key, its `KEYS` rows and `NAMES`, and `read`,
@@ -473,5 +484,8 @@ settings! {
         success_exit_codes: IntegerList => Vec<i32>, check exit_codes, Default("[0]"),
             example "success_exit_codes = [0, 3]",
             "the exit codes that count as success for commands";
+        stdin: Text => Option<String>, check stdin, Default("none"),
+            example r#"stdin = "yes\n""#,
+            "text fed to the command's standard input";
     }
 }

@@ -28,6 +28,9 @@ pub struct Machine {
     pub is_root: bool,
     /// The host name, for `[smtp] from`'s default.
     pub host_name: String,
+    /// The name of the effective user: whom cron would mail about a
+    /// crontab with no owner named.
+    pub user_name: String,
     /// The zone of jobs with no `timezone` anywhere.
     pub time_zone: Tz,
     /// The state folder of a user other than root
@@ -45,6 +48,10 @@ impl Machine {
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".to_string()),
+            user_name: nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| "root".to_string(), |u| u.name),
             time_zone: crate::schedule::system_timezone(),
             user_state_dir: user_state_dir(),
             lookup: Box::new(|account, name| {
@@ -67,6 +74,7 @@ impl Machine {
         Machine {
             is_root,
             host_name: "testhost".to_string(),
+            user_name: "test".to_string(),
             time_zone: Tz::UTC,
             user_state_dir: Some(PathBuf::from("/home/test/.local/state/cronduct")),
             lookup: Box::new(lookup),

@@ -17,10 +17,15 @@ use crate::schedule::Schedule;
 pub struct Config {
     /// The main file, as given (made absolute).
     pub path: PathBuf,
-    /// The main file and every include that matched, for the file watcher.
+    /// The main file, every include that matched, every crontab read and
+    /// every crontab path written without wildcards (read or not yet
+    /// there), for the file watcher.
     pub files: Vec<PathBuf>,
     /// The directories whose changes may add or remove an include.
     pub include_dirs: Vec<PathBuf>,
+    /// The directories whose changes may add or remove a crontab of the
+    /// `crontabs` key: any file whose name cron would read counts.
+    pub crontab_dirs: Vec<PathBuf>,
     pub daemon: DaemonSettings,
     pub smtp: Option<SmtpSettings>,
     /// Jobs by id, in id order.
@@ -229,8 +234,14 @@ pub struct Job {
     pub expect_success_within: Option<Duration>,
     /// The exit codes that make a command attempt a success; never empty.
     pub success_exit_codes: Vec<i32>,
+    /// Text written to a command's standard input, which is `/dev/null`
+    /// without it.
+    pub stdin: Option<String>,
     /// The file the job was defined in.
     pub source: PathBuf,
+    /// The line of a job read from a crontab (the `crontabs` key), which
+    /// `source` names; `None` for a job of the configuration's own.
+    pub crontab_line: Option<usize>,
 }
 
 impl Job {
@@ -271,7 +282,9 @@ impl Job {
             warn_after: None,
             expect_success_within: None,
             success_exit_codes: vec![0],
+            stdin: None,
             source: source.into(),
+            crontab_line: None,
         }
     }
 

@@ -177,9 +177,20 @@ impl RawJob {
 }
 
 /// One file's content, every value of the expected type.
+/// One entry of `crontabs`: a glob of system crontabs (a string), or a
+/// user crontab (a table) and its owner.
+#[derive(Debug)]
+pub(crate) struct RawCrontab {
+    pub path: Sp<String>,
+    /// Written as a table: a user crontab, whose lines have no user field.
+    pub table: bool,
+    pub user: Option<Sp<String>>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct RawFile {
     pub include: Vec<Sp<String>>,
+    pub crontabs: Vec<RawCrontab>,
     pub daemon: Option<RawDaemon>,
     /// Where the `daemon` table is in the text: its header and every key
     /// and value in it.
@@ -240,7 +251,9 @@ pub(crate) fn read_file(
     };
     for (key, value) in doc.get_ref() {
         let name: &str = key.get_ref();
-        if let (Some(main), "include" | "daemon" | "smtp" | "defaults") = (included_from, name) {
+        if let (Some(main), "include" | "crontabs" | "daemon" | "smtp" | "defaults") =
+            (included_from, name)
+        {
             r.diags.push(
                 Diagnostic::at(
                     file,
@@ -259,6 +272,7 @@ pub(crate) fn read_file(
                     raw.include = list.into_inner();
                 }
             }
+            "crontabs" => raw.crontabs = r.crontabs(value),
             "daemon" => {
                 raw.daemon_span = Some(extent(value));
                 raw.daemon = r.table("daemon", value).map(|t| {
@@ -544,6 +558,66 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// `crontabs`: each element a path (glob) string or `{ path, user }`.
+    /// A bad element is reported and the rest kept.
+    fn crontabs(&mut self, v: &Sp<DeValue<'_>>) -> Vec<RawCrontab> {
+        const WHAT: &str = "an array of paths or { path, user } tables";
+        let Some(items) = self.array("crontabs", v, WHAT) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match item.get_ref() {
+                DeValue::String(s) => out.push(RawCrontab {
+                    path: Sp::new(item.span(), s.to_string()),
+                    table: false,
+                    user: None,
+                }),
+                DeValue::Table(t) => {
+                    let (mut path, mut user) = (None, None);
+                    for (key, value) in t {
+                        let name: &str = key.get_ref();
+                        match name {
+                            "path" => path = self.string("crontabs.path", value),
+                            "user" => user = self.string("crontabs.user", value),
+                            other => {
+                                let help = match suggest(other, &["path", "user"]) {
+                                    Some(near) => format!("did you mean `crontabs.{near}`?"),
+                                    None => "an entry's keys are `path` and `user`".to_string(),
+                                };
+                                self.diags.push(
+                                    Diagnostic::at(
+                                        self.file,
+                                        key.span(),
+                                        format!("key `crontabs`: unknown key `crontabs.{other}`"),
+                                    )
+                                    .help(help),
+                                );
+                            }
+                        }
+                    }
+                    match path {
+                        Some(path) => out.push(RawCrontab {
+                            path,
+                            table: true,
+                            user,
+                        }),
+                        None => self.diags.push(
+                            Diagnostic::at(
+                                self.file,
+                                item.span(),
+                                "key `crontabs`: a table entry needs a `path`",
+                            )
+                            .help(r#"for example: { path = "/var/spool/cron/crontabs/alice", user = "alice" }"#),
+                        ),
+                    }
+                }
+                other => self.type_error("crontabs", item.span(), WHAT, other),
+            }
+        }
+        out
     }
 
     /// An array of strings. A bad element is reported and the rest kept.

@@ -28,11 +28,22 @@ pub struct JobSummary {
     #[serde(with = "ts::option")]
     pub next_run: Option<DateTime<Utc>>,
     pub consecutive_failures: u32,
+    /// Where the job is defined: `"config"` (a `[jobs.ID]` table) or
+    /// `"crontab"` (a line of a file the `crontabs` key names).
+    #[serde(default = "config_source")]
+    pub source: String,
+    /// The file that defines it; `file:line` for a crontab line.
+    #[serde(default)]
+    pub origin: String,
     /// The scheduler's inputs to `/health` and to the job's [`Health`],
     /// which the API shows instead (it joins the last run's status from
     /// the history index): not part of the JSON.
     #[serde(skip)]
     pub signals: HealthSignals,
+}
+
+fn config_source() -> String {
+    "config".to_string()
 }
 
 /// What only the scheduler knows about a job's health.

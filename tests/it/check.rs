@@ -567,4 +567,9 @@ fn example_config_passes() {
         listed.stdout.contains("\ndisk-report "),
         "the drop-in job is listed"
     );
+    assert!(
+        listed.stdout.contains("\ncrontab-cat "),
+        "the line of examples/crontab is listed: {}",
+        listed.stdout
+    );
 }

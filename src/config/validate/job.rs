@@ -234,6 +234,17 @@ impl Validator<'_> {
             .and_then(|n| usize::try_from(n).ok())
     }
 
+    /// Any text; the command reads it on its standard input.
+    pub(crate) fn stdin(
+        &mut self,
+        _: FileId,
+        _: &Scope,
+        _: &str,
+        v: &Sp<String>,
+    ) -> Option<Option<String>> {
+        Some(Some(v.get_ref().clone()))
+    }
+
     /// Every code from 0 to 255, and at least one: with none, no attempt
     /// could succeed.
     pub(crate) fn exit_codes(

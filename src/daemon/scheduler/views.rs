@@ -68,6 +68,15 @@ impl Scheduler {
                 .get(&job.id)
                 .copied()
                 .unwrap_or(0),
+            source: match job.crontab_line {
+                Some(_) => "crontab",
+                None => "config",
+            }
+            .to_string(),
+            origin: match job.crontab_line {
+                Some(line) => format!("{}:{line}", job.source.display()),
+                None => job.source.display().to_string(),
+            },
         }
     }
 

@@ -119,6 +119,8 @@ fn summary(id: &str, schedule: &str, zone: &str, action: &str) -> JobSummary {
         running: false,
         next_run: None,
         consecutive_failures: 0,
+        source: "config".into(),
+        origin: "/etc/cronduct/jobs.toml".into(),
         signals: Default::default(),
     }
 }
