@@ -388,7 +388,7 @@ impl Running {
         kill_grace: Duration,
         cancel: CancellationToken,
     ) -> ActionOutcome {
-        let expired = super::until(timeout.map(|t| self.started + t));
+        let expired = super::until(timeout.map(|t| super::saturating_after(self.started, t)));
         let stop = tokio::select! {
             biased;
             status = &mut self.exit => return self.finish(status.ok(), None).await,
@@ -403,7 +403,7 @@ impl Running {
     async fn terminate(&mut self, grace: Duration) -> Option<WaitStatus> {
         let group = pgid(self.pid);
         let _ = killpg(group, Signal::SIGTERM);
-        let grace_end = Instant::now() + grace;
+        let grace_end = super::saturating_after(Instant::now(), grace);
         let ended = tokio::select! {
             status = &mut self.exit => Some(status.ok()),
             () = tokio::time::sleep_until(grace_end) => None,

@@ -347,9 +347,16 @@ impl Job {
     /// `retry_delay × retry_backoff^(n-1)` (cronduct.toml(5), RUNNING A JOB),
     /// capped at a day so a large backoff cannot overflow.
     pub fn retry_delay_for(&self, n: u32) -> Duration {
-        let factor = self.retry_backoff.powi(n.saturating_sub(1) as i32);
+        // 0 × ∞ is NaN, which `from_secs_f64` refuses with a panic.
+        if self.retry_delay.is_zero() {
+            return Duration::ZERO;
+        }
+        let factor = self
+            .retry_backoff
+            .powi(i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX));
         let secs = self.retry_delay.as_secs_f64() * factor;
-        Duration::from_secs_f64(secs.clamp(0.0, 86_400.0))
+        Duration::try_from_secs_f64(secs.clamp(0.0, 86_400.0))
+            .unwrap_or(Duration::from_secs(86_400))
     }
 }
 
@@ -379,5 +386,19 @@ mod tests {
         assert_eq!(got, vec![30, 60, 120, 240]);
         assert_eq!(job(30, 1.0).retry_delay_for(5).as_secs(), 30);
         assert_eq!(job(30, 1e9).retry_delay_for(9).as_secs(), 86_400);
+    }
+
+    /// A zero delay times an infinite factor is NaN: it must mean no
+    /// wait, never a panic in the run task.
+    #[test]
+    fn retry_delay_never_panics_on_extreme_factors() {
+        for backoff in [1e300, f64::MAX, 100.0] {
+            for n in [1, 2, 60, u32::MAX] {
+                assert_eq!(job(0, backoff).retry_delay_for(n), Duration::ZERO);
+                assert!(
+                    job(u64::MAX / 4, backoff).retry_delay_for(n) <= Duration::from_secs(86_400)
+                );
+            }
+        }
     }
 }

@@ -773,3 +773,43 @@ notify = { webhook = 5 }
         "{e}"
     );
 }
+
+/// Every duration key and the backoff factor are bounded, with an error
+/// that names the limit, so no accepted value can overflow the clock.
+#[test]
+fn durations_and_factors_beyond_the_limits_are_refused() {
+    let huge = "9223372036854775807";
+    let cases: &[(&str, &str)] = &[
+        ("timeout", huge),
+        ("kill_grace", huge),
+        ("jitter", huge),
+        ("retry_delay", huge),
+        ("timeout", "\"3651d\""),
+        ("jitter", "\"100000h\""),
+    ];
+    for (key, value) in cases {
+        let e = errors_of(&format!(
+            "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\n{key} = {value}\n"
+        ));
+        assert_eq!(job_key_line(&e), [(Some("a"), Some(*key), Some(4))], "{e}");
+        assert!(e.to_string().contains("limit of 3650d"), "{e}");
+    }
+    let e = errors_of("[daemon]\nshutdown_grace = 9223372036854775807\n");
+    assert!(e.to_string().contains("shutdown_grace"), "{e}");
+    assert!(e.to_string().contains("limit of 3650d"), "{e}");
+    for backoff in ["1e300", "100.5"] {
+        let e = errors_of(&format!(
+            "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\nretry_delay = 0\nretry_backoff = {backoff}\n"
+        ));
+        assert!(e.to_string().contains("limit of 100"), "{e}");
+    }
+    // The limits themselves are accepted.
+    let c = load_one(
+        "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\ntimeout = \"3650d\"\n\
+         retry_backoff = 100\n",
+    );
+    assert_eq!(
+        c.jobs["a"].timeout,
+        Some(Duration::from_secs(3650 * 86_400))
+    );
+}

@@ -14,6 +14,11 @@ use crate::config::model::{Action, Concurrency, Job};
 use crate::config::raw::{Amount, RawJob, Scope, Sp};
 use crate::schedule::Schedule;
 
+/// The largest `retry_backoff`: past it the delay reaches the duration
+/// limit within a couple of retries anyway, and a bound keeps the delay
+/// arithmetic finite.
+const MAX_BACKOFF: f64 = 100.0;
+
 const SCHEDULE_HELP: &str = "5 fields `minute hour day-of-month month day-of-week` \
      (6 with seconds first), or a macro: @hourly, @daily, @weekly, @monthly, @yearly, \
      @reboot, @every 90s";
@@ -93,14 +98,19 @@ impl Validator<'_> {
         v: &Sp<f64>,
     ) -> Option<f64> {
         let x = *v.get_ref();
-        if x.is_finite() && x >= 1.0 {
+        if (1.0..=MAX_BACKOFF).contains(&x) {
             return Some(x);
         }
+        let problem = if x > MAX_BACKOFF {
+            format!("is more than the limit of {MAX_BACKOFF}")
+        } else {
+            "is less than 1.0".to_string()
+        };
         self.error_help(
             f,
             v.span(),
-            format!("{}: {x} is less than 1.0", scope.key(key)),
-            "a multiplier of at least 1.0: 1.0 keeps every retry delay the same, \
+            format!("{}: {x} {problem}", scope.key(key)),
+            "a multiplier from 1.0 to 100: 1.0 keeps every retry delay the same, \
              2.0 doubles it each time",
         );
         None

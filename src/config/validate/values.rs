@@ -12,6 +12,11 @@ use crate::config::machine::Account;
 use crate::config::raw::{Amount, Scope, Sp};
 use crate::units::{parse_duration, parse_size};
 
+/// The longest duration any key takes: far beyond any real timeout, grace
+/// or delay, and far enough below the clock's range that adding it to
+/// "now" can never overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
 impl Validator<'_> {
     /// The option `v` names, or an error `KEY: unknown WHAT "v"` whose help
     /// is the nearest name, else `choices` (what each option means).
@@ -47,7 +52,7 @@ impl Validator<'_> {
     ) -> Option<Duration> {
         let help = "a duration like \"90s\", \"5m\", \"1h30m\" or a whole number of seconds";
         let parse = |n: u64| Duration::from_secs(n);
-        self.amount(
+        let d = self.amount(
             file,
             scope,
             key,
@@ -55,7 +60,21 @@ impl Validator<'_> {
             ("duration", help),
             parse,
             parse_duration,
-        )
+        )?;
+        if d > MAX_DURATION {
+            self.error_help(
+                file,
+                v.span(),
+                format!(
+                    "{}: {}s is longer than the limit of 3650d (10 years)",
+                    scope.key(key),
+                    d.as_secs()
+                ),
+                help,
+            );
+            return None;
+        }
+        Some(d)
     }
 
     pub(crate) fn size(

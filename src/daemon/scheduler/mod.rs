@@ -750,7 +750,7 @@ impl Scheduler {
         // like any other.
         self.runs
             .cancel_retrying("cancelled: the daemon was shutting down");
-        Instant::now() + grace
+        crate::action::saturating_after(Instant::now(), grace)
     }
 }
 

@@ -273,7 +273,9 @@ impl Timetable {
             .flatten()
             .map(|scheduled_at| Planned {
                 scheduled_at,
-                due: scheduled_at + (self.jitter)(job.jitter),
+                due: scheduled_at
+                    .checked_add_signed((self.jitter)(job.jitter))
+                    .unwrap_or(scheduled_at),
             });
         if let Some(p) = slot.next {
             self.queue.insert((p.due, id.to_string()));
