@@ -338,3 +338,19 @@ enabled = false
     assert_eq!(code, Some(1));
     assert!(err.contains("missing.toml"), "{err}");
 }
+
+#[test]
+fn explain_reads_the_schedule_before_the_instants() {
+    insta::assert_snapshot!(transcript(&[
+        "next",
+        "--explain",
+        "--schedule",
+        "30 2 * * 1-5",
+        "--timezone",
+        "Europe/Berlin",
+        "--from",
+        "2026-03-27T12:00:00+01:00",
+        "--count",
+        "2",
+    ]));
+}
