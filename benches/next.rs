@@ -57,7 +57,9 @@ fn main() {
                 for _ in 0..CALLS {
                     after = black_box(&schedule)
                         .next_after(black_box(after), &tz, start)
-                        .expect("an instant");
+                        // A rare schedule (29 February) runs out at the
+                        // year-9999 end within the calls: start over.
+                        .unwrap_or(start);
                 }
                 black_box(after);
                 began.elapsed() / CALLS

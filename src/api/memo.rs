@@ -325,6 +325,7 @@ mod tests {
             id: id.into(),
             description: format!("the \"{id}\" job"),
             schedule: "0 2 * * *".into(),
+            schedule_text: "At 02:00 every day, UTC".into(),
             timezone: "UTC".into(),
             action: "command".into(),
             enabled: true,

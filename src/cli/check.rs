@@ -1,5 +1,5 @@
 //! `cronduct check`: validate the configuration the daemon would load and
-//! show, per job, its schedule, zone and next run.
+//! show, per job, its schedule, zone, next run and the schedule in words.
 //!
 //! Exit 0 when valid (with `-q`, silently), 1 when not, with every problem
 //! on stderr. Reads the clock once, for the "next run" column; changes
@@ -32,9 +32,10 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One aligned line per job (id, schedule, zone, next run), then
-/// `N jobs OK in FILE` and where the zone rules come from (the system's
-/// tz database and its release, or the compiled-in copy). The next run is RFC 3339 in the job's own zone;
+/// One aligned line per job (id, schedule, zone, next run, the schedule
+/// in words), then where the zone rules come from (the system's tz
+/// database and its release, or the compiled-in copy) and
+/// `N jobs OK in FILE`. The next run is RFC 3339 in the job's own zone;
 /// `@reboot` jobs show "at daemon start", disabled ones "disabled", and a
 /// schedule with no instant left "never".
 fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
@@ -55,12 +56,13 @@ fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
             job.schedule.source().to_string(),
             job.timezone.name().to_string(),
             next,
+            job.schedule.in_words(&job.timezone),
         ]);
     }
     let mut out = if rows.is_empty() {
         String::new()
     } else {
-        super::format::table(&["ID", "SCHEDULE", "ZONE", "NEXT RUN"], &rows)
+        super::format::table(&["ID", "SCHEDULE", "ZONE", "NEXT RUN", "IN WORDS"], &rows)
     };
     let n = config.jobs.len();
     let _ = writeln!(out, "{}", crate::zone::Database::global().describe());

@@ -55,7 +55,7 @@ pub struct ClientArgs {
 pub enum Command {
     /// Run the daemon in the foreground.
     Run(RunArgs),
-    /// Validate the configuration and show each job's next run.
+    /// Validate the configuration; show each job's next run and schedule in words.
     Check(CheckArgs),
     /// Print the next fire instants of a schedule or a configured job.
     Next(NextArgs),
@@ -161,6 +161,10 @@ pub struct NextArgs {
     /// How many instants to print.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub count: usize,
+    /// Print the schedule in plain English first ("At 02:30 on Monday to
+    /// Friday, Europe/Berlin"), then the instants.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,8 @@
 //!   cannot know: it counts from `--from` (default now) and says so on
 //!   stderr.
 //! - A job with `enabled = false` is listed anyway, with a note on stderr.
+//! - `--explain` puts the reading on the first line of stdout, before the
+//!   instants, so `--explain --count 0` prints only the reading.
 //! - A closed stdout (`| head -1`) ends the command quietly with exit 0.
 
 use std::io::Write;
@@ -89,6 +91,9 @@ fn print_next(
         (None, None) => return Err(anyhow!("give a JOB or --schedule EXPR")),
     };
 
+    if args.explain {
+        writeln!(out, "{}", schedule.in_words(&tz)).context("writing to stdout")?;
+    }
     if schedule.is_reboot() {
         writeln!(
             err,

@@ -25,6 +25,7 @@ mod cron;
 #[cfg(test)]
 mod proptests;
 mod search;
+mod words;
 
 use std::time::Duration;
 
@@ -141,6 +142,29 @@ impl Schedule {
     /// The expression as written in the config (surrounding blanks removed).
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The plain-English reading, with the zone for the expressions it
+    /// matters to: "At 02:30 on Monday to Friday, Europe/Berlin". `@every`
+    /// and `@reboot` are the same in every zone, so they name none.
+    pub fn in_words(&self, tz: &Zone) -> String {
+        match &self.kind {
+            Kind::Reboot => {
+                "Once per boot of the machine, when the daemon first starts after it".to_string()
+            }
+            Kind::Every(every) => words::every_in_words(*every),
+            Kind::Cron(_) => {
+                let expr = self
+                    .source
+                    .strip_prefix('@')
+                    .and_then(|name| {
+                        let name = name.to_ascii_lowercase();
+                        MACROS.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
+                    })
+                    .unwrap_or(&self.source);
+                format!("{}, {}", words::cron_in_words(expr), tz.name())
+            }
+        }
     }
 
     /// `@reboot`: runs once when the daemon starts, never on a timer.

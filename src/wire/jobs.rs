@@ -15,6 +15,9 @@ pub struct JobSummary {
     pub id: String,
     pub description: String,
     pub schedule: String,
+    /// The schedule in plain English, with its zone: "At 02:30 on Monday
+    /// to Friday, Europe/Berlin".
+    pub schedule_text: String,
     pub timezone: String,
     /// `"command"` or `"http"`.
     pub action: String,

@@ -488,7 +488,8 @@ http = { url = "http://127.0.0.1:9780/health" }
     );
 }
 
-/// The next run is shown in the job's own zone, with its offset.
+/// The next run is shown in the job's own zone, with its offset, and the
+/// schedule in words.
 #[test]
 fn summary_shows_next_run_in_the_job_zone() {
     let out = check(
@@ -506,7 +507,11 @@ command = "echo happy new year"
         .find(|l| l.starts_with("new-year"))
         .expect("a line for the job");
     assert!(line.contains("Asia/Kolkata"), "{line}");
-    assert!(line.ends_with("-01-01T00:00:00+05:30"), "{line}");
+    assert!(line.contains("-01-01T00:00:00+05:30  "), "{line}");
+    assert!(
+        line.ends_with("At 00:00 on day 1 of the month in January, Asia/Kolkata"),
+        "the schedule in words ends the line: {line}"
+    );
 }
 
 #[test]

@@ -536,3 +536,19 @@ fn zones_come_from_tzdir() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("(see {tzdir})")));
 }
+
+#[test]
+fn explain_reads_the_schedule_before_the_instants() {
+    insta::assert_snapshot!(transcript(&[
+        "next",
+        "--explain",
+        "--schedule",
+        "30 2 * * 1-5",
+        "--timezone",
+        "Europe/Berlin",
+        "--from",
+        "2026-03-27T12:00:00+01:00",
+        "--count",
+        "2",
+    ]));
+}

@@ -55,6 +55,7 @@ impl Scheduler {
             id: job.id.clone(),
             description: job.description.clone(),
             schedule: job.schedule.to_string(),
+            schedule_text: job.schedule.in_words(&job.timezone),
             timezone: job.timezone.name().to_string(),
             action: job.action.kind().to_string(),
             enabled: job.enabled,

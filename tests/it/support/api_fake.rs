@@ -111,6 +111,13 @@ fn summary(id: &str, schedule: &str, zone: &str, action: &str) -> JobSummary {
         id: id.into(),
         description: format!("the {id} job"),
         schedule: schedule.into(),
+        schedule_text: match (
+            schedule.parse::<cronduct::schedule::Schedule>(),
+            cronduct::zone::Database::global().zone(zone),
+        ) {
+            (Ok(s), Ok(tz)) => s.in_words(&tz),
+            _ => String::new(),
+        },
         timezone: zone.into(),
         action: action.into(),
         enabled: true,
