@@ -43,15 +43,7 @@ const DAY_NAMES: [&str; 7] = [
     "Saturday",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Second,
-    Minute,
-    Hour,
-    DayOfMonth,
-    Month,
-    DayOfWeek,
-}
+use super::cron::Field;
 
 impl Field {
     fn unit(self) -> (&'static str, &'static str) {

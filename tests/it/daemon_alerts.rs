@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::daemon::{Daemon, NEVER, SECS_20, now};
 use crate::support::webhook::webhook_receiver;
-use cronduct::record::{LogEvent, MissedRecord, SlowRecord, Status, Trigger};
+use cronduct::record::{LogEvent, SlowRecord, Status, Trigger};
 
 /// The JSON documents the receiver got for `event`, in arrival order.
 fn docs_of(
@@ -159,17 +159,6 @@ command = "true"
     assert_eq!(d.health().body["status"], "healthy");
 }
 
-/// The missed lines in the run log, per job.
-fn missed(d: &Daemon, job: &str) -> Vec<MissedRecord> {
-    d.events()
-        .into_iter()
-        .filter_map(|e| match e {
-            LogEvent::Missed(m) if m.job == job => Some(m),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Every top of the hour after `after`, up to and including `until`.
 fn hour_tops(after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let hour = TimeDelta::hours(1);
@@ -215,7 +204,7 @@ command = "true"
     let caught = d.wait_finishes("hourly-catch", 1, SECS_20).remove(0);
     assert_eq!(caught.trigger, Trigger::CatchUp, "{caught:?}");
     for job in ["hourly-catch", "hourly-plain"] {
-        let lines = missed(&d, job);
+        let lines = d.missed(job);
         assert_eq!(lines.len(), 1, "{job}: one missed line: {lines:?}");
         let line = &lines[0];
         assert_eq!(line.scheduled_at, hour_tops(last, line.ts), "{job}");
@@ -239,7 +228,7 @@ command = "true"
     }
     // Catch-up ran the newest missed instant once; the job without it did
     // not run at all.
-    let newest = *missed(&d, "hourly-catch")[0]
+    let newest = *d.missed("hourly-catch")[0]
         .scheduled_at
         .last()
         .expect("one");
@@ -259,7 +248,7 @@ command = "true"
     d.wait_finishes("witness", 1, SECS_20);
     let since = hour_tops(reported, now());
     for job in ["hourly-catch", "hourly-plain"] {
-        let lines = missed(&d, job);
+        let lines = d.missed(job);
         assert_eq!(
             lines.len(),
             1 + usize::from(!since.is_empty()),

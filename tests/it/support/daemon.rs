@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use cronduct::record::{FinishRecord, LogEvent, SkipRecord, StartRecord};
+use cronduct::record::{FinishRecord, LogEvent, MissedRecord, SkipRecord, StartRecord};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -342,6 +342,17 @@ impl Daemon {
             .into_iter()
             .filter_map(|e| match e {
                 LogEvent::Start(s) if s.job == job => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The `missed` lines of `job`.
+    pub fn missed(&self, job: &str) -> Vec<MissedRecord> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                LogEvent::Missed(m) if m.job == job => Some(m),
                 _ => None,
             })
             .collect()
