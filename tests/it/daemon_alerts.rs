@@ -75,14 +75,10 @@ notify = {{ webhook = "http://127.0.0.1:{port}/hook", on = ["slow"] }}
         (fin.status, fin.stdout.as_str()),
         (Status::Success, "done\n")
     );
-    let slow: Vec<SlowRecord> = d
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            LogEvent::Slow(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let slow: Vec<SlowRecord> = d.records(|e| match e {
+        LogEvent::Slow(s) => Some(s),
+        _ => None,
+    });
     assert_eq!(slow.len(), 1, "one slow line per run: {slow:?}");
     assert_eq!(
         (slow[0].run_id.as_str(), slow[0].warn_after_ms),
