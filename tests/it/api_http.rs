@@ -1506,3 +1506,124 @@ async fn status_names_its_components() {
     assert_eq!(a.body["scheduler"]["running"], true);
     assert!(a.body["scheduler"]["timezone"].is_string());
 }
+
+#[tokio::test]
+async fn stats_of_one_job_count_only_its_runs() {
+    let fx = Fixture::start();
+    let a = get(&fx, "/api/v1/stats?days=7&job=gateway-health").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.body["totals"]["runs"],
+        serde_json::json!({"success": 0, "failed": 1, "timeout": 0, "cancelled": 0, "error": 0, "lost": 0})
+    );
+    let jobs: Vec<&String> = a.body["jobs"].as_object().expect("jobs").keys().collect();
+    assert_eq!(jobs, ["gateway-health"]);
+    let days = a.body["days"].as_array().expect("days");
+    assert_eq!(days.len(), 7);
+    let failed: u64 = days
+        .iter()
+        .map(|d| d["runs"]["failed"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(failed, 1, "its failure is in its day");
+    let a = get(&fx, "/api/v1/stats?days=30&job=never-heard-of").await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "a job without runs has empty days"
+    );
+    assert_eq!(a.body["totals"]["attempts"], 0);
+    assert_eq!(a.body["days"].as_array().expect("days").len(), 30);
+}
+
+/// A raw GET of one of the status page's paths (no key), with `headers`.
+async fn page_get(fx: &Fixture, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = client().get(format!("{}{path}", fx.url));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.expect("request")
+}
+
+#[tokio::test]
+async fn the_status_page_is_served_without_a_key_with_a_strict_policy() {
+    let fx = Fixture::start();
+    let shell = page_get(&fx, "/", &[]).await;
+    assert_eq!(shell.status(), StatusCode::OK);
+    let h = shell.headers().clone();
+    assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().expect("csp");
+    assert!(csp.starts_with("default-src 'self';"), "{csp}");
+    for part in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let html = shell.text().await.expect("body");
+    assert!(html.contains(r#"<script type="module" src="/ui/app.js">"#));
+    assert!(
+        !html.contains("<script>") && !html.contains("<style") && !html.contains(" style="),
+        "no inline script or style"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no other host"
+    );
+
+    for (file, kind) in [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("api.js", "text/javascript; charset=utf-8"),
+        ("chart.js", "text/javascript; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+        ("icon.svg", "image/svg+xml"),
+    ] {
+        let a = page_get(&fx, &format!("/ui/{file}"), &[]).await;
+        assert_eq!(a.status(), StatusCode::OK, "{file}");
+        assert_eq!(a.headers()[header::CONTENT_TYPE], kind, "{file}");
+    }
+    let a = page_get(&fx, "/ui/secrets.json", &[]).await;
+    assert_eq!(a.status(), StatusCode::NOT_FOUND);
+    // The page is open; the data behind it is not.
+    let a = page_get(&fx, "/api/v1/jobs", &[]).await;
+    assert_eq!(a.status(), StatusCode::UNAUTHORIZED);
+    // The Host check covers the page too (DNS rebinding).
+    let a = page_get(&fx, "/", &[("host", "evil.example")]).await;
+    assert_eq!(a.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_page_files_come_gzipped_and_as_304_when_unchanged() {
+    use std::io::Read as _;
+    let fx = Fixture::start();
+    let plain = page_get(&fx, "/ui/app.js", &[]).await;
+    let etag = plain.headers()[header::ETAG]
+        .to_str()
+        .expect("etag")
+        .to_string();
+    let source = plain.bytes().await.expect("body");
+    let gz = page_get(&fx, "/ui/app.js", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
+    let packed = gz.bytes().await.expect("body");
+    assert!(
+        packed.len() * 2 < source.len(),
+        "{} of {}",
+        packed.len(),
+        source.len()
+    );
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_end(&mut unpacked)
+        .expect("gunzip");
+    assert_eq!(unpacked, source);
+    let again = page_get(&fx, "/ui/app.js", &[("if-none-match", &etag)]).await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(
+        again
+            .headers()
+            .contains_key(header::CONTENT_SECURITY_POLICY)
+    );
+    assert!(again.bytes().await.expect("body").is_empty());
+}

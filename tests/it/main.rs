@@ -32,3 +32,4 @@ mod next_cli;
 mod notify;
 mod notify_formats;
 mod schedule_reference;
+mod ui_browser;

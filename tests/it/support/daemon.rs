@@ -433,6 +433,11 @@ impl Daemon {
 
     // ---- the admin API ----
 
+    /// The port the running daemon listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The admin key clients use: the fixed one, or the one the daemon
     /// generated into its state dir.
     pub fn key(&self) -> String {

@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests.
 
 pub mod api_fake;
+pub mod browser;
 pub mod daemon;
 pub mod log;
 pub mod poll;
