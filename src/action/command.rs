@@ -418,6 +418,7 @@ impl Running {
         );
         let exit_code = status.and_then(WaitStatus::code);
         let signal = status.and_then(WaitStatus::signal).map(signal_name);
+        let usage = status.map(WaitStatus::usage);
         let (status, error) = match (stop, status) {
             (Some(stop), _) => (stop.status(), Some(stop.message())),
             (None, None) => (
@@ -446,6 +447,7 @@ impl Running {
             // Read once the process has ended and its output is in: what
             // it wrote is complete, whatever became of the attempt.
             result: self.result.take(),
+            usage,
         }
     }
 }

@@ -209,6 +209,8 @@ impl History {
         if day >= oldest_kept {
             let agg = index.days.entry(day).or_default();
             agg.attempts = agg.attempts.saturating_add(1);
+            agg.usage
+                .record(rec.cpu_user_ms, rec.cpu_system_ms, rec.max_rss_kib);
             if !will_retry {
                 agg.add_run(status, duration, rec.result.as_ref());
             }

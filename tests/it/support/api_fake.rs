@@ -212,6 +212,7 @@ fn default_history(t0: DateTime<Utc>) -> Vec<FinishRecord> {
         5123,
         false,
     );
+    (db.cpu_user_ms, db.cpu_system_ms, db.max_rss_kib) = (Some(4200), Some(310), Some(12_800));
     db.result = serde_json::from_str(r#"{"removed": 12, "hit_rate": 0.93}"#).ok();
     vec![
         finish(
