@@ -24,7 +24,7 @@
 //!   killed by SIGPIPE.
 //! - stdout and stderr are read concurrently from the start into bounded
 //!   tails of `output_limit` bytes each (the last bytes are kept).
-//! - stdin is `/dev/null`.
+//! - stdin is `/dev/null`, or a pipe fed the job's `stdin` text.
 //! - The environment is a clean one, like cron's, in this order (later
 //!   entries override earlier ones): `PATH=/usr/local/bin:/usr/bin:/bin`,
 //!   `HOME`, `USER`, `LOGNAME` of the job user, `SHELL` = the job's
@@ -153,6 +153,7 @@ struct Prepared {
     output_limit: usize,
     success_exit_codes: Vec<i32>,
     result: ResultDir,
+    stdin: Option<String>,
 }
 
 impl Prepared {
@@ -209,7 +210,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         .into_iter()
         .map(|(k, v)| (OsStr::new(k), v))
         .chain(job.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
-    let launch = Launch::new(
+    let mut launch = Launch::new(
         program.as_os_str(),
         std::iter::once(arg0).chain(args),
         env,
@@ -217,6 +218,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         identity.clone(),
     )
     .map_err(|e| start_error(&program, &identity.name, &workdir, &e))?;
+    launch.stdin_pipe = job.stdin.is_some();
     Ok(Prepared {
         launch: Arc::new(launch),
         program,
@@ -225,6 +227,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         output_limit: job.output_limit,
         success_exit_codes: job.success_exit_codes.clone(),
         result,
+        stdin: job.stdin.clone(),
     })
 }
 
@@ -266,6 +269,18 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
             ));
         }
     };
+    if let (Some(fd), Some(text)) = (spawned.stdin, prepared.stdin) {
+        match pipe::Sender::from_owned_fd(fd) {
+            Ok(tx) => {
+                tokio::spawn(feed_stdin(tx, text));
+            }
+            // The child then reads end-of-file at once (our end closed).
+            Err(e) => tracing::warn!(
+                "cannot write the stdin of {}: {e}",
+                prepared.program.display()
+            ),
+        }
+    }
     let limit = prepared.output_limit;
     Ok(Running {
         pid,
@@ -450,6 +465,16 @@ impl Running {
             usage,
         }
     }
+}
+
+/// Writes the job's `stdin` text, then closes the pipe so the command
+/// reads end-of-file. A command that exits or closes its stdin before
+/// reading it all ends the write (`EPIPE`); one that never reads keeps
+/// this task waiting on a full pipe without blocking anything else, until
+/// its process ends.
+async fn feed_stdin(mut tx: pipe::Sender, text: String) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tx.write_all(text.as_bytes()).await;
 }
 
 /// Reads a pipe into a tail until end-of-file, or until told to stop; then

@@ -45,6 +45,9 @@ pub(super) struct Launch {
     envp: Vec<CString>,
     cwd: CString,
     identity: Identity,
+    /// Whether stdin is a pipe the daemon writes the job's `stdin` text
+    /// to, rather than `/dev/null`.
+    pub(super) stdin_pipe: bool,
 }
 
 /// A started child: its pid and the daemon's ends of its output pipes.
@@ -53,6 +56,8 @@ pub(super) struct Spawned {
     pub(super) pid: libc::pid_t,
     pub(super) stdout: OwnedFd,
     pub(super) stderr: OwnedFd,
+    /// The write end of stdin, when [`Launch::stdin_pipe`] asked for one.
+    pub(super) stdin: Option<OwnedFd>,
 }
 
 impl Launch {
@@ -87,6 +92,7 @@ impl Launch {
             .collect::<Result<Vec<_>, _>>()?;
         let cwd = c_string(cwd.as_bytes(), "the working directory")?;
         Ok(Launch {
+            stdin_pipe: false,
             program,
             argv,
             envp,
@@ -107,9 +113,13 @@ impl Launch {
     fn posix_spawn(&self) -> io::Result<Spawned> {
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
+        let stdin = self.stdin_pipe.then(pipe).transpose()?;
         let mut actions = FileActions::new()?;
         actions.chdir(&self.cwd)?;
-        actions.open(libc::STDIN_FILENO, c"/dev/null", libc::O_RDONLY)?;
+        match &stdin {
+            Some((read, _)) => actions.dup2(read, libc::STDIN_FILENO)?,
+            None => actions.open(libc::STDIN_FILENO, c"/dev/null", libc::O_RDONLY)?,
+        }
         actions.dup2(&out_w, libc::STDOUT_FILENO)?;
         actions.dup2(&err_w, libc::STDERR_FILENO)?;
         let attr = SpawnAttr::new()?;
@@ -136,6 +146,8 @@ impl Launch {
             pid,
             stdout: out_r,
             stderr: err_r,
+            // The read end is the child's now; ours closes here.
+            stdin: stdin.map(|(_, write)| write),
         })
     }
 
@@ -154,7 +166,11 @@ impl Launch {
             let value = entry.get(eq + 1..).unwrap_or_default();
             cmd.env(OsStr::from_bytes(&entry[..eq]), OsStr::from_bytes(value));
         }
-        cmd.stdin(Stdio::null())
+        let (stdin, feed) = match self.stdin_pipe.then(pipe).transpose()? {
+            Some((read, write)) => (Stdio::from(read), Some(write)),
+            None => (Stdio::null(), None),
+        };
+        cmd.stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let identity = self.identity.clone();
@@ -181,6 +197,7 @@ impl Launch {
                 pid,
                 stdout: out.into(),
                 stderr: err.into(),
+                stdin: feed,
             }),
             _ => Err(io::Error::other("the output pipes are missing")),
         }

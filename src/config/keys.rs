@@ -454,6 +454,9 @@ settings! {
         shell: Text => String, check shell, Default("/bin/sh"),
             example r#"shell = "/bin/bash""#,
             "the shell that runs string commands with -c";
+        stdin: Text => Option<String>, check stdin, Default("none"),
+            example r#"stdin = "yes\n""#,
+            "text fed to the command's standard input";
         output_limit: Size => usize, check output_limit, Default("64KiB"),
             example r#"output_limit = "64KiB""#,
             "bytes of stdout and of stderr kept per attempt";

@@ -219,6 +219,8 @@ pub struct Job {
     /// `[defaults].env` merged with the job's `env` (the job wins).
     pub env: BTreeMap<String, String>,
     pub shell: String,
+    /// Text fed to the command's standard input; `None`: `/dev/null`.
+    pub stdin: Option<String>,
     pub output_limit: usize,
     pub notify: Option<Notify>,
     /// Failing or overdue turns `/health` `degraded`.
@@ -265,6 +267,7 @@ impl Job {
             working_dir: None,
             env: BTreeMap::new(),
             shell: "/bin/sh".to_string(),
+            stdin: None,
             output_limit: 64 << 10,
             notify: None,
             critical: false,

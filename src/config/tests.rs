@@ -123,6 +123,7 @@ retry_backoff = 2
 concurrency = "allow"
 shell = "/bin/bash"
 output_limit = "1MiB"
+stdin = "from defaults\n"
 notify = { email = ["ops@example.com"] }
 
 [jobs.inherits]
@@ -136,6 +137,7 @@ timezone = "UTC"
 timeout = 0
 retries = 0
 concurrency = "replace"
+stdin = ""
 notify = {}
 "#,
     );
@@ -148,6 +150,8 @@ notify = {}
     assert_eq!(a.concurrency, Concurrency::Allow);
     assert_eq!(a.shell, "/bin/bash");
     assert_eq!(a.output_limit, 1 << 20);
+    assert_eq!(a.stdin.as_deref(), Some("from defaults\n"));
+    assert_eq!(c.jobs["overrides"].stdin.as_deref(), Some(""));
     let notify = a.notify.as_ref().expect("notify from defaults");
     assert_eq!(notify.email, vec!["ops@example.com".to_string()]);
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Running jobs through the real daemon (cronduct.toml(5) JOBS and RUNNING A
 //! JOB): timeouts that take the whole process tree down, retries with backoff
 //! under one run id, the three concurrency policies, an output flood, and the
-//! clean environment of a command.
+//! clean environment of a command, its `stdin`, and its resource use.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -394,4 +394,40 @@ command = "true"
         let job = listed("quick");
         (job["running"] == false && job["last_run"]["run_id"] == run_id.as_str()).then_some(())
     });
+}
+
+/// `stdin` from jobs.toml reaches the command, and the finish record and
+/// `/api/v1/stats` carry the attempt's resource use.
+#[test]
+fn stdin_and_resource_use_through_the_daemon() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.reader]
+schedule = "{NEVER}"
+command = "cat; dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null"
+stdin = "fed by cronduct\n"
+"#
+    ));
+    d.start();
+    let reply = d.post("/api/v1/jobs/reader/run?wait=true");
+    let rec: cronduct::record::FinishRecord =
+        serde_json::from_value(reply).expect("a finish record");
+    assert_eq!(rec.status, Status::Success, "{rec:?}");
+    assert_eq!(rec.stdout, "fed by cronduct\n");
+    let rss = rec.max_rss_kib.expect("max_rss_kib in the record");
+    assert!(rss >= 64 * 1024, "dd's 64 MiB buffer: {rss} KiB");
+    assert!(
+        rec.cpu_user_ms.is_some() && rec.cpu_system_ms.is_some(),
+        "{rec:?}"
+    );
+    let cpu = rec.cpu_user_ms.unwrap_or(0) + rec.cpu_system_ms.unwrap_or(0);
+
+    let stats = d.poll("the stats to count the run", SECS_20, || {
+        let s = d.get("/api/v1/stats");
+        (s["jobs"]["reader"]["attempts"] == 1).then_some(s)
+    });
+    let job = &stats["jobs"]["reader"];
+    assert_eq!(job["cpu_ms"], serde_json::json!({"total": cpu, "avg": cpu}));
+    assert_eq!(job["max_rss_kib"], rss);
 }

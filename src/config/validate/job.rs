@@ -45,6 +45,18 @@ impl Validator<'_> {
         Some(v.get_ref().clone())
     }
 
+    /// Any text: an empty one feeds nothing, and the command reads
+    /// end-of-file at once, as from `/dev/null`.
+    pub(crate) fn stdin(
+        &mut self,
+        _: FileId,
+        _: &Scope,
+        _: &str,
+        v: &Sp<String>,
+    ) -> Option<Option<String>> {
+        Some(Some(v.get_ref().clone()))
+    }
+
     pub(crate) fn flag(&mut self, _: FileId, _: &Scope, _: &str, v: &Sp<bool>) -> Option<bool> {
         Some(*v.get_ref())
     }
