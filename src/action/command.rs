@@ -32,6 +32,7 @@
 //!   `CRONDUCT_SCHEDULED_AT` (RFC 3339 UTC with milliseconds, exactly as
 //!   the run log writes `scheduled_at`, e.g. `2026-03-29T01:00:00.000Z`),
 //!   `CRONDUCT_RESULT` (the attempt's result file, see `result.rs`), then
+//!   the job's `inherit_env` (from the daemon's environment, where set),
 //!   the job's `env` (defaults already merged in).
 //! - Working directory: `working_dir`, else the job user's home; when that
 //!   home does not exist (`nobody`'s `/nonexistent`), `/`. The directory
@@ -174,10 +175,24 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
     }
     let identity = Identity::resolve(job.user.as_deref(), job.group.as_deref())?;
     let workdir = working_dir(job, &identity)?;
+    // Read at each start, so a value the daemon's environment lacks is
+    // simply not set, never an empty one.
+    let inherited: Vec<(&str, std::ffi::OsString)> = job
+        .inherit_env
+        .iter()
+        .filter_map(|name| Some((name.as_str(), std::env::var_os(name)?)))
+        .collect();
+    // The program is looked up on the PATH the command will have.
+    let inherited_path = inherited
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == "PATH")
+        .and_then(|(_, v)| v.to_str());
     let path_var = job
         .env
         .get("PATH")
         .map(String::as_str)
+        .or(inherited_path)
         .unwrap_or(DEFAULT_PATH);
     let (arg0, args): (&str, Vec<&str>) = match command {
         Command::Shell(line) => (job.shell.as_str(), vec!["-c", line.as_str()]),
@@ -209,6 +224,11 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
     let env = fixed
         .into_iter()
         .map(|(k, v)| (OsStr::new(k), v))
+        .chain(
+            inherited
+                .iter()
+                .map(|(k, v)| (OsStr::new(*k), v.as_os_str())),
+        )
         .chain(job.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
     let mut launch = Launch::new(
         program.as_os_str(),

@@ -451,6 +451,9 @@ settings! {
             Default("none"),
             example r#"env = { PGHOST = "db1" }"#,
             "extra environment variables, merged over those of [defaults]";
+        inherit_env: TextList => Vec<String>, check inherit_env, Default("none"),
+            example r#"inherit_env = ["http_proxy", "AWS_REGION"]"#,
+            "variables copied from the daemon's environment when set there";
         shell: Text => String, check shell, Default("/bin/sh"),
             example r#"shell = "/bin/bash""#,
             "the shell that runs string commands with -c";

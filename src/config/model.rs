@@ -218,6 +218,9 @@ pub struct Job {
     pub working_dir: Option<PathBuf>,
     /// `[defaults].env` merged with the job's `env` (the job wins).
     pub env: BTreeMap<String, String>,
+    /// Names copied from the daemon's environment at each start, under
+    /// `env` (which wins).
+    pub inherit_env: Vec<String>,
     pub shell: String,
     /// Text fed to the command's standard input; `None`: `/dev/null`.
     pub stdin: Option<String>,
@@ -266,6 +269,7 @@ impl Job {
             group: None,
             working_dir: None,
             env: BTreeMap::new(),
+            inherit_env: Vec::new(),
             shell: "/bin/sh".to_string(),
             stdin: None,
             output_limit: 64 << 10,

@@ -124,6 +124,7 @@ concurrency = "allow"
 shell = "/bin/bash"
 output_limit = "1MiB"
 stdin = "from defaults\n"
+inherit_env = ["http_proxy"]
 notify = { email = ["ops@example.com"] }
 
 [jobs.inherits]
@@ -151,6 +152,7 @@ notify = {}
     assert_eq!(a.shell, "/bin/bash");
     assert_eq!(a.output_limit, 1 << 20);
     assert_eq!(a.stdin.as_deref(), Some("from defaults\n"));
+    assert_eq!(a.inherit_env, ["http_proxy"]);
     assert_eq!(c.jobs["overrides"].stdin.as_deref(), Some(""));
     let notify = a.notify.as_ref().expect("notify from defaults");
     assert_eq!(notify.email, vec!["ops@example.com".to_string()]);
@@ -774,6 +776,25 @@ notify = { webhook = 5 }
         messages[16]
             .1
             .is_some_and(|h| h.starts_with("for example: webhook = ")),
+        "{e}"
+    );
+}
+
+#[test]
+fn inherit_env_names_are_variable_names() {
+    let e = errors_of(
+        "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\ninherit_env = [\"OK\", \"A=B\", \"\"]\n",
+    );
+    assert_eq!(e.errors.len(), 2, "{e}");
+    assert_eq!(
+        job_key_line(&e),
+        [
+            (Some("a"), Some("inherit_env"), Some(4)),
+            (Some("a"), Some("inherit_env"), Some(4)),
+        ]
+    );
+    assert!(
+        e.to_string().contains("invalid variable name \"A=B\""),
         "{e}"
     );
 }

@@ -431,3 +431,36 @@ stdin = "fed by cronduct\n"
     assert_eq!(job["cpu_ms"], serde_json::json!({"total": cpu, "avg": cpu}));
     assert_eq!(job["max_rss_kib"], rss);
 }
+
+/// `inherit_env` copies what the daemon's environment has (the fixture
+/// starts it with `RUST_LOG=info`), leaves out what it lacks, and the
+/// job's `env` still wins.
+#[test]
+fn inherit_env_copies_the_daemons_variables_under_env() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[defaults]
+inherit_env = ["RUST_LOG", "CRONDUCT_TEST_NEVER_SET", "TZ"]
+
+[jobs.printer]
+schedule = "{NEVER}"
+command = "echo \"log=$RUST_LOG tz=${{TZ-unset}} never=${{CRONDUCT_TEST_NEVER_SET-unset}}\""
+
+[jobs.overridden]
+schedule = "{NEVER}"
+command = "echo \"log=$RUST_LOG\""
+env = {{ RUST_LOG = "debug" }}
+"#
+    ));
+    d.start();
+    let run = |job: &str| -> cronduct::record::FinishRecord {
+        serde_json::from_value(d.post(&format!("/api/v1/jobs/{job}/run?wait=true")))
+            .expect("a finish record")
+    };
+    let printed = run("printer");
+    assert_eq!(printed.status, Status::Success, "{printed:?}");
+    let tz = std::env::var("TZ").unwrap_or_else(|_| "unset".into());
+    assert_eq!(printed.stdout, format!("log=info tz={tz} never=unset\n"));
+    assert_eq!(run("overridden").stdout, "log=debug\n");
+}

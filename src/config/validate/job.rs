@@ -236,6 +236,31 @@ impl Validator<'_> {
             .and_then(|n| usize::try_from(n).ok())
     }
 
+    /// Names of environment variables: not empty, no `=` or NUL.
+    pub(crate) fn inherit_env(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        list: &Sp<Vec<Sp<String>>>,
+    ) -> Option<Vec<String>> {
+        let mut names = Vec::new();
+        for name in list.get_ref() {
+            let n = name.get_ref();
+            if n.is_empty() || n.contains(['=', '\0']) {
+                self.error_help(
+                    f,
+                    name.span(),
+                    format!("{}: invalid variable name \"{n}\"", scope.key(key)),
+                    "a variable name must not be empty or contain `=`",
+                );
+            } else {
+                names.push(n.clone());
+            }
+        }
+        Some(names)
+    }
+
     /// Every code from 0 to 255, and at least one: with none, no attempt
     /// could succeed.
     pub(crate) fn exit_codes(
