@@ -23,14 +23,20 @@ mkdir "$dir/jobs.d"
     printf '%s\n' 'include = ["jobs.d/*.toml"]' '' '[smtp]' 'from = "cronduct@localhost"' ''
     printf '%s\n' '[defaults]' 'timezone = "UTC"' 'timeout = "1h"' 'env = { LANG = "C.UTF-8" }' ''
 } > "$dir/jobs.toml"
-awk -v dir="$dir" 'BEGIN {
-    split("UTC Europe/Berlin America/New_York Asia/Tokyo America/Santo_Domingo", zones, " ")
+# ZONES=300 spreads the jobs over the first 300 zones of zone1970.tab
+# (every zone read from the tz database); the default is five zones.
+zonelist="UTC Europe/Berlin America/New_York Asia/Tokyo America/Santo_Domingo"
+if [ -n "${ZONES:-}" ]; then
+    zonelist=$(grep -v '^#' /usr/share/zoneinfo/zone1970.tab | cut -f3 | sort | head -n "$ZONES" | tr '\n' ' ')
+fi
+awk -v dir="$dir" -v zonelist="$zonelist" 'BEGIN {
+    nzones = split(zonelist, zones, " ")
     for (i = 0; i < 10000; i++) {
         out = (i % 4 == 3) ? sprintf("%s/jobs.d/part%d.toml", dir, i % 10) : dir "/jobs.toml"
         printf "[jobs.job-%05d]\n", i >> out
         printf "description = \"generated job %d\"\n", i >> out
         printf "schedule = \"%d %d * * %d\"\n", i % 60, i % 24, i % 7 >> out
-        printf "timezone = \"%s\"\n", zones[i % 5 + 1] >> out
+        printf "timezone = \"%s\"\n", zones[i % nzones + 1] >> out
         if (i % 3 == 0) {
             printf "command = \"echo job %d >/dev/null\"\n", i >> out
         } else if (i % 3 == 1) {

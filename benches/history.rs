@@ -204,6 +204,7 @@ fn main() {
         log_max_size: 1 << 40,
         log_keep: 10,
         shutdown_grace: Duration::from_secs(1),
+        keys: Vec::new(),
     };
 
     let before = rss_kib();

@@ -1,7 +1,7 @@
 //! cronduct: a declarative job runner for Linux servers.
 //!
 //! The binary is a thin shell over [`cli::main`]. Module map:
-//! `config` (TOML → validated model), `schedule` (pure: expression + zone →
+//! `config` (TOML → validated model), `crontab` (crontab files → jobs), `schedule` (pure: expression + zone →
 //! next instant), `action` (command and HTTP attempts), `daemon` (the
 //! scheduler task that owns all job state), `log` (the JSONL run log and
 //! the history index), `record` (the run log's records), `state` (what
@@ -17,6 +17,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crontab;
 pub mod daemon;
 pub mod health;
 pub mod log;
@@ -28,3 +29,4 @@ pub mod state;
 pub mod testkit;
 pub mod units;
 pub mod wire;
+pub mod zone;

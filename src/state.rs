@@ -69,6 +69,11 @@ pub struct State {
     /// of this and `last_success`.
     #[serde(with = "ts_map")]
     pub watched_since: BTreeMap<String, DateTime<Utc>>,
+    /// The kernel's boot id (`/proc/sys/kernel/random/boot_id`) when the
+    /// daemon last started: `@reboot` jobs run only at the first start
+    /// under a boot id not seen before, as Debian's cron runs them once
+    /// per boot, not on every restart of the daemon.
+    pub boot_id: Option<String>,
 }
 
 impl Default for State {
@@ -82,6 +87,7 @@ impl Default for State {
             failure_notified: BTreeSet::new(),
             last_success: BTreeMap::new(),
             watched_since: BTreeMap::new(),
+            boot_id: None,
         }
     }
 }

@@ -56,3 +56,14 @@ pub fn finish(
         host: "testhost".into(),
     }
 }
+
+/// The zone `name` from the compiled-in tz database, the same on every
+/// machine.
+///
+/// # Panics
+/// When the compiled-in copy has no such zone: a test's typo.
+pub fn zone(name: &str) -> crate::zone::Zone {
+    crate::zone::Database::compiled_in()
+        .zone(name)
+        .unwrap_or_else(|e| panic!("{e}"))
+}

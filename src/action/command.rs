@@ -24,7 +24,10 @@
 //!   killed by SIGPIPE.
 //! - stdout and stderr are read concurrently from the start into bounded
 //!   tails of `output_limit` bytes each (the last bytes are kept).
-//! - stdin is `/dev/null`, or a pipe fed the job's `stdin` text.
+//! - stdin is `/dev/null`, or, for a job with `stdin` text, a pipe the
+//!   text is written to and then closed. A command that exits or closes
+//!   its input without reading it all is not an error (cron's rule for
+//!   the `%` input of a crontab line).
 //! - The environment is a clean one, like cron's, in this order (later
 //!   entries override earlier ones): `PATH=/usr/local/bin:/usr/bin:/bin`,
 //!   `HOME`, `USER`, `LOGNAME` of the job user, `SHELL` = the job's
@@ -154,7 +157,7 @@ struct Prepared {
     output_limit: usize,
     success_exit_codes: Vec<i32>,
     result: ResultDir,
-    stdin: Option<String>,
+    stdin: Option<Arc<str>>,
 }
 
 impl Prepared {
@@ -230,15 +233,15 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
                 .map(|(k, v)| (OsStr::new(*k), v.as_os_str())),
         )
         .chain(job.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
-    let mut launch = Launch::new(
+    let launch = Launch::new(
         program.as_os_str(),
         std::iter::once(arg0).chain(args),
         env,
         workdir.as_os_str(),
         identity.clone(),
+        job.stdin.is_some(),
     )
     .map_err(|e| start_error(&program, &identity.name, &workdir, &e))?;
-    launch.stdin_pipe = job.stdin.is_some();
     Ok(Prepared {
         launch: Arc::new(launch),
         program,
@@ -247,7 +250,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         output_limit: job.output_limit,
         success_exit_codes: job.success_exit_codes.clone(),
         result,
-        stdin: job.stdin.clone(),
+        stdin: job.stdin.as_deref().map(Arc::from),
     })
 }
 
@@ -289,16 +292,18 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
             ));
         }
     };
-    if let (Some(fd), Some(text)) = (spawned.stdin, prepared.stdin) {
-        match pipe::Sender::from_owned_fd(fd) {
-            Ok(tx) => {
-                tokio::spawn(feed_stdin(tx, text));
+    if let (Some(input), Some(text)) = (spawned.stdin, prepared.stdin.clone()) {
+        match pipe::Sender::from_owned_fd(input) {
+            Ok(sender) => {
+                tokio::spawn(write_input(sender, text));
             }
-            // The child then reads end-of-file at once (our end closed).
-            Err(e) => tracing::warn!(
-                "cannot write the stdin of {}: {e}",
-                prepared.program.display()
-            ),
+            Err(e) => {
+                let _ = killpg(pgid(pid), Signal::SIGKILL);
+                return Err(format!(
+                    "cannot write the input of {}: {e}",
+                    prepared.program.display()
+                ));
+            }
         }
     }
     let limit = prepared.output_limit;
@@ -313,6 +318,15 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
         success_exit_codes: prepared.success_exit_codes,
         result: prepared.result,
     })
+}
+
+/// Writes a job's `stdin` text to its input pipe, then closes it. A
+/// child that exits or closes its input early makes the write fail with
+/// `EPIPE` (the daemon ignores SIGPIPE): that ends the writing, nothing
+/// more; the attempt's outcome is the child's.
+async fn write_input(mut sender: pipe::Sender, text: Arc<str>) {
+    use tokio::io::AsyncWriteExt;
+    let _ = sender.write_all(text.as_bytes()).await;
 }
 
 /// Threads that start processes. Two: while one waits for its child to
@@ -394,7 +408,7 @@ impl Running {
         kill_grace: Duration,
         cancel: CancellationToken,
     ) -> ActionOutcome {
-        let expired = super::until(timeout.map(|t| self.started + t));
+        let expired = super::until(timeout.map(|t| super::saturating_after(self.started, t)));
         let stop = tokio::select! {
             biased;
             status = &mut self.exit => return self.finish(status.ok(), None).await,
@@ -409,7 +423,7 @@ impl Running {
     async fn terminate(&mut self, grace: Duration) -> Option<WaitStatus> {
         let group = pgid(self.pid);
         let _ = killpg(group, Signal::SIGTERM);
-        let grace_end = Instant::now() + grace;
+        let grace_end = super::saturating_after(Instant::now(), grace);
         let ended = tokio::select! {
             status = &mut self.exit => Some(status.ok()),
             () = tokio::time::sleep_until(grace_end) => None,
@@ -485,16 +499,6 @@ impl Running {
             usage,
         }
     }
-}
-
-/// Writes the job's `stdin` text, then closes the pipe so the command
-/// reads end-of-file. A command that exits or closes its stdin before
-/// reading it all ends the write (`EPIPE`); one that never reads keeps
-/// this task waiting on a full pipe without blocking anything else, until
-/// its process ends.
-async fn feed_stdin(mut tx: pipe::Sender, text: String) {
-    use tokio::io::AsyncWriteExt;
-    let _ = tx.write_all(text.as_bytes()).await;
 }
 
 /// Reads a pipe into a tail until end-of-file, or until told to stop; then
@@ -664,7 +668,7 @@ mod tests {
         Job::new(
             id,
             "@hourly".parse().expect("valid schedule"),
-            chrono_tz::Tz::UTC,
+            crate::zone::Zone::utc(),
             Action::Command(command),
             "jobs.toml",
         )

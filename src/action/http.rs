@@ -125,7 +125,7 @@ pub async fn run(
     output_limit: usize,
     cancel: CancellationToken,
 ) -> ActionOutcome {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.map(|t| super::saturating_after(Instant::now(), t));
     let mut got = Received {
         status: None,
         body: Tail::new(output_limit),

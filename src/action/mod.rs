@@ -15,6 +15,7 @@ mod tail;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -174,6 +175,15 @@ impl Stop {
             Stop::Cancelled => "cancelled".to_string(),
         }
     }
+}
+
+/// `from + d`, saturating at about 30 years ahead: a duration no config
+/// accepts cannot overflow the clock and panic the run or the daemon.
+pub(crate) fn saturating_after(from: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+    from.checked_add(d)
+        .or_else(|| from.checked_add(FAR))
+        .unwrap_or(from)
 }
 
 /// Resolves at `deadline` (tokio's monotonic clock), or never when there

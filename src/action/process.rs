@@ -14,7 +14,8 @@
 //!   account.
 //!
 //! Either way the child leads its own session and process group, has
-//! stdin on `/dev/null`, stdout and stderr on fresh pipes, starts in the
+//! stdin on `/dev/null` (or on a fresh pipe when the job has `stdin`
+//! text), stdout and stderr on fresh pipes, starts in the
 //! working directory, has an empty signal mask and `SIGPIPE` at its
 //! default action (the Rust runtime ignores it in the daemon), and gets
 //! exactly the environment of its [`Launch`]. Every other descriptor of
@@ -45,9 +46,9 @@ pub(super) struct Launch {
     envp: Vec<CString>,
     cwd: CString,
     identity: Identity,
-    /// Whether stdin is a pipe the daemon writes the job's `stdin` text
-    /// to, rather than `/dev/null`.
-    pub(super) stdin_pipe: bool,
+    /// Standard input is a pipe the daemon writes the job's `stdin` to,
+    /// rather than `/dev/null`.
+    piped_stdin: bool,
 }
 
 /// A started child: its pid and the daemon's ends of its output pipes.
@@ -56,7 +57,7 @@ pub(super) struct Spawned {
     pub(super) pid: libc::pid_t,
     pub(super) stdout: OwnedFd,
     pub(super) stderr: OwnedFd,
-    /// The write end of stdin, when [`Launch::stdin_pipe`] asked for one.
+    /// The write end of the child's standard input, when piped.
     pub(super) stdin: Option<OwnedFd>,
 }
 
@@ -70,6 +71,7 @@ impl Launch {
         env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
         cwd: &OsStr,
         identity: Identity,
+        piped_stdin: bool,
     ) -> Result<Launch, String> {
         let program = c_string(program.as_bytes(), "the program path")?;
         let argv = argv
@@ -92,12 +94,12 @@ impl Launch {
             .collect::<Result<Vec<_>, _>>()?;
         let cwd = c_string(cwd.as_bytes(), "the working directory")?;
         Ok(Launch {
-            stdin_pipe: false,
             program,
             argv,
             envp,
             cwd,
             identity,
+            piped_stdin,
         })
     }
 
@@ -113,11 +115,11 @@ impl Launch {
     fn posix_spawn(&self) -> io::Result<Spawned> {
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
-        let stdin = self.stdin_pipe.then(pipe).transpose()?;
+        let input = self.piped_stdin.then(pipe).transpose()?;
         let mut actions = FileActions::new()?;
         actions.chdir(&self.cwd)?;
-        match &stdin {
-            Some((read, _)) => actions.dup2(read, libc::STDIN_FILENO)?,
+        match &input {
+            Some((in_r, _)) => actions.dup2(in_r, libc::STDIN_FILENO)?,
             None => actions.open(libc::STDIN_FILENO, c"/dev/null", libc::O_RDONLY)?,
         }
         actions.dup2(&out_w, libc::STDOUT_FILENO)?;
@@ -146,8 +148,7 @@ impl Launch {
             pid,
             stdout: out_r,
             stderr: err_r,
-            // The read end is the child's now; ours closes here.
-            stdin: stdin.map(|(_, write)| write),
+            stdin: input.map(|(_, in_w)| in_w),
         })
     }
 
@@ -166,8 +167,9 @@ impl Launch {
             let value = entry.get(eq + 1..).unwrap_or_default();
             cmd.env(OsStr::from_bytes(&entry[..eq]), OsStr::from_bytes(value));
         }
-        let (stdin, feed) = match self.stdin_pipe.then(pipe).transpose()? {
-            Some((read, write)) => (Stdio::from(read), Some(write)),
+        let input = self.piped_stdin.then(pipe).transpose()?;
+        let (stdin, in_w) = match input {
+            Some((in_r, in_w)) => (Stdio::from(in_r), Some(in_w)),
             None => (Stdio::null(), None),
         };
         cmd.stdin(stdin)
@@ -197,7 +199,7 @@ impl Launch {
                 pid,
                 stdout: out.into(),
                 stderr: err.into(),
-                stdin: feed,
+                stdin: in_w,
             }),
             _ => Err(io::Error::other("the output pipes are missing")),
         }

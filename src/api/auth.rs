@@ -1,5 +1,5 @@
 //! Who may talk to the API: the `Host` check against DNS rebinding and the
-//! admin-key check (cronduct.toml(5) ADMIN API).
+//! key check with its roles (cronduct.toml(5) ADMIN API and API KEYS).
 //!
 //! The Host check runs first and on every path, `/health` included, so a
 //! web page that rebinds its own name to 127.0.0.1 learns nothing. The key
@@ -16,15 +16,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use super::key::keys_match;
+use super::key::KeyRing;
+use super::paths::Endpoint;
+use crate::config::Role;
 
 /// The custom header that carries the key, for clients that cannot set
 /// `Authorization`.
 pub const KEY_HEADER: &str = "x-admin-key";
-
-/// The name of the single admin key (the key of
-/// `admin_key_file`, `CRONDUCT_ADMIN_KEY` or the generated file).
-const DEFAULT_KEY_NAME: &str = "default";
 
 /// Who made a request: the name of the key it was accepted with, put in
 /// the request's extensions by [`require_key`] for the handlers that
@@ -101,8 +99,11 @@ fn host_name(host: &str) -> Option<&str> {
     }
 }
 
-/// Requires the admin key on every path but `/health`, as
-/// `Authorization: Bearer KEY` or `X-Admin-Key: KEY`; 401 otherwise.
+/// Requires a key on every path but `/health`, as `Authorization: Bearer
+/// KEY` or `X-Admin-Key: KEY`: 401 without one or with an unknown one, 403
+/// naming the role needed when the key's role is below the endpoint's.
+/// Unknown paths and methods need any key (then 404, 405), so they cannot
+/// be probed without one.
 pub(crate) async fn require_key(
     State(state): State<Arc<AppState>>,
     mut req: Request,
@@ -111,33 +112,45 @@ pub(crate) async fn require_key(
     if req.uri().path() == "/health" {
         return next.run(req).await;
     }
-    match key_verdict(req.headers(), state.ctx.admin_key.as_bytes()) {
-        Verdict::Accepted => {
-            req.extensions_mut()
-                .insert(KeyName(Arc::from(DEFAULT_KEY_NAME)));
-            next.run(req).await
+    let (name, role) = match key_verdict(req.headers(), &state.ctx.keys) {
+        Verdict::Accepted(name, role) => (name, role),
+        Verdict::Missing => {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing admin key: send \"Authorization: Bearer KEY\" or \"X-Admin-Key: KEY\"",
+            )
+            .into_response();
         }
-        Verdict::Missing => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing admin key: send \"Authorization: Bearer KEY\" or \"X-Admin-Key: KEY\"",
-        )
-        .into_response(),
         Verdict::Wrong => {
-            ApiError::new(StatusCode::UNAUTHORIZED, "wrong admin key").into_response()
+            return ApiError::new(StatusCode::UNAUTHORIZED, "wrong admin key").into_response();
         }
+    };
+    let needed = Endpoint::find(req.method(), req.uri().path()).map_or(Role::Read, |e| e.role);
+    if role < needed {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "key {name:?} has role {role}; {} {} needs role {needed} or higher",
+                req.method(),
+                req.uri().path()
+            ),
+        )
+        .into_response();
     }
+    req.extensions_mut().insert(KeyName(name));
+    next.run(req).await
 }
 
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
-    Accepted,
+    Accepted(Arc<str>, Role),
     Missing,
     Wrong,
 }
 
-/// Every key the request offers is compared (in constant time); one match
-/// is enough.
-fn key_verdict(headers: &HeaderMap, expected: &[u8]) -> Verdict {
+/// Every key the request offers is compared (in constant time) against
+/// every key of the ring; when several match, the first offered wins.
+fn key_verdict(headers: &HeaderMap, ring: &KeyRing) -> Verdict {
     let bearer = headers
         .get_all(header::AUTHORIZATION)
         .iter()
@@ -153,16 +166,19 @@ fn key_verdict(headers: &HeaderMap, expected: &[u8]) -> Verdict {
         .iter()
         .map(|v| v.as_bytes().trim_ascii());
     let mut offered = false;
-    let mut accepted = false;
+    let mut accepted = None;
     for given in bearer.chain(custom) {
         offered = true;
-        // No early exit: every offered key costs the same comparison.
-        accepted |= keys_match(given, expected);
+        // No early exit: every offered key costs the same comparisons.
+        let found = ring.identify(given);
+        if accepted.is_none() {
+            accepted = found;
+        }
     }
     match (offered, accepted) {
-        (_, true) => Verdict::Accepted,
-        (true, false) => Verdict::Wrong,
-        (false, false) => Verdict::Missing,
+        (_, Some((name, role))) => Verdict::Accepted(name, role),
+        (true, None) => Verdict::Wrong,
+        (false, None) => Verdict::Missing,
     }
 }
 
@@ -219,19 +235,21 @@ mod tests {
 
     #[test]
     fn either_header_form_carries_the_key() {
-        let key = b"k3y";
+        let ring = KeyRing::admin_only("k3y".into());
+        let key = &ring;
+        let admin = || Verdict::Accepted(Arc::from("default"), Role::Admin);
         assert_eq!(key_verdict(&headers(&[]), key), Verdict::Missing);
         assert_eq!(
             key_verdict(&headers(&[("authorization", "Bearer k3y")]), key),
-            Verdict::Accepted
+            admin()
         );
         assert_eq!(
             key_verdict(&headers(&[("authorization", "bearer  k3y ")]), key),
-            Verdict::Accepted
+            admin()
         );
         assert_eq!(
             key_verdict(&headers(&[("x-admin-key", "k3y")]), key),
-            Verdict::Accepted
+            admin()
         );
         assert_eq!(
             key_verdict(&headers(&[("authorization", "Basic k3y")]), key),
@@ -246,7 +264,7 @@ mod tests {
                 &headers(&[("authorization", "Bearer nope"), ("x-admin-key", "k3y")]),
                 key
             ),
-            Verdict::Accepted
+            admin()
         );
     }
 }

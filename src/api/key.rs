@@ -14,7 +14,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::config::DaemonSettings;
+use std::sync::Arc;
+
+use crate::config::{DaemonSettings, Role};
 
 /// The variable that overrides every other key source.
 pub const KEY_ENV: &str = "CRONDUCT_ADMIN_KEY";
@@ -61,8 +63,84 @@ pub fn load_or_create_key(settings: &DaemonSettings) -> Result<String, KeyError>
 }
 
 /// The CLI's key: the same sources as the daemon's, but never creates one.
+/// When that key cannot be read (an operator without access to the admin
+/// key), the readable `[[daemon.keys]]` file of the highest role is used,
+/// so each user gets what their files allow.
 pub fn read_key(settings: &DaemonSettings) -> Result<String, KeyError> {
-    resolve(env_key()?, settings, false)
+    let default = resolve(env_key()?, settings, false);
+    if default.is_ok() {
+        return default;
+    }
+    let mut listed: Vec<_> = settings.keys.iter().collect();
+    listed.sort_by_key(|k| std::cmp::Reverse(k.role));
+    listed
+        .iter()
+        .find_map(|k| read_key_file(&k.file).ok())
+        .map_or(default, Ok)
+}
+
+/// The name of the key of `admin_key_file`, `CRONDUCT_ADMIN_KEY` or the
+/// generated file.
+pub const DEFAULT_KEY_NAME: &str = "default";
+
+/// One key the API accepts: its name (what logs show), its role and the
+/// secret itself, which never leaves this type but for the comparison.
+struct RingKey {
+    name: Arc<str>,
+    role: Role,
+    secret: String,
+}
+
+/// Every key the API accepts: the `default` admin key and the
+/// `[[daemon.keys]]` entries, read from their files.
+pub struct KeyRing(Vec<RingKey>);
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names and roles only: a ring in a debug print must not leak keys.
+        f.debug_list()
+            .entries(self.0.iter().map(|k| (&*k.name, k.role)))
+            .finish()
+    }
+}
+
+impl KeyRing {
+    /// A ring of the one `default` admin key.
+    pub fn admin_only(secret: String) -> KeyRing {
+        KeyRing(vec![RingKey {
+            name: Arc::from(DEFAULT_KEY_NAME),
+            role: Role::Admin,
+            secret,
+        }])
+    }
+
+    /// The daemon's ring: the default key ([`load_or_create_key`]) and each
+    /// `[[daemon.keys]]` file. Any unreadable or invalid file is an error,
+    /// so a typo never silently locks a user out.
+    pub fn load(settings: &DaemonSettings) -> Result<KeyRing, KeyError> {
+        let mut ring = KeyRing::admin_only(load_or_create_key(settings)?);
+        for spec in &settings.keys {
+            ring.0.push(RingKey {
+                name: Arc::from(spec.name.as_str()),
+                role: spec.role,
+                secret: read_key_file(&spec.file)?,
+            });
+        }
+        Ok(ring)
+    }
+
+    /// The name and role of the key `given` is. Every key of the ring is
+    /// compared in constant time, with no early exit, so the timing tells
+    /// nothing about which key came close.
+    pub(crate) fn identify(&self, given: &[u8]) -> Option<(Arc<str>, Role)> {
+        let mut found = None;
+        for key in &self.0 {
+            if keys_match(given, key.secret.as_bytes()) && found.is_none() {
+                found = Some((key.name.clone(), key.role));
+            }
+        }
+        found
+    }
 }
 
 /// `CRONDUCT_ADMIN_KEY`, trimmed and checked; `None` when unset or empty.
@@ -214,6 +292,7 @@ mod tests {
             log_max_size: 1 << 20,
             log_keep: 3,
             shutdown_grace: Duration::from_secs(1),
+            keys: Vec::new(),
         }
     }
 

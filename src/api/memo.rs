@@ -325,6 +325,7 @@ mod tests {
             id: id.into(),
             description: format!("the \"{id}\" job"),
             schedule: "0 2 * * *".into(),
+            schedule_text: "At 02:00 every day, UTC".into(),
             timezone: "UTC".into(),
             action: "command".into(),
             enabled: true,
@@ -333,6 +334,8 @@ mod tests {
             running: false,
             next_run: Some(t0()),
             consecutive_failures: 0,
+            source: "config".into(),
+            origin: "jobs.toml".into(),
             signals: Default::default(),
         }
     }
@@ -418,6 +421,7 @@ mod tests {
             log_max_size: 1 << 20,
             log_keep: 1,
             shutdown_grace: Duration::from_secs(1),
+            keys: Vec::new(),
         };
         let opened = crate::log::open(&settings, Arc::new(FakeClock::new(t0())), "h".into())
             .await

@@ -10,8 +10,8 @@
 //! history index (see [`ApiContext`]).
 //!
 //! Request pipeline, outermost first: connection cap and idle timeout
-//! ([`Limits`]) → Host check (403) → body limit (413, 408) → admin key
-//! (401, all paths but `/health`) → request deadline (503) → routes
+//! ([`Limits`]) → Host check (403) → body limit (413, 408) → key and its
+//! role (401, 403; all paths but `/health`) → request deadline (503) → routes
 //! (404 and 405 as JSON too).
 //!
 //! Choices the contract leaves open:
@@ -68,7 +68,7 @@ use axum::middleware;
 use tokio::net::TcpListener;
 
 pub use auth::KEY_HEADER;
-pub use key::{KEY_ENV, KeyError, env_key, load_or_create_key, read_key};
+pub use key::{KEY_ENV, KeyError, KeyRing, env_key, load_or_create_key, read_key};
 pub use sources::ApiContext;
 
 /// `<state_dir>/listen`: the address the API is bound to, one line such

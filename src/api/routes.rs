@@ -304,12 +304,30 @@ async fn status(State(s): Shared, q: RawQuery) -> Answer {
         notifications: s.ctx.notifications.stats(),
         scheduler: SchedulerReport {
             running: true,
-            timezone: crate::schedule::system_timezone().name().to_string(),
+            timezone: crate::zone::Database::global()
+                .system_zone()
+                .name()
+                .to_string(),
+            tzdata: tzdata_report(crate::zone::Database::global()),
         },
         jobs_analysis: jobs_analysis(&s, &jobs, now),
         components,
         system,
     })
+}
+
+fn tzdata_report(db: &crate::zone::Database) -> crate::wire::TzdataReport {
+    use crate::wire::TzdataSource;
+    use crate::zone::Source;
+    let (source, path) = match db.source() {
+        Source::System(dir) => (TzdataSource::System, Some(dir.clone())),
+        Source::CompiledIn => (TzdataSource::CompiledIn, None),
+    };
+    crate::wire::TzdataReport {
+        source,
+        path,
+        version: db.version(),
+    }
 }
 
 /// A notification channel as a component: available until a delivery

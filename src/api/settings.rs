@@ -53,7 +53,7 @@ pub fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
         "warn_after": job.warn_after.map(format_duration),
         "expect_success_within": job.expect_success_within.map(format_duration),
         "success_exit_codes": job.success_exit_codes,
-        "source": job.source,
+        "stdin": job.stdin,
     }) else {
         unreachable!("json! of an object literal is an object");
     };
@@ -104,7 +104,7 @@ mod tests {
         let mut job = Job::new(
             "j",
             "@daily".parse().expect("valid"),
-            chrono_tz::UTC,
+            crate::zone::Zone::utc(),
             Action::Command(Command::Argv(vec!["true".into()])),
             "jobs.toml",
         );

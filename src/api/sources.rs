@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::key::KeyRing;
 use crate::clock::Clock;
 use crate::daemon::control::Handle;
 use crate::log::{HistoryHandle, LogSink};
@@ -28,9 +29,9 @@ pub struct ApiContext {
     /// The notifier's delivery counters (`notifications` in the status,
     /// `cronduct_notifications_*` in the metrics).
     pub notifications: NotifyCounters,
-    /// The admin key every path except `/health` requires
-    /// (see [`super::key::load_or_create_key`]).
-    pub admin_key: String,
+    /// The keys every path except `/health` requires, with their roles
+    /// (see [`super::key::KeyRing::load`]).
+    pub keys: KeyRing,
     /// `[daemon].listen`: requests naming it in `Host` are accepted besides
     /// the loopback names.
     pub listen: SocketAddr,

@@ -1,5 +1,5 @@
 //! `cronduct check`: validate the configuration the daemon would load and
-//! show, per job, its schedule, zone and next run.
+//! show, per job, its schedule, zone, next run and the schedule in words.
 //!
 //! Exit 0 when valid (with `-q`, silently), 1 when not, with every problem
 //! on stderr. Reads the clock once, for the "next run" column; changes
@@ -32,7 +32,9 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One aligned line per job (id, schedule, zone, next run), then
+/// One aligned line per job (id, schedule, zone, next run, the schedule
+/// in words), then where the zone rules come from (the system's tz
+/// database and its release, or the compiled-in copy) and
 /// `N jobs OK in FILE`. The next run is RFC 3339 in the job's own zone;
 /// `@reboot` jobs show "at daemon start", disabled ones "disabled", and a
 /// schedule with no instant left "never".
@@ -44,10 +46,8 @@ fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
         } else if job.schedule.is_reboot() {
             "at daemon start".to_string()
         } else {
-            match job.schedule.next_after(now, job.timezone, now) {
-                Some(at) => at
-                    .with_timezone(&job.timezone)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            match job.schedule.next_after(now, &job.timezone, now) {
+                Some(at) => job.timezone.rfc3339(at),
                 None => "never".to_string(),
             }
         };
@@ -56,14 +56,16 @@ fn summary(config: &Config, file: &str, now: DateTime<Utc>) -> String {
             job.schedule.source().to_string(),
             job.timezone.name().to_string(),
             next,
+            job.schedule.in_words(&job.timezone),
         ]);
     }
     let mut out = if rows.is_empty() {
         String::new()
     } else {
-        super::format::table(&["ID", "SCHEDULE", "ZONE", "NEXT RUN"], &rows)
+        super::format::table(&["ID", "SCHEDULE", "ZONE", "NEXT RUN", "IN WORDS"], &rows)
     };
     let n = config.jobs.len();
+    let _ = writeln!(out, "{}", crate::zone::Database::global().describe());
     let _ = writeln!(out, "{n} job{} OK in {file}", if n == 1 { "" } else { "s" });
     out
 }

@@ -5,15 +5,16 @@
 //! them and prints the document itself.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use crate::health::Health;
 use crate::record::FinishRecord;
 use crate::wire::{JobView, Pause, ReloadDiff, StatusReport};
+use crate::zone::{Database, Zone};
 
 /// The most of a pause's reason the `jobs` table shows.
 const REASON_WIDTH: usize = 40;
@@ -98,12 +99,28 @@ fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// An instant in the job's zone (UTC if the zone is unknown here).
+/// An instant in the job's zone (UTC if the zone is unknown here). Each
+/// zone is read once per command: a `runs` table has a thousand rows.
 fn in_zone(t: DateTime<Utc>, zone: &str) -> String {
-    let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
-    t.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
+    static ZONES: OnceLock<Mutex<HashMap<String, Zone>>> = OnceLock::new();
+    let mut zones = ZONES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let tz = zones.entry(zone.to_string()).or_insert_with(|| {
+        Database::global()
+            .zone(zone)
+            .unwrap_or_else(|_| Zone::utc())
+    });
+    zoned(t, tz)
+}
+
+fn zoned(t: DateTime<Utc>, tz: &Zone) -> String {
+    format!(
+        "{} {}",
+        tz.to_local(t).format("%Y-%m-%d %H:%M:%S"),
+        tz.abbreviation(t)
+    )
 }
 
 /// An instant in this machine's zone (`TZ`, else `/etc/localtime`), named
@@ -111,10 +128,8 @@ fn in_zone(t: DateTime<Utc>, zone: &str) -> String {
 /// command: finding it reads the environment and up to two files, and a
 /// `runs` table has a thousand rows.
 fn local(t: DateTime<Utc>) -> String {
-    static ZONE: OnceLock<chrono_tz::Tz> = OnceLock::new();
-    t.with_timezone(ZONE.get_or_init(crate::schedule::system_timezone))
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
+    static ZONE: OnceLock<Zone> = OnceLock::new();
+    zoned(t, ZONE.get_or_init(|| Database::global().system_zone()))
 }
 
 fn seconds(ms: u64) -> String {

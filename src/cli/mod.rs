@@ -6,6 +6,7 @@
 mod check;
 mod client;
 mod format;
+mod import;
 mod next;
 
 use std::path::PathBuf;
@@ -54,7 +55,7 @@ pub struct ClientArgs {
 pub enum Command {
     /// Run the daemon in the foreground.
     Run(RunArgs),
-    /// Validate the configuration and show each job's next run.
+    /// Validate the configuration; show each job's next run and schedule in words.
     Check(CheckArgs),
     /// Print the next fire instants of a schedule or a configured job.
     Next(NextArgs),
@@ -82,6 +83,42 @@ pub enum Command {
     Runs(RunsArgs),
     /// Make the daemon re-read its configuration.
     Reload(ClientArgs),
+    /// Convert crontab files into an equivalent jobs.toml.
+    ///
+    /// Every line keeps cron's schedule, user, shell, PATH and other
+    /// variables, standard input (`%`) and mail (MAILTO becomes a failure
+    /// notice); comments name each line's file:line and how cronduct's
+    /// behaviour differs. With no FILE, --system reads /etc/crontab and
+    /// /etc/cron.d, --user NAME that user's crontab. A FILE is read with
+    /// the user field when --system is given or it is /etc/crontab or
+    /// under /etc/cron.d; a folder is read as cron reads /etc/cron.d.
+    /// Lines that cannot be converted are reported on standard error, and
+    /// then nothing is written unless --partial is given.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Crontab files or folders to convert; `-` is standard input, in
+    /// user-crontab format.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Read /etc/crontab and /etc/cron.d (with no FILE), or read every FILE
+    /// with the user field after the time.
+    #[arg(long)]
+    pub system: bool,
+    /// Read this user's crontab (with no FILE), or run the jobs of user-format
+    /// FILEs as this user.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Write the jobs.toml to this file (replaced atomically) instead of
+    /// standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Write the jobs of the lines that convert, and exit 0, even when some
+    /// lines cannot be converted (they are still reported).
+    #[arg(long)]
+    pub partial: bool,
 }
 
 #[derive(Debug, Args)]
@@ -110,8 +147,10 @@ pub struct NextArgs {
         required_unless_present = "schedule"
     )]
     pub job: Option<String>,
-    /// A cron expression or macro, instead of a job.
-    #[arg(long, value_name = "EXPR")]
+    /// A cron expression or macro, instead of a job. Any value is taken as
+    /// the expression, even one starting with `-`, so a malformed one is
+    /// reported as such (exit 1).
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
     pub schedule: Option<String>,
     /// IANA time zone for --schedule (default: the system zone).
     #[arg(long, value_name = "TZ", requires = "schedule", conflicts_with = "job")]
@@ -122,6 +161,10 @@ pub struct NextArgs {
     /// How many instants to print.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub count: usize,
+    /// Print the schedule in plain English first ("At 02:30 on Monday to
+    /// Friday, Europe/Berlin"), then the instants.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Args)]
@@ -237,5 +280,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => client::cancel(&args),
         Command::Runs(args) => client::runs(&args),
         Command::Reload(args) => client::reload(&args),
+        Command::Import(args) => import::run(&args),
     }
 }

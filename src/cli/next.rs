@@ -9,17 +9,19 @@
 //!   cannot know: it counts from `--from` (default now) and says so on
 //!   stderr.
 //! - A job with `enabled = false` is listed anyway, with a note on stderr.
+//! - `--explain` puts the reading on the first line of stdout, before the
+//!   instants, so `--explain --count 0` prints only the reading.
 //! - A closed stdout (`| head -1`) ends the command quietly with exit 0.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, SecondsFormat, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 
 use crate::clock::{Clock, SystemClock};
-use crate::schedule::{Schedule, system_timezone};
+use crate::schedule::Schedule;
+use crate::zone::{Database, Zone, ZoneError};
 
 /// Runs `cronduct next` against the system clock, stdout and stderr.
 pub fn run(args: &super::NextArgs) -> anyhow::Result<ExitCode> {
@@ -58,7 +60,7 @@ fn print_next(
                 .map_err(|e| anyhow!("invalid schedule {expr:?}: {e}"))?;
             let tz = match &args.timezone {
                 Some(name) => parse_timezone(name)?,
-                None => system_timezone(),
+                None => Database::global().system_zone(),
             };
             (schedule, tz)
         }
@@ -83,12 +85,15 @@ fn print_next(
                     "note: job {id:?} is disabled (enabled = false); it would fire at:"
                 )?;
             }
-            (job.schedule.clone(), job.timezone)
+            (job.schedule.clone(), job.timezone.clone())
         }
         // clap requires one of the two.
         (None, None) => return Err(anyhow!("give a JOB or --schedule EXPR")),
     };
 
+    if args.explain {
+        writeln!(out, "{}", schedule.in_words(&tz)).context("writing to stdout")?;
+    }
     if schedule.is_reboot() {
         writeln!(
             err,
@@ -100,28 +105,31 @@ fn print_next(
         writeln!(
             err,
             "note: @every counts from when the daemon loads the job; shown counting from {}",
-            from.with_timezone(&tz)
-                .to_rfc3339_opts(SecondsFormat::Secs, false)
+            tz.rfc3339(from)
         )?;
     }
-    for t in schedule.upcoming(from, tz, from, args.count) {
+    let times = schedule.upcoming(from, &tz, from, args.count);
+    for &t in &times {
+        writeln!(out, "{}", tz.rfc3339(t)).context("writing to stdout")?;
+    }
+    if times.len() < args.count {
         writeln!(
-            out,
-            "{}",
-            t.with_timezone(&tz)
-                .to_rfc3339_opts(SecondsFormat::Secs, false)
-        )
-        .context("writing to stdout")?;
+            err,
+            "note: no more instants before the end of year 9999 (the last RFC 3339 can write)"
+        )?;
     }
     Ok(())
 }
 
-fn parse_timezone(name: &str) -> anyhow::Result<Tz> {
-    name.parse().map_err(|_| {
-        anyhow!(
+fn parse_timezone(name: &str) -> anyhow::Result<Zone> {
+    let db = Database::global();
+    db.zone(name).map_err(|e| match e {
+        ZoneError::Unknown(_) => anyhow!(
             "unknown time zone {name:?}; expected an IANA name like Europe/Berlin, \
-             America/New_York or UTC (see /usr/share/zoneinfo)"
-        )
+             America/New_York or UTC (see {})",
+            db.names_at()
+        ),
+        other => anyhow!("{other}"),
     })
 }
 

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono_tz::Tz;
+use crate::zone::Zone;
 use toml::de::DeValue;
 
 use super::model::{Concurrency, Notify};
@@ -35,6 +35,8 @@ pub enum Table {
     /// Above the first `[table]` header.
     Top,
     Daemon,
+    /// A `[[daemon.keys]]` entry: one API key and its role.
+    ApiKey,
     Smtp,
     /// `[defaults]`: every job setting, no action.
     Defaults,
@@ -81,6 +83,7 @@ pub fn keys() -> impl Iterator<Item = &'static Key> {
     [
         TOP,
         RawDaemon::KEYS,
+        RawApiKey::KEYS,
         RawSmtp::KEYS,
         RawAction::KEYS,
         RawSettings::KEYS,
@@ -96,6 +99,7 @@ pub fn keys() -> impl Iterator<Item = &'static Key> {
 pub(crate) fn example(scope: Table, path: &str) -> Option<&'static str> {
     let nested = |t: Table| match t {
         Table::Http => Table::Job,
+        Table::ApiKey => Table::Daemon,
         Table::Notify | Table::Webhook | Table::Job => scope,
         other => other,
     };
@@ -111,18 +115,29 @@ pub(crate) fn job_key_names() -> Vec<&'static str> {
 }
 
 /// The top-level keys that are not tables.
-const TOP: &[Key] = &[Key {
-    name: "include",
-    path: "include",
-    table: Table::Top,
-    kind: <kind::TextList as Kind>::WHAT,
-    unset: Unset::Default("none"),
-    example: r#"include = ["jobs.d/*.toml"]"#,
-    doc: "glob patterns of further files that hold [jobs.*] tables",
-}];
+const TOP: &[Key] = &[
+    Key {
+        name: "include",
+        path: "include",
+        table: Table::Top,
+        kind: <kind::TextList as Kind>::WHAT,
+        unset: Unset::Default("none"),
+        example: r#"include = ["jobs.d/*.toml"]"#,
+        doc: "glob patterns of further files that hold [jobs.*] tables",
+    },
+    Key {
+        name: "crontabs",
+        path: "crontabs",
+        table: Table::Top,
+        kind: "an array of paths or { path, user } tables",
+        unset: Unset::Default("none"),
+        example: r#"crontabs = ["/etc/crontab", "/etc/cron.d/*"]"#,
+        doc: "crontab files read in place, as cron reads them",
+    },
+];
 
 /// Everything that may be written at the top level, for "did you mean".
-pub(crate) const TOP_KEYS: &[&str] = &["include", "daemon", "smtp", "defaults", "jobs"];
+pub(crate) const TOP_KEYS: &[&str] = &["include", "crontabs", "daemon", "smtp", "defaults", "jobs"];
 
 /// Declares the keys of one table. For each struct: the raw struct with
 /// one `Option` field per key, its `KEYS` rows and `NAMES`, and `read`,
@@ -212,6 +227,22 @@ keys! {
         shutdown_grace: Duration, Default("30s"),
             example r#"shutdown_grace = "30s""#,
             "how long running jobs get to finish on SIGTERM";
+        keys: ApiKeys, Default("none"),
+            example r#"[[daemon.keys]] with name = "ci", file = "/etc/cronduct/ci.key", role = "operate""#,
+            "further API keys, each with a name and a role, written as [[daemon.keys]] tables";
+    }
+
+    /// One `[[daemon.keys]]` entry.
+    struct RawApiKey in ApiKey, prefix "keys." {
+        name: Text, Required,
+            example r#"name = "ci""#,
+            "the key's name, which logs and answers show instead of the key";
+        file: Text, Required,
+            example r#"file = "/etc/cronduct/ci.key""#,
+            "a file holding the key, re-read at each reload";
+        role: Text, Required,
+            example r#"role = "operate""#,
+            "read, operate or admin";
     }
 
     /// `[smtp]`.
@@ -409,7 +440,7 @@ settings! {
         enabled: Flag => bool, check flag, Default("true"),
             example "enabled = false",
             "false keeps the job defined but never schedules it";
-        timezone: Text => Tz, check timezone,
+        timezone: Text => Zone, check timezone,
             Default("the [defaults] value, else the system's zone"),
             example r#"timezone = "Europe/Berlin""#,
             "the IANA time zone the schedule is read in";
@@ -457,9 +488,6 @@ settings! {
         shell: Text => String, check shell, Default("/bin/sh"),
             example r#"shell = "/bin/bash""#,
             "the shell that runs string commands with -c";
-        stdin: Text => Option<String>, check stdin, Default("none"),
-            example r#"stdin = "yes\n""#,
-            "text fed to the command's standard input";
         output_limit: Size => usize, check output_limit, Default("64KiB"),
             example r#"output_limit = "64KiB""#,
             "bytes of stdout and of stderr kept per attempt";
@@ -479,5 +507,8 @@ settings! {
         success_exit_codes: IntegerList => Vec<i32>, check exit_codes, Default("[0]"),
             example "success_exit_codes = [0, 3]",
             "the exit codes that count as success for commands";
+        stdin: Text => Option<String>, check stdin, Default("none"),
+            example r#"stdin = "yes\n""#,
+            "text fed to the command's standard input";
     }
 }

@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use chrono_tz::Tz;
+use crate::zone::{Database, Zone};
 
 /// A user or a group, for an account lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,13 @@ pub struct Machine {
     pub is_root: bool,
     /// The host name, for `[smtp] from`'s default.
     pub host_name: String,
+    /// The name of the effective user: whom cron would mail about a
+    /// crontab with no owner named.
+    pub user_name: String,
     /// The zone of jobs with no `timezone` anywhere.
-    pub time_zone: Tz,
+    pub time_zone: Zone,
+    /// Where zone names are looked up.
+    pub zones: Database,
     /// The state folder of a user other than root
     /// (`$XDG_STATE_HOME/cronduct`), `None` when there is none.
     pub user_state_dir: Option<PathBuf>,
@@ -45,7 +50,12 @@ impl Machine {
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".to_string()),
-            time_zone: crate::schedule::system_timezone(),
+            user_name: nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| "root".to_string(), |u| u.name),
+            time_zone: Database::global().system_zone(),
+            zones: Database::global().clone(),
             user_state_dir: user_state_dir(),
             lookup: Box::new(|account, name| {
                 match account {
@@ -67,7 +77,9 @@ impl Machine {
         Machine {
             is_root,
             host_name: "testhost".to_string(),
-            time_zone: Tz::UTC,
+            user_name: "test".to_string(),
+            time_zone: Zone::utc(),
+            zones: Database::compiled_in(),
             user_state_dir: Some(PathBuf::from("/home/test/.local/state/cronduct")),
             lookup: Box::new(lookup),
         }

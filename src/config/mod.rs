@@ -100,6 +100,23 @@ impl ConfigErrors {
     }
 }
 
+/// `message` at byte range `span` of file `display` holding `text`,
+/// rendered as every configuration error is: `error: …`, `--> file:line:col`,
+/// the line with a caret under the span, and the help. For problems that
+/// are not the config file's own, like `cronduct import`'s.
+pub fn render_problem(
+    display: &str,
+    text: &str,
+    span: std::ops::Range<usize>,
+    message: &str,
+    help: Option<&str>,
+) -> String {
+    let source = Source::new(display.to_string(), text.to_string());
+    Diagnostic::at(FileId(0), span, message)
+        .help_opt(help.map(str::to_string))
+        .render(&source)
+}
+
 /// Reads, parses and validates the configuration at `path` and its includes.
 ///
 /// `include` globs are relative to the folder of the main file (or
@@ -285,9 +302,13 @@ impl Loader {
         let (absolute, main_id) = self.read_main(path)?;
         let main = raw::read_file(main_id, &self.sources[0].text, None, &mut self.diags)?;
         let (includes, include_dirs) = self.includes(path, &main.include);
+        let (crontabs, crontab_dirs, crontab_paths) = self.crontabs(path, &main.crontabs);
         let validated = validate::validate(
             &main,
-            &includes,
+            validate::Read {
+                includes: &includes,
+                crontabs: &crontabs,
+            },
             &self.sources,
             &self.dirs,
             &self.paths,
@@ -299,8 +320,17 @@ impl Loader {
         }
         Some(Config {
             path: absolute,
-            files: self.paths.clone(),
+            files: {
+                let mut files = self.paths.clone();
+                files.extend(
+                    crontab_paths
+                        .into_iter()
+                        .filter(|p| !self.paths.contains(p)),
+                );
+                files
+            },
             include_dirs,
+            crontab_dirs,
             daemon: validated.daemon?,
             smtp: validated.smtp,
             jobs: validated.jobs,
@@ -317,96 +347,15 @@ impl Loader {
     /// Reads every file the main file's `include` globs match. Returns the
     /// raw files that parsed and the folders to watch.
     fn includes(&mut self, main: &Path, globs: &[Sp<String>]) -> (Vec<RawFile>, Vec<PathBuf>) {
-        let main_display_dir = main.parent().unwrap_or(Path::new(""));
-        let main_dir = self.dirs[0].clone();
         let main_display = self.sources[0].display.clone();
         let mut files = Vec::new();
         let mut dirs: Vec<PathBuf> = Vec::new();
-        // Compared by canonical path, so a pattern that reaches the main
-        // file (or one file twice) through `..` or a symlink reads it once.
-        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         let mut seen = vec![canonical(&self.paths[0])];
-        let options = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: true,
-        };
         for pattern in globs {
-            let written = pattern.get_ref();
-            let absolute = if Path::new(written).is_absolute() {
-                written.clone()
-            } else {
-                let Some(dir) = main_dir.to_str() else {
-                    self.diags.push(Diagnostic::at(
-                        FileId(0),
-                        pattern.span(),
-                        format!(
-                            "key `include`: the folder {} is not valid UTF-8, so relative \
-                             patterns cannot be used",
-                            main_dir.display()
-                        ),
-                    ));
+            for (found, display) in self.glob(main, "include", pattern, &mut dirs, &mut seen) {
+                let Some(id) = self.read_matched(pattern, "include", found, display) else {
                     continue;
                 };
-                format!("{}/{written}", glob::Pattern::escape(dir))
-            };
-            let dir = static_prefix(&main_dir, written);
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
-            let matches = match glob::glob_with(&absolute, options) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.diags.push(
-                        Diagnostic::at(
-                            FileId(0),
-                            pattern.span(),
-                            format!("key `include`: invalid pattern: {e}"),
-                        )
-                        .help("a file name pattern like \"jobs.d/*.toml\""),
-                    );
-                    continue;
-                }
-            };
-            for entry in matches {
-                let found = match entry {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.diags.push(Diagnostic::at(
-                            FileId(0),
-                            pattern.span(),
-                            format!(
-                                "key `include`: cannot read {}: {}",
-                                e.path().display(),
-                                e.error()
-                            ),
-                        ));
-                        continue;
-                    }
-                };
-                let found_canonical = canonical(&found);
-                if found.is_dir() || seen.contains(&found_canonical) {
-                    continue;
-                }
-                seen.push(found_canonical);
-                let display = match found.strip_prefix(&main_dir) {
-                    Ok(rel) if !Path::new(written).is_absolute() => {
-                        main_display_dir.join(rel).display().to_string()
-                    }
-                    _ => found.display().to_string(),
-                };
-                let text = match std::fs::read_to_string(&found) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        self.diags.push(Diagnostic::at(
-                            FileId(0),
-                            pattern.span(),
-                            format!("key `include`: cannot read {display}: {e}"),
-                        ));
-                        continue;
-                    }
-                };
-                let id = self.add(display, found, text);
                 if let Some(raw) = raw::read_file(
                     id,
                     &self.sources[id.0].text,
@@ -419,6 +368,179 @@ impl Loader {
         }
         (files, dirs)
     }
+
+    /// Reads every crontab the main file's `crontabs` entries name, each
+    /// as a source of its own. A glob's matches follow Debian's rule for
+    /// `/etc/cron.d` (a name of letters, digits, `_` and `-` only); a
+    /// path without wildcards is read whatever its name. Returns the files
+    /// read, the folders of the globs to watch, and the paths written
+    /// without wildcards, to watch whether they exist yet or not (watching
+    /// their whole folder, `/etc` for `/etc/crontab`, would reload for
+    /// every file changed there).
+    fn crontabs(
+        &mut self,
+        main: &Path,
+        entries: &[raw::RawCrontab],
+    ) -> (Vec<validate::CrontabFile>, Vec<PathBuf>, Vec<PathBuf>) {
+        let mut files = Vec::new();
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut literal = Vec::new();
+        let mut seen = vec![canonical(&self.paths[0])];
+        for entry in entries {
+            let pattern = &entry.path;
+            let wildcard = pattern.get_ref().contains(['*', '?', '[']);
+            let mut literal_dir = Vec::new();
+            let watch = if wildcard {
+                &mut dirs
+            } else {
+                &mut literal_dir
+            };
+            let matched = self.glob(main, "crontabs", pattern, watch, &mut seen);
+            if !wildcard {
+                literal.push(self.dirs[0].join(pattern.get_ref()));
+            }
+            for (found, display) in matched {
+                let name = found.file_name().map(|n| n.to_string_lossy().into_owned());
+                if wildcard && !name.as_deref().is_some_and(crate::crontab::cron_d_name_ok) {
+                    continue;
+                }
+                let Some(id) = self.read_matched(pattern, "crontabs", found, display) else {
+                    continue;
+                };
+                files.push(validate::CrontabFile {
+                    file: id,
+                    stem: name.unwrap_or_else(|| "crontab".to_string()),
+                    format: if entry.table {
+                        crate::crontab::Format::User
+                    } else {
+                        crate::crontab::Format::System
+                    },
+                    user: entry.user.clone(),
+                });
+            }
+        }
+        (files, dirs, literal)
+    }
+
+    /// Reads a file a pattern of `key` matched; `None` after recording why
+    /// it cannot be read.
+    fn read_matched(
+        &mut self,
+        pattern: &Sp<String>,
+        key: &str,
+        found: PathBuf,
+        display: String,
+    ) -> Option<FileId> {
+        match std::fs::read_to_string(&found) {
+            Ok(text) => Some(self.add(display, found, text)),
+            Err(e) => {
+                self.diags.push(Diagnostic::at(
+                    FileId(0),
+                    pattern.span(),
+                    format!("key `{key}`: cannot read {display}: {e}"),
+                ));
+                None
+            }
+        }
+    }
+
+    /// The files glob `pattern` of key `key` matches, in name order, with
+    /// how messages name them; its folder is added to `dirs`. Matches that
+    /// start with a dot, directories, and files already in `seen` (by
+    /// canonical path, so a pattern that reaches the main file or one file
+    /// twice through `..` or a symlink reads it once) are skipped.
+    fn glob(
+        &mut self,
+        main: &Path,
+        key: &str,
+        pattern: &Sp<String>,
+        dirs: &mut Vec<PathBuf>,
+        seen: &mut Vec<PathBuf>,
+    ) -> Vec<(PathBuf, String)> {
+        let main_display_dir = main.parent().unwrap_or(Path::new(""));
+        let main_dir = self.dirs[0].clone();
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let written = pattern.get_ref();
+        let absolute = if Path::new(written).is_absolute() {
+            written.clone()
+        } else {
+            let Some(dir) = main_dir.to_str() else {
+                self.diags.push(Diagnostic::at(
+                    FileId(0),
+                    pattern.span(),
+                    format!(
+                        "key `{key}`: the folder {} is not valid UTF-8, so relative \
+                         patterns cannot be used",
+                        main_dir.display()
+                    ),
+                ));
+                return Vec::new();
+            };
+            format!("{}/{written}", glob::Pattern::escape(dir))
+        };
+        let dir = static_prefix(&main_dir, written);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+        let matches = match glob::glob_with(&absolute, options) {
+            Ok(m) => m,
+            Err(e) => {
+                let example = match key {
+                    "include" => "\"jobs.d/*.toml\"",
+                    _ => "\"/etc/cron.d/*\"",
+                };
+                self.diags.push(
+                    Diagnostic::at(
+                        FileId(0),
+                        pattern.span(),
+                        format!("key `{key}`: invalid pattern: {e}"),
+                    )
+                    .help(format!("a file name pattern like {example}")),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for entry in matches {
+            let found = match entry {
+                Ok(p) => p,
+                Err(e) => {
+                    self.diags.push(Diagnostic::at(
+                        FileId(0),
+                        pattern.span(),
+                        format!(
+                            "key `{key}`: cannot read {}: {}",
+                            e.path().display(),
+                            e.error()
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            let found_canonical = canonical(&found);
+            if found.is_dir() || seen.contains(&found_canonical) {
+                continue;
+            }
+            seen.push(found_canonical);
+            let display = match found.strip_prefix(&main_dir) {
+                Ok(rel) if !Path::new(written).is_absolute() => {
+                    main_display_dir.join(rel).display().to_string()
+                }
+                _ => found.display().to_string(),
+            };
+            out.push((found, display));
+        }
+        out
+    }
+}
+
+/// `p` with symlinks and `..` resolved, or as it is when that fails.
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// The deepest folder of an include pattern that has no wildcard in it:

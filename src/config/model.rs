@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono_tz::Tz;
+use crate::zone::Zone;
 
 use crate::schedule::Schedule;
 
@@ -17,14 +17,28 @@ use crate::schedule::Schedule;
 pub struct Config {
     /// The main file, as given (made absolute).
     pub path: PathBuf,
-    /// The main file and every include that matched, for the file watcher.
+    /// The main file, every include that matched, every crontab read and
+    /// every crontab path written without wildcards (read or not yet
+    /// there), for the file watcher.
     pub files: Vec<PathBuf>,
     /// The directories whose changes may add or remove an include.
     pub include_dirs: Vec<PathBuf>,
+    /// The directories whose changes may add or remove a crontab of the
+    /// `crontabs` key: any file whose name cron would read counts.
+    pub crontab_dirs: Vec<PathBuf>,
     pub daemon: DaemonSettings,
     pub smtp: Option<SmtpSettings>,
     /// Jobs by id, in id order.
     pub jobs: BTreeMap<String, Job>,
+}
+
+impl Config {
+    /// The TZif files the jobs' zones were read from: a tzdata update
+    /// that rewrites one changes the jobs' next runs, so the daemon
+    /// watches them like the config files.
+    pub fn zone_files(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.jobs.values().filter_map(|job| job.timezone.file())
+    }
 }
 
 /// `[daemon]`, with per-user defaults filled in (cronduct.toml(5), FILES).
@@ -39,6 +53,52 @@ pub struct DaemonSettings {
     pub log_max_size: u64,
     pub log_keep: u32,
     pub shutdown_grace: Duration,
+    /// `[[daemon.keys]]`, in the order written; names are unique and never
+    /// `default`, the name of the `admin_key_file` key.
+    pub keys: Vec<ApiKeySpec>,
+}
+
+/// What a key may do over the admin API (cronduct.toml(5) API KEYS). Each
+/// role includes the ones before it, so the order is the derived one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Reads only.
+    Read,
+    /// Also pause, resume, run, cancel and reload.
+    Operate,
+    /// Also manages job definitions.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Read, Role::Operate, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Operate => "operate",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `[[daemon.keys]]` entry. The key itself stays in its file until
+/// the daemon (or the CLI) reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeySpec {
+    pub name: String,
+    pub file: PathBuf,
+    pub role: Role,
 }
 
 /// How the SMTP connection is secured.
@@ -202,7 +262,7 @@ pub struct Job {
     pub id: String,
     pub description: String,
     pub schedule: Schedule,
-    pub timezone: Tz,
+    pub timezone: Zone,
     pub action: Action,
     pub enabled: bool,
     pub timeout: Option<Duration>,
@@ -222,8 +282,6 @@ pub struct Job {
     /// `env` (which wins).
     pub inherit_env: Vec<String>,
     pub shell: String,
-    /// Text fed to the command's standard input; `None`: `/dev/null`.
-    pub stdin: Option<String>,
     pub output_limit: usize,
     pub notify: Option<Notify>,
     /// Failing or overdue turns `/health` `degraded`.
@@ -234,8 +292,14 @@ pub struct Job {
     pub expect_success_within: Option<Duration>,
     /// The exit codes that make a command attempt a success; never empty.
     pub success_exit_codes: Vec<i32>,
+    /// Text written to a command's standard input, which is `/dev/null`
+    /// without it.
+    pub stdin: Option<String>,
     /// The file the job was defined in.
     pub source: PathBuf,
+    /// The line of a job read from a crontab (the `crontabs` key), which
+    /// `source` names; `None` for a job of the configuration's own.
+    pub crontab_line: Option<usize>,
 }
 
 impl Job {
@@ -246,7 +310,7 @@ impl Job {
     pub fn new(
         id: impl Into<String>,
         schedule: Schedule,
-        timezone: Tz,
+        timezone: Zone,
         action: Action,
         source: impl Into<PathBuf>,
     ) -> Job {
@@ -271,14 +335,15 @@ impl Job {
             env: BTreeMap::new(),
             inherit_env: Vec::new(),
             shell: "/bin/sh".to_string(),
-            stdin: None,
             output_limit: 64 << 10,
             notify: None,
             critical: false,
             warn_after: None,
             expect_success_within: None,
             success_exit_codes: vec![0],
+            stdin: None,
             source: source.into(),
+            crontab_line: None,
         }
     }
 
@@ -286,9 +351,16 @@ impl Job {
     /// `retry_delay × retry_backoff^(n-1)` (cronduct.toml(5), RUNNING A JOB),
     /// capped at a day so a large backoff cannot overflow.
     pub fn retry_delay_for(&self, n: u32) -> Duration {
-        let factor = self.retry_backoff.powi(n.saturating_sub(1) as i32);
+        // 0 × ∞ is NaN, which `from_secs_f64` refuses with a panic.
+        if self.retry_delay.is_zero() {
+            return Duration::ZERO;
+        }
+        let factor = self
+            .retry_backoff
+            .powi(i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX));
         let secs = self.retry_delay.as_secs_f64() * factor;
-        Duration::from_secs_f64(secs.clamp(0.0, 86_400.0))
+        Duration::try_from_secs_f64(secs.clamp(0.0, 86_400.0))
+            .unwrap_or(Duration::from_secs(86_400))
     }
 }
 
@@ -304,7 +376,7 @@ mod tests {
             ..Job::new(
                 "j",
                 "@hourly".parse().expect("valid"),
-                Tz::UTC,
+                Zone::utc(),
                 Action::Command(Command::Shell("true".into())),
                 "jobs.toml",
             )
@@ -318,5 +390,19 @@ mod tests {
         assert_eq!(got, vec![30, 60, 120, 240]);
         assert_eq!(job(30, 1.0).retry_delay_for(5).as_secs(), 30);
         assert_eq!(job(30, 1e9).retry_delay_for(9).as_secs(), 86_400);
+    }
+
+    /// A zero delay times an infinite factor is NaN: it must mean no
+    /// wait, never a panic in the run task.
+    #[test]
+    fn retry_delay_never_panics_on_extreme_factors() {
+        for backoff in [1e300, f64::MAX, 100.0] {
+            for n in [1, 2, 60, u32::MAX] {
+                assert_eq!(job(0, backoff).retry_delay_for(n), Duration::ZERO);
+                assert!(
+                    job(u64::MAX / 4, backoff).retry_delay_for(n) <= Duration::from_secs(86_400)
+                );
+            }
+        }
     }
 }

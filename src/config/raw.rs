@@ -14,7 +14,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, FileId, suggest};
 pub(crate) use super::keys::{
-    RawAction, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, RawWebhook, TOP_KEYS,
+    RawAction, RawApiKey, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, RawWebhook, TOP_KEYS,
 };
 use super::keys::{Table, example, job_key_names};
 
@@ -73,6 +73,8 @@ pub(crate) mod kind {
             .table(key, v)
             .map(|t| Sp::new(v.span(), read_table(r, t, "notify.", RawNotify::default(), RawNotify::read, RawNotify::NAMES)));
         Webhook: Sp<RawWebhookForm>, "a URL string or a table", |r, key, v| r.webhook(key, v);
+        /// `[[daemon.keys]]`: an array of `{ name, file, role }` tables.
+        ApiKeys: Sp<Vec<Sp<RawApiKey>>>, "an array of tables", |r, key, v| r.api_keys(key, v);
     }
 }
 
@@ -177,9 +179,20 @@ impl RawJob {
 }
 
 /// One file's content, every value of the expected type.
+/// One entry of `crontabs`: a glob of system crontabs (a string), or a
+/// user crontab (a table) and its owner.
+#[derive(Debug)]
+pub(crate) struct RawCrontab {
+    pub path: Sp<String>,
+    /// Written as a table: a user crontab, whose lines have no user field.
+    pub table: bool,
+    pub user: Option<Sp<String>>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct RawFile {
     pub include: Vec<Sp<String>>,
+    pub crontabs: Vec<RawCrontab>,
     pub daemon: Option<RawDaemon>,
     /// Where the `daemon` table is in the text: its header and every key
     /// and value in it.
@@ -240,7 +253,9 @@ pub(crate) fn read_file(
     };
     for (key, value) in doc.get_ref() {
         let name: &str = key.get_ref();
-        if let (Some(main), "include" | "daemon" | "smtp" | "defaults") = (included_from, name) {
+        if let (Some(main), "include" | "crontabs" | "daemon" | "smtp" | "defaults") =
+            (included_from, name)
+        {
             r.diags.push(
                 Diagnostic::at(
                     file,
@@ -259,6 +274,7 @@ pub(crate) fn read_file(
                     raw.include = list.into_inner();
                 }
             }
+            "crontabs" => raw.crontabs = r.crontabs(value),
             "daemon" => {
                 raw.daemon_span = Some(extent(value));
                 raw.daemon = r.table("daemon", value).map(|t| {
@@ -546,6 +562,66 @@ impl Reader<'_> {
         }
     }
 
+    /// `crontabs`: each element a path (glob) string or `{ path, user }`.
+    /// A bad element is reported and the rest kept.
+    fn crontabs(&mut self, v: &Sp<DeValue<'_>>) -> Vec<RawCrontab> {
+        const WHAT: &str = "an array of paths or { path, user } tables";
+        let Some(items) = self.array("crontabs", v, WHAT) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match item.get_ref() {
+                DeValue::String(s) => out.push(RawCrontab {
+                    path: Sp::new(item.span(), s.to_string()),
+                    table: false,
+                    user: None,
+                }),
+                DeValue::Table(t) => {
+                    let (mut path, mut user) = (None, None);
+                    for (key, value) in t {
+                        let name: &str = key.get_ref();
+                        match name {
+                            "path" => path = self.string("crontabs.path", value),
+                            "user" => user = self.string("crontabs.user", value),
+                            other => {
+                                let help = match suggest(other, &["path", "user"]) {
+                                    Some(near) => format!("did you mean `crontabs.{near}`?"),
+                                    None => "an entry's keys are `path` and `user`".to_string(),
+                                };
+                                self.diags.push(
+                                    Diagnostic::at(
+                                        self.file,
+                                        key.span(),
+                                        format!("key `crontabs`: unknown key `crontabs.{other}`"),
+                                    )
+                                    .help(help),
+                                );
+                            }
+                        }
+                    }
+                    match path {
+                        Some(path) => out.push(RawCrontab {
+                            path,
+                            table: true,
+                            user,
+                        }),
+                        None => self.diags.push(
+                            Diagnostic::at(
+                                self.file,
+                                item.span(),
+                                "key `crontabs`: a table entry needs a `path`",
+                            )
+                            .help(r#"for example: { path = "/var/spool/cron/crontabs/alice", user = "alice" }"#),
+                        ),
+                    }
+                }
+                other => self.type_error("crontabs", item.span(), WHAT, other),
+            }
+        }
+        out
+    }
+
     /// An array of strings. A bad element is reported and the rest kept.
     fn string_list(&mut self, key: &str, v: &Sp<DeValue<'_>>) -> Option<Sp<Vec<Sp<String>>>> {
         let items = self.array(key, v, "an array of strings")?;
@@ -586,6 +662,28 @@ impl Reader<'_> {
             }
         };
         Some(Sp::new(v.span(), form))
+    }
+
+    /// `[[daemon.keys]]`: each entry read as a [`RawApiKey`] with the span
+    /// of its whole table, so a missing key can point at its entry. A bad
+    /// entry is reported and the rest kept.
+    fn api_keys(&mut self, key: &str, v: &Sp<DeValue<'_>>) -> Option<Sp<Vec<Sp<RawApiKey>>>> {
+        let items = self.array(key, v, "an array of tables")?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(t) = self.table(key, item) {
+                let entry = read_table(
+                    self,
+                    t,
+                    "keys.",
+                    RawApiKey::default(),
+                    RawApiKey::read,
+                    RawApiKey::NAMES,
+                );
+                out.push(Sp::new(extent(item), entry));
+            }
+        }
+        Some(Sp::new(v.span(), out))
     }
 
     /// Webhook headers: each value a string or `{ file = "/path" }`. A

@@ -87,7 +87,7 @@ fn built_in_defaults() {
     assert!(!j.critical);
     assert_eq!((j.warn_after, j.expect_success_within), (None, None));
     assert_eq!(j.success_exit_codes, [0]);
-    assert_eq!(j.timezone, crate::schedule::system_timezone());
+    assert_eq!(j.timezone, crate::zone::Database::global().system_zone());
     assert_eq!(j.action, Action::Command(Command::Shell("true".into())));
 
     let d = &c.daemon;
@@ -143,7 +143,7 @@ notify = {}
 "#,
     );
     let a = &c.jobs["inherits"];
-    assert_eq!(a.timezone, chrono_tz::Asia::Tokyo);
+    assert_eq!(a.timezone.name(), "Asia/Tokyo");
     assert_eq!(a.timeout, Some(Duration::from_secs(3600)));
     assert_eq!(a.retries, 2);
     assert_eq!(a.retry_delay, Duration::from_secs(300));
@@ -166,7 +166,7 @@ notify = {}
     assert_eq!(notify.after, 1);
 
     let b = &c.jobs["overrides"];
-    assert_eq!(b.timezone, chrono_tz::UTC);
+    assert_eq!(b.timezone.name(), "UTC");
     assert_eq!(b.timeout, None, "timeout = 0 switches the default off");
     assert_eq!(b.retries, 0);
     assert_eq!(b.concurrency, Concurrency::Replace);
@@ -445,7 +445,7 @@ fn the_machine_gives_the_zone_and_the_sender() {
         false,
     )
     .expect("valid");
-    assert_eq!(c.jobs["a"].timezone, chrono_tz::UTC);
+    assert_eq!(c.jobs["a"].timezone.name(), "UTC");
     assert_eq!(c.smtp.expect("smtp").from, "cronduct@testhost");
 }
 
@@ -796,5 +796,45 @@ fn inherit_env_names_are_variable_names() {
     assert!(
         e.to_string().contains("invalid variable name \"A=B\""),
         "{e}"
+    );
+}
+
+/// Every duration key and the backoff factor are bounded, with an error
+/// that names the limit, so no accepted value can overflow the clock.
+#[test]
+fn durations_and_factors_beyond_the_limits_are_refused() {
+    let huge = "9223372036854775807";
+    let cases: &[(&str, &str)] = &[
+        ("timeout", huge),
+        ("kill_grace", huge),
+        ("jitter", huge),
+        ("retry_delay", huge),
+        ("timeout", "\"3651d\""),
+        ("jitter", "\"100000h\""),
+    ];
+    for (key, value) in cases {
+        let e = errors_of(&format!(
+            "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\n{key} = {value}\n"
+        ));
+        assert_eq!(job_key_line(&e), [(Some("a"), Some(*key), Some(4))], "{e}");
+        assert!(e.to_string().contains("limit of 3650d"), "{e}");
+    }
+    let e = errors_of("[daemon]\nshutdown_grace = 9223372036854775807\n");
+    assert!(e.to_string().contains("shutdown_grace"), "{e}");
+    assert!(e.to_string().contains("limit of 3650d"), "{e}");
+    for backoff in ["1e300", "100.5"] {
+        let e = errors_of(&format!(
+            "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\nretry_delay = 0\nretry_backoff = {backoff}\n"
+        ));
+        assert!(e.to_string().contains("limit of 100"), "{e}");
+    }
+    // The limits themselves are accepted.
+    let c = load_one(
+        "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\ntimeout = \"3650d\"\n\
+         retry_backoff = 100\n",
+    );
+    assert_eq!(
+        c.jobs["a"].timeout,
+        Some(Duration::from_secs(3650 * 86_400))
     );
 }

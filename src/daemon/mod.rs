@@ -269,7 +269,7 @@ impl Daemon {
             history,
             lost,
         } = opened;
-        scheduler.start(lost);
+        scheduler.start(lost, boot_id().as_deref());
         let inputs = scheduler::Inputs {
             control: control_rx,
             file_changed: file_rx,
@@ -360,14 +360,13 @@ fn api_task(
     settings: &crate::config::DaemonSettings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
-    let admin_key =
-        crate::api::load_or_create_key(settings).context("cannot set up the admin key")?;
+    let keys = crate::api::KeyRing::load(settings).context("cannot set up the API keys")?;
     let ctx = crate::api::ApiContext {
         handle,
         history,
         log,
         notifications,
-        admin_key,
+        keys,
         listen: settings.listen,
         started_at: clock.now(),
         clock,
@@ -397,4 +396,19 @@ fn api_task(
         })
         .context("cannot start the admin API thread")?;
     Ok(done_rx)
+}
+
+/// The kernel's id of the current boot, new at every boot of the machine;
+/// `None` where it cannot be read (no `/proc`).
+fn boot_id() -> Option<String> {
+    match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+        Ok(id) if !id.trim().is_empty() => Some(id.trim().to_string()),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the boot id ({e}): @reboot jobs will run at every start of the daemon"
+            );
+            None
+        }
+    }
 }

@@ -1,4 +1,6 @@
-//! Noticing edits to the config file and its includes.
+//! Noticing edits to the config file and its includes, and to the zone
+//! files of the jobs' time zones (a tzdata update): either reloads the
+//! configuration, which re-reads the zones.
 //!
 //! We watch the *directories* that hold the files, not the files: editors
 //! and config-management tools write a new file and rename it over the
@@ -25,6 +27,8 @@ use crate::config::Config;
 struct Interest {
     files: BTreeSet<PathBuf>,
     include_dirs: BTreeSet<PathBuf>,
+    /// Folders of `crontabs` globs, where a new file has no extension.
+    crontab_dirs: BTreeSet<PathBuf>,
 }
 
 impl Interest {
@@ -34,11 +38,23 @@ impl Interest {
         }
         // An include folder, or a folder on the way to one, appearing or
         // going away changes what the include globs match.
-        if self.include_dirs.iter().any(|d| d.starts_with(path)) {
+        if self
+            .include_dirs
+            .iter()
+            .chain(&self.crontab_dirs)
+            .any(|d| d.starts_with(path))
+        {
             return true;
         }
+        let in_dir = |dirs: &BTreeSet<PathBuf>| path.parent().is_some_and(|p| dirs.contains(p));
         let is_toml = path.extension().is_some_and(|e| e == "toml");
-        is_toml && path.parent().is_some_and(|p| self.include_dirs.contains(p))
+        // Any file whose name cron would read, so an editor's swap file
+        // or a `.dpkg-new` does not reload.
+        let is_crontab = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(crate::crontab::cron_d_name_ok);
+        (is_toml && in_dir(&self.include_dirs)) || (is_crontab && in_dir(&self.crontab_dirs))
     }
 }
 
@@ -98,14 +114,24 @@ impl ConfigWatcher {
         let mut interest = Interest {
             files: config.files.iter().cloned().collect(),
             include_dirs: config.include_dirs.iter().cloned().collect(),
+            crontab_dirs: config.crontab_dirs.iter().cloned().collect(),
         };
         // The main file may be missing or renamed away mid-edit; keep it.
         interest.files.insert(config.path.clone());
+        // The jobs' zone files, and what a link like /etc/localtime points
+        // to: a tzdata update replaces the file the link leads to.
+        for file in config.zone_files() {
+            interest.files.insert(file.to_path_buf());
+            if let Ok(target) = std::fs::canonicalize(file) {
+                interest.files.insert(target);
+            }
+        }
         let wanted: BTreeSet<PathBuf> = interest
             .files
             .iter()
             .filter_map(|f| f.parent().map(Path::to_path_buf))
             .chain(interest.include_dirs.iter().cloned())
+            .chain(interest.crontab_dirs.iter().cloned())
             .collect();
         let (present, missing): (BTreeSet<PathBuf>, BTreeSet<PathBuf>) =
             wanted.into_iter().partition(|d| d.is_dir());

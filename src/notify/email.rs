@@ -11,8 +11,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use crate::zone::Zone;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
@@ -29,7 +29,7 @@ pub(super) fn subject(q: &Queued, n: &Notice, host: &str) -> String {
 
 /// The plain-text body.
 pub(super) fn body(q: &Queued, n: &Notice, host: &str) -> String {
-    let tz = q.timezone;
+    let tz = &q.timezone;
     let mut b = String::new();
     // `write!` into a String cannot fail; the results are ignored.
     let _ = writeln!(b, "Job {} on {host}: {}.", q.job, n.outcome());
@@ -142,10 +142,8 @@ fn finish(mut b: String, q: &Queued) -> String {
 }
 
 /// An instant in the job's zone, with the offset so it is unambiguous.
-fn local(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M:%S %:z")
-        .to_string()
+fn local(t: DateTime<Utc>, tz: &Zone) -> String {
+    tz.to_local(t).format("%Y-%m-%d %H:%M:%S %:z").to_string()
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): tells vacation responders
@@ -328,7 +326,9 @@ mod tests {
             job: "db-backup".into(),
             description: "Nightly dump".into(),
             schedule: "0 2 * * *".into(),
-            timezone: chrono_tz::America::Santo_Domingo,
+            timezone: crate::zone::Database::compiled_in()
+                .zone("America/Santo_Domingo")
+                .expect("compiled in"),
             action: "pg_dump app".into(),
             is_http: false,
             email: vec!["a@example.com".into()],

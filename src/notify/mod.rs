@@ -92,7 +92,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono_tz::Tz;
+use crate::zone::Zone;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -289,7 +289,7 @@ struct Queued {
     job: String,
     description: String,
     schedule: String,
-    timezone: Tz,
+    timezone: Zone,
     /// The command or request, for the reader.
     action: String,
     is_http: bool,
@@ -460,7 +460,7 @@ impl Notifier {
             job: job.id.clone(),
             description: job.description.clone(),
             schedule: job.schedule.to_string(),
-            timezone: job.timezone,
+            timezone: job.timezone.clone(),
             action,
             is_http,
             email,

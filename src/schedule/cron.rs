@@ -20,7 +20,7 @@ const MONTHS: [&str; 12] = [
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub(super) enum Field {
     Second,
     Minute,
     Hour,
@@ -175,8 +175,8 @@ impl CronExpr {
             let upper = item.to_ascii_uppercase();
             if let Some((day, nth)) = upper.split_once('#') {
                 let day = parse_value(field, item, day)? % 7;
-                let nth = match nth.parse::<usize>() {
-                    Ok(n @ 1..=5) => n,
+                let nth = match digits(nth) {
+                    Some(n @ 1..=5) => n as usize,
                     _ => {
                         return Err(format!(
                             "invalid {} item {item:?}: the number after # must be 1-5 \
@@ -355,8 +355,8 @@ fn parse_plain(field: Field, text: &str) -> Result<u64, String> {
 fn parse_item(field: Field, item: &str) -> Result<u64, String> {
     let (lo, hi) = field.bounds();
     let (base, step) = match item.split_once('/') {
-        Some((base, step)) => match step.parse::<u32>() {
-            Ok(n) if n >= 1 => (base, Some(n)),
+        Some((base, step)) => match digits(step) {
+            Some(n) if n >= 1 => (base, Some(n)),
             _ => {
                 return Err(format!(
                     "invalid {} item {item:?}: the step after / must be a whole number of \
@@ -399,6 +399,15 @@ fn parse_item(field: Field, item: &str) -> Result<u64, String> {
     Ok((start..=end)
         .step_by(step as usize)
         .fold(0, |set, v| set | 1 << v))
+}
+
+/// A number written with digits only, as Debian cron reads them: `+2`
+/// (which Rust's `parse` takes) and ` 2` are refused.
+fn digits(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// A number or, in the month and day-of-week fields, a name.
@@ -539,6 +548,9 @@ mod tests {
             ("* * * * 5-0", "use 7 for Sunday"),
             ("*/0 * * * *", "at least 1"),
             ("*/x * * * *", "at least 1"),
+            // Digits only, as Debian cron and cronsim read steps.
+            ("*/+2 * * * *", "the step after / must be a whole number"),
+            ("* * * * 5#+2", "must be 1-5"),
             ("1,,2 * * * *", "empty item"),
             ("* * ? * *", "? is not supported"),
             ("* * * * 5#6", "must be 1-5"),

@@ -1,8 +1,10 @@
 //! Schedules: a cron expression or macro, plus a time zone, to the next
 //! fire instant (cronduct.toml(5) SCHEDULES).
 //!
-//! Pure: no clock, no I/O (except [`system_timezone`], which reads the
-//! environment and `/etc`). Callers pass "after" and get instants in UTC.
+//! Pure: no clock, no I/O. Callers pass "after" and a [`Zone`] and get
+//! instants in UTC. No instant lies past [`crate::zone::LAST_INSTANT`]
+//! (9999-12-30T22:00:00Z): later ones cannot be written in RFC 3339, so a
+//! schedule runs out there.
 //! DST follows Debian cron and the `cronsim` library: fixed-time 5-field
 //! jobs follow the wall clock, everything else follows elapsed time (see
 //! `search.rs`).
@@ -23,13 +25,15 @@ mod cron;
 #[cfg(test)]
 mod proptests;
 mod search;
+mod words;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use cron::CronExpr;
+
+use crate::zone::Zone;
 
 /// Why an expression was rejected; the text says what would be valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -140,6 +144,29 @@ impl Schedule {
         &self.source
     }
 
+    /// The plain-English reading, with the zone for the expressions it
+    /// matters to: "At 02:30 on Monday to Friday, Europe/Berlin". `@every`
+    /// and `@reboot` are the same in every zone, so they name none.
+    pub fn in_words(&self, tz: &Zone) -> String {
+        match &self.kind {
+            Kind::Reboot => {
+                "Once per boot of the machine, when the daemon first starts after it".to_string()
+            }
+            Kind::Every(every) => words::every_in_words(*every),
+            Kind::Cron(_) => {
+                let expr = self
+                    .source
+                    .strip_prefix('@')
+                    .and_then(|name| {
+                        let name = name.to_ascii_lowercase();
+                        MACROS.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
+                    })
+                    .unwrap_or(&self.source);
+                format!("{}, {}", words::cron_in_words(expr), tz.name())
+            }
+        }
+    }
+
     /// `@reboot`: runs once when the daemon starts, never on a timer.
     pub fn is_reboot(&self) -> bool {
         matches!(self.kind, Kind::Reboot)
@@ -166,15 +193,15 @@ impl Schedule {
     /// The first fire instant strictly after `after`, in zone `tz`.
     /// `anchor` is when the job was loaded: `@every` fires at
     /// `anchor + k × interval` for k ≥ 1 (the first run is one interval
-    /// after loading). `None` for `@reboot` and for an expression with no
-    /// instant left before the end of chrono's calendar.
+    /// after loading). `None` for `@reboot` and for a schedule with no
+    /// instant left before the end of the calendar (year 9999).
     ///
     /// Cron instants are whole seconds; `@every` instants keep the
     /// anchor's fraction of a second.
     pub fn next_after(
         &self,
         after: DateTime<Utc>,
-        tz: Tz,
+        tz: &Zone,
         anchor: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         match &self.kind {
@@ -189,7 +216,7 @@ impl Schedule {
     pub fn upcoming(
         &self,
         after: DateTime<Utc>,
-        tz: Tz,
+        tz: &Zone,
         anchor: DateTime<Utc>,
         n: usize,
     ) -> Vec<DateTime<Utc>> {
@@ -211,41 +238,21 @@ fn next_every(
     let since = (after - anchor).num_nanoseconds()?;
     // k ≥ 1 with anchor + k × every > after.
     let k = if since < 0 { 1 } else { since / step + 1 };
-    anchor.checked_add_signed(chrono::Duration::nanoseconds(step.checked_mul(k)?))
-}
-
-/// The system's time zone: `TZ` (an IANA name, optionally with a leading
-/// `:`), else the target of the `/etc/localtime` link, else
-/// `/etc/timezone`, else UTC.
-pub fn system_timezone() -> Tz {
-    fn parse(name: &str) -> Option<Tz> {
-        name.trim().trim_start_matches(':').parse().ok()
-    }
-    if let Ok(tz) = std::env::var("TZ") {
-        if let Some(tz) = parse(&tz) {
-            return tz;
-        }
-    }
-    if let Ok(target) = std::fs::read_link("/etc/localtime") {
-        let target = target.to_string_lossy();
-        if let Some(idx) = target.find("zoneinfo/") {
-            if let Some(tz) = parse(&target[idx + "zoneinfo/".len()..]) {
-                return tz;
-            }
-        }
-    }
-    if let Ok(name) = std::fs::read_to_string("/etc/timezone") {
-        if let Some(tz) = parse(&name) {
-            return tz;
-        }
-    }
-    Tz::UTC
+    anchor
+        .checked_add_signed(chrono::Duration::nanoseconds(step.checked_mul(k)?))
+        .filter(|t| t.timestamp() <= crate::zone::LAST_INSTANT)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    fn berlin() -> Zone {
+        crate::zone::Database::compiled_in()
+            .zone("Europe/Berlin")
+            .expect("compiled in")
+    }
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
@@ -260,15 +267,15 @@ mod tests {
             let m: Schedule = format!("@{name}").parse().expect("macro");
             let e: Schedule = expr.parse().expect("expr");
             assert_eq!(
-                m.upcoming(after, Tz::Europe__Berlin, after, 5),
-                e.upcoming(after, Tz::Europe__Berlin, after, 5),
+                m.upcoming(after, &berlin(), after, 5),
+                e.upcoming(after, &berlin(), after, 5),
                 "@{name}"
             );
             assert_eq!(m.is_fixed_time(), e.is_fixed_time(), "@{name}");
         }
         let weekly: Schedule = "@WEEKLY".parse().expect("any case");
         assert_eq!(
-            weekly.next_after(after, Tz::UTC, after),
+            weekly.next_after(after, &Zone::utc(), after),
             Some(utc(2026, 1, 18, 0, 0, 0)),
             "@weekly is Sunday midnight"
         );
@@ -282,15 +289,15 @@ mod tests {
         let anchor = utc(2026, 1, 1, 0, 0, 0);
         let at = |secs: i64| anchor + chrono::Duration::seconds(secs);
         // Before or at the anchor: the first run is one interval later.
-        assert_eq!(s.next_after(at(-1000), Tz::UTC, anchor), Some(at(90)));
-        assert_eq!(s.next_after(anchor, Tz::UTC, anchor), Some(at(90)));
-        assert_eq!(s.next_after(at(89), Tz::UTC, anchor), Some(at(90)));
+        assert_eq!(s.next_after(at(-1000), &Zone::utc(), anchor), Some(at(90)));
+        assert_eq!(s.next_after(anchor, &Zone::utc(), anchor), Some(at(90)));
+        assert_eq!(s.next_after(at(89), &Zone::utc(), anchor), Some(at(90)));
         // Strictly after: at an instant, the next one.
-        assert_eq!(s.next_after(at(90), Tz::UTC, anchor), Some(at(180)));
-        assert_eq!(s.next_after(at(1000), Tz::UTC, anchor), Some(at(1080)));
+        assert_eq!(s.next_after(at(90), &Zone::utc(), anchor), Some(at(180)));
+        assert_eq!(s.next_after(at(1000), &Zone::utc(), anchor), Some(at(1080)));
         let frac = anchor + chrono::Duration::milliseconds(250);
         assert_eq!(
-            s.next_after(at(100), Tz::UTC, frac),
+            s.next_after(at(100), &Zone::utc(), frac),
             Some(frac + chrono::Duration::seconds(180)),
             "keeps the anchor's fraction"
         );
@@ -304,8 +311,8 @@ mod tests {
         assert!(s.is_reboot());
         assert_eq!(s.source(), "@reboot");
         let now = utc(2026, 1, 1, 0, 0, 0);
-        assert_eq!(s.next_after(now, Tz::UTC, now), None);
-        assert!(s.upcoming(now, Tz::UTC, now, 3).is_empty());
+        assert_eq!(s.next_after(now, &Zone::utc(), now), None);
+        assert!(s.upcoming(now, &Zone::utc(), now, 3).is_empty());
     }
 
     #[test]

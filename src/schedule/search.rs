@@ -12,20 +12,31 @@
 //!
 //! Instants are handled as whole seconds since the Unix epoch; a local
 //! wall time is "seconds since the epoch as if the zone were UTC".
+//!
+//! Elapsed time is walked in stretches of constant UTC offset, not in
+//! local days: a repeated hour that crosses midnight (America/St_Johns,
+//! 2001-10-28: 00:01 back to 23:01 of the day before) shows the same
+//! local day twice, and each pass is searched.
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
-use chrono_tz::{GapInfo, Tz};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::cron::{CYCLE_YEARS, CronExpr};
+use crate::zone::{Local, Zone};
 
 const DAY: i64 = 86_400;
 
 /// The first fire instant strictly after `after`.
-pub(crate) fn next_after(expr: &CronExpr, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+pub(crate) fn next_after(
+    expr: &CronExpr,
+    after: DateTime<Utc>,
+    tz: &Zone,
+) -> Option<DateTime<Utc>> {
     // Fire instants are whole seconds, so "after `after`" is "after its
     // whole second" (timestamp() rounds down).
     let after = after.timestamp();
-    let limit = after.checked_add(i64::from(CYCLE_YEARS) * 366 * DAY)?;
+    let limit = after
+        .checked_add(i64::from(CYCLE_YEARS) * 366 * DAY)?
+        .min(crate::zone::LAST_INSTANT);
     let t = if expr.is_fixed_time() {
         wall_clock(expr, after, tz, limit)?
     } else {
@@ -35,8 +46,8 @@ pub(crate) fn next_after(expr: &CronExpr, after: DateTime<Utc>, tz: Tz) -> Optio
 }
 
 /// Fixed-time: walk the local wall clock from the wall time of `after`.
-fn wall_clock(expr: &CronExpr, after: i64, tz: Tz, limit: i64) -> Option<i64> {
-    let wall = after + offset_at(tz, after)?;
+fn wall_clock(expr: &CronExpr, after: i64, tz: &Zone, limit: i64) -> Option<i64> {
+    let wall = after + tz.offset_at(after)?;
     let mut day = date_of(wall)?;
     let mut from = wall - midnight(day) + 1;
     loop {
@@ -57,6 +68,9 @@ fn wall_clock(expr: &CronExpr, after: i64, tz: Tz, limit: i64) -> Option<i64> {
             // when `after` lies in the second pass the first one has
             // already passed and this time is done for the day.
             if let Some(t) = resolve_wall(tz, wall) {
+                if t > limit {
+                    return None;
+                }
                 if t > after {
                     return Some(t);
                 }
@@ -71,96 +85,85 @@ fn wall_clock(expr: &CronExpr, after: i64, tz: Tz, limit: i64) -> Option<i64> {
 /// The instant a fixed-time job fires for local wall time `wall`: the
 /// earlier one if the time occurs twice, and if it is skipped the first
 /// whole minute after the gap (`cronsim` steps minute by minute).
-fn resolve_wall(tz: Tz, wall: i64) -> Option<i64> {
-    let local = naive(wall)?;
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.timestamp()),
-        LocalResult::None => {
-            let end = GapInfo::new(&local, &tz)?.end?;
-            let end_wall = end.naive_local().and_utc().timestamp();
+fn resolve_wall(tz: &Zone, wall: i64) -> Option<i64> {
+    match tz.local(wall)? {
+        Local::Single(t) | Local::Fold(t, _) => Some(t),
+        Local::Gap(end) => {
+            let end_wall = end + tz.offset_at(end)?;
             let minutes = (end_wall - wall + 59).div_euclid(60);
-            let after_gap = naive(wall + minutes * 60)?;
-            tz.from_local_datetime(&after_gap)
-                .earliest()
-                .map(|t| t.timestamp())
+            match tz.local(wall + minutes * 60)? {
+                Local::Single(t) | Local::Fold(t, _) => Some(t),
+                Local::Gap(_) => None,
+            }
         }
     }
 }
 
 /// Elapsed time: the first real instant after `after` whose local time
-/// matches. Each local day is cut into stretches of constant UTC offset;
-/// in each, local time runs in step with real time, so the first matching
-/// local time in the stretch is the first matching instant.
-fn elapsed(expr: &CronExpr, after: i64, tz: Tz, limit: i64) -> Option<i64> {
-    let start = after + 1;
-    let mut day = date_of(start + offset_at(tz, start)?)?;
+/// matches. Between two offset changes local time runs in step with real
+/// time, so the first matching local time in such a stretch is the first
+/// matching instant in it.
+fn elapsed(expr: &CronExpr, after: i64, tz: &Zone, limit: i64) -> Option<i64> {
+    let mut from = after + 1;
+    while from <= limit {
+        let offset = tz.offset_at(from)?;
+        // The stretch ends at the next change, or past `limit`.
+        let until = tz
+            .next_change(from)
+            .map_or(limit + 1, |change| change.min(limit + 1));
+        match first_match(expr, from + offset, until + offset) {
+            Match::At(wall) => return Some(wall - offset),
+            Match::Never => return None,
+            // Skip the stretches that hold no matching day (a yearly job
+            // would otherwise search every DST stretch between two runs).
+            // Two days of margin: a fold may show the day before again.
+            Match::NotBefore(day) => from = until.max(midnight(day) - 2 * DAY),
+        }
+    }
+    None
+}
+
+enum Match {
+    At(i64),
+    /// None in the range; the first matching day is this one, at or after
+    /// the end of the range.
+    NotBefore(NaiveDate),
+    /// No matching day is left in the calendar.
+    Never,
+}
+
+/// The first local wall time in `[lo, hi)` that `expr` matches.
+fn first_match(expr: &CronExpr, lo: i64, hi: i64) -> Match {
+    let Some(mut day) = date_of(lo) else {
+        return Match::Never;
+    };
+    let mut from = lo - midnight(day);
     loop {
-        day = expr.next_day(day)?;
-        let next_day = day.succ_opt()?;
-        let day_end = day_start(tz, next_day)?;
-        let mut from = day_start(tz, day)?.max(start);
-        if from > limit {
-            return None;
+        let Some(next) = expr.next_day(day) else {
+            return Match::Never;
+        };
+        if next != day {
+            day = next;
+            from = 0;
         }
         let base = midnight(day);
-        while from < day_end {
-            let offset = offset_at(tz, from)?;
-            let mut until = if offset_at(tz, day_end - 1)? == offset {
-                day_end
+        if base >= hi {
+            return Match::NotBefore(day);
+        }
+        if let Some(s) = expr.next_time(from as u32) {
+            let wall = base + i64::from(s);
+            return if wall < hi {
+                Match::At(wall)
             } else {
-                first_change(tz, from, day_end - 1, offset)?
+                Match::NotBefore(day)
             };
-            // Retried only if an offset change hides between the ends of
-            // the stretch (two changes in one day).
-            loop {
-                let local_from = (from + offset - base).clamp(0, DAY) as u32;
-                let candidate = expr
-                    .next_time(local_from)
-                    .map(|s| base + i64::from(s) - offset)
-                    .filter(|&t| t < until);
-                match candidate {
-                    Some(t) if offset_at(tz, t)? == offset => return Some(t),
-                    Some(t) => until = first_change(tz, from, t, offset)?,
-                    None => break,
-                }
-            }
-            from = until;
         }
-        day = next_day;
+        let Some(succ) = day.succ_opt() else {
+            return Match::Never;
+        };
+        day = succ;
+        from = 0;
     }
-}
-
-/// The first instant whose local date is `day` (or later, if the whole
-/// day is skipped): local midnight, its first occurrence if it repeats,
-/// or the end of the gap if midnight is skipped.
-fn day_start(tz: Tz, day: NaiveDate) -> Option<i64> {
-    let naive = day.and_time(chrono::NaiveTime::MIN);
-    match tz.from_local_datetime(&naive) {
-        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.timestamp()),
-        LocalResult::None => Some(GapInfo::new(&naive, &tz)?.end?.timestamp()),
-    }
-}
-
-/// The first instant in `(lo, hi]` whose UTC offset is not `offset`,
-/// given that `lo` has it and `hi` does not.
-fn first_change(tz: Tz, mut lo: i64, mut hi: i64, offset: i64) -> Option<i64> {
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if offset_at(tz, mid)? == offset {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    Some(hi)
-}
-
-/// Seconds east of UTC in force at instant `t`.
-fn offset_at(tz: Tz, t: i64) -> Option<i64> {
-    let utc = DateTime::from_timestamp(t, 0)?.naive_utc();
-    Some(i64::from(
-        tz.offset_from_utc_datetime(&utc).fix().local_minus_utc(),
-    ))
 }
 
 fn midnight(day: NaiveDate) -> i64 {

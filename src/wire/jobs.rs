@@ -15,6 +15,9 @@ pub struct JobSummary {
     pub id: String,
     pub description: String,
     pub schedule: String,
+    /// The schedule in plain English, with its zone: "At 02:30 on Monday
+    /// to Friday, Europe/Berlin".
+    pub schedule_text: String,
     pub timezone: String,
     /// `"command"` or `"http"`.
     pub action: String,
@@ -28,11 +31,22 @@ pub struct JobSummary {
     #[serde(with = "ts::option")]
     pub next_run: Option<DateTime<Utc>>,
     pub consecutive_failures: u32,
+    /// Where the job is defined: `"config"` (a `[jobs.ID]` table) or
+    /// `"crontab"` (a line of a file the `crontabs` key names).
+    #[serde(default = "config_source")]
+    pub source: String,
+    /// The file that defines it; `file:line` for a crontab line.
+    #[serde(default)]
+    pub origin: String,
     /// The scheduler's inputs to `/health` and to the job's [`Health`],
     /// which the API shows instead (it joins the last run's status from
     /// the history index): not part of the JSON.
     #[serde(skip)]
     pub signals: HealthSignals,
+}
+
+fn config_source() -> String {
+    "config".to_string()
 }
 
 /// What only the scheduler knows about a job's health.

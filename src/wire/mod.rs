@@ -34,7 +34,8 @@ pub use stats::{
 pub use status::{
     Availability, ChannelStats, Component, Components, FsSpace, HealthReport, HealthStatus,
     JobAnalysis, JobCounts, JobsAnalysis, LastDelivery, LastReload, LoadAverage, LogReport,
-    NextRun, NotifyStats, ReloadDiff, SchedulerReport, StatusReport, SystemReport, WindowStats,
+    NextRun, NotifyStats, ReloadDiff, SchedulerReport, StatusReport, SystemReport, TzdataReport,
+    TzdataSource, WindowStats,
 };
 
 use serde::{Deserialize, Serialize};

@@ -160,6 +160,30 @@ pub struct SchedulerReport {
     pub running: bool,
     /// The machine's zone: the zone of jobs without a `timezone`.
     pub timezone: String,
+    /// Where zone rules come from.
+    pub tzdata: TzdataReport,
+}
+
+/// `scheduler.tzdata` in `GET /api/v1/status`: the tz database in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TzdataReport {
+    /// `system` (TZif files of the machine's tz database) or
+    /// `compiled-in` (the copy in the binary, used where the machine has
+    /// none).
+    pub source: TzdataSource,
+    /// The folder of the system database; null for the compiled-in copy.
+    pub path: Option<PathBuf>,
+    /// The tzdata release, like `2025b`; null when the database does not
+    /// say.
+    pub version: Option<String>,
+}
+
+/// Which copy of the tz database is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TzdataSource {
+    System,
+    CompiledIn,
 }
 
 /// `jobs_analysis` in `GET /api/v1/status`.

@@ -163,7 +163,7 @@ command = "echo kept"
 }
 
 #[test]
-fn reboot_jobs_run_once_per_daemon_start_and_not_on_reload() {
+fn reboot_jobs_do_not_run_on_reload() {
     let mut d = Daemon::new();
     let config = |description: &str| {
         format!(
@@ -194,12 +194,6 @@ command = "true"
     let witness = d.starts("witness").len();
     d.wait_starts("witness", witness + 2, SECS_20);
     assert_eq!(d.starts("boot").len(), 1, "a reload ran the @reboot job");
-
-    d.stop(Duration::from_secs(10));
-    d.start();
-    let starts = d.wait_starts("boot", 2, SECS_20);
-    assert_eq!(starts[1].trigger, Trigger::Reboot);
-    assert_ne!(starts[0].run_id, starts[1].run_id);
 }
 
 #[test]
@@ -312,4 +306,45 @@ fn status_reports_the_system_as_proc_shows_it() {
     assert!(sys["log_fs"]["total_bytes"].as_u64().is_some_and(|t| t > 0));
     assert_eq!(status["components"]["log"]["status"], "available");
     d.stop(Duration::from_secs(10));
+}
+
+/// `@reboot` runs once per boot of the machine: at the first start, not
+/// again when the daemon is restarted within the same boot (a package
+/// upgrade), and again at the first start after a reboot (here: the boot
+/// id remembered in the state file made a different one).
+#[test]
+fn reboot_jobs_run_once_per_boot_not_per_restart() {
+    let mut d = Daemon::new();
+    d.write_config(
+        "[jobs.at-boot]\nschedule = \"@reboot\"\ncommand = \"echo booted\"\n\n\
+         [jobs.marker]\nschedule = \"* * * * * *\"\ncommand = \"true\"\n",
+    );
+    d.start();
+    let first = d.wait_finishes("at-boot", 1, SECS_20);
+    assert_eq!(first[0].trigger, Trigger::Reboot);
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .expect("the kernel's boot id")
+        .trim()
+        .to_string();
+    d.stop(SECS_20);
+    let state_file = d.state_dir().join("state.json");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).expect("state")).expect("json");
+    assert_eq!(state["boot_id"], boot_id.as_str(), "{state}");
+
+    // Same boot: the restarted daemon runs the other job but not @reboot.
+    d.start();
+    let marks = d.starts("marker").len();
+    d.wait_starts("marker", marks + 2, SECS_20);
+    assert_eq!(d.starts("at-boot").len(), 1, "no @reboot run on a restart");
+    d.stop(SECS_20);
+
+    // A boot the state has not seen: @reboot runs once more.
+    let text = std::fs::read_to_string(&state_file).expect("state");
+    let faked = text.replace(&boot_id, "00000000-0000-0000-0000-000000000000");
+    assert_ne!(faked, text);
+    std::fs::write(&state_file, faked).expect("write state");
+    d.start();
+    let again = d.wait_finishes("at-boot", 2, SECS_20);
+    assert_eq!(again[1].trigger, Trigger::Reboot);
 }

@@ -9,22 +9,8 @@ use crate::support::smtp_sink::{self, Behaviour, SmtpSink};
 use crate::support::webhook::webhook_receiver;
 use cronduct::record::{Status, Trigger};
 
-/// Starts an SMTP sink on a thread of its own (a current-thread runtime
-/// that drives the sink's tasks for the rest of the test).
 fn start_sink(behaviour: Behaviour) -> SmtpSink {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("start a runtime for the SMTP sink");
-        rt.block_on(async move {
-            tx.send(SmtpSink::start(behaviour).await)
-                .expect("hand the sink over");
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().expect("the SMTP sink started")
+    SmtpSink::start_on_thread(behaviour)
 }
 
 /// Waits until the sink holds at least `n` mails.

@@ -337,3 +337,62 @@ fn a_drop_in_folder_created_after_the_start_is_followed() {
     });
     d.wait_starts("extra", 1, SECS_20);
 }
+
+/// Compiles a zone `Test/Shift` at a fixed offset of `hours` with `zic`
+/// into `dir`, as a tzdata update would rewrite it.
+fn compile_shift_zone(dir: &std::path::Path, hours: i32) {
+    let rules = dir.join(format!("shift{hours}.zi"));
+    std::fs::write(&rules, format!("Zone Test/Shift {hours}:00 - +0{hours}\n"))
+        .expect("write rules");
+    let zic = ["/usr/sbin/zic", "/usr/bin/zic"]
+        .into_iter()
+        .find(|z| std::path::Path::new(z).exists())
+        .unwrap_or("zic");
+    let status = std::process::Command::new(zic)
+        .arg("-d")
+        .arg(dir)
+        .arg(&rules)
+        .status()
+        .expect("run zic (Debian: tzdata / libc-bin)");
+    assert!(status.success());
+}
+
+/// A tzdata update rewrites a job's zone file: the running daemon
+/// notices, re-plans the job for the new offset and logs it.
+#[test]
+fn a_rewritten_zone_file_re_plans_its_jobs() {
+    let mut d = Daemon::new();
+    let zones = d.path("zoneinfo");
+    std::fs::create_dir_all(&zones).expect("zone dir");
+    compile_shift_zone(&zones, 1);
+    d.env.push(("TZDIR".into(), zones.display().to_string()));
+    d.write_config(
+        "[jobs.noon]\nschedule = \"0 12 * * *\"\ntimezone = \"Test/Shift\"\ncommand = \"true\"\n",
+    );
+    d.start();
+    let tzdata = &d.get("/api/v1/status")["scheduler"]["tzdata"];
+    assert_eq!(tzdata["source"], "system", "{tzdata}");
+    assert_eq!(tzdata["path"], zones.display().to_string(), "{tzdata}");
+    let next = |d: &Daemon| {
+        d.listed_job("noon").expect("listed")["next_run"]
+            .as_str()
+            .expect("a next run")
+            .to_string()
+    };
+    // Noon at +01 is 11:00 UTC.
+    let before = next(&d);
+    assert!(before.contains("T11:00:00"), "{before}");
+
+    compile_shift_zone(&zones, 3);
+    // Noon at +03 is 09:00 UTC.
+    let after = d.poll("the job re-planned for the new offset", NOTICE, || {
+        let n = next(&d);
+        n.contains("T09:00:00").then_some(n)
+    });
+    assert_ne!(before, after);
+    d.poll("the re-plan in the daemon's log", NOTICE, || {
+        d.stderr()
+            .contains("time zone Test/Shift: its rules changed (tz database updated); re-planned 1 job: noon")
+            .then_some(())
+    });
+}

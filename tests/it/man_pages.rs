@@ -79,6 +79,9 @@ fn failure_meaning(command: &str) -> &'static str {
         }
         "check" => "The configuration is invalid; every problem is printed on standard error.",
         "next" => "The expression, time zone, job or configuration is invalid.",
+        "import" => {
+            "A line could not be converted (without --partial; every such line is printed on standard error), or a file could not be read or written."
+        }
         "trigger" => {
             "The daemon answered with an error, could not be reached, or, with --wait, the run did not succeed."
         }
@@ -309,6 +312,7 @@ fn section_of(table: Table) -> &'static str {
     match table {
         Table::Top => "TOP-LEVEL KEYS",
         Table::Daemon => "THE [daemon] TABLE",
+        Table::ApiKey => "API KEYS",
         Table::Smtp => "THE [smtp] TABLE",
         Table::Defaults | Table::Job => "JOBS",
         Table::Http => "HTTP REQUESTS",

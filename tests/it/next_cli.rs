@@ -338,3 +338,217 @@ enabled = false
     assert_eq!(code, Some(1));
     assert!(err.contains("missing.toml"), "{err}");
 }
+
+/// The instants `next` prints for `args`, asserting exit 0.
+fn instants(args: &[&str], envs: &[(&str, &str)]) -> Vec<String> {
+    let out = cronduct(args, envs);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// St_Johns fell back at 00:01 to 23:01 of the day before (2001-10-28):
+/// the repeated hour crosses midnight and each of its minutes fires again.
+#[test]
+fn repeated_hour_across_midnight_fires_each_minute() {
+    let got = instants(
+        &[
+            "next",
+            "--schedule",
+            "* * * * *",
+            "--timezone",
+            "America/St_Johns",
+            "--from",
+            "2001-10-28T02:29:00Z",
+            "--count",
+            "3",
+        ],
+        &[],
+    );
+    assert_eq!(
+        got,
+        [
+            "2001-10-28T00:00:00-02:30",
+            "2001-10-27T23:01:00-03:30",
+            "2001-10-27T23:02:00-03:30"
+        ]
+    );
+}
+
+/// Past the last listed transition the TZif footer's rule applies: July
+/// 2100 in Berlin is summer time.
+#[test]
+fn rules_after_the_last_transition_come_from_the_footer() {
+    let got = instants(
+        &[
+            "next",
+            "--schedule",
+            "0 12 1 7 *",
+            "--timezone",
+            "Europe/Berlin",
+            "--from",
+            "2099-06-01T00:00:00Z",
+            "--count",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(
+        got,
+        ["2099-07-01T12:00:00+02:00", "2100-07-01T12:00:00+02:00"]
+    );
+}
+
+/// `*/+2` is not digits, and `-1` is an expression, not an option: both
+/// are refused as expressions, exit 1.
+#[test]
+fn signed_numbers_are_refused_as_expressions() {
+    for (expr, want) in [
+        ("*/+2 * * * *", "the step after / must be a whole number"),
+        ("-1 12 * * *", "is not a number"),
+    ] {
+        let out = cronduct(&["next", "--schedule", expr], &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{expr}: {err}");
+        assert!(
+            err.contains("invalid schedule") && err.contains(want),
+            "{expr}: {err}"
+        );
+    }
+}
+
+/// No instant after the year 9999: `next` prints what is left and says so.
+#[test]
+fn the_calendar_ends_in_year_9999() {
+    let out = cronduct(
+        &[
+            "next",
+            "--schedule",
+            "0 0 1 1 *",
+            "--from",
+            "9998-06-01T00:00:00Z",
+            "--count",
+            "3",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "9999-01-01T00:00:00+00:00\n"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("end of year 9999"));
+}
+
+/// A tz database compiled in the test with `zic`: a zone whose rule
+/// changes (DST until 2030, none after), one that falls back across
+/// midnight, and one whose rules end in a POSIX footer.
+#[test]
+fn zones_come_from_tzdir() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = dir.path().join("test.zi");
+    std::fs::write(
+        &rules,
+        "# A rule change: summer time (+01 -> +02) ends for good after 2029.\n\
+         Rule Chg 2020 2029 - Mar lastSun 1:00u 1:00 S\n\
+         Rule Chg 2020 2029 - Oct lastSun 1:00u 0 -\n\
+         Zone Test/Change 1:00 Chg +01/+02\n\
+         # Falls back at 00:30 to 23:30 of the day before, each first Sunday of November.\n\
+         Rule Mid 2020 max - Mar Sun>=8 0:00 1:00 D\n\
+         Rule Mid 2020 max - Nov Sun>=1 0:30 0 S\n\
+         Zone Test/Midnight -4:00 Mid -04/-03\n\
+         # Rules to the end of time: only a footer past the listed years.\n\
+         Zone Test/Footer 5:00 Chg +05/+06 2025\n\
+         \t\t3:00 Mid +03/+04\n",
+    )
+    .expect("write rules");
+    let zic = ["/usr/sbin/zic", "/usr/bin/zic", "zic"]
+        .into_iter()
+        .find(|z| !z.starts_with('/') || Path::new(z).exists())
+        .expect("a zic");
+    let status = Command::new(zic)
+        .arg("-b")
+        .arg("slim")
+        .arg("-d")
+        .arg(dir.path())
+        .arg(&rules)
+        .status()
+        .expect("run zic (Debian: tzdata / libc-bin)");
+    assert!(status.success());
+    let tzdir = dir.path().to_str().expect("utf-8 path");
+    let next = |expr: &str, zone: &str, from: &str, n: &str| {
+        instants(
+            &[
+                "next",
+                "--schedule",
+                expr,
+                "--timezone",
+                zone,
+                "--from",
+                from,
+                "--count",
+                n,
+            ],
+            &[("TZDIR", tzdir)],
+        )
+    };
+    // Hand-derived: noon on 1 July is +02 in 2029 (summer time), +01 in
+    // 2030 (the rule ended).
+    assert_eq!(
+        next("0 12 1 7 *", "Test/Change", "2029-01-01T00:00:00Z", "2"),
+        ["2029-07-01T12:00:00+02:00", "2030-07-01T12:00:00+01:00"]
+    );
+    // 2026-11-01 (a Sunday) 00:30 -03 = 03:30Z back to 23:30 -04 of
+    // 31 October: 23:45 occurs at 02:45Z and again at 03:45Z, and an
+    // elapsed-time job fires at both.
+    assert_eq!(
+        next("45 * * * *", "Test/Midnight", "2026-11-01T02:00:00Z", "3"),
+        [
+            "2026-10-31T23:45:00-03:00",
+            "2026-10-31T23:45:00-04:00",
+            "2026-11-01T00:45:00-04:00"
+        ]
+    );
+    // Past 2025 the footer's rule: 1 July 2100 at noon is +04 (summer),
+    // 1 January +03.
+    assert_eq!(
+        next("0 12 1 1,7 *", "Test/Footer", "2100-01-01T00:00:00Z", "2"),
+        ["2100-01-01T12:00:00+03:00", "2100-07-01T12:00:00+04:00"]
+    );
+    // A zone the test database lacks is unknown there.
+    let out = cronduct(
+        &[
+            "next",
+            "--schedule",
+            "@daily",
+            "--timezone",
+            "Europe/Berlin",
+        ],
+        &[("TZDIR", tzdir)],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("(see {tzdir})")));
+}
+
+#[test]
+fn explain_reads_the_schedule_before_the_instants() {
+    insta::assert_snapshot!(transcript(&[
+        "next",
+        "--explain",
+        "--schedule",
+        "30 2 * * 1-5",
+        "--timezone",
+        "Europe/Berlin",
+        "--from",
+        "2026-03-27T12:00:00+01:00",
+        "--count",
+        "2",
+    ]));
+}

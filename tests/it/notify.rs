@@ -41,7 +41,7 @@ fn job(id: &str, notify: Notify) -> Job {
         ..Job::new(
             id,
             "0 2 * * *".parse().expect("valid schedule"),
-            chrono_tz::America::Santo_Domingo,
+            cronduct::testkit::zone("America/Santo_Domingo"),
             Action::Command(Command::Shell(
                 "pg_dump app | gzip > /backups/app.sql.gz".into(),
             )),

@@ -44,7 +44,7 @@ fn job(notify: Notify) -> Job {
         ..Job::new(
             "db-backup",
             "0 2 * * *".parse().expect("valid schedule"),
-            chrono_tz::UTC,
+            cronduct::zone::Zone::utc(),
             Action::Command(Command::Shell("pg_dump app".into())),
             "jobs.toml",
         )

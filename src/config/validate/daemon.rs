@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::config::diagnostic::{Diagnostic, FileId};
-use crate::config::model::DaemonSettings;
-use crate::config::raw::{RawDaemon, Scope, Sp};
+use crate::config::model::{ApiKeySpec, DaemonSettings, Role};
+use crate::config::raw::{RawApiKey, RawDaemon, Scope, Sp};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9780";
 const DEFAULT_LOG_MAX_SIZE: u64 = 100 << 20;
@@ -85,6 +85,10 @@ impl Validator<'_> {
             Some(v) => self.duration(f, &scope, "shutdown_grace", v),
             None => Some(DEFAULT_SHUTDOWN_GRACE),
         };
+        let keys = match &raw.keys {
+            Some(list) => self.api_keys(list.get_ref()),
+            None => Some(Vec::new()),
+        };
         let root = self.machine.is_root;
         let state_dir = match state_dir {
             Some(dir) => dir,
@@ -121,6 +125,101 @@ impl Validator<'_> {
             log_max_size: log_max_size?,
             log_keep: log_keep?,
             shutdown_grace: shutdown_grace?,
+            keys: keys?,
         })
+    }
+
+    /// `[[daemon.keys]]`: every entry complete, names unique and not the
+    /// reserved `default`, roles known. Every problem is reported.
+    fn api_keys(&mut self, list: &[Sp<RawApiKey>]) -> Option<Vec<ApiKeySpec>> {
+        let f = FileId(0);
+        let scope = Scope::Daemon;
+        let mut out = Vec::with_capacity(list.len());
+        let mut ok = true;
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in list {
+            let raw = entry.get_ref();
+            let missing = |key: &str, this: &mut Self| {
+                this.error_help(
+                    f,
+                    entry.span(),
+                    format!("{}: this entry has no `{key}`", scope.key("keys")),
+                    "each [[daemon.keys]] entry needs name, file and role",
+                );
+            };
+            let name = match &raw.name {
+                Some(n) => {
+                    let text = n.get_ref();
+                    if !super::valid_id(text) {
+                        self.error_help(
+                            f,
+                            n.span(),
+                            format!(
+                                "{}: not a usable key name: {text:?}",
+                                scope.key("keys.name")
+                            ),
+                            "letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+                        );
+                        None
+                    } else if text == "default" {
+                        self.error_help(
+                            f,
+                            n.span(),
+                            format!("{}: `default` is reserved", scope.key("keys.name")),
+                            "`default` names the key of admin_key_file (or CRONDUCT_ADMIN_KEY); choose another name",
+                        );
+                        None
+                    } else if !seen.insert(text.clone()) {
+                        self.error_help(
+                            f,
+                            n.span(),
+                            format!("{}: a second key named `{text}`", scope.key("keys.name")),
+                            "key names are what logs and the audit show; give each key its own",
+                        );
+                        None
+                    } else {
+                        Some(text.clone())
+                    }
+                }
+                None => {
+                    missing("name", self);
+                    None
+                }
+            };
+            let file = match &raw.file {
+                Some(p) => self.path(f, &scope, "keys.file", p),
+                None => {
+                    missing("file", self);
+                    None
+                }
+            };
+            let role = match &raw.role {
+                Some(r) => match Role::parse(r.get_ref()) {
+                    Some(role) => Some(role),
+                    None => {
+                        self.error_help(
+                            f,
+                            r.span(),
+                            format!(
+                                "{}: unknown role \"{}\"",
+                                scope.key("keys.role"),
+                                r.get_ref()
+                            ),
+                            "one of \"read\" (GET only), \"operate\" (also pause, resume, run, cancel, reload) or \"admin\"",
+                        );
+                        None
+                    }
+                },
+                None => {
+                    missing("role", self);
+                    None
+                }
+            };
+            match (name, file, role) {
+                (Some(name), Some(file), Some(role)) => out.push(ApiKeySpec { name, file, role }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 }

@@ -14,6 +14,11 @@ use crate::config::model::{Action, Concurrency, Job};
 use crate::config::raw::{Amount, RawJob, Scope, Sp};
 use crate::schedule::Schedule;
 
+/// The largest `retry_backoff`: past it the delay reaches the duration
+/// limit within a couple of retries anyway, and a bound keeps the delay
+/// arithmetic finite.
+const MAX_BACKOFF: f64 = 100.0;
+
 const SCHEDULE_HELP: &str = "5 fields `minute hour day-of-month month day-of-week` \
      (6 with seconds first), or a macro: @hourly, @daily, @weekly, @monthly, @yearly, \
      @reboot, @every 90s";
@@ -43,18 +48,6 @@ impl Validator<'_> {
 
     pub(crate) fn text(&mut self, _: FileId, _: &Scope, _: &str, v: &Sp<String>) -> Option<String> {
         Some(v.get_ref().clone())
-    }
-
-    /// Any text: an empty one feeds nothing, and the command reads
-    /// end-of-file at once, as from `/dev/null`.
-    pub(crate) fn stdin(
-        &mut self,
-        _: FileId,
-        _: &Scope,
-        _: &str,
-        v: &Sp<String>,
-    ) -> Option<Option<String>> {
-        Some(Some(v.get_ref().clone()))
     }
 
     pub(crate) fn flag(&mut self, _: FileId, _: &Scope, _: &str, v: &Sp<bool>) -> Option<bool> {
@@ -105,14 +98,19 @@ impl Validator<'_> {
         v: &Sp<f64>,
     ) -> Option<f64> {
         let x = *v.get_ref();
-        if x.is_finite() && x >= 1.0 {
+        if (1.0..=MAX_BACKOFF).contains(&x) {
             return Some(x);
         }
+        let problem = if x > MAX_BACKOFF {
+            format!("is more than the limit of {MAX_BACKOFF}")
+        } else {
+            "is less than 1.0".to_string()
+        };
         self.error_help(
             f,
             v.span(),
-            format!("{}: {x} is less than 1.0", scope.key(key)),
-            "a multiplier of at least 1.0: 1.0 keeps every retry delay the same, \
+            format!("{}: {x} {problem}", scope.key(key)),
+            "a multiplier from 1.0 to 100: 1.0 keeps every retry delay the same, \
              2.0 doubles it each time",
         );
         None
@@ -261,6 +259,17 @@ impl Validator<'_> {
         Some(names)
     }
 
+    /// Any text; the command reads it on its standard input.
+    pub(crate) fn stdin(
+        &mut self,
+        _: FileId,
+        _: &Scope,
+        _: &str,
+        v: &Sp<String>,
+    ) -> Option<Option<String>> {
+        Some(Some(v.get_ref().clone()))
+    }
+
     /// Every code from 0 to 255, and at least one: with none, no attempt
     /// could succeed.
     pub(crate) fn exit_codes(
@@ -363,7 +372,10 @@ impl Validator<'_> {
             return None;
         }
         let mut merged = own.inherit(defaults);
-        let timezone = merged.timezone.unwrap_or(self.machine.time_zone);
+        let timezone = merged
+            .timezone
+            .take()
+            .unwrap_or_else(|| self.machine.time_zone.clone());
         // What the job and `[defaults]` leave unset keeps the built-in
         // default `Job::new` gives it.
         let base = Job::new(

@@ -33,6 +33,7 @@
 //!   root: the account must exist wherever the daemon would run the job.
 
 mod action;
+mod crontab;
 mod daemon;
 mod job;
 mod notify;
@@ -46,8 +47,10 @@ use std::path::PathBuf;
 use super::diagnostic::{Diagnostic, FileId, Source};
 use super::keys::Settings;
 use super::machine::Machine;
-use super::model::{DaemonSettings, Job, SmtpSettings};
+use super::model::{DaemonSettings, Job, SmtpSettings, SmtpTls};
 use super::raw::RawFile;
+use crate::zone::{Zone, ZoneError};
+pub(crate) use crontab::CrontabFile;
 
 /// What validation produced; only used when no diagnostic was recorded.
 pub(crate) struct Validated {
@@ -56,12 +59,18 @@ pub(crate) struct Validated {
     pub jobs: BTreeMap<String, Job>,
 }
 
-/// Validates the main file's raw content and its includes' jobs.
-/// `dirs[i]` is the absolute folder and `paths[i]` the absolute path of
-/// file `FileId(i)`.
+/// What the loader read besides the main file.
+pub(crate) struct Read<'a> {
+    pub includes: &'a [RawFile],
+    pub crontabs: &'a [CrontabFile],
+}
+
+/// Validates the main file's raw content, its includes' jobs and the
+/// crontabs' lines. `dirs[i]` is the absolute folder and `paths[i]` the
+/// absolute path of file `FileId(i)`.
 pub(crate) fn validate(
     main: &RawFile,
-    includes: &[RawFile],
+    read: Read<'_>,
     sources: &[Source],
     dirs: &[PathBuf],
     paths: &[PathBuf],
@@ -81,7 +90,7 @@ pub(crate) fn validate(
     let mut jobs = BTreeMap::new();
     let mut first_seen: HashMap<&str, (FileId, Range<usize>)> = HashMap::new();
     for (id, raw) in std::iter::once(main)
-        .chain(includes)
+        .chain(read.includes)
         .flat_map(|f| f.jobs.iter())
     {
         if let Some((file, span)) = first_seen.get(id.get_ref().as_str()) {
@@ -104,6 +113,27 @@ pub(crate) fn validate(
             jobs.insert(job.id.clone(), job);
         }
     }
+    let mails = v.crontab_jobs(
+        &main.crontabs,
+        read.crontabs,
+        sources,
+        paths,
+        &defaults,
+        &mut jobs,
+    );
+    // cron hands its mail to the local mail server: crontab jobs that
+    // mail need no [smtp] table, they get the local one.
+    let smtp = match smtp {
+        None if mails && main.smtp.is_none() => Some(SmtpSettings {
+            host: "localhost".to_string(),
+            port: 25,
+            tls: SmtpTls::None,
+            from: format!("cronduct@{}", machine.host_name),
+            username: None,
+            password_file: None,
+        }),
+        smtp => smtp,
+    };
     Validated { daemon, smtp, jobs }
 }
 
@@ -140,6 +170,10 @@ pub(crate) struct Validator<'a> {
     /// because thousands of jobs usually share a handful of accounts.
     users: HashMap<String, Result<bool, String>>,
     groups: HashMap<String, Result<bool, String>>,
+    /// Zone lookups by name, for the same reason: each reads a file.
+    zones: HashMap<String, Result<Zone, ZoneError>>,
+    /// Every zone name, listed at the first unknown one (for suggestions).
+    zone_names: Option<Vec<String>>,
     has_smtp: bool,
 }
 
@@ -157,6 +191,8 @@ impl<'a> Validator<'a> {
             machine,
             users: HashMap::new(),
             groups: HashMap::new(),
+            zones: HashMap::new(),
+            zone_names: None,
             has_smtp: main.smtp.is_some(),
         }
     }

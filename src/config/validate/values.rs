@@ -4,13 +4,18 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono_tz::Tz;
+use crate::zone::{Zone, ZoneError};
 
 use super::Validator;
 use crate::config::diagnostic::{FileId, suggest, suggest_timezones};
 use crate::config::machine::Account;
 use crate::config::raw::{Amount, Scope, Sp};
 use crate::units::{parse_duration, parse_size};
+
+/// The longest duration any key takes: far beyond any real timeout, grace
+/// or delay, and far enough below the clock's range that adding it to
+/// "now" can never overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
 
 impl Validator<'_> {
     /// The option `v` names, or an error `KEY: unknown WHAT "v"` whose help
@@ -47,7 +52,7 @@ impl Validator<'_> {
     ) -> Option<Duration> {
         let help = "a duration like \"90s\", \"5m\", \"1h30m\" or a whole number of seconds";
         let parse = |n: u64| Duration::from_secs(n);
-        self.amount(
+        let d = self.amount(
             file,
             scope,
             key,
@@ -55,7 +60,21 @@ impl Validator<'_> {
             ("duration", help),
             parse,
             parse_duration,
-        )
+        )?;
+        if d > MAX_DURATION {
+            self.error_help(
+                file,
+                v.span(),
+                format!(
+                    "{}: {}s is longer than the limit of 3650d (10 years)",
+                    scope.key(key),
+                    d.as_secs()
+                ),
+                help,
+            );
+            return None;
+        }
+        Some(d)
     }
 
     pub(crate) fn size(
@@ -123,26 +142,40 @@ impl Validator<'_> {
         scope: &Scope,
         key: &str,
         v: &Sp<String>,
-    ) -> Option<Tz> {
+    ) -> Option<Zone> {
         let name = v.get_ref();
-        if let Ok(tz) = name.parse::<Tz>() {
-            return Some(tz);
-        }
-        let near = suggest_timezones(name);
-        let help = if near.is_empty() {
-            "an IANA zone name like \"UTC\", \"Europe/Berlin\" or \"America/New_York\" \
-             (see /usr/share/zoneinfo)"
-                .to_string()
-        } else {
-            let near: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
-            format!("did you mean {}?", near.join(" or "))
+        let zones = &self.machine.zones;
+        let found = self
+            .zones
+            .entry(name.clone())
+            .or_insert_with(|| zones.zone(name))
+            .clone();
+        let e = match found {
+            Ok(zone) => return Some(zone),
+            Err(e) => e,
         };
-        self.error(
-            file,
-            v.span(),
-            format!("{}: unknown time zone \"{name}\"", scope.key(key)),
-        )
-        .help = Some(help);
+        let help = match e {
+            ZoneError::Unknown(_) => {
+                let names = self.zone_names.get_or_insert_with(|| zones.names());
+                let near = suggest_timezones(name, names);
+                if near.is_empty() {
+                    format!(
+                        "an IANA zone name like \"UTC\", \"Europe/Berlin\" or \"America/New_York\" \
+                         (see {})",
+                        zones.names_at()
+                    )
+                } else {
+                    let near: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
+                    format!("did you mean {}?", near.join(" or "))
+                }
+            }
+            // Found but unusable: say so rather than guess at a name.
+            ZoneError::NotTzif { .. } | ZoneError::Unreadable { .. } => {
+                "reinstall the tz database (the tzdata package) or pick another zone".to_string()
+            }
+        };
+        self.error(file, v.span(), format!("{}: {e}", scope.key(key)))
+            .help = Some(help);
         None
     }
 

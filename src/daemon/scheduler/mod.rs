@@ -200,9 +200,22 @@ impl Scheduler {
     }
 
     /// Starts what is due at daemon start: runs lost in a crash are
-    /// reported, `@reboot` jobs start, and `catch_up` jobs run once for
+    /// reported, `@reboot` jobs start when this is the first start of the
+    /// daemon since the machine booted, and `catch_up` jobs run once for
     /// an instant missed while the daemon was down.
-    pub fn start(&mut self, lost: Vec<FinishRecord>) {
+    ///
+    /// `boot_id` names the machine's current boot; the state remembers the
+    /// last one seen, so a restart within the same boot (a package
+    /// upgrade) runs no `@reboot` job. Without one (no `/proc`), every
+    /// start counts as the first of a boot.
+    pub fn start(&mut self, lost: Vec<FinishRecord>, boot_id: Option<&str>) {
+        let new_boot = boot_id.is_none_or(|id| self.state.boot_id.as_deref() != Some(id));
+        if let Some(id) = boot_id {
+            self.state.boot_id = Some(id.to_string());
+        }
+        if !new_boot {
+            tracing::info!("started again within the same boot: @reboot jobs do not run");
+        }
         for record in lost {
             // A lost scheduled (or caught-up) run proves its instant was
             // started, even if the crash came before the delayed save of
@@ -235,7 +248,9 @@ impl Scheduler {
                 self.report_missed(&job, now, last);
             }
             if job.schedule.is_reboot() {
-                let _ = self.start_run(&job, Trigger::Reboot, now, None);
+                if new_boot {
+                    let _ = self.start_run(&job, Trigger::Reboot, now, None);
+                }
             } else if let Some(missed) = self.timetable.missed(&job.id, now, last) {
                 tracing::info!(job = %job.id, "catching up the run missed at {missed}");
                 self.state.last_scheduled.insert(job.id.clone(), missed);
@@ -735,7 +750,7 @@ impl Scheduler {
         // like any other.
         self.runs
             .cancel_retrying("cancelled: the daemon was shutting down");
-        Instant::now() + grace
+        crate::action::saturating_after(Instant::now(), grace)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Reload orchestration: one config read at a time, off the loop; a read
 //! overtaken by a file change is redone before anyone is answered.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Scheduler;
@@ -76,6 +77,14 @@ impl Scheduler {
     /// under its old definition). `log_max_size` and `log_keep` take
     /// effect at once; other `[daemon]` changes at the next start.
     fn apply(&mut self, config: Config, now: chrono::DateTime<chrono::Utc>) -> ReloadDiff {
+        for (zone, jobs) in rezoned(&self.config, &config) {
+            tracing::info!(
+                "time zone {zone}: its rules changed (tz database updated); re-planned {} job{}: {}",
+                jobs.len(),
+                if jobs.len() == 1 { "" } else { "s" },
+                jobs.join(", ")
+            );
+        }
         let diff = self
             .timetable
             .reload(&config.jobs, now, &self.state.last_scheduled);
@@ -92,6 +101,20 @@ impl Scheduler {
         self.config = Arc::new(config);
         diff
     }
+}
+
+/// The zones whose rules differ between two configs, each with the jobs
+/// that keep that zone and so are re-planned for the new rules.
+fn rezoned<'a>(old: &Config, new: &'a Config) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut zones: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (id, job) in &new.jobs {
+        if let Some(before) = old.jobs.get(id) {
+            if before.timezone.name() == job.timezone.name() && before.timezone != job.timezone {
+                zones.entry(job.timezone.name()).or_default().push(id);
+            }
+        }
+    }
+    zones
 }
 
 /// Waits for the pending config read; never returns without one.

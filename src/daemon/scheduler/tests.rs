@@ -194,7 +194,7 @@ async fn start_tuned(
     let (reload_tx, reload_now) = mpsc::channel(1);
     let (steps, clock_steps) = mpsc::channel(1);
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-    scheduler.start(Vec::new());
+    scheduler.start(Vec::new(), None);
     let task = tokio::spawn(scheduler.run(Inputs {
         control,
         file_changed,
@@ -530,11 +530,14 @@ async fn an_instant_whose_run_was_lost_is_not_caught_up_again() {
         state,
     )
     .await;
-    scheduler.start(vec![lost(
-        "hourly",
-        Trigger::Schedule,
-        utc("2026-06-01T13:00:00Z"),
-    )]);
+    scheduler.start(
+        vec![lost(
+            "hourly",
+            Trigger::Schedule,
+            utc("2026-06-01T13:00:00Z"),
+        )],
+        None,
+    );
     assert!(
         scheduler.runs.is_empty(),
         "the lost 13:00 instant was started again"
@@ -578,11 +581,10 @@ async fn a_lost_run_counts_in_the_streak_and_a_success_resets_it() {
         state,
     )
     .await;
-    scheduler.start(vec![lost(
-        "j",
-        Trigger::Manual,
-        utc("2026-06-01T13:00:00Z"),
-    )]);
+    scheduler.start(
+        vec![lost("j", Trigger::Manual, utc("2026-06-01T13:00:00Z"))],
+        None,
+    );
     assert_eq!(scheduler.state.consecutive_failures.get("j"), Some(&3));
     let mut ok = lost("j", Trigger::Manual, utc("2026-06-01T13:10:00Z"));
     ok.status = Status::Success;
@@ -946,7 +948,7 @@ async fn idle_wakes_only_for_the_bounded_sleep_and_the_alarm() {
     let (_reload, reload_now) = mpsc::channel(1);
     let (_steps, clock_steps) = mpsc::channel(1);
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-    scheduler.start(Vec::new());
+    scheduler.start(Vec::new(), None);
     let task = tokio::spawn(scheduler.run(Inputs {
         control,
         file_changed,
@@ -986,7 +988,7 @@ async fn missed_instants_are_reported_once_at_start_up() {
         state,
     )
     .await;
-    scheduler.start(Vec::new());
+    scheduler.start(Vec::new(), None);
     let notices = notices.lock().expect("lock").clone();
     assert_eq!(notices.len(), 1, "{notices:?}");
     let Notice::Missed(m) = &notices[0].1 else {
@@ -1133,7 +1135,7 @@ async fn pauses_that_ended_while_the_daemon_was_stopped_end_at_start_up() {
         .map(|id| format!("[jobs.{id}]\nschedule = \"@yearly\"\n{NOPE}\n"))
         .concat();
     let mut built = build(&jobs, "2026-06-01T13:00:00Z", state).await;
-    built.scheduler.start(Vec::new());
+    built.scheduler.start(Vec::new(), None);
     let s = &built.scheduler;
     assert!(!s.is_paused("over"));
     assert!(s.is_paused("later") && s.is_paused("open"));
@@ -1157,7 +1159,7 @@ async fn missed_instants_of_a_job_without_catch_up_are_not_reported_again() {
         notices,
         ..
     } = build(&config, "2026-06-01T13:30:00Z", state).await;
-    scheduler.start(Vec::new());
+    scheduler.start(Vec::new(), None);
     assert_eq!(notices.lock().expect("lock").len(), 1);
     assert!(scheduler.runs.is_empty(), "no catch_up: nothing runs");
     assert_eq!(
@@ -1173,6 +1175,37 @@ async fn missed_instants_of_a_job_without_catch_up_are_not_reported_again() {
         notices,
         ..
     } = build(&config, "2026-06-01T13:40:00Z", state).await;
-    scheduler.start(Vec::new());
+    scheduler.start(Vec::new(), None);
     assert!(notices.lock().expect("lock").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn reboot_jobs_run_once_per_boot() {
+    let jobs = format!("[jobs.boot]\nschedule = \"@reboot\"\n{NOPE}\n");
+    // (boot id remembered in the state, boot id now) → whether it runs.
+    let cases = [
+        (None, Some("b1"), true),
+        (Some("b1"), Some("b1"), false),
+        (Some("b1"), Some("b2"), true),
+        (Some("b1"), None, true),
+    ];
+    for (seen, now, runs) in cases {
+        let state = State {
+            boot_id: seen.map(str::to_string),
+            ..State::default()
+        };
+        let Built { mut scheduler, .. } = build(&jobs, "2026-06-01T13:30:00Z", state).await;
+        scheduler.start(Vec::new(), now);
+        assert_eq!(
+            scheduler.runs.len(),
+            usize::from(runs),
+            "{seen:?} → {now:?}"
+        );
+        let remembered = now.or(seen);
+        assert_eq!(
+            scheduler.state.boot_id.as_deref(),
+            remembered,
+            "{seen:?} → {now:?}"
+        );
+    }
 }

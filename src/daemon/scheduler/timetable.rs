@@ -269,11 +269,13 @@ impl Timetable {
         };
         slot.next = job
             .enabled
-            .then(|| job.schedule.next_after(after, job.timezone, slot.anchor))
+            .then(|| job.schedule.next_after(after, &job.timezone, slot.anchor))
             .flatten()
             .map(|scheduled_at| Planned {
                 scheduled_at,
-                due: scheduled_at + (self.jitter)(job.jitter),
+                due: scheduled_at
+                    .checked_add_signed((self.jitter)(job.jitter))
+                    .unwrap_or(scheduled_at),
             });
         if let Some(p) = slot.next {
             self.queue.insert((p.due, id.to_string()));
@@ -357,7 +359,7 @@ impl Timetable {
         let window = chrono::Duration::from_std(job.catch_up?).ok()?;
         let mut cursor = last?.max(now - window - chrono::Duration::milliseconds(1));
         let mut missed = None;
-        while let Some(t) = job.schedule.next_after(cursor, job.timezone, slot.anchor) {
+        while let Some(t) = job.schedule.next_after(cursor, &job.timezone, slot.anchor) {
             if t > now {
                 break;
             }
@@ -410,7 +412,7 @@ impl Timetable {
         let mut listed = Vec::new();
         let mut more = 0;
         let mut walked = 0;
-        while let Some(t) = job.schedule.next_after(cursor, job.timezone, last) {
+        while let Some(t) = job.schedule.next_after(cursor, &job.timezone, last) {
             if t > now {
                 break;
             }
@@ -490,9 +492,12 @@ impl Timetable {
                 }
                 Some(slot) if *slot.job != *job => {
                     let timing_changed = slot.job.schedule != job.schedule
-                        || slot.job.timezone != job.timezone
+                        || slot.job.timezone.name() != job.timezone.name()
                         || slot.job.jitter != job.jitter
                         || slot.job.enabled != job.enabled;
+                    // The same zone with new rules (a tzdata update): the
+                    // next run moves, an `@every` count keeps its origin.
+                    let rules_changed = slot.job.timezone != job.timezone;
                     let watch_changed = slot.job.expect_success_within != job.expect_success_within
                         || slot.job.enabled != job.enabled;
                     slot.job = Arc::new(job.clone());
@@ -504,6 +509,8 @@ impl Timetable {
                     }
                     if timing_changed {
                         slot.anchor = now;
+                        self.plan(id, now, last);
+                    } else if rules_changed {
                         self.plan(id, now, last);
                     }
                     diff.changed.push(id.clone());

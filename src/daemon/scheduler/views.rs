@@ -55,6 +55,7 @@ impl Scheduler {
             id: job.id.clone(),
             description: job.description.clone(),
             schedule: job.schedule.to_string(),
+            schedule_text: job.schedule.in_words(&job.timezone),
             timezone: job.timezone.name().to_string(),
             action: job.action.kind().to_string(),
             enabled: job.enabled,
@@ -68,6 +69,15 @@ impl Scheduler {
                 .get(&job.id)
                 .copied()
                 .unwrap_or(0),
+            source: match job.crontab_line {
+                Some(_) => "crontab",
+                None => "config",
+            }
+            .to_string(),
+            origin: match job.crontab_line {
+                Some(line) => format!("{}:{line}", job.source.display()),
+                None => job.source.display().to_string(),
+            },
         }
     }
 
@@ -75,12 +85,9 @@ impl Scheduler {
         let job = &slot.job;
         let next_runs = job
             .schedule
-            .upcoming(now, job.timezone, slot.anchor, 5)
+            .upcoming(now, &job.timezone, slot.anchor, 5)
             .into_iter()
-            .map(|t| {
-                t.with_timezone(&job.timezone)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-            })
+            .map(|t| job.timezone.rfc3339(t))
             .collect();
         JobDetail {
             summary: self.summary(slot),

@@ -111,6 +111,13 @@ fn summary(id: &str, schedule: &str, zone: &str, action: &str) -> JobSummary {
         id: id.into(),
         description: format!("the {id} job"),
         schedule: schedule.into(),
+        schedule_text: match (
+            schedule.parse::<cronduct::schedule::Schedule>(),
+            cronduct::zone::Database::global().zone(zone),
+        ) {
+            (Ok(s), Ok(tz)) => s.in_words(&tz),
+            _ => String::new(),
+        },
         timezone: zone.into(),
         action: action.into(),
         enabled: true,
@@ -119,6 +126,8 @@ fn summary(id: &str, schedule: &str, zone: &str, action: &str) -> JobSummary {
         running: false,
         next_run: None,
         consecutive_failures: 0,
+        source: "config".into(),
+        origin: "/etc/cronduct/jobs.toml".into(),
         signals: Default::default(),
     }
 }
@@ -280,6 +289,7 @@ impl Fixture {
             log_max_size: 100 << 20,
             log_keep: 3,
             shutdown_grace: Duration::from_secs(1),
+            keys: Vec::new(),
         };
         let options = LogOptions {
             // A repaired log is noticed quickly.
@@ -330,7 +340,7 @@ impl Fixture {
                     history: opened.history.clone(),
                     log: opened.sink.clone(),
                     notifications: notifier.counters(),
-                    admin_key: KEY.into(),
+                    keys: cronduct::api::KeyRing::admin_only(KEY.into()),
                     listen: addr,
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),

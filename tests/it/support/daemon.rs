@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use cronduct::record::{FinishRecord, LogEvent, SkipRecord, StartRecord};
+use cronduct::record::{FinishRecord, LogEvent, MissedRecord, SkipRecord, StartRecord};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -337,34 +337,38 @@ impl Daemon {
             .collect()
     }
 
+    /// The records `pick` takes out of the run log, in log order.
+    pub fn records<T>(&self, pick: impl FnMut(LogEvent) -> Option<T>) -> Vec<T> {
+        self.events().into_iter().filter_map(pick).collect()
+    }
+
     pub fn starts(&self, job: &str) -> Vec<StartRecord> {
-        self.events()
-            .into_iter()
-            .filter_map(|e| match e {
-                LogEvent::Start(s) if s.job == job => Some(s),
-                _ => None,
-            })
-            .collect()
+        self.records(|e| match e {
+            LogEvent::Start(s) if s.job == job => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The `missed` lines of `job`.
+    pub fn missed(&self, job: &str) -> Vec<MissedRecord> {
+        self.records(|e| match e {
+            LogEvent::Missed(m) if m.job == job => Some(m),
+            _ => None,
+        })
     }
 
     pub fn finishes(&self, job: &str) -> Vec<FinishRecord> {
-        self.events()
-            .into_iter()
-            .filter_map(|e| match e {
-                LogEvent::Finish(f) if f.job == job => Some(f),
-                _ => None,
-            })
-            .collect()
+        self.records(|e| match e {
+            LogEvent::Finish(f) if f.job == job => Some(f),
+            _ => None,
+        })
     }
 
     pub fn skips(&self, job: &str) -> Vec<SkipRecord> {
-        self.events()
-            .into_iter()
-            .filter_map(|e| match e {
-                LogEvent::Skip(s) if s.job == job => Some(s),
-                _ => None,
-            })
-            .collect()
+        self.records(|e| match e {
+            LogEvent::Skip(s) if s.job == job => Some(s),
+            _ => None,
+        })
     }
 
     /// Every finish line of one run, in order.
@@ -449,6 +453,12 @@ impl Daemon {
             path,
             key,
         )
+    }
+
+    /// A request with `key` (or none); any status.
+    pub fn api_as(&self, method: &str, path: &str, key: Option<&str>) -> Reply {
+        self.try_http(method, path, key)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.diagnostics()))
     }
 
     /// `POST path` with `body`, with the admin key; any status.

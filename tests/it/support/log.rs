@@ -27,6 +27,7 @@ pub fn settings(log_file: &Path, max_size: u64, keep: u32) -> DaemonSettings {
         log_max_size: max_size,
         log_keep: keep,
         shutdown_grace: Duration::from_secs(1),
+        keys: Vec::new(),
     }
 }
 

@@ -120,6 +120,25 @@ impl SmtpSink {
         }
     }
 
+    /// Starts a sink on a thread of its own (a current-thread runtime
+    /// that drives the sink's tasks for the rest of the test), for tests
+    /// that are not async.
+    pub fn start_on_thread(behaviour: Behaviour) -> SmtpSink {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("start a runtime for the SMTP sink");
+            rt.block_on(async move {
+                tx.send(SmtpSink::start(behaviour).await)
+                    .expect("hand the sink over");
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv().expect("the SMTP sink started")
+    }
+
     /// Every message received so far.
     pub fn mails(&self) -> Vec<Mail> {
         self.mails.lock().expect("lock").clone()

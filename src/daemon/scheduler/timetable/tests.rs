@@ -14,7 +14,7 @@ fn job(id: &str, schedule: &str, tz: &str) -> Job {
     Job::new(
         id,
         schedule.parse().expect("valid schedule"),
-        tz.parse().expect("valid zone"),
+        crate::testkit::zone(tz),
         Action::Command(Command::Shell("true".into())),
         "jobs.toml",
     )

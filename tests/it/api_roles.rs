@@ -1,0 +1,141 @@
+//! Keys with roles in the real daemon over real HTTP: every endpoint
+//! against every role, 401 for no key or an unknown one, 403 naming the
+//! role needed; `check` refuses bad `[[daemon.keys]]` tables.
+
+use std::process::Command;
+
+use crate::support::daemon::{Daemon, NEVER};
+
+const READ_KEY: &str = "read-secret-0123456789";
+const OPERATE_KEY: &str = "operate-secret-0123456789";
+
+fn daemon_with_roles() -> Daemon {
+    let mut d = Daemon::new();
+    d.write_file("read.key", &format!("{READ_KEY}\n"));
+    d.write_file("operate.key", &format!("{OPERATE_KEY}\n"));
+    // `[[daemon.keys]]` follows the fixture's `[daemon]` table.
+    let text = format!(
+        "[jobs.idle]\nschedule = {NEVER:?}\ncommand = \"sleep 30\"\nconcurrency = \"allow\"\n\n{}\n\
+         [[daemon.keys]]\nname = \"dash\"\nfile = \"read.key\"\nrole = \"read\"\n\n\
+         [[daemon.keys]]\nname = \"ops\"\nfile = \"operate.key\"\nrole = \"operate\"\n",
+        d.daemon_table()
+    );
+    d.write_file("jobs.toml", &text);
+    d.start();
+    d
+}
+
+#[test]
+fn every_endpoint_answers_by_the_keys_role() {
+    let d = daemon_with_roles();
+    let admin = d.key();
+    // (method, path, least role: 0 read, 1 operate). Commands run in an
+    // order that leaves each next one meaningful (cancel after run).
+    let matrix: &[(&str, &str, u8)] = &[
+        ("GET", "/metrics", 0),
+        ("GET", "/api/v1/status", 0),
+        ("GET", "/api/v1/jobs", 0),
+        ("GET", "/api/v1/jobs/idle", 0),
+        ("GET", "/api/v1/jobs/idle/runs", 0),
+        ("GET", "/api/v1/runs", 0),
+        ("GET", "/api/v1/running", 0),
+        ("GET", "/api/v1/stats", 0),
+        ("POST", "/api/v1/jobs/idle/pause", 1),
+        ("POST", "/api/v1/jobs/idle/resume", 1),
+        ("POST", "/api/v1/pause", 1),
+        ("POST", "/api/v1/resume", 1),
+        ("POST", "/api/v1/jobs/idle/run", 1),
+        ("POST", "/api/v1/jobs/idle/cancel", 1),
+        ("POST", "/api/v1/reload", 1),
+    ];
+    for &(method, path, least) in matrix {
+        for (name, key, role) in [
+            ("dash", READ_KEY, 0u8),
+            ("ops", OPERATE_KEY, 1),
+            ("default", admin.as_str(), 2),
+        ] {
+            if method == "POST" && path.ends_with("/cancel") && role >= least {
+                // Something must be running for cancel to succeed.
+                let r = d.api_as("POST", "/api/v1/jobs/idle/run", Some(&admin));
+                assert_eq!(r.status, 202, "{}", r.body);
+            }
+            let reply = d.api_as(method, path, Some(key));
+            if role >= least {
+                assert!(
+                    reply.status < 300,
+                    "{method} {path} with {name}: {} {}",
+                    reply.status,
+                    reply.body
+                );
+            } else {
+                assert_eq!(
+                    reply.status, 403,
+                    "{method} {path} with {name}: {}",
+                    reply.body
+                );
+                let error = reply.body["error"].as_str().expect("error text");
+                assert!(
+                    error.contains("\"dash\"") && error.contains("needs role operate"),
+                    "{error}"
+                );
+                assert!(!error.contains(READ_KEY), "the key leaks: {error}");
+            }
+        }
+        let none = d.api_as(method, path, None);
+        assert_eq!(none.status, 401, "{method} {path} without a key");
+        let wrong = d.api_as(method, path, Some("not-a-key-of-this-daemon"));
+        assert_eq!(wrong.status, 401, "{method} {path} with an unknown key");
+    }
+    // A refused command changed nothing: the job is not paused.
+    let r = d.api_as("POST", "/api/v1/jobs/idle/pause", Some(READ_KEY));
+    assert_eq!(r.status, 403);
+    assert_eq!(d.get("/api/v1/jobs/idle")["paused"], false);
+    // /health stays open; unknown paths need any key, then 404.
+    assert_eq!(d.health().status, 200);
+    assert_eq!(d.api_as("GET", "/api/v1/nope", Some(READ_KEY)).status, 404);
+    assert_eq!(d.api_as("GET", "/api/v1/nope", None).status, 401);
+    let stderr = d.stderr();
+    for secret in [READ_KEY, OPERATE_KEY, admin.as_str()] {
+        assert!(!stderr.contains(secret), "a key in the daemon's log");
+    }
+}
+
+#[test]
+fn a_pause_records_the_name_of_the_key_that_made_it() {
+    let d = daemon_with_roles();
+    let r = d.api_as("POST", "/api/v1/jobs/idle/pause", Some(OPERATE_KEY));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["pause"]["by"], "ops", "{}", r.body);
+}
+
+#[test]
+fn check_reports_every_bad_key_table() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = "[daemon]\nlisten = \"127.0.0.1:0\"\n\n\
+        [[daemon.keys]]\nname = \"default\"\nfile = \"a.key\"\nrole = \"admin\"\n\n\
+        [[daemon.keys]]\nname = \"ci\"\nfile = \"b.key\"\nrole = \"root\"\n\n\
+        [[daemon.keys]]\nname = \"ci\"\nfile = \"c.key\"\nrole = \"read\"\n\n\
+        [[daemon.keys]]\nname = \"nofile\"\nrole = \"read\"\n\n\
+        [jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\n";
+    std::fs::write(dir.path().join("jobs.toml"), config).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_cronduct"))
+        .args(["check", "-c", "jobs.toml"])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env_remove("CRONDUCT_CONFIG")
+        .output()
+        .expect("run cronduct");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "`default` is reserved",
+        "unknown role \"root\"",
+        "a second key named `ci`",
+        "this entry has no `file`",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
