@@ -4,6 +4,7 @@
 //! `Err` for a job that failed — a failing job is data, not an error.
 
 pub mod command;
+mod environment;
 #[cfg(test)]
 pub mod fake;
 pub mod http;

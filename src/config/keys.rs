@@ -25,7 +25,7 @@ use std::time::Duration;
 use crate::zone::Zone;
 use toml::de::DeValue;
 
-use super::model::{Concurrency, Notify};
+use super::model::{Concurrency, EnvFile, EnvValue, Notify};
 use super::raw::{Kind, Reader, Sp, kind};
 use crate::schedule::Schedule;
 
@@ -478,10 +478,13 @@ settings! {
             Default("the job user's home directory"),
             example r#"working_dir = "/srv/app""#,
             "the folder the command starts in";
-        env: TextMap => BTreeMap<String, String>, check env merge extend,
+        env: EnvMap => BTreeMap<String, EnvValue>, check env merge extend,
             Default("none"),
-            example r#"env = { PGHOST = "db1" }"#,
-            "extra environment variables, merged over those of [defaults]";
+            example r#"env = { PGHOST = "db1", PGPASSWORD = { credential = "pgpass" } }"#,
+            "extra environment variables, merged over those of [defaults]; a value may be read from a file or a credential";
+        env_file: TextList => Vec<EnvFile>, check env_file, Default("none"),
+            example r#"env_file = ["/etc/cronduct/app.env", "-/etc/cronduct/local.env"]"#,
+            "files of NAME=value lines read at each start (systemd EnvironmentFile syntax; - prefix: optional)";
         inherit_env: TextList => Vec<String>, check inherit_env, Default("none"),
             example r#"inherit_env = ["http_proxy", "AWS_REGION"]"#,
             "variables copied from the daemon's environment when set there";

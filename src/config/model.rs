@@ -215,6 +215,38 @@ pub enum WebhookFormat {
     Ntfy,
 }
 
+/// A value of a job's `env`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Text(String),
+    /// `{ file = "/path" }`: the file's contents, one trailing newline
+    /// removed, read at each start. A secret: never logged or shown.
+    File(PathBuf),
+    /// `{ credential = "name" }`: `$CREDENTIALS_DIRECTORY/name`, as
+    /// systemd's `LoadCredential=` provides it; read like `File`.
+    Credential(String),
+}
+
+impl From<&str> for EnvValue {
+    fn from(text: &str) -> Self {
+        EnvValue::Text(text.to_string())
+    }
+}
+
+impl From<String> for EnvValue {
+    fn from(text: String) -> Self {
+        EnvValue::Text(text)
+    }
+}
+
+/// One entry of `env_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvFile {
+    pub path: PathBuf,
+    /// Written with a leading `-`: a missing file is no error.
+    pub optional: bool,
+}
+
 /// A webhook header's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderValue {
@@ -277,7 +309,9 @@ pub struct Job {
     pub group: Option<String>,
     pub working_dir: Option<PathBuf>,
     /// `[defaults].env` merged with the job's `env` (the job wins).
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, EnvValue>,
+    /// Files of `NAME=value` lines read at each start, under `env`.
+    pub env_file: Vec<EnvFile>,
     /// Names copied from the daemon's environment at each start, under
     /// `env` (which wins).
     pub inherit_env: Vec<String>,
@@ -333,6 +367,7 @@ impl Job {
             group: None,
             working_dir: None,
             env: BTreeMap::new(),
+            env_file: Vec::new(),
             inherit_env: Vec::new(),
             shell: "/bin/sh".to_string(),
             output_limit: 64 << 10,

@@ -365,7 +365,7 @@ async fn the_environment_is_clean_and_complete() {
         .expect("chmod");
     let mut j = argv(&["mytool"]);
     let path = format!("{}:/usr/bin:/bin", dir.path().display());
-    j.env.insert("PATH".into(), path.clone());
+    j.env.insert("PATH".into(), path.clone().into());
     let out = run(&j).await;
     assert_eq!(out.stdout, format!("found via {path}\n"), "{out:?}");
 }

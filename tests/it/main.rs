@@ -22,6 +22,7 @@ mod daemon_pause;
 mod daemon_reload;
 mod daemon_results;
 mod daemon_runs;
+mod daemon_secrets;
 mod daemon_stdin;
 mod daemon_systemd;
 mod log_history;
