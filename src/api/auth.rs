@@ -112,7 +112,7 @@ pub(crate) async fn require_key(
     if req.uri().path() == "/health" {
         return next.run(req).await;
     }
-    let (name, role) = match key_verdict(req.headers(), &state.ctx.keys) {
+    let (name, role) = match key_verdict(req.headers(), &state.ctx.keys.current()) {
         Verdict::Accepted(name, role) => (name, role),
         Verdict::Missing => {
             return ApiError::new(

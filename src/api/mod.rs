@@ -68,7 +68,7 @@ use axum::middleware;
 use tokio::net::TcpListener;
 
 pub use auth::KEY_HEADER;
-pub use key::{KEY_ENV, KeyError, KeyRing, env_key, load_or_create_key, read_key};
+pub use key::{KEY_ENV, KeyError, KeyRing, KeyStore, env_key, load_or_create_key, read_key};
 pub use sources::ApiContext;
 
 /// `<state_dir>/listen`: the address the API is bound to, one line such

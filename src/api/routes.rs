@@ -125,9 +125,10 @@ fn serialise_error(e: serde_json::Error) -> ApiError {
 }
 
 /// `GET /health`: open (no key), for load balancers and monitoring.
-/// Degraded: the last reload was refused, the log cannot be written or has
-/// dropped records, no job is configured, a `critical` job is failing or
-/// overdue, or the latest delivery over a notification channel failed.
+/// Degraded: the last reload was refused or kept the previous API keys,
+/// the log cannot be written or has dropped records, no job is
+/// configured, a `critical` job is failing or overdue, or the latest
+/// delivery over a notification channel failed.
 /// Unhealthy (503): the scheduler does not answer within
 /// `health_deadline` or is stopping.
 async fn health(State(s): Shared) -> Response {
@@ -156,6 +157,11 @@ async fn health(State(s): Shared) -> Response {
                 .error
                 .as_deref()
                 .unwrap_or("unknown error")
+        ));
+    }
+    if let Some(problem) = s.ctx.keys.problem() {
+        warnings.push(format!(
+            "the API keys were not reloaded, the previous ones stay valid: {problem}"
         ));
     }
     let log = s.ctx.log.health();

@@ -221,8 +221,14 @@ impl Daemon {
 
         let (handle, control_rx) = control::Handle::channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        // At start an unreadable key file is fatal: nobody is relying on
+        // the API yet, and a typo must not go unnoticed.
+        let keys = Arc::new(crate::api::KeyStore::new(
+            crate::api::KeyRing::load(&settings).context("cannot set up the API keys")?,
+        ));
         let hooks = hooks::DaemonHooks {
             config_path: config.path.clone(),
+            keys: Arc::clone(&keys),
             state_dir: settings.state_dir.clone(),
             notifier: notifier.clone(),
             watcher,
@@ -292,7 +298,7 @@ impl Daemon {
             listener,
             handle.clone(),
             (sink, history),
-            notifications,
+            (notifications, keys),
             shutdown_rx,
             &settings,
             Arc::clone(&clock),
@@ -355,12 +361,11 @@ fn api_task(
     listener: tokio::net::TcpListener,
     handle: control::Handle,
     (log, history): (crate::log::LogSink, crate::log::HistoryHandle),
-    notifications: crate::notify::NotifyCounters,
+    (notifications, keys): (crate::notify::NotifyCounters, Arc<crate::api::KeyStore>),
     mut shutdown: tokio_watch::Receiver<bool>,
     settings: &crate::config::DaemonSettings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
-    let keys = crate::api::KeyRing::load(settings).context("cannot set up the API keys")?;
     let ctx = crate::api::ApiContext {
         handle,
         history,

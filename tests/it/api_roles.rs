@@ -1,10 +1,13 @@
 //! Keys with roles in the real daemon over real HTTP: every endpoint
 //! against every role, 401 for no key or an unknown one, 403 naming the
-//! role needed; `check` refuses bad `[[daemon.keys]]` tables.
+//! role needed; `check` refuses bad `[[daemon.keys]]` tables; keys rotate
+//! by reload, and a reload with a bad key file keeps the old keys.
 
 use std::process::Command;
 
-use crate::support::daemon::{Daemon, NEVER};
+use nix::sys::signal::Signal;
+
+use crate::support::daemon::{Daemon, NEVER, SECS_20};
 
 const READ_KEY: &str = "read-secret-0123456789";
 const OPERATE_KEY: &str = "operate-secret-0123456789";
@@ -106,6 +109,76 @@ fn a_pause_records_the_name_of_the_key_that_made_it() {
     let r = d.api_as("POST", "/api/v1/jobs/idle/pause", Some(OPERATE_KEY));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["pause"]["by"], "ops", "{}", r.body);
+}
+
+#[test]
+fn a_reload_rotates_the_key_files() {
+    let mut d = daemon_with_roles();
+    assert_eq!(d.api_as("GET", "/api/v1/jobs", Some(READ_KEY)).status, 200);
+
+    // Rotation through the API, by a key the rotation leaves alone.
+    const NEW_READ_KEY: &str = "read-secret-rotated-1";
+    d.write_file("read.key", &format!("{NEW_READ_KEY}\n"));
+    let r = d.api_as("POST", "/api/v1/reload", Some(OPERATE_KEY));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(d.api_as("GET", "/api/v1/jobs", Some(READ_KEY)).status, 401);
+    assert_eq!(
+        d.api_as("GET", "/api/v1/jobs", Some(NEW_READ_KEY)).status,
+        200
+    );
+
+    // A file that cannot be read: the old ring stays, /health says why.
+    d.write_file("operate.key", "two words\n");
+    d.signal(Signal::SIGHUP);
+    let warning = d.poll("a key warning in /health", SECS_20, || {
+        let h = d.health();
+        let warnings = h.body["warnings"].as_array()?.clone();
+        warnings
+            .iter()
+            .filter_map(|w| w.as_str())
+            .find(|w| w.contains("API keys were not reloaded"))
+            .map(str::to_string)
+    });
+    assert!(warning.contains("operate.key"), "{warning}");
+    assert!(!warning.contains("two words"), "the key leaks: {warning}");
+    assert_eq!(d.health().body["status"], "degraded");
+    assert_eq!(
+        d.api_as("POST", "/api/v1/jobs/idle/pause", Some(OPERATE_KEY))
+            .status,
+        200
+    );
+    assert_eq!(
+        d.api_as("GET", "/api/v1/jobs", Some(NEW_READ_KEY)).status,
+        200
+    );
+
+    // Fixed: the new operate key works, the warning is gone.
+    const NEW_OPERATE_KEY: &str = "operate-secret-rotated-2";
+    d.write_file("operate.key", &format!("{NEW_OPERATE_KEY}\n"));
+    d.signal(Signal::SIGHUP);
+    d.poll("the rotated operate key accepted", SECS_20, || {
+        (d.api_as("GET", "/api/v1/status", Some(NEW_OPERATE_KEY))
+            .status
+            == 200)
+            .then_some(())
+    });
+    assert_eq!(
+        d.api_as("POST", "/api/v1/jobs/idle/resume", Some(OPERATE_KEY))
+            .status,
+        401
+    );
+    assert_eq!(d.health().body["status"], "healthy", "{}", d.health().body);
+    let stderr = d.stderr();
+    for secret in [
+        READ_KEY,
+        NEW_READ_KEY,
+        OPERATE_KEY,
+        NEW_OPERATE_KEY,
+        "two words",
+    ] {
+        assert!(!stderr.contains(secret), "a key in the daemon's log");
+    }
+    d.stop(SECS_20);
 }
 
 #[test]

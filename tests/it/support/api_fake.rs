@@ -339,7 +339,9 @@ impl Fixture {
                     history: opened.history.clone(),
                     log: opened.sink.clone(),
                     notifications: notifier.counters(),
-                    keys: cronduct::api::KeyRing::admin_only(KEY.into()),
+                    keys: std::sync::Arc::new(cronduct::api::KeyStore::new(
+                        cronduct::api::KeyRing::admin_only(KEY.into()),
+                    )),
                     listen: addr,
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),
