@@ -10,7 +10,8 @@
 //! history index (see [`ApiContext`]).
 //!
 //! Request pipeline, outermost first: connection cap and idle timeout
-//! ([`Limits`]) → Host check (403) → body limit (413, 408) → key and its
+//! ([`Limits`]) → audit of commands (an `admin` log line each) → Host
+//! check (403) → body limit (413, 408) → key and its
 //! role (401, 403; all paths but `/health`) → request deadline (503) → routes
 //! (404 and 405 as JSON too).
 //!
@@ -43,6 +44,7 @@
 //!   that accept it and as a 304 to clients that send its ETag back in
 //!   `If-None-Match` (see `api/document.rs`).
 
+mod audit;
 mod auth;
 pub mod client;
 mod conn;
@@ -191,7 +193,11 @@ pub async fn serve_with(
             state.clone(),
             limits::limit_body,
         ))
-        .layer(middleware::from_fn_with_state(state, auth::check_host))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::check_host,
+        ))
+        .layer(middleware::from_fn_with_state(state, audit::audit))
         .layer(middleware::from_fn(conn::track_in_flight));
     axum::serve(
         listener,

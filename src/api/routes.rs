@@ -27,10 +27,10 @@ use super::pause::pause_from_body;
 use super::procstat;
 use crate::log::RunFilter;
 use crate::wire::{
-    Availability, Cancelled, Component, Components, Health, HealthReport, HealthStatus, JobCounts,
-    JobDetailView, JobSummary, JobsAnalysis, LastDelivery, LastRun, LogReport, PauseState,
-    PausedAll, ResumedAll, RunAttempts, RunList, RunningList, SchedulerReport, StatusReport,
-    SystemReport, TriggerAccepted,
+    AuditList, Availability, Cancelled, Component, Components, Health, HealthReport, HealthStatus,
+    JobCounts, JobDetailView, JobSummary, JobsAnalysis, LastDelivery, LastRun, LogReport,
+    PauseState, PausedAll, ResumedAll, RunAttempts, RunList, RunningList, SchedulerReport,
+    StatusReport, SystemReport, TriggerAccepted,
 };
 
 type Shared = State<Arc<AppState>>;
@@ -56,6 +56,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .at(paths::RUN, run_attempts)
         .at(paths::RUNNING, running)
         .at(paths::STATS, stats)
+        .at(paths::AUDIT, audit)
         .at(paths::RELOAD, reload)
         .0
         .fallback(not_found)
@@ -532,6 +533,15 @@ async fn runs(State(s): Shared, q: RawQuery) -> Answer {
     };
     ok(RunList {
         runs: s.ctx.history.runs(&filter),
+    })
+}
+
+/// `GET /api/v1/audit?since=&limit=`: the audit trail, newest first.
+async fn audit(State(s): Shared, q: RawQuery) -> Answer {
+    let p = params(q, &["since", "limit"])?;
+    let since = p.since(s.ctx.clock.now())?;
+    ok(AuditList {
+        audit: s.ctx.history.audit(since, p.limit()?),
     })
 }
 

@@ -33,6 +33,8 @@ pub struct ApiContext {
     /// (see [`super::key::KeyRing::load`]); the daemon replaces the ring
     /// at each reload.
     pub keys: Arc<KeyStore>,
+    /// This machine's name, for the `host` of the audit trail's lines.
+    pub host: Arc<str>,
     /// `[daemon].listen`: requests naming it in `Host` are accepted besides
     /// the loopback names.
     pub listen: SocketAddr,

@@ -9,10 +9,10 @@ use nix::sys::signal::Signal;
 
 use crate::support::daemon::{Daemon, NEVER, SECS_20};
 
-const READ_KEY: &str = "read-secret-0123456789";
-const OPERATE_KEY: &str = "operate-secret-0123456789";
+pub(crate) const READ_KEY: &str = "read-secret-0123456789";
+pub(crate) const OPERATE_KEY: &str = "operate-secret-0123456789";
 
-fn daemon_with_roles() -> Daemon {
+pub(crate) fn daemon_with_roles() -> Daemon {
     let mut d = Daemon::new();
     d.write_file("read.key", &format!("{READ_KEY}\n"));
     d.write_file("operate.key", &format!("{OPERATE_KEY}\n"));
@@ -43,6 +43,7 @@ fn every_endpoint_answers_by_the_keys_role() {
         ("GET", "/api/v1/runs", 0),
         ("GET", "/api/v1/running", 0),
         ("GET", "/api/v1/stats", 0),
+        ("GET", "/api/v1/audit", 0),
         ("POST", "/api/v1/jobs/idle/pause", 1),
         ("POST", "/api/v1/jobs/idle/resume", 1),
         ("POST", "/api/v1/pause", 1),

@@ -7,6 +7,7 @@ mod support;
 
 mod action_command;
 mod action_http;
+mod api_audit;
 mod api_cli;
 mod api_http;
 mod api_roles;

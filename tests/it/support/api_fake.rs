@@ -342,6 +342,7 @@ impl Fixture {
                     keys: std::sync::Arc::new(cronduct::api::KeyStore::new(
                         cronduct::api::KeyRing::admin_only(KEY.into()),
                     )),
+                    host: std::sync::Arc::from("test-host"),
                     listen: addr,
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),
