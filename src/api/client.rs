@@ -340,6 +340,8 @@ impl Client {
         let method = match endpoint.verb {
             Verb::Get => Method::GET,
             Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
+            Verb::Delete => Method::DELETE,
         };
         let mut req = self.http.request(method, url).bearer_auth(&self.key);
         if let Some(body) = body {

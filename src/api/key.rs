@@ -346,6 +346,8 @@ mod tests {
             log_keep: 3,
             shutdown_grace: Duration::from_secs(1),
             keys: Vec::new(),
+            managed_dir: None,
+            managed_users: Vec::new(),
         }
     }
 

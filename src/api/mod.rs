@@ -52,6 +52,7 @@ mod document;
 mod error;
 mod key;
 mod limits;
+mod manage;
 mod memo;
 mod metrics;
 mod params;
@@ -71,6 +72,7 @@ use tokio::net::TcpListener;
 
 pub use auth::KEY_HEADER;
 pub use key::{KEY_ENV, KeyError, KeyRing, KeyStore, env_key, load_or_create_key, read_key};
+pub use manage::Managed;
 pub use sources::ApiContext;
 
 /// `<state_dir>/listen`: the address the API is bound to, one line such
@@ -149,6 +151,8 @@ pub(crate) struct AppState {
     jobs_memo: memo::JobsMemo,
     stats_memo: memo::StatsMemo,
     analysis_memo: memo::AnalysisMemo,
+    /// Held through each change of a managed job, its reload included.
+    manage_lock: tokio::sync::Mutex<()>,
 }
 
 /// Serves the admin API on `listener` with the default [`Limits`] until
@@ -178,6 +182,7 @@ pub async fn serve_with(
         jobs_memo: memo::JobsMemo::default(),
         stats_memo: memo::StatsMemo::default(),
         analysis_memo: memo::AnalysisMemo::default(),
+        manage_lock: tokio::sync::Mutex::new(()),
     });
     // `layer` wraps what is already there, so the last one added runs first.
     let app = routes::router(state.clone())

@@ -13,6 +13,10 @@ pub enum Verb {
     Get,
     /// Commands: they change something or start something.
     Post,
+    /// Creates or replaces a managed job's file.
+    Put,
+    /// Removes a managed job's file.
+    Delete,
 }
 
 /// One endpoint: a method, a path template and the least role a key needs
@@ -48,6 +52,16 @@ const fn operate(path: &'static str, action: AdminAction) -> Endpoint {
     }
 }
 
+/// Job management: writes the files of `managed_dir`.
+const fn admin(verb: Verb, path: &'static str, action: AdminAction) -> Endpoint {
+    Endpoint {
+        verb,
+        path,
+        role: Role::Admin,
+        audit: Some(action),
+    }
+}
+
 /// Open (no key): for load balancers and monitoring.
 pub const HEALTH: Endpoint = get("/health");
 pub const METRICS: Endpoint = get("/metrics");
@@ -70,11 +84,19 @@ pub const STATS: Endpoint = get("/api/v1/stats");
 /// those who may look.
 pub const AUDIT: Endpoint = get("/api/v1/audit");
 pub const RELOAD: Endpoint = operate("/api/v1/reload", AdminAction::Reload);
+pub const PUT_JOB: Endpoint = admin(Verb::Put, "/api/v1/jobs/{id}", AdminAction::Put);
+pub const DELETE_JOB: Endpoint = admin(Verb::Delete, "/api/v1/jobs/{id}", AdminAction::Delete);
+pub const ENABLE: Endpoint = admin(Verb::Post, "/api/v1/jobs/{id}/enable", AdminAction::Enable);
+pub const DISABLE: Endpoint = admin(
+    Verb::Post,
+    "/api/v1/jobs/{id}/disable",
+    AdminAction::Disable,
+);
 
 /// Every endpoint, for the key check to find a request's role.
 pub const ALL: &[Endpoint] = &[
     HEALTH, METRICS, STATUS, JOBS, JOB, PAUSE, RESUME, PAUSE_ALL, RESUME_ALL, TRIGGER, CANCEL,
-    JOB_RUNS, RUNS, RUN, RUNNING, STATS, AUDIT, RELOAD,
+    JOB_RUNS, RUNS, RUN, RUNNING, STATS, AUDIT, RELOAD, PUT_JOB, DELETE_JOB, ENABLE, DISABLE,
 ];
 
 impl Endpoint {
@@ -85,6 +107,8 @@ impl Endpoint {
         let verb = match *method {
             Method::GET | Method::HEAD => Verb::Get,
             Method::POST => Verb::Post,
+            Method::PUT => Verb::Put,
+            Method::DELETE => Verb::Delete,
             _ => return None,
         };
         ALL.iter()
@@ -164,7 +188,19 @@ mod tests {
         );
         assert_eq!(find(Method::POST, "/api/v1/jobs/backup"), None);
         assert_eq!(find(Method::GET, "/api/v1/jobs//runs"), None);
-        assert_eq!(find(Method::DELETE, "/api/v1/jobs/backup"), None);
+        assert_eq!(
+            find(Method::DELETE, "/api/v1/jobs/backup"),
+            Some((DELETE_JOB.path, Role::Admin))
+        );
+        assert_eq!(
+            find(Method::PUT, "/api/v1/jobs/backup"),
+            Some((PUT_JOB.path, Role::Admin))
+        );
+        assert_eq!(
+            find(Method::POST, "/api/v1/jobs/backup/disable"),
+            Some((DISABLE.path, Role::Admin))
+        );
+        assert_eq!(find(Method::PATCH, "/api/v1/jobs/backup"), None);
         assert_eq!(find(Method::GET, "/api/v1/jobs/backup/runs/x"), None);
     }
 

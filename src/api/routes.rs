@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use super::AppState;
 use super::auth::KeyName;
 use super::error::ApiError;
+use super::manage;
 use super::memo::StatsRenderError;
 use super::metrics::{self, Live};
 use super::params::Params;
@@ -58,6 +59,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .at(paths::STATS, stats)
         .at(paths::AUDIT, audit)
         .at(paths::RELOAD, reload)
+        .at(paths::PUT_JOB, put_job)
+        .at(paths::DELETE_JOB, delete_job)
+        .at(paths::ENABLE, enable)
+        .at(paths::DISABLE, disable)
         .0
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -77,6 +82,8 @@ impl Routes {
         let method = match endpoint.verb {
             Verb::Get => MethodFilter::GET,
             Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Delete => MethodFilter::DELETE,
         };
         Routes(self.0.route(endpoint.path, on(method, handler)))
     }
@@ -403,10 +410,19 @@ async fn jobs(State(s): Shared, q: RawQuery, request: HeaderMap) -> Answer {
     Ok(doc.respond(&request).await)
 }
 
+/// `GET /api/v1/jobs/{id}`, with the `ETag` of the job's definition (the
+/// `If-Match` of a later PUT, DELETE, enable or disable).
 async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
     let id = path_id(id)?;
     params(q, &[])?;
     let job = s.ctx.handle.job(&id).await?;
+    let answer = job_detail_answer(&s, job.clone())?;
+    Ok(manage::with_tag(answer, &job))
+}
+
+/// The answer of `GET /api/v1/jobs/{id}` for `job`.
+pub(super) fn job_detail_answer(s: &AppState, job: crate::wire::JobDetail) -> Answer {
+    let id = job.summary.id.clone();
     let last = s.ctx.history.last_finished_runs([id.as_str()]);
     let last = last.into_iter().flatten().next();
     ok(JobDetailView {
@@ -415,6 +431,43 @@ async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
         last_run: last.as_deref().map(LastRun::from),
         stats: s.ctx.history.job_stats(&id),
     })
+}
+
+/// A 200 answer of `body` as JSON, or the 500 saying why it could not be
+/// serialised.
+pub(super) fn json_answer<T: serde::Serialize>(body: &T) -> Response {
+    ok(body).unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `PUT /api/v1/jobs/{id}` (see `api/manage.rs`).
+async fn put_job(
+    State(s): Shared,
+    id: RawPath,
+    q: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    Ok(manage::put(&s, id, &headers, &body).await)
+}
+
+async fn delete_job(State(s): Shared, id: RawPath, q: RawQuery, headers: HeaderMap) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    Ok(manage::delete(&s, id, &headers).await)
+}
+
+async fn enable(State(s): Shared, id: RawPath, q: RawQuery, headers: HeaderMap) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    Ok(manage::set_enabled(&s, id, &headers, true).await)
+}
+
+async fn disable(State(s): Shared, id: RawPath, q: RawQuery, headers: HeaderMap) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    Ok(manage::set_enabled(&s, id, &headers, false).await)
 }
 
 /// `POST /api/v1/jobs/{id}/pause` with an optional body (`reason`,

@@ -33,6 +33,8 @@ pub struct ApiContext {
     /// (see [`super::key::KeyRing::load`]); the daemon replaces the ring
     /// at each reload.
     pub keys: Arc<KeyStore>,
+    /// Job management (`managed_dir`); `None` when it is off.
+    pub managed: Option<super::Managed>,
     /// This machine's name, for the `host` of the audit trail's lines.
     pub host: Arc<str>,
     /// `[daemon].listen`: requests naming it in `Host` are accepted besides

@@ -159,6 +159,7 @@ impl Daemon {
         host: Arc<str>,
     ) -> anyhow::Result<Daemon> {
         let settings = config.daemon.clone();
+        let config_path = config.path.clone();
         let opened = crate::log::open(&settings, Arc::clone(&clock), host.to_string())
             .await
             .with_context(|| format!("cannot open the run log {}", settings.log_file.display()))?;
@@ -300,7 +301,7 @@ impl Daemon {
             (sink, history),
             (notifications, keys, host),
             shutdown_rx,
-            &settings,
+            (&settings, &config_path),
             Arc::clone(&clock),
         )?;
         systemd::notify("READY=1");
@@ -367,7 +368,7 @@ fn api_task(
         Arc<str>,
     ),
     mut shutdown: tokio_watch::Receiver<bool>,
-    settings: &crate::config::DaemonSettings,
+    (settings, config_path): (&crate::config::DaemonSettings, &Path),
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
     let ctx = crate::api::ApiContext {
@@ -376,6 +377,10 @@ fn api_task(
         log,
         notifications,
         keys,
+        managed: settings.managed_dir.clone().map(|dir| crate::api::Managed {
+            config_path: config_path.to_path_buf(),
+            dir,
+        }),
         host,
         listen: settings.listen,
         started_at: clock.now(),

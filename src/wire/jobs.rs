@@ -126,6 +126,14 @@ pub struct JobView {
     pub last_run: Option<LastRun>,
 }
 
+/// `DELETE /api/v1/jobs/{id}`: the job's managed file is gone and the
+/// job with it (a run in progress finishes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRemoved {
+    pub job: String,
+    pub removed: bool,
+}
+
 /// `GET /api/v1/jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobList {

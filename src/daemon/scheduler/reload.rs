@@ -95,7 +95,7 @@ impl Scheduler {
             }
             if restart_needed(&self.config.daemon, &config.daemon) {
                 tracing::warn!(
-                    "changes to [daemon] other than log_max_size, log_keep, admin_key_file and keys take effect when the daemon restarts"
+                    "changes to [daemon] other than log_max_size, log_keep, admin_key_file, keys and managed_users take effect when the daemon restarts"
                 );
             }
         }
@@ -106,13 +106,15 @@ impl Scheduler {
 }
 
 /// Whether `new` changes a `[daemon]` setting that only a restart applies;
-/// the log limits and the API keys (read with each config) apply at once.
+/// the log limits, the API keys (read with each config) and
+/// `managed_users` (a rule of the validation) apply at once.
 fn restart_needed(old: &DaemonSettings, new: &DaemonSettings) -> bool {
     let applied_at_once = |d: &DaemonSettings| DaemonSettings {
         log_max_size: 0,
         log_keep: 0,
         admin_key_file: None,
         keys: Vec::new(),
+        managed_users: Vec::new(),
         ..d.clone()
     };
     applied_at_once(old) != applied_at_once(new)

@@ -289,6 +289,8 @@ impl Fixture {
             log_keep: 3,
             shutdown_grace: Duration::from_secs(1),
             keys: Vec::new(),
+            managed_dir: None,
+            managed_users: Vec::new(),
         };
         let options = LogOptions {
             // A repaired log is noticed quickly.
@@ -342,6 +344,7 @@ impl Fixture {
                     keys: std::sync::Arc::new(cronduct::api::KeyStore::new(
                         cronduct::api::KeyRing::admin_only(KEY.into()),
                     )),
+                    managed: None,
                     host: std::sync::Arc::from("test-host"),
                     listen: addr,
                     clock: Arc::new(SystemClock),
