@@ -357,3 +357,23 @@ fn a_crash_during_a_put_storm_leaves_only_whole_files() {
         );
     }
 }
+
+#[test]
+fn check_warns_when_managed_users_lists_root() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = "[daemon]\nlisten = \"127.0.0.1:0\"\nmanaged_dir = \"managed\"\nmanaged_users = [\"root\"]\n";
+    std::fs::write(dir.path().join("jobs.toml"), config).expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cronduct"))
+        .args(["check", "-q", "-c", "jobs.toml"])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env_remove("CRONDUCT_CONFIG")
+        .output()
+        .expect("run cronduct");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: [daemon] managed_users lists root"),
+        "{stderr}"
+    );
+}
