@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use crate::config::ConfigErrors;
-use crate::wire::{JobDetail, JobRemoved};
+use crate::wire::{JobDetail, JobPlan, JobRemoved};
 
 /// What the API needs to manage jobs: the main file (to validate against)
 /// and `managed_dir`, both as the daemon started with them.
@@ -74,6 +74,9 @@ pub(crate) fn with_tag(mut response: Response, job: &JobDetail) -> Response {
 enum Change {
     /// PUT: the job's keys, as JSON.
     Put(serde_json::Map<String, serde_json::Value>),
+    /// PUT with `dry_run=true`: checked, answered with a [`JobPlan`], not
+    /// written.
+    Plan(serde_json::Map<String, serde_json::Value>),
     Delete,
     /// enable (`true`) or disable.
     Enabled(bool),
@@ -85,6 +88,7 @@ pub(crate) async fn put(
     id: String,
     headers: &HeaderMap,
     body: &Bytes,
+    dry_run: bool,
 ) -> Response {
     if s.ctx.managed.is_none() {
         return off().into_response();
@@ -99,7 +103,8 @@ pub(crate) async fn put(
             return ApiError::bad_request(format!("the body is not JSON: {e}")).into_response();
         }
     };
-    respond(change(s, id, headers, Change::Put(keys)).await)
+    let change_of = if dry_run { Change::Plan } else { Change::Put };
+    respond(change(s, id, headers, change_of(keys)).await)
 }
 
 /// `DELETE /api/v1/jobs/{id}`.
@@ -164,6 +169,7 @@ async fn change(
     }
     check_if_match(headers, current.as_ref())?;
     let created = current.is_none();
+    let dry_run = matches!(change, Change::Plan(_));
     let (before, text) = {
         let file = file.clone();
         let id = id.clone();
@@ -173,6 +179,20 @@ async fn change(
             .await
             .map_err(|e| internal(format!("the change was not prepared: {e}")))??
     };
+    if dry_run {
+        let after = text.unwrap_or_default();
+        let change = match &before {
+            None => "create",
+            Some(b) if *b == after => "unchanged",
+            Some(_) => "replace",
+        };
+        return Ok(super::routes::json_answer(&JobPlan {
+            job: id,
+            change: change.to_string(),
+            before,
+            after,
+        }));
+    }
     let written = {
         let file = file.clone();
         let text = text.clone();
@@ -261,7 +281,7 @@ fn prepare(
         Err(e) => return Err(internal(format!("cannot read {}: {e}", file.display()))),
     };
     let text = match change {
-        Change::Put(keys) => Some(render(id, keys)?),
+        Change::Put(keys) | Change::Plan(keys) => Some(render(id, keys)?),
         Change::Delete if absent => {
             return Err(ApiError::not_found(format!("unknown job {id:?}")));
         }

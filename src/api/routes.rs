@@ -448,8 +448,8 @@ async fn put_job(
     body: Bytes,
 ) -> Answer {
     let id = path_id(id)?;
-    params(q, &[])?;
-    Ok(manage::put(&s, id, &headers, &body).await)
+    let p = params(q, &["dry_run"])?;
+    Ok(manage::put(&s, id, &headers, &body, p.flag("dry_run")?).await)
 }
 
 async fn delete_job(State(s): Shared, id: RawPath, q: RawQuery, headers: HeaderMap) -> Answer {

@@ -26,8 +26,8 @@ mod status;
 pub use crate::health::Health;
 pub use audit::AuditList;
 pub use jobs::{
-    Cancelled, HealthSignals, JobDetail, JobDetailView, JobList, JobRemoved, JobSummary, JobView,
-    LastRun, Pause, PauseRequest, PauseState, PausedAll, ResumedAll, TriggerAccepted,
+    Cancelled, HealthSignals, JobDetail, JobDetailView, JobList, JobPlan, JobRemoved, JobSummary,
+    JobView, LastRun, Pause, PauseRequest, PauseState, PausedAll, ResumedAll, TriggerAccepted,
 };
 pub use runs::{RunAttempts, RunList, RunningAttempt, RunningList};
 pub use stats::{DayStats, JobStats, Period, PeriodStats, ResultStats, Stats, StatusCounts};

@@ -377,3 +377,81 @@ fn check_warns_when_managed_users_lists_root() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cronduct_apply_and_delete_manage_jobs_from_a_file() {
+    let d = managed_daemon("");
+    let me = me();
+    d.write_file(
+        "deploy.toml",
+        &format!(
+            "[jobs.one]\nschedule = \"@daily\"\ncommand = \"echo one\"\nuser = {me:?}\n\n\
+             [jobs.two]\nschedule = \"@hourly\"\ncommand = \"echo two\"\nuser = {me:?}\n"
+        ),
+    );
+    let deploy = d.path("deploy.toml");
+    let deploy = deploy.to_str().expect("utf-8 path");
+
+    // A dry run shows the files to be, writes nothing.
+    let out = d.cli(&["apply", "--dry-run", deploy]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("create one\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("+ command = \"echo two\""),
+        "{}",
+        out.stdout
+    );
+    assert!(!d.path("managed/one.toml").exists());
+
+    let out = d.cli(&["apply", deploy]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "created one\ncreated two\n");
+    assert!(d.listed_job("one").is_some() && d.listed_job("two").is_some());
+
+    // A change shows as a diff of the one line that changes.
+    let changed = std::fs::read_to_string(d.path("deploy.toml"))
+        .expect("read")
+        .replace("echo two", "echo 2");
+    d.write_file("deploy.toml", &changed);
+    let out = d.cli(&["apply", "--dry-run", deploy]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("unchanged one\n"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("- command = \"echo two\"\n+ command = \"echo 2\"\n"),
+        "{}",
+        out.stdout
+    );
+    let out = d.cli(&["apply", deploy]);
+    assert_eq!(out.stdout, "replaced one\nreplaced two\n", "{}", out.stderr);
+
+    // An invalid job: exit 1 with the checker's errors, nothing written.
+    d.write_file(
+        "bad.toml",
+        "[jobs.three]\nschedule = \"99 * * * *\"\ncommand = \"true\"\n",
+    );
+    let out = d.cli(&["apply", d.path("bad.toml").to_str().expect("utf-8")]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("schedule"), "{}", out.stderr);
+    assert!(!d.path("managed/three.toml").exists());
+    d.write_file("not-jobs.toml", "[daemon]\nlisten = \"127.0.0.1:1\"\n");
+    let out = d.cli(&["apply", d.path("not-jobs.toml").to_str().expect("utf-8")]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("apply sends jobs only"),
+        "{}",
+        out.stderr
+    );
+
+    let out = d.cli(&["delete", "two"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "deleted two\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(d.listed_job("two").is_none());
+    let out = d.cli(&["delete", "hand"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("jobs.toml:1"), "{}", out.stderr);
+}
