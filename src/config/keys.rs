@@ -227,6 +227,12 @@ keys! {
         shutdown_grace: Duration, Default("30s"),
             example r#"shutdown_grace = "30s""#,
             "how long running jobs get to finish on SIGTERM";
+        managed_dir: Text, Default("none"),
+            example r#"managed_dir = "jobs.d/managed""#,
+            "a folder of job files the admin API writes (PUT /api/v1/jobs/ID), included automatically";
+        managed_users: TextList, Default("none"),
+            example r#"managed_users = ["app"]"#,
+            "the accounts a job written over the API may run as, when the daemon runs as root";
         keys: ApiKeys, Default("none"),
             example r#"[[daemon.keys]] with name = "ci", file = "/etc/cronduct/ci.key", role = "operate""#,
             "further API keys, each with a name and a role, written as [[daemon.keys]] tables";

@@ -56,6 +56,13 @@ pub struct DaemonSettings {
     /// `[[daemon.keys]]`, in the order written; names are unique and never
     /// `default`, the name of the `admin_key_file` key.
     pub keys: Vec<ApiKeySpec>,
+    /// `managed_dir`, absolute: where `PUT /api/v1/jobs/{id}` writes
+    /// `<id>.toml`; its `*.toml` files are included. `None`: job management
+    /// over the API is off.
+    pub managed_dir: Option<PathBuf>,
+    /// `managed_users`: the accounts a managed job may name in `user` when
+    /// the daemon runs as root.
+    pub managed_users: Vec<String>,
 }
 
 /// What a key may do over the admin API (cronduct.toml(5) API KEYS). Each

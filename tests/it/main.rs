@@ -7,8 +7,10 @@ mod support;
 
 mod action_command;
 mod action_http;
+mod api_audit;
 mod api_cli;
 mod api_http;
+mod api_manage;
 mod api_roles;
 mod check;
 mod crontab_import;

@@ -290,6 +290,8 @@ impl Fixture {
             log_keep: 3,
             shutdown_grace: Duration::from_secs(1),
             keys: Vec::new(),
+            managed_dir: None,
+            managed_users: Vec::new(),
         };
         let options = LogOptions {
             // A repaired log is noticed quickly.
@@ -340,7 +342,11 @@ impl Fixture {
                     history: opened.history.clone(),
                     log: opened.sink.clone(),
                     notifications: notifier.counters(),
-                    keys: cronduct::api::KeyRing::admin_only(KEY.into()),
+                    keys: std::sync::Arc::new(cronduct::api::KeyStore::new(
+                        cronduct::api::KeyRing::admin_only(KEY.into()),
+                    )),
+                    managed: None,
+                    host: std::sync::Arc::from("test-host"),
                     listen: addr,
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),
