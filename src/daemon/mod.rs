@@ -220,15 +220,17 @@ impl Daemon {
         let heartbeat = watchdog.map(|every| systemd::start_watchdog(every, shutdown_rx.clone()));
 
         let (handle, control_rx) = control::Handle::channel();
+        let state_health = crate::state::SaveHealth::default();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let hooks = hooks::DaemonHooks {
             config_path: config.path.clone(),
-            state_dir: settings.state_dir.clone(),
             notifier: notifier.clone(),
             watcher,
             heartbeat,
-            save_generation: 0,
-            saved_generation: Arc::default(),
+            state: Arc::new(hooks::StateWriter::new(
+                settings.state_dir.clone(),
+                state_health.clone(),
+            )),
         };
         let services = scheduler::Services {
             clock: Arc::clone(&clock),
@@ -292,7 +294,7 @@ impl Daemon {
             listener,
             handle.clone(),
             (sink, history),
-            notifications,
+            (notifications, state_health),
             shutdown_rx,
             &settings,
             Arc::clone(&clock),
@@ -355,7 +357,7 @@ fn api_task(
     listener: tokio::net::TcpListener,
     handle: control::Handle,
     (log, history): (crate::log::LogSink, crate::log::HistoryHandle),
-    notifications: crate::notify::NotifyCounters,
+    (notifications, state_health): (crate::notify::NotifyCounters, crate::state::SaveHealth),
     mut shutdown: tokio_watch::Receiver<bool>,
     settings: &crate::config::DaemonSettings,
     clock: Arc<dyn Clock>,
@@ -371,6 +373,7 @@ fn api_task(
         started_at: clock.now(),
         clock,
         state_dir: settings.state_dir.clone(),
+        state_health,
         log_file: settings.log_file.clone(),
     };
     let listener = listener
