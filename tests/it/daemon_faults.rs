@@ -114,3 +114,91 @@ fn a_read_only_state_dir_degrades_health_while_it_lasts() {
         d.diagnostics()
     );
 }
+
+/// Writes a run log of `n` finished runs of `job`, oldest first, ending a
+/// minute ago; answers their run ids in that order.
+fn write_history(d: &Daemon, job: &str, n: usize) -> Vec<String> {
+    let end = crate::support::daemon::now() - chrono::Duration::minutes(1);
+    let mut text = String::new();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = format!("old-{i:05}");
+        let at = end - chrono::Duration::seconds((n - i) as i64);
+        let rec = cronduct::testkit::finish(job, &id, cronduct::record::Status::Success, at, 5);
+        let line = serde_json::to_string(&cronduct::record::LogEvent::Finish(rec)).expect("json");
+        text.push_str(&line);
+        text.push('\n');
+        ids.push(id);
+    }
+    std::fs::create_dir_all(d.log_file().parent().expect("log dir")).expect("mkdir");
+    std::fs::write(d.log_file(), text).expect("write the log");
+    ids
+}
+
+/// The two answers a rotation must not change: the oldest run, which only
+/// the file holds (the newest 1,000 are also kept in memory), and a full
+/// page of 1,000.
+fn history_intact(d: &Daemon, oldest: &str) -> bool {
+    let run = d.api("GET", &format!("/api/v1/runs/{oldest}"));
+    let page = d.get("/api/v1/runs?limit=1000");
+    run.status == 200 && page["runs"].as_array().map(Vec::len) == Some(1000)
+}
+
+fn mv(from: &Path, to: &Path) {
+    std::fs::rename(from, to)
+        .unwrap_or_else(|e| panic!("mv {} {}: {e}", from.display(), to.display()));
+}
+
+#[test]
+fn history_survives_an_outside_rotation_and_sighup_reopens_the_log() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        "[jobs.nightly]\nschedule = {NEVER:?}\ncommand = \"true\"\n"
+    ));
+    let ids = write_history(&d, "nightly", 1_200);
+    let oldest = &ids[0];
+    d.start();
+    assert!(history_intact(&d, oldest), "{}", d.diagnostics());
+
+    // logrotate without copytruncate: the file is moved, nothing written
+    // since. The index follows the file it was reading.
+    let log = d.log_file();
+    let first = PathBuf::from(format!("{}.1", log.display()));
+    let second = PathBuf::from(format!("{}.2", log.display()));
+    mv(&log, &first);
+    assert!(history_intact(&d, oldest), "{}", d.diagnostics());
+
+    // The next line goes to a new file, and the moved one is now a
+    // rotated generation like the daemon's own.
+    let run_id = d.trigger("nightly");
+    d.poll("the run's finish in the new log", SECS_20, || {
+        d.finishes("nightly")
+            .iter()
+            .any(|f| f.run_id == run_id)
+            .then_some(())
+    });
+    d.poll("the run in the history", SECS_20, || {
+        (d.api("GET", &format!("/api/v1/runs/{run_id}")).status == 200).then_some(())
+    });
+    assert!(history_intact(&d, oldest), "{}", d.diagnostics());
+    let newest = &d.get("/api/v1/runs?limit=1")["runs"][0];
+    assert_eq!(newest["run_id"], run_id.as_str(), "{newest}");
+
+    // A second rotation, announced with SIGHUP as logrotate's postrotate
+    // does: the daemon starts the new file at once, with no line to write,
+    // and finds the older records under their shifted names.
+    mv(&first, &second);
+    mv(&log, &first);
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.poll("a new log file after SIGHUP", SECS_20, || {
+        log.exists().then_some(())
+    });
+    d.poll("the history intact after SIGHUP", SECS_20, || {
+        history_intact(&d, oldest).then_some(())
+    });
+    assert!(
+        d.api("GET", &format!("/api/v1/runs/{run_id}")).status == 200,
+        "{}",
+        d.diagnostics()
+    );
+}
