@@ -134,9 +134,9 @@ fn serialise_error(e: serde_json::Error) -> ApiError {
 
 /// `GET /health`: open (no key), for load balancers and monitoring.
 /// Degraded: the last reload was refused or kept the previous API keys,
-/// the log cannot be written or has dropped records, no job is
-/// configured, a `critical` job is failing or overdue, or the latest
-/// delivery over a notification channel failed.
+/// the log cannot be written or has dropped records, the state file
+/// cannot be written, no job is configured, a `critical` job is failing
+/// or overdue, or the latest delivery over a notification channel failed.
 /// Unhealthy (503): the scheduler does not answer within
 /// `health_deadline` or is stopping.
 async fn health(State(s): Shared) -> Response {
@@ -183,6 +183,11 @@ async fn health(State(s): Shared) -> Response {
         warnings.push(format!(
             "{} execution log records were dropped",
             log.dropped
+        ));
+    }
+    if let Some(error) = s.ctx.state_health.error() {
+        warnings.push(format!(
+            "{error}; pauses and last scheduled times changed since will be lost at a restart"
         ));
     }
     if sched.jobs_total == 0 {
@@ -269,6 +274,19 @@ async fn status(State(s): Shared, q: RawQuery) -> Answer {
             ok: Some(log.ok),
             at: None,
             error: log.error.clone(),
+        },
+        state: {
+            let error = s.ctx.state_health.error();
+            Component {
+                status: if error.is_none() {
+                    Availability::Available
+                } else {
+                    Availability::Unavailable
+                },
+                ok: Some(error.is_none()),
+                at: None,
+                error,
+            }
         },
         smtp: delivery_component(s.ctx.notifications.last_email()),
         webhook: delivery_component(s.ctx.notifications.last_webhook()),

@@ -259,6 +259,7 @@ impl Daemon {
         let heartbeat = watchdog.map(|every| systemd::start_watchdog(every, shutdown_rx.clone()));
 
         let (handle, control_rx) = control::Handle::channel();
+        let state_health = crate::state::SaveHealth::default();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         // At start an unreadable key file is fatal: nobody is relying on
         // the API yet, and a typo must not go unnoticed.
@@ -268,12 +269,13 @@ impl Daemon {
         let hooks = hooks::DaemonHooks {
             config_path: config.path.clone(),
             keys: Arc::clone(&keys),
-            state_dir: settings.state_dir.clone(),
             notifier: notifier.clone(),
             watcher,
             heartbeat,
-            save_generation: 0,
-            saved_generation: Arc::default(),
+            state: Arc::new(hooks::StateWriter::new(
+                settings.state_dir.clone(),
+                state_health.clone(),
+            )),
         };
         let services = scheduler::Services {
             clock: Arc::clone(&clock),
@@ -337,7 +339,7 @@ impl Daemon {
             listener,
             handle.clone(),
             (sink, history),
-            (notifications, keys, host),
+            (notifications, keys, host, state_health),
             shutdown_rx,
             (&settings, &config_path),
             Arc::clone(&clock),
@@ -400,10 +402,11 @@ fn api_task(
     listener: tokio::net::TcpListener,
     handle: control::Handle,
     (log, history): (crate::log::LogSink, crate::log::HistoryHandle),
-    (notifications, keys, host): (
+    (notifications, keys, host, state_health): (
         crate::notify::NotifyCounters,
         Arc<crate::api::KeyStore>,
         Arc<str>,
+        crate::state::SaveHealth,
     ),
     mut shutdown: tokio_watch::Receiver<bool>,
     (settings, config_path): (&crate::config::DaemonSettings, &Path),
@@ -424,6 +427,7 @@ fn api_task(
         started_at: clock.now(),
         clock,
         state_dir: settings.state_dir.clone(),
+        state_health,
         log_file: settings.log_file.clone(),
     };
     let listener = listener

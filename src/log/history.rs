@@ -130,6 +130,11 @@ pub(crate) struct History {
     base: PathBuf,
     /// The generation of the file at `base`.
     current_gen: u32,
+    /// A handle on the file the writer appends to and its generation:
+    /// records of that generation are read through it, wherever the file
+    /// has been moved, so a rotation done outside the daemon loses none of
+    /// them even before the writer notices it.
+    live: Option<(u32, File)>,
     entries: VecDeque<Entry>,
     /// The sequence number of `entries[0]`.
     first_seq: u64,
@@ -164,6 +169,7 @@ impl History {
             limits,
             base,
             current_gen,
+            live: None,
             entries: VecDeque::new(),
             first_seq: 0,
             recent: VecDeque::new(),
@@ -323,6 +329,11 @@ impl History {
         }
     }
 
+    /// The writer opened `file` as generation `gen_`.
+    pub(crate) fn live(&mut self, gen_: u32, file: File) {
+        self.live = Some((gen_, file));
+    }
+
     /// The full record of entry `seq`: from memory when it is recent,
     /// otherwise read back from its file.
     fn fetch(&self, seq: u64, files: &mut HashMap<u32, Option<File>>) -> Option<FinishRecord> {
@@ -333,7 +344,14 @@ impl History {
             return self.recent.get(i).map(|r| FinishRecord::clone(r));
         }
         let path = segment_path(&self.base, self.current_gen, e.loc.seg);
-        let file = files
+        let live = self
+            .live
+            .as_ref()
+            .filter(|(g, _)| *g == e.loc.seg)
+            .map(|(_, f)| f);
+        let file = match live {
+            Some(f) => f,
+            None => files
             .entry(e.loc.seg)
             .or_insert_with(|| match File::open(&path) {
                 Ok(f) => Some(f),
@@ -342,7 +360,8 @@ impl History {
                     None
                 }
             })
-            .as_ref()?;
+            .as_ref()?,
+        };
         match read_finish(file, e.loc) {
             Some(r)
                 if r.attempt == e.attempt

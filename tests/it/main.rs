@@ -17,6 +17,7 @@ mod crontab_import;
 mod crontab_inplace;
 mod daemon_alerts;
 mod daemon_cli;
+mod daemon_faults;
 mod daemon_lifecycle;
 mod daemon_log_schema;
 mod daemon_notify;

@@ -351,6 +351,7 @@ impl Fixture {
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),
                     state_dir: settings.state_dir.clone(),
+                    state_health: Default::default(),
                     log_file: settings.log_file.clone(),
                 };
                 tokio::spawn(fake_scheduler(rx, fake_state, opened.sink.clone()));
