@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use super::AppState;
 use super::auth::KeyName;
+use super::document::Document;
 use super::error::ApiError;
 use super::manage;
 use super::memo::StatsRenderError;
@@ -63,6 +64,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .at(paths::DELETE_JOB, delete_job)
         .at(paths::ENABLE, enable)
         .at(paths::DISABLE, disable)
+        .at(paths::PAGE, super::ui::page)
+        .at(paths::UI_ASSET, super::ui::asset)
         .0
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -640,8 +643,22 @@ async fn running(State(s): Shared, q: RawQuery) -> Answer {
     })
 }
 
-async fn stats(State(s): Shared, q: RawQuery) -> Answer {
-    let days = params(q, &["days"])?.days()?;
+/// `GET /api/v1/stats?days=N[&job=ID]`: with `job`, that job's runs only
+/// (the status page's per-day chart), computed afresh: one job's days are
+/// cheap, and the memo is for the whole-daemon answer dashboards poll.
+async fn stats(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
+    let p = params(q, &["days", "job"])?;
+    let days = p.days()?;
+    if let Some(job) = p.job() {
+        let stats = s
+            .ctx
+            .history
+            .job_stats_by_day(&job, days, s.ctx.clock.now())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut body = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut body, &stats).map_err(serialise_error)?;
+        return Ok(Document::new(body.into()).respond(&headers).await);
+    }
     let body = s
         .stats_memo
         .render(&s.ctx.history, days, s.ctx.clock.now())

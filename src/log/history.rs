@@ -506,6 +506,26 @@ impl History {
     /// Statistics for the `days` UTC dates ending with `now`'s (see
     /// [`super::stats`] for the counting rules).
     pub fn stats(&self, days: u32, now: DateTime<Utc>) -> Result<Stats, StatsError> {
+        self.stats_of(self.jobs.iter(), days, now)
+    }
+
+    /// [`History::stats`] of one job only: its per-day buckets are the
+    /// status page's outcome chart. A job without runs has all-zero days.
+    pub fn job_stats_by_day(
+        &self,
+        job: &str,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Stats, StatsError> {
+        self.stats_of(self.jobs.get_key_value(job), days, now)
+    }
+
+    fn stats_of<'a>(
+        &'a self,
+        of: impl IntoIterator<Item = (&'a Arc<str>, &'a JobIndex)>,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Stats, StatsError> {
         if !(1..=MAX_STATS_DAYS).contains(&days) {
             return Err(StatsError::Days {
                 days,
@@ -519,7 +539,7 @@ impl History {
         let mut totals = PeriodSum::default();
         let mut per_day = vec![(StatusCounts::default(), 0u64); days as usize];
         let mut jobs = BTreeMap::new();
-        for (name, j) in &self.jobs {
+        for (name, j) in of {
             let mut sum = PeriodSum::default();
             let mut any = false;
             for (&d, agg) in j.days.range(lo..=hi) {
@@ -728,6 +748,16 @@ impl HistoryHandle {
     /// 1–[`MAX_STATS_DAYS`] (see [`Stats`] for the counting rules).
     pub fn stats(&self, days: u32, now: DateTime<Utc>) -> Result<Stats, StatsError> {
         self.read().stats(days, now)
+    }
+
+    /// One job's statistics by day (see [`History::job_stats_by_day`]).
+    pub fn job_stats_by_day(
+        &self,
+        job: &str,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Stats, StatsError> {
+        self.read().job_stats_by_day(job, days, now)
     }
 
     /// Runs whose final status is a failure (failed, timeout, error, lost)
