@@ -11,6 +11,7 @@ mod api_cli;
 mod api_http;
 mod api_roles;
 mod check;
+mod cluster;
 mod crontab_import;
 mod crontab_inplace;
 mod daemon_alerts;
