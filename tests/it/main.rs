@@ -13,6 +13,7 @@ mod api_http;
 mod api_manage;
 mod api_roles;
 mod check;
+mod cluster;
 mod crontab_import;
 mod crontab_inplace;
 mod daemon_alerts;
