@@ -27,7 +27,9 @@ pub const KEY_HEADER: &str = "x-admin-key";
 
 /// Who made a request: the name of the key it was accepted with, put in
 /// the request's extensions by [`require_key`] for the handlers that
-/// record who did something (a pause's `by`). Never the key itself.
+/// record who did something (a pause's `by`), and in the answer's for the
+/// audit trail (also when the key's role was too low). Never the key
+/// itself.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyName(pub(crate) Arc<str>);
 
@@ -114,7 +116,7 @@ pub(crate) async fn require_key(
     if endpoint.is_some_and(|e| super::paths::OPEN.contains(&e)) {
         return next.run(req).await;
     }
-    let (name, role) = match key_verdict(req.headers(), &state.ctx.keys) {
+    let (name, role) = match key_verdict(req.headers(), &state.ctx.keys.current()) {
         Verdict::Accepted(name, role) => (name, role),
         Verdict::Missing => {
             return ApiError::new(
@@ -128,8 +130,9 @@ pub(crate) async fn require_key(
         }
     };
     let needed = endpoint.map_or(Role::Read, |e| e.role);
-    if role < needed {
-        return ApiError::new(
+    // The answer carries the key's name too, for the audit trail.
+    let mut response = if role < needed {
+        ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
                 "key {name:?} has role {role}; {} {} needs role {needed} or higher",
@@ -137,10 +140,13 @@ pub(crate) async fn require_key(
                 req.uri().path()
             ),
         )
-        .into_response();
-    }
-    req.extensions_mut().insert(KeyName(name));
-    next.run(req).await
+        .into_response()
+    } else {
+        req.extensions_mut().insert(KeyName(name.clone()));
+        next.run(req).await
+    };
+    response.extensions_mut().insert(KeyName(name));
+    response
 }
 
 #[derive(Debug, PartialEq, Eq)]

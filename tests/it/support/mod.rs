@@ -5,6 +5,7 @@ pub mod browser;
 pub mod daemon;
 pub mod log;
 pub mod poll;
+pub mod postgres;
 pub mod procfs;
 pub mod smtp_sink;
 pub mod webhook;
