@@ -26,3 +26,10 @@ if [ -z "${CRONDUCT_TEST_DATABASE_URL:-}" ] \
     echo "installing PostgreSQL for the cluster tests"
     apt_install postgresql
 fi
+
+# The status page's browser tests (tests/it/ui_browser.rs) drive Debian's
+# headless Chromium over the DevTools protocol; without it they fail.
+if [ -z "${CRONDUCT_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+    echo "installing Chromium for the status page's browser tests"
+    apt_install chromium
+fi
