@@ -142,6 +142,14 @@ impl Chrome {
             .expect("Emulation.setDeviceMetricsOverride");
     }
 
+    /// Runs `js` in every document before its own scripts (to give a
+    /// benchmark's page its key without the prompt).
+    pub fn before_each_document(&self, js: &str) {
+        self.rt
+            .block_on(self.page.evaluate_on_new_document(js))
+            .expect("Page.addScriptToEvaluateOnNewDocument");
+    }
+
     pub fn goto(&self, url: &str) {
         self.rt
             .block_on(self.page.goto(url))
