@@ -25,7 +25,7 @@ use std::time::Duration;
 use crate::zone::Zone;
 use toml::de::DeValue;
 
-use super::model::{Concurrency, Notify, RunOn};
+use super::model::{Concurrency, EnvFile, EnvValue, Notify, RunOn};
 use super::raw::{Kind, Reader, Sp, kind};
 use crate::schedule::Schedule;
 
@@ -232,6 +232,12 @@ keys! {
         shutdown_grace: Duration, Default("30s"),
             example r#"shutdown_grace = "30s""#,
             "how long running jobs get to finish on SIGTERM";
+        managed_dir: Text, Default("none"),
+            example r#"managed_dir = "jobs.d/managed""#,
+            "a folder of job files the admin API writes (PUT /api/v1/jobs/ID), included automatically";
+        managed_users: TextList, Default("none"),
+            example r#"managed_users = ["app"]"#,
+            "the accounts a job written over the API may run as, when the daemon runs as root";
         keys: ApiKeys, Default("none"),
             example r#"[[daemon.keys]] with name = "ci", file = "/etc/cronduct/ci.key", role = "operate""#,
             "further API keys, each with a name and a role, written as [[daemon.keys]] tables";
@@ -502,10 +508,16 @@ settings! {
             Default("the job user's home directory"),
             example r#"working_dir = "/srv/app""#,
             "the folder the command starts in";
-        env: TextMap => BTreeMap<String, String>, check env merge extend,
+        env: EnvMap => BTreeMap<String, EnvValue>, check env merge extend,
             Default("none"),
-            example r#"env = { PGHOST = "db1" }"#,
-            "extra environment variables, merged over those of [defaults]";
+            example r#"env = { PGHOST = "db1", PGPASSWORD = { credential = "pgpass" } }"#,
+            "extra environment variables, merged over those of [defaults]; a value may be read from a file or a credential";
+        env_file: TextList => Vec<EnvFile>, check env_file, Default("none"),
+            example r#"env_file = ["/etc/cronduct/app.env", "-/etc/cronduct/local.env"]"#,
+            "files of NAME=value lines read at each start (systemd EnvironmentFile syntax; - prefix: optional)";
+        inherit_env: TextList => Vec<String>, check inherit_env, Default("none"),
+            example r#"inherit_env = ["http_proxy", "AWS_REGION"]"#,
+            "variables copied from the daemon's environment when set there";
         shell: Text => String, check shell, Default("/bin/sh"),
             example r#"shell = "/bin/bash""#,
             "the shell that runs string commands with -c";

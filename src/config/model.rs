@@ -58,6 +58,13 @@ pub struct DaemonSettings {
     /// `[[daemon.keys]]`, in the order written; names are unique and never
     /// `default`, the name of the `admin_key_file` key.
     pub keys: Vec<ApiKeySpec>,
+    /// `managed_dir`, absolute: where `PUT /api/v1/jobs/{id}` writes
+    /// `<id>.toml`; its `*.toml` files are included. `None`: job management
+    /// over the API is off.
+    pub managed_dir: Option<PathBuf>,
+    /// `managed_users`: the accounts a managed job may name in `user` when
+    /// the daemon runs as root.
+    pub managed_users: Vec<String>,
 }
 
 /// What a key may do over the admin API (cronduct.toml(5) API KEYS). Each
@@ -281,6 +288,38 @@ pub enum WebhookFormat {
     Ntfy,
 }
 
+/// A value of a job's `env`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Text(String),
+    /// `{ file = "/path" }`: the file's contents, one trailing newline
+    /// removed, read at each start. A secret: never logged or shown.
+    File(PathBuf),
+    /// `{ credential = "name" }`: `$CREDENTIALS_DIRECTORY/name`, as
+    /// systemd's `LoadCredential=` provides it; read like `File`.
+    Credential(String),
+}
+
+impl From<&str> for EnvValue {
+    fn from(text: &str) -> Self {
+        EnvValue::Text(text.to_string())
+    }
+}
+
+impl From<String> for EnvValue {
+    fn from(text: String) -> Self {
+        EnvValue::Text(text)
+    }
+}
+
+/// One entry of `env_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvFile {
+    pub path: PathBuf,
+    /// Written with a leading `-`: a missing file is no error.
+    pub optional: bool,
+}
+
 /// A webhook header's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderValue {
@@ -343,7 +382,12 @@ pub struct Job {
     pub group: Option<String>,
     pub working_dir: Option<PathBuf>,
     /// `[defaults].env` merged with the job's `env` (the job wins).
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, EnvValue>,
+    /// Files of `NAME=value` lines read at each start, under `env`.
+    pub env_file: Vec<EnvFile>,
+    /// Names copied from the daemon's environment at each start, under
+    /// `env` (which wins).
+    pub inherit_env: Vec<String>,
     pub shell: String,
     pub output_limit: usize,
     pub notify: Option<Notify>,
@@ -399,6 +443,8 @@ impl Job {
             group: None,
             working_dir: None,
             env: BTreeMap::new(),
+            env_file: Vec::new(),
+            inherit_env: Vec::new(),
             shell: "/bin/sh".to_string(),
             output_limit: 64 << 10,
             notify: None,

@@ -49,13 +49,13 @@ mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, FileId, Source};
 use super::keys::Settings;
 use super::machine::Machine;
 use super::model::{ClusterSettings, DaemonSettings, Job, SmtpSettings, SmtpTls};
-use super::raw::RawFile;
+use super::raw::{RawFile, Sp};
 use crate::zone::{Zone, ZoneError};
 pub(crate) use crontab::CrontabFile;
 
@@ -119,6 +119,9 @@ pub(crate) fn validate(
         }
         first_seen.insert(id.get_ref(), (raw.file, id.span()));
         if let Some(job) = v.job(id, raw, &defaults, defaults_schedule, &paths[raw.file.0]) {
+            if let Some(d) = &daemon {
+                v.managed_user(d, id, raw.file, &job, &paths[raw.file.0]);
+            }
             jobs.insert(job.id.clone(), job);
         }
     }
@@ -148,6 +151,55 @@ pub(crate) fn validate(
         smtp,
         cluster,
         jobs,
+    }
+}
+
+impl Validator<'_> {
+    /// cronduct.toml(5) `managed_users`: when the daemon runs as root, a job
+    /// in `managed_dir` must run as one of the listed accounts, so that an
+    /// API key is not a root shell.
+    fn managed_user(
+        &mut self,
+        daemon: &DaemonSettings,
+        id: &Sp<String>,
+        file: FileId,
+        job: &Job,
+        path: &Path,
+    ) {
+        let Some(dir) = &daemon.managed_dir else {
+            return;
+        };
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if !self.machine.is_root || path.parent().map(canonical) != Some(canonical(dir)) {
+            return;
+        }
+        if job
+            .user
+            .as_ref()
+            .is_some_and(|u| daemon.managed_users.contains(u))
+        {
+            return;
+        }
+        let message = match &job.user {
+            Some(u) => format!(
+                "job `{}`: user {u:?} is not in [daemon] managed_users",
+                id.get_ref()
+            ),
+            None => format!(
+                "job `{}`: a managed job must set `user` when the daemon runs as root",
+                id.get_ref()
+            ),
+        };
+        let listed = if daemon.managed_users.is_empty() {
+            "none are listed".to_string()
+        } else {
+            format!("listed: {}", daemon.managed_users.join(", "))
+        };
+        let d = self.error(file, id.span(), message);
+        d.help = Some(format!(
+            "jobs written over the API run as one of [daemon] managed_users ({listed})"
+        ));
+        d.key = Some("user");
     }
 }
 
