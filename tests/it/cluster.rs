@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::support::daemon::{Daemon, SECS_20};
+use crate::support::daemon::{Daemon, NEVER, SECS_20, now};
 use crate::support::postgres::Postgres;
 
 /// The `[cluster]` table of node `name` on `url`, quick to notice trouble.
@@ -56,10 +56,7 @@ fn three_nodes_starting_at_once_migrate_the_schema_once() {
     let mut nodes = nodes(
         &pg.url,
         3,
-        &format!(
-            "[jobs.idle]\nschedule = {:?}\ncommand = \"true\"\n",
-            crate::support::daemon::NEVER
-        ),
+        &format!("[jobs.idle]\nschedule = {:?}\ncommand = \"true\"\n", NEVER),
     );
     std::thread::scope(|s| {
         for d in nodes.iter_mut() {
@@ -93,9 +90,19 @@ fn every_instant_runs_exactly_once_across_three_nodes() {
     for d in nodes.iter_mut() {
         d.start();
     }
-    let all_up = Utc::now();
-    std::thread::sleep(Duration::from_secs(30));
-    let before_stop = Utc::now();
+    let all_up = now();
+    // Half a minute of instants, read from the nodes' run logs as they
+    // are written.
+    crate::support::poll::until("30 seconds of starts", Duration::from_secs(90), || {
+        let seen: std::collections::BTreeSet<_> = nodes
+            .iter()
+            .flat_map(|d| d.starts("tick"))
+            .map(|s| s.scheduled_at)
+            .filter(|at| *at > all_up)
+            .collect();
+        (seen.len() >= 30).then_some(())
+    });
+    let before_stop = now();
     for d in nodes.iter_mut() {
         d.stop(SECS_20);
     }
