@@ -196,6 +196,14 @@ async fn health(State(s): Shared) -> Response {
     if sched.jobs_total == 0 {
         warnings.push("no jobs are configured".to_string());
     }
+    if let Some(link) = s.ctx.cluster.as_ref().map(|l| l.get()) {
+        if !link.reachable {
+            warnings.push(format!(
+                "the cluster database is unreachable ({}): run_on = \"one\" jobs do not start on this node",
+                link.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+    }
     let critical: Vec<&JobSummary> = jobs.iter().filter(|j| j.signals.critical).collect();
     let last = s
         .ctx

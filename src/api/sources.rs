@@ -51,4 +51,6 @@ pub struct ApiContext {
     pub log_file: PathBuf,
     /// Whether the state file (`<state_dir>/state.json`) can be written.
     pub state_health: SaveHealth,
+    /// With `[cluster]`: this node's link to the database, for `/health`.
+    pub cluster: Option<crate::cluster::LinkHandle>,
 }

@@ -15,3 +15,35 @@ mod url;
 
 pub use node::{CLOCK_OFFSET_LIMIT_MS, Claim, LinkHandle, LinkStatus, Node};
 pub use url::{DatabaseUrl, TlsMode};
+
+use crate::config::DatabaseSource;
+
+/// The variable that holds the database URL when `[cluster]` names none.
+pub const DATABASE_URL_VAR: &str = "CRONDUCT_DATABASE_URL";
+
+/// Reads the database URL from where `[cluster]` says it is. The errors
+/// name the place, never the URL.
+pub fn resolve_url(source: &DatabaseSource) -> anyhow::Result<DatabaseUrl> {
+    let (text, place) = match source {
+        DatabaseSource::Url(secret) => (
+            secret.expose().to_string(),
+            "[cluster] database".to_string(),
+        ),
+        DatabaseSource::File(path) => (
+            std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read [cluster] database_file {}: {e}",
+                    path.display()
+                )
+            })?,
+            format!("the database_file {}", path.display()),
+        ),
+        DatabaseSource::Env => match std::env::var(DATABASE_URL_VAR) {
+            Ok(url) if !url.trim().is_empty() => (url, DATABASE_URL_VAR.to_string()),
+            _ => anyhow::bail!(
+                "[cluster] names no database: set `database` or `database_file`, or {DATABASE_URL_VAR}"
+            ),
+        },
+    };
+    DatabaseUrl::parse(&text).map_err(|e| anyhow::anyhow!("{place}: {e}"))
+}

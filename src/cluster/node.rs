@@ -90,10 +90,11 @@ struct Inner {
 }
 
 impl Node {
-    /// Sets the node up on `url` and starts its heartbeat task on the
-    /// current runtime. Nothing is asked of the database yet: an
-    /// unreachable one leaves the node running, degraded, trying again.
-    pub fn start(
+    /// Sets the node up on `url`, joins the cluster (migrating the schema
+    /// if need be) and starts its heartbeat task on the current runtime.
+    /// An unreachable database is no error: the node runs degraded, and
+    /// the heartbeat task keeps trying.
+    pub async fn start(
         settings: &ClusterSettings,
         url: &DatabaseUrl,
         clock: Arc<dyn Clock>,
@@ -132,7 +133,14 @@ impl Node {
                 address,
             }),
         };
-        tokio::spawn(node.clone().heartbeats());
+        // The first beat is awaited so that a node whose database answers
+        // has joined before its scheduler claims the first instant.
+        let mut migrated = false;
+        let first = node.beat(&mut migrated).await;
+        if let Err(e) = &first {
+            node.unreachable(e);
+        }
+        tokio::spawn(node.clone().heartbeats(migrated, first.is_ok()));
         Ok(node)
     }
 
@@ -192,10 +200,10 @@ impl Node {
     /// The heartbeat task: connects, migrates the schema, registers the
     /// node, then beats every `heartbeat`; after a failure it tries again
     /// with a doubling delay (up to `heartbeat`).
-    async fn heartbeats(self) {
+    async fn heartbeats(self, mut migrated: bool, ok: bool) {
         let every = self.inner.settings.heartbeat;
         let mut retry = FIRST_RETRY.min(every);
-        let mut migrated = false;
+        tokio::time::sleep(if ok { every } else { retry }).await;
         loop {
             let result = self.beat(&mut migrated).await;
             let wait = match result {

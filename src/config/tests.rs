@@ -552,7 +552,7 @@ fn stated_defaults_are_the_built_in_ones() {
             "output_limit",
             "critical",
             "success_exit_codes",
-            "run_on"
+            "run_on",
         ]
     );
 }

@@ -277,23 +277,6 @@ impl Daemon {
                 state_health.clone(),
             )),
         };
-        let services = scheduler::Services {
-            clock: Arc::clone(&clock),
-            run: run::RunContext {
-                clock: Arc::clone(&clock),
-                log: opened.sink.clone(),
-                launcher: Arc::new(crate::action::Actions { http }),
-                host: Arc::clone(&host),
-                events: events_tx,
-                results_dir,
-            },
-            hooks: Box::new(hooks),
-            // The loop beats once per wake-up; it must wake often enough
-            // for the watchdog task to keep pinging.
-            max_sleep: watchdog.map_or(scheduler::MAX_SLEEP, |every| {
-                (every / 2).min(scheduler::MAX_SLEEP)
-            }),
-        };
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {} for the admin API", settings.listen))?;
@@ -310,6 +293,41 @@ impl Daemon {
             )
         })?;
 
+        let cluster = match &config.cluster {
+            Some(cluster) => {
+                let url = crate::cluster::resolve_url(&cluster.database)?;
+                let node = crate::cluster::Node::start(
+                    cluster,
+                    &url,
+                    Arc::clone(&clock),
+                    listen.to_string(),
+                )
+                .await
+                .map_err(anyhow::Error::msg)?;
+                tracing::info!("cluster node {:?}", node.name());
+                Some(node)
+            }
+            None => None,
+        };
+        let link = cluster.as_ref().map(|n| n.link());
+        let services = scheduler::Services {
+            clock: Arc::clone(&clock),
+            run: run::RunContext {
+                clock: Arc::clone(&clock),
+                log: opened.sink.clone(),
+                launcher: Arc::new(crate::action::Actions { http }),
+                host: Arc::clone(&host),
+                events: events_tx,
+                results_dir,
+            },
+            hooks: Box::new(hooks),
+            cluster,
+            // The loop beats once per wake-up; it must wake often enough
+            // for the watchdog task to keep pinging.
+            max_sleep: watchdog.map_or(scheduler::MAX_SLEEP, |every| {
+                (every / 2).min(scheduler::MAX_SLEEP)
+            }),
+        };
         let mut scheduler = scheduler::Scheduler::new(services, config, state, events_rx);
         let crate::log::OpenedLog {
             sink,
@@ -342,7 +360,7 @@ impl Daemon {
             (notifications, keys, host, state_health),
             shutdown_rx,
             (&settings, &config_path),
-            Arc::clone(&clock),
+            (Arc::clone(&clock), link),
         )?;
         systemd::notify("READY=1");
         // What `systemctl status` shows under the unit's name. It names
@@ -410,7 +428,7 @@ fn api_task(
     ),
     mut shutdown: tokio_watch::Receiver<bool>,
     (settings, config_path): (&crate::config::DaemonSettings, &Path),
-    clock: Arc<dyn Clock>,
+    (clock, cluster): (Arc<dyn Clock>, Option<crate::cluster::LinkHandle>),
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
     let ctx = crate::api::ApiContext {
         handle,
@@ -429,6 +447,7 @@ fn api_task(
         state_dir: settings.state_dir.clone(),
         state_health,
         log_file: settings.log_file.clone(),
+        cluster,
     };
     let listener = listener
         .into_std()

@@ -33,7 +33,8 @@ use self::timetable::Timetable;
 use super::control::{ControlError, Inbox};
 use super::run::{self, Cancel, RunContext, RunEvent, RunSpec};
 use crate::clock::Clock;
-use crate::config::{Config, ConfigErrors, Job, Notify, NotifyOn};
+use crate::cluster::Claim;
+use crate::config::{Config, ConfigErrors, Job, Notify, NotifyOn, RunOn};
 use crate::notify::{self, Event, Notice, NotifyState, decide};
 use crate::record::{
     FinishRecord, LogEvent, MissedRecord, SkipRecord, SlowRecord, Status, Trigger,
@@ -57,6 +58,9 @@ const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
 /// half-way between two seconds instead of on top of the next second's
 /// starts, which it would slow down.
 const STATE_SAVE_DELAY: Duration = Duration::from_millis(1500);
+
+/// The `skip` reason of an instant a cluster node could not claim.
+pub const CLUSTER_UNREACHABLE: &str = "cluster database unreachable";
 
 /// A job without `notify` still has its failure streak counted (for the
 /// API's `consecutive_failures`), through the same rules with no channel.
@@ -97,6 +101,17 @@ pub struct Services {
     /// The longest sleep between looks at the clock: [`MAX_SLEEP`], or
     /// less when a watchdog must hear from the loop more often.
     pub max_sleep: Duration,
+    /// With `[cluster]`: this node, which claims each `run_on = "one"`
+    /// instant before it is started.
+    pub cluster: Option<crate::cluster::Node>,
+}
+
+/// The answer to a claim made for a scheduled or caught-up instant.
+struct Claimed {
+    job: Arc<Job>,
+    trigger: Trigger,
+    scheduled_at: DateTime<Utc>,
+    outcome: Claim,
 }
 
 /// The effects port: the I/O that follows the scheduler's decisions
@@ -137,6 +152,9 @@ pub struct Scheduler {
     timetable: Timetable,
     runs: Runs,
     run_events: mpsc::UnboundedReceiver<RunEvent>,
+    /// Claims answered by the database, sent by the claim tasks.
+    claims_tx: mpsc::UnboundedSender<Claimed>,
+    claims_rx: mpsc::UnboundedReceiver<Claimed>,
     last_reload: LastReload,
     /// Pending reload: the replies waiting for it, and whether another
     /// read is needed once it completes (a change arrived meanwhile).
@@ -171,6 +189,7 @@ impl Scheduler {
         }
         let mut state = state;
         watch_unwatched(&mut timetable, &mut state, now);
+        let (claims_tx, claims_rx) = mpsc::unbounded_channel();
         Self {
             services,
             config: Arc::new(config),
@@ -179,6 +198,8 @@ impl Scheduler {
             timetable,
             runs: Runs::default(),
             run_events,
+            claims_tx,
+            claims_rx,
             last_reload: LastReload {
                 ok: true,
                 at: now,
@@ -254,7 +275,7 @@ impl Scheduler {
             } else if let Some(missed) = self.timetable.missed(&job.id, now, last) {
                 tracing::info!(job = %job.id, "catching up the run missed at {missed}");
                 self.state.last_scheduled.insert(job.id.clone(), missed);
-                let _ = self.start_run(&job, Trigger::CatchUp, missed, None);
+                self.start_scheduled(&job, Trigger::CatchUp, missed);
             }
         }
         self.services.hooks.save_state(&self.state);
@@ -407,6 +428,10 @@ impl Scheduler {
                     }
                     self.handle_run_event(event);
                 }
+                Some(claimed) = self.claims_rx.recv() => {
+                    inputs.control.note_change();
+                    self.claimed(claimed, shutting_down.is_some());
+                }
                 Some(()) = inputs.file_changed.recv() => {
                     self.reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
                 }
@@ -492,7 +517,7 @@ impl Scheduler {
             if self.is_paused(&id) {
                 continue;
             }
-            let _ = self.start_run(&due.job, Trigger::Schedule, due.scheduled_at, None);
+            self.start_scheduled(&due.job, Trigger::Schedule, due.scheduled_at);
         }
         fired
     }
@@ -595,6 +620,77 @@ impl Scheduler {
         stepped
     }
 
+    /// Starts `job`'s instant `scheduled_at`; in a cluster, a
+    /// `run_on = "one"` job's instant is claimed first and started (in
+    /// [`Self::claimed`]) only when this node's claim wins.
+    fn start_scheduled(&mut self, job: &Arc<Job>, trigger: Trigger, scheduled_at: DateTime<Utc>) {
+        let node = match &self.services.cluster {
+            Some(node) if job.run_on == RunOn::One => node.clone(),
+            _ => {
+                let _ = self.start_run(job, trigger, scheduled_at, None);
+                return;
+            }
+        };
+        let job = Arc::clone(job);
+        let answer = self.claims_tx.clone();
+        tokio::spawn(async move {
+            let outcome = node.claim(&job.id, scheduled_at).await;
+            let _ = answer.send(Claimed {
+                job,
+                trigger,
+                scheduled_at,
+                outcome,
+            });
+        });
+    }
+
+    /// Acts on a claim's answer: starts the run this node won, logs a
+    /// `skip` for an instant it could not claim.
+    fn claimed(&mut self, claimed: Claimed, shutting_down: bool) {
+        let Claimed {
+            job,
+            trigger,
+            scheduled_at,
+            outcome,
+        } = claimed;
+        match outcome {
+            Claim::Won if shutting_down => {
+                tracing::warn!(job = %job.id, "claimed the run due at {scheduled_at}, but the daemon is shutting down: not started");
+            }
+            Claim::Won if self.is_paused(&job.id) => {}
+            Claim::Won => {
+                let _ = self.start_run(&job, trigger, scheduled_at, None);
+            }
+            Claim::Taken => {
+                tracing::debug!(job = %job.id, "the run due at {scheduled_at} was claimed by another node");
+            }
+            Claim::Unreachable(error) => {
+                tracing::warn!(job = %job.id, "not starting the run due at {scheduled_at}: {error}");
+                self.skip(&job, scheduled_at, CLUSTER_UNREACHABLE.to_string());
+            }
+        }
+    }
+
+    /// Logs and announces that `job`'s instant `scheduled_at` was skipped.
+    fn skip(&mut self, job: &Job, scheduled_at: DateTime<Utc>, reason: String) {
+        self.services.run.log.write(LogEvent::Skip(SkipRecord {
+            ts: self.services.clock.now(),
+            job: job.id.clone(),
+            scheduled_at,
+            reason: reason.clone(),
+            host: self.services.run.host.to_string(),
+        }));
+        tracing::info!(job = %job.id, "skipped: {reason}");
+        self.skipped_total += 1;
+        self.services.hooks.notice(
+            job,
+            Notice::Skipped(notify::Skipped {
+                scheduled_at,
+                reason,
+            }),
+        );
+    }
+
     /// Starts a run of `job` unless its concurrency policy forbids it.
     fn start_run(
         &mut self,
@@ -608,22 +704,7 @@ impl Scheduler {
             Admission::Refuse(active) => {
                 let reason = format!("previous run still active ({})", active.join(", "));
                 if trigger != Trigger::Manual {
-                    self.services.run.log.write(LogEvent::Skip(SkipRecord {
-                        ts: self.services.clock.now(),
-                        job: job.id.clone(),
-                        scheduled_at,
-                        reason: reason.clone(),
-                        host: self.services.run.host.to_string(),
-                    }));
-                    tracing::info!(job = %job.id, "skipped: {reason}");
-                    self.skipped_total += 1;
-                    self.services.hooks.notice(
-                        job,
-                        Notice::Skipped(notify::Skipped {
-                            scheduled_at,
-                            reason: reason.clone(),
-                        }),
-                    );
+                    self.skip(job, scheduled_at, reason.clone());
                 }
                 return Err(ControlError::Conflict(format!(
                     "job {:?} has a run in progress ({}) and concurrency is \"forbid\"",

@@ -137,6 +137,7 @@ async fn build_tuned(
             events: events_tx,
             results_dir: dir.path().join("results"),
         },
+        cluster: None,
         hooks: Box::new(Recorder {
             path: config_path.clone(),
             finished: Arc::clone(&finished),

@@ -353,6 +353,7 @@ impl Fixture {
                     state_dir: settings.state_dir.clone(),
                     state_health: Default::default(),
                     log_file: settings.log_file.clone(),
+                    cluster: None,
                 };
                 tokio::spawn(fake_scheduler(rx, fake_state, opened.sink.clone()));
                 let _ = opened_tx.send((opened.sink, opened.history));
