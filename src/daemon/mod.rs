@@ -198,6 +198,7 @@ impl Daemon {
         mut hangup: tokio::signal::unix::Signal,
     ) -> anyhow::Result<Daemon> {
         let settings = config.daemon.clone();
+        let config_path = config.path.clone();
         let opened = crate::log::open(&settings, Arc::clone(&clock), host.to_string())
             .await
             .with_context(|| format!("cannot open the run log {}", settings.log_file.display()))?;
@@ -258,15 +259,23 @@ impl Daemon {
         let heartbeat = watchdog.map(|every| systemd::start_watchdog(every, shutdown_rx.clone()));
 
         let (handle, control_rx) = control::Handle::channel();
+        let state_health = crate::state::SaveHealth::default();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        // At start an unreadable key file is fatal: nobody is relying on
+        // the API yet, and a typo must not go unnoticed.
+        let keys = Arc::new(crate::api::KeyStore::new(
+            crate::api::KeyRing::load(&settings).context("cannot set up the API keys")?,
+        ));
         let hooks = hooks::DaemonHooks {
             config_path: config.path.clone(),
-            state_dir: settings.state_dir.clone(),
+            keys: Arc::clone(&keys),
             notifier: notifier.clone(),
             watcher,
             heartbeat,
-            save_generation: 0,
-            saved_generation: Arc::default(),
+            state: Arc::new(hooks::StateWriter::new(
+                settings.state_dir.clone(),
+                state_health.clone(),
+            )),
         };
         let services = scheduler::Services {
             clock: Arc::clone(&clock),
@@ -274,7 +283,7 @@ impl Daemon {
                 clock: Arc::clone(&clock),
                 log: opened.sink.clone(),
                 launcher: Arc::new(crate::action::Actions { http }),
-                host,
+                host: Arc::clone(&host),
                 events: events_tx,
                 results_dir,
             },
@@ -330,9 +339,9 @@ impl Daemon {
             listener,
             handle.clone(),
             (sink, history),
-            notifications,
+            (notifications, keys, host, state_health),
             shutdown_rx,
-            &settings,
+            (&settings, &config_path),
             Arc::clone(&clock),
         )?;
         systemd::notify("READY=1");
@@ -393,22 +402,32 @@ fn api_task(
     listener: tokio::net::TcpListener,
     handle: control::Handle,
     (log, history): (crate::log::LogSink, crate::log::HistoryHandle),
-    notifications: crate::notify::NotifyCounters,
+    (notifications, keys, host, state_health): (
+        crate::notify::NotifyCounters,
+        Arc<crate::api::KeyStore>,
+        Arc<str>,
+        crate::state::SaveHealth,
+    ),
     mut shutdown: tokio_watch::Receiver<bool>,
-    settings: &crate::config::DaemonSettings,
+    (settings, config_path): (&crate::config::DaemonSettings, &Path),
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
-    let keys = crate::api::KeyRing::load(settings).context("cannot set up the API keys")?;
     let ctx = crate::api::ApiContext {
         handle,
         history,
         log,
         notifications,
         keys,
+        managed: settings.managed_dir.clone().map(|dir| crate::api::Managed {
+            config_path: config_path.to_path_buf(),
+            dir,
+        }),
+        host,
         listen: settings.listen,
         started_at: clock.now(),
         clock,
         state_dir: settings.state_dir.clone(),
+        state_health,
         log_file: settings.log_file.clone(),
     };
     let listener = listener
