@@ -39,17 +39,26 @@ pub(crate) struct KeyName(pub(crate) Arc<str>);
 /// proxy or an SSH tunnel may change it.
 ///
 /// A request with no `Host` at all is let through: only HTTP/1.0 clients
-/// omit it, and browsers (the rebinding vector) always send one.
+/// omit it, and browsers (the rebinding vector) always send one. A
+/// request with more than one is a 400, as HTTP/1.1 requires: checking
+/// only the first would let `Host: localhost` then `Host: evil.example`
+/// reach anything that believes the last one.
 pub(crate) async fn check_host(
     State(state): State<Arc<AppState>>,
     req: Request,
     next: Next,
 ) -> Response {
     let listen = state.ctx.listen;
-    let from_header = req
-        .headers()
-        .get(header::HOST)
-        .map(|v| v.to_str().ok().is_some_and(|h| host_allowed(h, listen)));
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "more than one Host header: send exactly one",
+        )
+        .into_response();
+    }
+    let from_header = first.map(|v| v.to_str().ok().is_some_and(|h| host_allowed(h, listen)));
     let from_target = req
         .uri()
         .authority()

@@ -24,6 +24,7 @@
 //!   see `api/pause.rs`.
 //! - A request without `Host` (HTTP/1.0) is accepted; browsers, the DNS
 //!   rebinding vector, always send one. Ports in `Host` are not compared.
+//!   Two or more `Host` headers are a 400, as HTTP/1.1 requires.
 //! - Unknown paths need the key too (401 before 404), so they cannot be
 //!   probed without it. Cross-site pages cannot send the key header
 //!   without a CORS preflight, which the API never approves.

@@ -213,14 +213,34 @@ fn max_distance(word: &str) -> usize {
     if len <= 3 { 1 } else { (len / 3).max(2) }
 }
 
+/// Whether `candidate` (of `candidate_len` chars) can be within `max`
+/// edits of a word of `word_len` chars: the distance is at least the
+/// difference in length. Checked before [`edit_distance`], whose cost is
+/// the product of the lengths, so a value far longer than anything it
+/// could be a misspelling of (a 1 MB `timezone`) costs one pass over its
+/// length instead of seconds against every candidate.
+fn within_reach(word_len: usize, candidate_len: usize, max: usize) -> bool {
+    word_len.abs_diff(candidate_len) <= max
+}
+
 /// The candidate nearest to `word` (ignoring case), if it is near enough to
 /// be a likely misspelling. Ties go to the earlier candidate.
 pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let lower = word.to_lowercase();
-    candidates
+    let len = word.chars().count();
+    let max = max_distance(word);
+    let reachable: Vec<&'a str> = candidates
         .iter()
-        .map(|&c| (edit_distance(&lower, &c.to_lowercase()), c))
-        .filter(|&(d, _)| d <= max_distance(word))
+        .copied()
+        .filter(|c| within_reach(len, c.chars().count(), max))
+        .collect();
+    if reachable.is_empty() {
+        return None;
+    }
+    let lower = word.to_lowercase();
+    reachable
+        .into_iter()
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
+        .filter(|&(d, _)| d <= max)
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
 }
@@ -229,17 +249,30 @@ pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
 /// the whole name or by its last part, so `Berlin` finds `Europe/Berlin`
 /// and so does `Europe/Berln`.
 pub(crate) fn suggest_timezones<'a>(name: &str, names: &'a [String]) -> Vec<&'a str> {
-    let lower = name.to_lowercase();
-    let mut scored: Vec<(usize, &'a str)> = names
+    let len = name.chars().count();
+    let max = max_distance(name);
+    // Zone names are ASCII, so byte lengths are char counts.
+    let reachable: Vec<&'a str> = names
         .iter()
+        .map(String::as_str)
+        .filter(|c| {
+            let city = c.rsplit('/').next().unwrap_or("");
+            within_reach(len, c.len(), max) || within_reach(len, city.len(), max)
+        })
+        .collect();
+    if reachable.is_empty() {
+        return Vec::new();
+    }
+    let lower = name.to_lowercase();
+    let mut scored: Vec<(usize, &'a str)> = reachable
+        .into_iter()
         .map(|candidate| {
-            let candidate = candidate.as_str();
             let candidate_lower = candidate.to_lowercase();
             let city = candidate_lower.rsplit('/').next().unwrap_or("");
             let d = edit_distance(&lower, &candidate_lower).min(edit_distance(&lower, city));
             (d, candidate)
         })
-        .filter(|&(d, _)| d <= max_distance(name))
+        .filter(|&(d, _)| d <= max)
         .collect();
     scored.sort();
     let best = scored.first().map_or(0, |&(d, _)| d);
@@ -284,6 +317,43 @@ mod tests {
         assert!(suggest_timezones("Berlin").contains(&"Europe/Berlin"));
         assert!(suggest_timezones("america/new_york").contains(&"America/New_York"));
         assert!(suggest_timezones("Xyzzy/Plugh").is_empty());
+    }
+
+    /// A value much longer than any zone name gets no suggestion, however
+    /// much of a real name it holds, and a huge one is dismissed at once
+    /// (before the bound, 1 MB took seconds: an edit distance against
+    /// each of the ~600 names).
+    #[test]
+    fn timezone_suggestions_skip_values_far_longer_than_any_zone() {
+        let names = crate::zone::Database::compiled_in().names();
+        let longest = names.iter().map(String::len).max().unwrap_or(0);
+        for (value, near) in [
+            ("Europe/Berln".to_string(), true),
+            (format!("Europe/Berlin{}", "x".repeat(3)), true),
+            (format!("Europe/Berlin{}", "x".repeat(longest)), false),
+            ("Europe/Berlin".repeat(4), false),
+            ("y".repeat(1 << 20), false),
+        ] {
+            let started = std::time::Instant::now();
+            let found = suggest_timezones(&value, &names);
+            assert_eq!(!found.is_empty(), near, "{} chars: {found:?}", value.len());
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{} chars took {:?}",
+                value.len(),
+                started.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn key_suggestions_skip_words_far_longer_than_any_key() {
+        let keys = ["schedule", "command", "timeout"];
+        assert_eq!(suggest("timeoutt", &keys), Some("timeout"));
+        assert_eq!(suggest(&"timeout".repeat(3), &keys), None);
+        let started = std::time::Instant::now();
+        assert_eq!(suggest(&"c".repeat(1 << 20), &keys), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -288,6 +288,39 @@ async fn foreign_host_names_are_refused() {
     );
 }
 
+/// HTTP/1.1 requires a 400 for a request with more than one `Host`:
+/// checking only the first would let `Host: localhost` followed by
+/// `Host: evil.example` reach a reader that believes the last one.
+#[test]
+fn a_repeated_host_header_is_a_400_on_the_real_daemon() {
+    let mut d = crate::support::daemon::Daemon::new();
+    d.write_config("");
+    d.start();
+    let key = d.key();
+    for (path, hosts) in [
+        ("/health", ["localhost", "evil.example"]),
+        ("/health", ["evil.example", "localhost"]),
+        ("/api/v1/jobs", ["localhost", "localhost"]),
+    ] {
+        let answer = d.raw(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: {}\r\nHost: {}\r\nX-Admin-Key: {key}\r\nConnection: close\r\n\r\n",
+                hosts[0], hosts[1]
+            )
+            .as_bytes(),
+        );
+        let status = answer.lines().next().unwrap_or_default();
+        assert!(status.contains(" 400 "), "{path} {hosts:?}: {answer}");
+        assert!(
+            answer.contains("Host"),
+            "the error names the header: {answer}"
+        );
+    }
+    // One Host is fine, and the daemon goes on serving.
+    let answer = d.raw(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+}
+
 #[tokio::test]
 async fn unknown_things_are_json_404s() {
     let fx = Fixture::start();

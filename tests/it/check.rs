@@ -154,6 +154,30 @@ command = "true"
     ));
 }
 
+/// A 1 MB `timezone` is refused at once and with no "did you mean": far
+/// longer than any zone name, it cannot be a misspelling of one. (The
+/// search used to compare it with every zone name: minutes.)
+#[test]
+fn a_huge_time_zone_is_refused_fast_without_a_suggestion() {
+    let config = format!(
+        "[jobs.a]\nschedule = \"0 0 * * *\"\ncommand = \"true\"\ntimezone = \"{}\"\n",
+        "y".repeat(1 << 20)
+    );
+    let started = std::time::Instant::now();
+    let stderr = errors(&config);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "check took {took:?}"
+    );
+    assert!(
+        stderr.contains("unknown time zone"),
+        "{}",
+        &stderr[..200.min(stderr.len())]
+    );
+    assert!(!stderr.contains("did you mean"));
+}
+
 #[test]
 fn a_job_needs_exactly_one_action() {
     assert_snapshot!(errors(

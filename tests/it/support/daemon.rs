@@ -474,6 +474,26 @@ impl Daemon {
         )
     }
 
+    /// The address the running daemon's API listens on.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Sends `request` as raw bytes on a new connection and returns the
+    /// whole answer, read until the daemon closes the connection (send
+    /// `Connection: close`).
+    pub fn raw(&self, request: &[u8]) -> String {
+        let exchange = || -> std::io::Result<String> {
+            let mut stream = TcpStream::connect_timeout(&self.addr(), Duration::from_secs(5))?;
+            stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+            stream.write_all(request)?;
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw)?;
+            Ok(String::from_utf8_lossy(&raw).into_owned())
+        };
+        exchange().unwrap_or_else(|e| panic!("raw request: {e}\n{}", self.diagnostics()))
+    }
+
     /// A request with `key` (or none); any status.
     pub fn api_as(&self, method: &str, path: &str, key: Option<&str>) -> Reply {
         self.try_http(method, path, key)
