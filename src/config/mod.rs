@@ -333,7 +333,13 @@ impl Loader {
             crontab_dirs,
             daemon: validated.daemon?,
             smtp: validated.smtp,
-            jobs: validated.jobs,
+            // Shared with the scheduler's timetable, so each job is one
+            // copy in memory.
+            jobs: validated
+                .jobs
+                .into_iter()
+                .map(|(id, job)| (id, std::sync::Arc::new(job)))
+                .collect(),
         })
     }
 

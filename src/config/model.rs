@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::zone::Zone;
@@ -28,8 +29,8 @@ pub struct Config {
     pub crontab_dirs: Vec<PathBuf>,
     pub daemon: DaemonSettings,
     pub smtp: Option<SmtpSettings>,
-    /// Jobs by id, in id order.
-    pub jobs: BTreeMap<String, Job>,
+    /// Jobs by id, in id order; the scheduler shares them.
+    pub jobs: BTreeMap<String, Arc<Job>>,
 }
 
 impl Config {
