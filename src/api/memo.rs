@@ -2,8 +2,9 @@
 //! two large documents that dashboards poll: `GET /api/v1/jobs` (400 KiB
 //! with 1,000 jobs) and `GET /api/v1/stats` (200 KiB). Serialising them is
 //! most of their cost, and their inputs rarely change between two polls.
-//! Also the part of `GET /api/v1/status` that walks the history: each
-//! job's runs over the last 24 h and 7 days.
+//! Also the parts of `GET /api/v1/status` that walk the history: each
+//! job's runs over the last 24 h and 7 days, and the failures of the last
+//! 24 h.
 //!
 //! Neither memo can serve a stale answer: each keeps what its inputs were
 //! and checks them on every request.
@@ -16,7 +17,7 @@
 //! - Stats: everything but `period`, reused while the history index has
 //!   taken no new record ([`HistoryHandle::generation`]) and the UTC date and
 //!   `days` are the same; `period` (whose `to` is now) is written fresh.
-//! - Recent windows: reused within the same second while the history's
+//! - Recent windows and failures: reused within the same second while the history's
 //!   generation and the set of jobs are the same. The windows end now, so
 //!   a kept answer is at most a second behind the clock, never behind the
 //!   history.
@@ -264,41 +265,56 @@ impl StatsMemo {
     }
 }
 
-/// What [`AnalysisMemo`] keeps: the history's generation and the second
-/// it was made at, and the windows of each job.
-type Windows = (u64, i64, Arc<BTreeMap<String, JobAnalysis>>);
+/// The parts of `/status` that walk the history, at one instant.
+pub(crate) struct Recent {
+    /// Each job's runs over the last 24 h and 7 days.
+    pub(crate) windows: BTreeMap<String, JobAnalysis>,
+    /// Failed runs over the last 24 h, of every job the index holds.
+    pub(crate) failures_24h: usize,
+}
 
-/// The last `jobs_analysis` windows (see the module comment).
+/// What [`AnalysisMemo`] keeps: the history's generation and the second
+/// it was made at, and what the history said then.
+type Kept = (u64, i64, Arc<Recent>);
+
+/// The last `jobs_analysis` windows and `failures_24h` (see the module
+/// comment).
 #[derive(Default)]
 pub(crate) struct AnalysisMemo {
-    last: Mutex<Option<Windows>>,
+    last: Mutex<Option<Kept>>,
 }
 
 impl AnalysisMemo {
-    /// Each of `jobs`' runs over the last 24 h and 7 days at `now`.
-    pub(crate) fn windows(
+    /// Each of `jobs`' runs over the last 24 h and 7 days at `now`, and the
+    /// failures of the last 24 h.
+    pub(crate) fn recent(
         &self,
         ctx: &ApiContext,
         jobs: &[JobSummary],
         now: DateTime<Utc>,
-    ) -> Arc<BTreeMap<String, JobAnalysis>> {
+    ) -> Arc<Recent> {
         // Read before computing: an answer stored under it is that fresh.
         let generation = ctx.history.generation();
         let second = now.timestamp();
-        if let Some((g, t, windows)) = &*self.last.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some((g, t, recent)) = &*self.last.lock().unwrap_or_else(|e| e.into_inner()) {
+            let windows = &recent.windows;
             let same_jobs = windows.len() == jobs.len()
                 && jobs.iter().all(|j| windows.contains_key(j.id.as_str()));
             if (*g, *t) == (generation, second) && same_jobs {
-                return Arc::clone(windows);
+                return Arc::clone(recent);
             }
         }
-        let windows = Arc::new(
-            ctx.history
+        let recent = Arc::new(Recent {
+            windows: ctx
+                .history
                 .recent_windows(jobs.iter().map(|j| j.id.as_str()), now),
-        );
+            failures_24h: ctx
+                .history
+                .failures_since(now - chrono::Duration::hours(24)),
+        });
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((generation, second, Arc::clone(&windows)));
-        windows
+            Some((generation, second, Arc::clone(&recent)));
+        recent
     }
 }
 

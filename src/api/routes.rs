@@ -14,14 +14,13 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use axum::{Extension, Json, Router};
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use super::AppState;
 use super::auth::KeyName;
 use super::document::Document;
 use super::error::ApiError;
 use super::manage;
-use super::memo::StatsRenderError;
+use super::memo::{Recent, StatsRenderError};
 use super::metrics::{self, Live};
 use super::params::Params;
 use super::paths::{self, Endpoint, Verb};
@@ -266,6 +265,7 @@ async fn status(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
     let sched = s.ctx.handle.status().await?;
     let jobs = s.ctx.handle.jobs().await?;
     let now = s.ctx.clock.now();
+    let recent = s.analysis_memo.recent(&s.ctx, &jobs, now);
     let log = s.ctx.log.health();
     let components = Components {
         scheduler: Component {
@@ -335,10 +335,7 @@ async fn status(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
             running: sched.runs_active,
         },
         next_run: sched.next_run,
-        failures_24h: s
-            .ctx
-            .history
-            .failures_since(now - ChronoDuration::hours(24)),
+        failures_24h: recent.failures_24h,
         rss_bytes: procstat::rss_bytes(),
         cpu_seconds: procstat::cpu_seconds(),
         log: LogReport {
@@ -356,7 +353,7 @@ async fn status(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
                 .to_string(),
             tzdata: tzdata_report(crate::zone::Database::global()),
         },
-        jobs_analysis: jobs_analysis(&s, &jobs, now),
+        jobs_analysis: jobs_analysis(&s, &jobs, &recent),
         components,
         system,
     };
@@ -403,7 +400,7 @@ fn delivery_component(last: Option<LastDelivery>) -> Component {
 }
 
 /// `jobs_analysis`: the configured jobs by health and their recent runs.
-fn jobs_analysis(s: &AppState, jobs: &[JobSummary], now: DateTime<Utc>) -> JobsAnalysis {
+fn jobs_analysis(s: &AppState, jobs: &[JobSummary], recent: &Recent) -> JobsAnalysis {
     let last = s
         .ctx
         .history
@@ -414,11 +411,11 @@ fn jobs_analysis(s: &AppState, jobs: &[JobSummary], now: DateTime<Utc>) -> JobsA
             .entry(job.health(last.as_deref().map(|r| r.status)))
             .or_default() += 1;
     }
-    let windows = s.analysis_memo.windows(&s.ctx, jobs, now);
+    let windows = &recent.windows;
     JobsAnalysis {
         health,
         jobs_with_errors: windows.values().filter(|w| w.last_24h.errors > 0).count(),
-        jobs: BTreeMap::clone(&windows),
+        jobs: BTreeMap::clone(windows),
     }
 }
 

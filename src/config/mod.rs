@@ -364,7 +364,13 @@ impl Loader {
             daemon: validated.daemon?,
             smtp: validated.smtp,
             cluster: validated.cluster,
-            jobs: validated.jobs,
+            // Shared with the scheduler's timetable, so each job is one
+            // copy in memory.
+            jobs: validated
+                .jobs
+                .into_iter()
+                .map(|(id, job)| (id, std::sync::Arc::new(job)))
+                .collect(),
         })
     }
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::zone::Zone;
@@ -30,8 +31,8 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     /// `[cluster]`: set when this daemon is one node of several.
     pub cluster: Option<ClusterSettings>,
-    /// Jobs by id, in id order.
-    pub jobs: BTreeMap<String, Job>,
+    /// Jobs by id, in id order; the scheduler shares them.
+    pub jobs: BTreeMap<String, Arc<Job>>,
 }
 
 impl Config {

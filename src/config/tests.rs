@@ -514,7 +514,9 @@ fn items_name_nested_keys_and_missing_ones() {
 #[test]
 fn stated_defaults_are_the_built_in_ones() {
     let base = "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\n";
-    let unset = load_fake(base, false).expect("valid").jobs["a"].clone();
+    let unset = load_fake(base, false).expect("valid").jobs["a"]
+        .as_ref()
+        .clone();
     let mut checked = Vec::new();
     for key in keys::RawSettings::KEYS {
         let keys::Unset::Default(value) = key.unset else {
@@ -533,6 +535,7 @@ fn stated_defaults_are_the_built_in_ones() {
         let written = load_fake(&format!("{base}{line}"), false)
             .unwrap_or_else(|e| panic!("{line}: {e}"))
             .jobs["a"]
+            .as_ref()
             .clone();
         let source = unset.source.clone();
         assert_eq!(Job { source, ..written }, unset, "{line}");

@@ -185,7 +185,7 @@ impl Scheduler {
         let now = services.clock.now();
         let mut timetable = Timetable::new(timetable::random_jitter);
         for job in config.jobs.values() {
-            timetable.insert(Arc::new(job.clone()), now, &state.last_scheduled);
+            timetable.insert(Arc::clone(job), now, &state.last_scheduled);
         }
         let mut state = state;
         watch_unwatched(&mut timetable, &mut state, now);

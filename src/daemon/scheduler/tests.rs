@@ -118,7 +118,10 @@ async fn build_tuned(
     );
     std::fs::write(&config_path, body).expect("write config");
     let mut config = crate::config::load(&config_path).expect("valid config");
-    config.jobs.values_mut().for_each(tune);
+    config
+        .jobs
+        .values_mut()
+        .for_each(|job| tune(Arc::make_mut(job)));
     let clock = Arc::new(VirtualClock::new(utc(start)));
     let opened = crate::log::open(&config.daemon, clock.clone(), "test".into())
         .await

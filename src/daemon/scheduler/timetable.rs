@@ -457,7 +457,7 @@ impl Timetable {
     /// again (see [`Timetable::unwatched`]).
     pub fn reload(
         &mut self,
-        jobs: &BTreeMap<String, Job>,
+        jobs: &BTreeMap<String, Arc<Job>>,
         now: DateTime<Utc>,
         last: &LastScheduled,
     ) -> ReloadDiff {
@@ -487,10 +487,10 @@ impl Timetable {
         for (id, job) in jobs {
             match self.slots.get_mut(id) {
                 None => {
-                    self.insert(Arc::new(job.clone()), now, last);
+                    self.insert(Arc::clone(job), now, last);
                     diff.added.push(id.clone());
                 }
-                Some(slot) if *slot.job != *job => {
+                Some(slot) if slot.job != *job => {
                     let timing_changed = slot.job.schedule != job.schedule
                         || slot.job.timezone.name() != job.timezone.name()
                         || slot.job.jitter != job.jitter
@@ -500,7 +500,7 @@ impl Timetable {
                     let rules_changed = slot.job.timezone != job.timezone;
                     let watch_changed = slot.job.expect_success_within != job.expect_success_within
                         || slot.job.enabled != job.enabled;
-                    slot.job = Arc::new(job.clone());
+                    slot.job = Arc::clone(job);
                     if watch_changed {
                         // Re-watched by the caller, from the same origin.
                         if let Some(w) = slot.watch.take() {
@@ -515,7 +515,9 @@ impl Timetable {
                     }
                     diff.changed.push(id.clone());
                 }
-                Some(_) => {}
+                // The same definition: the slot takes the new config's copy,
+                // so the old config's jobs are freed with it.
+                Some(slot) => slot.job = Arc::clone(job),
             }
         }
         diff

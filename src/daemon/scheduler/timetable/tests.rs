@@ -272,6 +272,7 @@ fn reload_diffs() {
     jobs.insert("new".into(), job("new", "@hourly", "UTC"));
     jobs.get_mut("retimed").expect("job").schedule = "@every 60s".parse().expect("valid");
     jobs.get_mut("described").expect("job").description = "words".into();
+    let jobs = jobs.into_iter().map(|(id, j)| (id, Arc::new(j))).collect();
     let diff = t.reload(&jobs, later, &last);
     assert_eq!(
         (diff.added, diff.removed, diff.changed),
