@@ -116,11 +116,28 @@ impl Params {
     /// `wait`: `true`/`false` (also `1`/`0`, `yes`/`no`; a bare `?wait`
     /// means true), default false.
     pub(crate) fn wait(&self) -> Result<bool, ApiError> {
-        match self.get("wait") {
+        self.flag("wait")
+    }
+
+    /// `follow`, read like `wait`.
+    pub(crate) fn follow(&self) -> Result<bool, ApiError> {
+        self.flag("follow")
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
             None => Ok(false),
             Some(v) => parse_bool(v).ok_or_else(|| {
-                ApiError::bad_request(format!("invalid wait {v:?}; expected true or false"))
+                ApiError::bad_request(format!("invalid {name} {v:?}; expected true or false"))
             }),
+        }
+    }
+
+    /// `attempt`: from 1; `None` when not given.
+    pub(crate) fn attempt(&self) -> Result<Option<u32>, ApiError> {
+        match self.get("attempt") {
+            None => Ok(None),
+            Some(_) => self.number("attempt", 1, u32::MAX).map(Some),
         }
     }
 }

@@ -57,6 +57,8 @@ pub const CANCEL: Endpoint = operate("/api/v1/jobs/{id}/cancel");
 pub const JOB_RUNS: Endpoint = get("/api/v1/jobs/{id}/runs");
 pub const RUNS: Endpoint = get("/api/v1/runs");
 pub const RUN: Endpoint = get("/api/v1/runs/{run_id}");
+/// The whole output of one attempt, text; chunked while following.
+pub const RUN_OUTPUT: Endpoint = get("/api/v1/runs/{run_id}/output");
 pub const RUNNING: Endpoint = get("/api/v1/running");
 pub const STATS: Endpoint = get("/api/v1/stats");
 pub const RELOAD: Endpoint = operate("/api/v1/reload");
@@ -64,7 +66,7 @@ pub const RELOAD: Endpoint = operate("/api/v1/reload");
 /// Every endpoint, for the key check to find a request's role.
 pub const ALL: &[Endpoint] = &[
     HEALTH, METRICS, STATUS, JOBS, JOB, PAUSE, RESUME, PAUSE_ALL, RESUME_ALL, TRIGGER, CANCEL,
-    JOB_RUNS, RUNS, RUN, RUNNING, STATS, RELOAD,
+    JOB_RUNS, RUNS, RUN, RUN_OUTPUT, RUNNING, STATS, RELOAD,
 ];
 
 impl Endpoint {

@@ -181,6 +181,23 @@ impl Daemon {
                 tracing::warn!("{e}");
             }
         }
+        if settings.output == crate::config::OutputMode::Files {
+            let dir = crate::log::output::output_dir(&settings.log_file);
+            let (keep, clock) = (settings.output_keep, Arc::clone(&clock));
+            // Hourly, so files leave within an hour of turning `output_keep`
+            // old; a walk of the folder, off the runtime's threads.
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+                loop {
+                    every.tick().await;
+                    let (dir, now) = (dir.clone(), std::time::SystemTime::from(clock.now()));
+                    let _ = tokio::task::spawn_blocking(move || {
+                        crate::log::output::prune(&dir, keep, now)
+                    })
+                    .await;
+                }
+            });
+        }
         // Built when an HTTP job or a webhook first needs it: a daemon
         // that runs only commands never loads the TLS trust store.
         let http = crate::action::http::LazyClient::new();
@@ -239,6 +256,8 @@ impl Daemon {
                 host,
                 events: events_tx,
                 results_dir,
+                output_dir: (settings.output == crate::config::OutputMode::Files)
+                    .then(|| crate::log::output::output_dir(&settings.log_file)),
             },
             hooks: Box::new(hooks),
             // The loop beats once per wake-up; it must wake often enough
@@ -372,6 +391,9 @@ fn api_task(
         clock,
         state_dir: settings.state_dir.clone(),
         log_file: settings.log_file.clone(),
+        output_dir: (settings.output == crate::config::OutputMode::Files)
+            .then(|| crate::log::output::output_dir(&settings.log_file)),
+        output_keep: settings.output_keep,
     };
     let listener = listener
         .into_std()

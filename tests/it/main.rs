@@ -18,6 +18,7 @@ mod daemon_cli;
 mod daemon_lifecycle;
 mod daemon_log_schema;
 mod daemon_notify;
+mod daemon_output;
 mod daemon_pause;
 mod daemon_reload;
 mod daemon_results;
