@@ -207,6 +207,8 @@ fn main() {
         output: cronduct::config::OutputMode::Files,
         output_keep: std::time::Duration::from_secs(14 * 86_400),
         keys: Vec::new(),
+        managed_dir: None,
+        managed_users: Vec::new(),
     };
 
     let before = rss_kib();

@@ -16,6 +16,7 @@ pub mod action;
 pub mod api;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod crontab;
 pub mod daemon;

@@ -279,6 +279,44 @@ pub struct MissedRecord {
     pub host: String,
 }
 
+/// What an admin API request asked for (cronduct.toml(5) EXECUTION LOG,
+/// `admin`). Pausing or resuming every job is `pause`/`resume` with no job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminAction {
+    Pause,
+    Resume,
+    Run,
+    Cancel,
+    Reload,
+    Put,
+    Delete,
+    Enable,
+    Disable,
+}
+
+/// One request to the admin API that changes something or asked to,
+/// refused ones included: the audit trail. Written when the request is
+/// answered; it names the key, never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminRecord {
+    /// When the answer was sent.
+    #[serde(with = "ts")]
+    pub ts: DateTime<Utc>,
+    /// The name of the key the request carried; `None` when it carried no
+    /// key the daemon knows (the 401s).
+    pub key: Option<String>,
+    pub action: AdminAction,
+    /// The job the request named; `None` for reload and for pausing or
+    /// resuming every job.
+    pub job: Option<String>,
+    /// Whether the request was carried out (a 2xx answer).
+    pub ok: bool,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    pub host: String,
+}
+
 /// One line of the execution log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -292,6 +330,7 @@ pub enum LogEvent {
     Skip(SkipRecord),
     Slow(SlowRecord),
     Missed(MissedRecord),
+    Admin(AdminRecord),
 }
 
 /// RFC 3339 UTC timestamps with milliseconds, as cronduct.toml(5) EXECUTION

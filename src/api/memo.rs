@@ -424,6 +424,8 @@ mod tests {
             output: crate::config::OutputMode::Files,
             output_keep: std::time::Duration::from_secs(14 * 86_400),
             keys: Vec::new(),
+            managed_dir: None,
+            managed_users: Vec::new(),
         };
         let opened = crate::log::open(&settings, Arc::new(FakeClock::new(t0())), "h".into())
             .await

@@ -124,7 +124,8 @@ impl Params {
         self.flag("follow")
     }
 
-    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+    /// A yes/no parameter `name`, read as [`Self::wait`] is.
+    pub(crate) fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.get(name) {
             None => Ok(false),
             Some(v) => parse_bool(v).ok_or_else(|| {

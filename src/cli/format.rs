@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::health::Health;
 use crate::record::FinishRecord;
-use crate::wire::{JobView, Pause, ReloadDiff, StatusReport};
+use crate::wire::{JobPlan, JobView, Pause, ReloadDiff, StatusReport};
 use crate::zone::{Database, Zone};
 
 /// The most of a pause's reason the `jobs` table shows.
@@ -447,6 +447,53 @@ pub(super) fn finish_text(r: &FinishRecord) -> String {
     out
 }
 
+/// What `apply --dry-run` shows of one job: the change, then its managed
+/// file as a diff (`-` lines go, `+` lines come, the rest stays).
+pub fn plan_text(plan: &JobPlan) -> String {
+    let mut out = format!("{} {}\n", plan.change, plan.job);
+    if plan.change != "unchanged" {
+        out.push_str(&line_diff(
+            plan.before.as_deref().unwrap_or(""),
+            &plan.after,
+        ));
+    }
+    out
+}
+
+/// A line diff of `before` and `after` by their longest common
+/// subsequence: every line once, prefixed `- `, `+ ` or two spaces. Managed
+/// files are a few dozen lines, so the quadratic table is small.
+pub fn line_diff(before: &str, after: &str) -> String {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    // common[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut common = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            common[i][j] = if a[i] == b[j] {
+                common[i + 1][j + 1] + 1
+            } else {
+                common[i + 1][j].max(common[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            let _ = writeln!(out, "  {}", a[i]);
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || common[i + 1][j] >= common[i][j + 1]) {
+            let _ = writeln!(out, "- {}", a[i]);
+            i += 1;
+        } else {
+            let _ = writeln!(out, "+ {}", b[j]);
+            j += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,5 +600,14 @@ mod tests {
                 .replace("\x1b[0m", ""),
             plain
         );
+    }
+
+    #[test]
+    fn a_line_diff_keeps_the_common_lines() {
+        assert_eq!(
+            line_diff("a\nb\nc\n", "a\nB\nc\nd\n"),
+            "  a\n- b\n+ B\n  c\n+ d\n"
+        );
+        assert_eq!(line_diff("", "x\n"), "+ x\n");
     }
 }

@@ -14,7 +14,8 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, FileId, suggest};
 pub(crate) use super::keys::{
-    RawAction, RawApiKey, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, RawWebhook, TOP_KEYS,
+    RawAction, RawApiKey, RawCluster, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp,
+    RawWebhook, TOP_KEYS,
 };
 use super::keys::{Table, example, job_key_names};
 
@@ -87,6 +88,7 @@ pub(crate) enum Scope {
     Top,
     Daemon,
     Smtp,
+    Cluster,
     Defaults,
     Job(String),
 }
@@ -98,6 +100,7 @@ impl Scope {
             Scope::Top => "the top level".to_string(),
             Scope::Daemon => "[daemon]".to_string(),
             Scope::Smtp => "[smtp]".to_string(),
+            Scope::Cluster => "[cluster]".to_string(),
             Scope::Defaults => "[defaults]".to_string(),
             Scope::Job(id) => format!("job `{id}`"),
         }
@@ -109,6 +112,7 @@ impl Scope {
             Scope::Top => Table::Top,
             Scope::Daemon => Table::Daemon,
             Scope::Smtp => Table::Smtp,
+            Scope::Cluster => Table::Cluster,
             Scope::Defaults => Table::Defaults,
             Scope::Job(_) => Table::Job,
         }
@@ -214,6 +218,7 @@ pub(crate) struct RawFile {
     /// and value in it.
     pub daemon_span: Option<Range<usize>>,
     pub smtp: Option<RawSmtp>,
+    pub cluster: Option<RawCluster>,
     pub defaults: Option<RawJob>,
     /// Jobs with their id (the table key) and its span.
     pub jobs: Vec<(Sp<String>, RawJob)>,
@@ -269,7 +274,7 @@ pub(crate) fn read_file(
     };
     for (key, value) in doc.get_ref() {
         let name: &str = key.get_ref();
-        if let (Some(main), "include" | "crontabs" | "daemon" | "smtp" | "defaults") =
+        if let (Some(main), "include" | "crontabs" | "daemon" | "smtp" | "cluster" | "defaults") =
             (included_from, name)
         {
             r.diags.push(
@@ -309,6 +314,19 @@ pub(crate) fn read_file(
                 raw.smtp = r.table("smtp", value).map(|t| {
                     let r = &mut r.with_scope(Scope::Smtp);
                     read_table(r, t, "", RawSmtp::default(), RawSmtp::read, RawSmtp::NAMES)
+                });
+            }
+            "cluster" => {
+                raw.cluster = r.table("cluster", value).map(|t| {
+                    let r = &mut r.with_scope(Scope::Cluster);
+                    read_table(
+                        r,
+                        t,
+                        "",
+                        RawCluster::default(),
+                        RawCluster::read,
+                        RawCluster::NAMES,
+                    )
                 });
             }
             "defaults" => {

@@ -552,7 +552,8 @@ fn stated_defaults_are_the_built_in_ones() {
             "output_limit",
             "output_max_size",
             "critical",
-            "success_exit_codes"
+            "success_exit_codes",
+            "run_on"
         ]
     );
 }

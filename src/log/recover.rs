@@ -223,6 +223,7 @@ fn scan_file(path: &Path, file: File, seg: u32, history: &mut History, open: &mu
                 history.insert(f, loc);
             }
             Ok(LogEvent::Skip(s)) => history.skipped(&s.job),
+            Ok(LogEvent::Admin(a)) => history.audited(a),
             Ok(LogEvent::Slow(_) | LogEvent::Missed(_)) => {}
             Err(_) => {
                 garbage += 1;

@@ -7,14 +7,18 @@ mod support;
 
 mod action_command;
 mod action_http;
+mod api_audit;
 mod api_cli;
 mod api_http;
+mod api_manage;
 mod api_roles;
 mod check;
+mod cluster;
 mod crontab_import;
 mod crontab_inplace;
 mod daemon_alerts;
 mod daemon_cli;
+mod daemon_faults;
 mod daemon_lifecycle;
 mod daemon_log_schema;
 mod daemon_notify;

@@ -108,6 +108,10 @@ impl Validator<'_> {
             Some(v) => self.duration(f, &scope, "output_keep", v),
             None => Some(DEFAULT_OUTPUT_KEEP),
         };
+        let managed_dir = path(&raw.managed_dir, "managed_dir", self);
+        let managed_users = raw.managed_users.as_ref().map_or_else(Vec::new, |list| {
+            list.get_ref().iter().map(|u| u.get_ref().clone()).collect()
+        });
         let keys = match &raw.keys {
             Some(list) => self.api_keys(list.get_ref()),
             None => Some(Vec::new()),
@@ -151,6 +155,8 @@ impl Validator<'_> {
             output: output?,
             output_keep: output_keep?,
             keys: keys?,
+            managed_dir,
+            managed_users,
         })
     }
 

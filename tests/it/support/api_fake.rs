@@ -292,6 +292,8 @@ impl Fixture {
             output: cronduct::config::OutputMode::Files,
             output_keep: std::time::Duration::from_secs(14 * 86_400),
             keys: Vec::new(),
+            managed_dir: None,
+            managed_users: Vec::new(),
         };
         let options = LogOptions {
             // A repaired log is noticed quickly.
@@ -342,11 +344,16 @@ impl Fixture {
                     history: opened.history.clone(),
                     log: opened.sink.clone(),
                     notifications: notifier.counters(),
-                    keys: cronduct::api::KeyRing::admin_only(KEY.into()),
+                    keys: std::sync::Arc::new(cronduct::api::KeyStore::new(
+                        cronduct::api::KeyRing::admin_only(KEY.into()),
+                    )),
+                    managed: None,
+                    host: std::sync::Arc::from("test-host"),
                     listen: addr,
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),
                     state_dir: settings.state_dir.clone(),
+                    state_health: Default::default(),
                     log_file: settings.log_file.clone(),
                     output_dir: None,
                     output_keep: settings.output_keep,

@@ -30,6 +30,8 @@ pub fn settings(log_file: &Path, max_size: u64, keep: u32) -> DaemonSettings {
         output: cronduct::config::OutputMode::Files,
         output_keep: std::time::Duration::from_secs(14 * 86_400),
         keys: Vec::new(),
+        managed_dir: None,
+        managed_users: Vec::new(),
     }
 }
 
