@@ -204,6 +204,8 @@ fn main() {
         log_max_size: 1 << 40,
         log_keep: 10,
         shutdown_grace: Duration::from_secs(1),
+        output: cronduct::config::OutputMode::Files,
+        output_keep: std::time::Duration::from_secs(14 * 86_400),
         keys: Vec::new(),
         managed_dir: None,
         managed_users: Vec::new(),

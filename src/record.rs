@@ -158,6 +158,11 @@ pub struct FinishRecord {
     pub cpu_system_ms: Option<u64>,
     #[serde(default)]
     pub max_rss_kib: Option<u64>,
+    /// Bytes of output the output file missed because its writer fell
+    /// behind the job (`[daemon] output = "files"`); `null` when no file
+    /// was written (HTTP jobs, `output = "tail"`, no start).
+    #[serde(default)]
+    pub output_dropped_bytes: Option<u64>,
     /// The JSON object the attempt reported (`$CRONDUCT_RESULT`, or the
     /// body of an HTTP job with `http.result = true`); `null` when it
     /// reported none or a bad one. Absent in logs written before results
@@ -213,6 +218,7 @@ impl FinishRecord {
             cpu_user_ms: None,
             cpu_system_ms: None,
             max_rss_kib: None,
+            output_dropped_bytes: None,
             result: None,
             result_error: None,
             will_retry: false,

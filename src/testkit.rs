@@ -49,6 +49,7 @@ pub fn finish(
         cpu_user_ms: None,
         cpu_system_ms: None,
         max_rss_kib: None,
+        output_dropped_bytes: None,
         result: None,
         result_error: None,
         will_retry: false,

@@ -102,9 +102,34 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
+/// Formats a size the way the config writes it: the largest binary unit
+/// it is a whole number of (`10MiB`, `2KiB`), else bytes (`1500B`).
+pub fn format_size(n: u64) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if n != 0 && n % (1 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    format!("{n}B")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_format_as_written() {
+        for (n, s) in [
+            (10 << 20, "10MiB"),
+            (2048, "2KiB"),
+            (1500, "1500B"),
+            (0, "0B"),
+            (3 << 30, "3GiB"),
+        ] {
+            assert_eq!(format_size(n), s);
+            assert_eq!(parse_size(s), Ok(n));
+        }
+    }
 
     #[test]
     fn durations() {

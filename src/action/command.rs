@@ -74,6 +74,7 @@ use super::result::ResultDir;
 use super::tail::Tail;
 use super::{ActionOutcome, AttemptInfo, Stop};
 use crate::config::model::{Action, Command, Job};
+use crate::log::output::{AttemptOutput, OutputTx, Stream};
 use crate::record::Status;
 
 /// `PATH` of every command unless the job's `env` sets another.
@@ -111,6 +112,8 @@ pub struct Running {
     /// The job's `success_exit_codes`.
     success_exit_codes: Vec<i32>,
     result: ResultDir,
+    /// The whole output's file, when the daemon keeps one.
+    output: Option<AttemptOutput>,
 }
 
 /// Starts one attempt of a command job, blocking the calling thread for
@@ -161,6 +164,8 @@ struct Prepared {
     success_exit_codes: Vec<i32>,
     result: ResultDir,
     stdin: Option<Arc<str>>,
+    output_file: Option<PathBuf>,
+    output_max_size: u64,
 }
 
 impl Prepared {
@@ -249,6 +254,8 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         success_exit_codes: job.success_exit_codes.clone(),
         result,
         stdin: job.stdin.as_deref().map(Arc::from),
+        output_file: info.output_file.clone(),
+        output_max_size: job.output_max_size,
     })
 }
 
@@ -305,12 +312,22 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
         }
     }
     let limit = prepared.output_limit;
+    // A file that cannot be made costs the whole output, not the run:
+    // the tails are still recorded.
+    let output = prepared.output_file.and_then(|path| {
+        AttemptOutput::open(path.clone(), prepared.output_max_size)
+            .map_err(|e| tracing::warn!("cannot write the output file {}: {e}", path.display()))
+            .ok()
+    });
+    let sink = |stream| output.as_ref().map(|o| o.sender(stream));
+    let (out_sink, err_sink) = (sink(Stream::Stdout), sink(Stream::Stderr));
     Ok(Running {
         pid,
         started,
         exit,
-        stdout: tokio::spawn(read_tail(out, limit, stop_reading.clone())),
-        stderr: tokio::spawn(read_tail(err, limit, stop_reading.clone())),
+        stdout: tokio::spawn(read_tail(out, limit, out_sink, stop_reading.clone())),
+        stderr: tokio::spawn(read_tail(err, limit, err_sink, stop_reading.clone())),
+        output,
         stop_reading,
         output_limit: limit,
         success_exit_codes: prepared.success_exit_codes,
@@ -447,7 +464,7 @@ impl Running {
 
     /// Collects the output tails and builds the outcome. `status` is
     /// `None` if the exit status was lost (something else reaped the pid).
-    async fn finish(self, status: Option<WaitStatus>, stop: Option<Stop>) -> ActionOutcome {
+    async fn finish(mut self, status: Option<WaitStatus>, stop: Option<Stop>) -> ActionOutcome {
         let drain_end = Instant::now() + DRAIN_AFTER_EXIT;
         let (out, err) = tokio::join!(
             collect(
@@ -463,6 +480,11 @@ impl Running {
                 self.output_limit
             ),
         );
+        // The readers are done: what they queued is all there will be.
+        let output_dropped_bytes = match self.output.take() {
+            Some(output) => Some(output.finish().await),
+            None => None,
+        };
         let exit_code = status.and_then(WaitStatus::code);
         let signal = status.and_then(WaitStatus::signal).map(signal_name);
         let usage = status.map(WaitStatus::usage);
@@ -495,13 +517,19 @@ impl Running {
             // it wrote is complete, whatever became of the attempt.
             result: self.result.take(),
             usage,
+            output_dropped_bytes,
         }
     }
 }
 
 /// Reads a pipe into a tail until end-of-file, or until told to stop; then
 /// hands the pipe to a task that discards the rest.
-async fn read_tail(mut rx: pipe::Receiver, limit: usize, stop: CancellationToken) -> Tail {
+async fn read_tail(
+    mut rx: pipe::Receiver,
+    limit: usize,
+    sink: Option<OutputTx>,
+    stop: CancellationToken,
+) -> Tail {
     let mut tail = Tail::new(limit);
     let mut buf = vec![0u8; READ_FIRST];
     loop {
@@ -515,6 +543,9 @@ async fn read_tail(mut rx: pipe::Receiver, limit: usize, stop: CancellationToken
                 Ok(0) => return tail,
                 Ok(n) => {
                     tail.push(&buf[..n]);
+                    if let Some(sink) = &sink {
+                        sink.send(&buf[..n]);
+                    }
                     if n == buf.len() && buf.len() < READ_CHUNK {
                         buf.resize(READ_CHUNK, 0);
                     }
@@ -683,6 +714,7 @@ mod tests {
             attempt: 1,
             scheduled_at: chrono::DateTime::UNIX_EPOCH,
             results_dir: RESULTS.path().to_path_buf(),
+            output_file: None,
         }
     }
 

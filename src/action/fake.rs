@@ -76,6 +76,7 @@ impl Launcher for FakeLauncher {
                         output_truncated: false,
                         result: Default::default(),
                         usage: None,
+                        output_dropped_bytes: None,
                     }
                 }),
             })

@@ -169,6 +169,7 @@ pub async fn run(
             _ => Reported::default(),
         },
         usage: None,
+        output_dropped_bytes: None,
     }
 }
 

@@ -131,6 +131,9 @@ pub struct ActionOutcome {
     /// What a command's processes used; `None` for HTTP requests, for
     /// attempts that never started and when the exit status was lost.
     pub usage: Option<Usage>,
+    /// Bytes the output file missed (see [`crate::log::output`]); `None`
+    /// when no file was written.
+    pub output_dropped_bytes: Option<u64>,
 }
 
 impl ActionOutcome {
@@ -148,6 +151,7 @@ impl ActionOutcome {
             output_truncated: false,
             result: result::Reported::default(),
             usage: None,
+            output_dropped_bytes: None,
         }
     }
 }
@@ -206,6 +210,9 @@ pub struct AttemptInfo {
     /// Where the attempt's private `CRONDUCT_RESULT` directory is made
     /// (the daemon's results directory).
     pub results_dir: std::path::PathBuf,
+    /// The file a command attempt's whole output goes to; `None` with
+    /// `[daemon] output = "tail"`.
+    pub output_file: Option<std::path::PathBuf>,
 }
 
 #[cfg(test)]

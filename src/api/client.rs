@@ -329,6 +329,49 @@ impl Client {
         .await
     }
 
+    /// The output of attempt `attempt` of a run (its last by default),
+    /// handed to `each` as it arrives; with `follow`, live until the
+    /// attempt ends. A run whose output is not kept is an error with the
+    /// daemon's reason (404).
+    pub async fn run_output(
+        &self,
+        run_id: &str,
+        attempt: Option<u32>,
+        follow: bool,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<(), ClientError> {
+        let mut query = Vec::new();
+        push(&mut query, "attempt", attempt);
+        if follow {
+            query.push(("follow", "true".to_string()));
+        }
+        let url = self.url(paths::RUN_OUTPUT, &[run_id], &query)?;
+        let mut req = self.http.get(url).bearer_auth(&self.key);
+        if !follow {
+            req = req.timeout(REQUEST_TIMEOUT);
+        }
+        let fail = |error: reqwest::Error| {
+            let base = self.base.clone();
+            if error.is_connect() {
+                ClientError::Unreachable { base }
+            } else if error.is_timeout() {
+                ClientError::Timeout { base }
+            } else {
+                ClientError::Request { base, error }
+            }
+        };
+        let mut resp = req.send().await.map_err(fail)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.map_err(fail)?;
+            return Err(error_answer(status, body));
+        }
+        while let Some(chunk) = resp.chunk().await.map_err(fail)? {
+            each(&chunk);
+        }
+        Ok(())
+    }
+
     /// Makes the daemon re-read its config; a refused one is
     /// [`ClientError::Refused`] (422) with every validation error.
     pub async fn reload(&self) -> Result<ReloadDiff, ClientError> {

@@ -437,6 +437,8 @@ mod tests {
             log_max_size: 1 << 20,
             log_keep: 1,
             shutdown_grace: Duration::from_secs(1),
+            output: crate::config::OutputMode::Files,
+            output_keep: std::time::Duration::from_secs(14 * 86_400),
             keys: Vec::new(),
             managed_dir: None,
             managed_users: Vec::new(),

@@ -119,6 +119,11 @@ impl Params {
         self.flag("wait")
     }
 
+    /// `follow`, read like `wait`.
+    pub(crate) fn follow(&self) -> Result<bool, ApiError> {
+        self.flag("follow")
+    }
+
     /// A yes/no parameter `name`, read as [`Self::wait`] is.
     pub(crate) fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.get(name) {
@@ -126,6 +131,14 @@ impl Params {
             Some(v) => parse_bool(v).ok_or_else(|| {
                 ApiError::bad_request(format!("invalid {name} {v:?}; expected true or false"))
             }),
+        }
+    }
+
+    /// `attempt`: from 1; `None` when not given.
+    pub(crate) fn attempt(&self) -> Result<Option<u32>, ApiError> {
+        match self.get("attempt") {
+            None => Ok(None),
+            Some(_) => self.number("attempt", 1, u32::MAX).map(Some),
         }
     }
 }

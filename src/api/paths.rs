@@ -78,6 +78,8 @@ pub const CANCEL: Endpoint = operate("/api/v1/jobs/{id}/cancel", AdminAction::Ca
 pub const JOB_RUNS: Endpoint = get("/api/v1/jobs/{id}/runs");
 pub const RUNS: Endpoint = get("/api/v1/runs");
 pub const RUN: Endpoint = get("/api/v1/runs/{run_id}");
+/// The whole output of one attempt, text; chunked while following.
+pub const RUN_OUTPUT: Endpoint = get("/api/v1/runs/{run_id}/output");
 pub const RUNNING: Endpoint = get("/api/v1/running");
 pub const STATS: Endpoint = get("/api/v1/stats");
 /// The audit trail, open to every role: who did what is no secret from
@@ -103,8 +105,8 @@ pub const OPEN: &[Endpoint] = &[HEALTH, PAGE, UI_ASSET];
 /// Every endpoint, for the key check to find a request's role.
 pub const ALL: &[Endpoint] = &[
     HEALTH, METRICS, STATUS, JOBS, JOB, PAUSE, RESUME, PAUSE_ALL, RESUME_ALL, TRIGGER, CANCEL,
-    JOB_RUNS, RUNS, RUN, RUNNING, STATS, AUDIT, RELOAD, PUT_JOB, DELETE_JOB, ENABLE, DISABLE, PAGE,
-    UI_ASSET,
+    JOB_RUNS, RUNS, RUN, RUN_OUTPUT, RUNNING, STATS, AUDIT, RELOAD, PUT_JOB, DELETE_JOB, ENABLE,
+    DISABLE, PAGE, UI_ASSET,
 ];
 
 impl Endpoint {

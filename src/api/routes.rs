@@ -55,6 +55,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .at(paths::JOB_RUNS, job_runs)
         .at(paths::RUNS, runs)
         .at(paths::RUN, run_attempts)
+        .at(paths::RUN_OUTPUT, run_output)
         .at(paths::RUNNING, running)
         .at(paths::STATS, stats)
         .at(paths::AUDIT, audit)
@@ -645,6 +646,86 @@ async fn run_attempts(State(s): Shared, run_id: RawPath, q: RawQuery) -> Answer 
         job,
         attempts,
     })
+}
+
+/// `GET /api/v1/runs/{run_id}/output?attempt=&follow=`: the output file
+/// of an attempt (the last one by default) as text; with `follow`, the
+/// answer is chunked and ends when the attempt does. 404 says why there
+/// is no file.
+async fn run_output(State(s): Shared, run_id: RawPath, q: RawQuery) -> Answer {
+    let run_id = path_id(run_id)?;
+    let p = params(q, &["attempt", "follow"])?;
+    let (asked, follow) = (p.attempt()?, p.follow()?);
+    let finished = s.ctx.history.run(&run_id).unwrap_or_default();
+    let running = s
+        .ctx
+        .handle
+        .running()
+        .await?
+        .into_iter()
+        .find(|r| r.run_id == run_id);
+    let job = match (finished.first(), &running) {
+        (Some(a), _) => a.job.clone(),
+        (None, Some(r)) => r.job.clone(),
+        (None, None) => return Err(ApiError::not_found(format!("unknown run {run_id:?}"))),
+    };
+    let last = running
+        .as_ref()
+        .map(|r| r.attempt)
+        .into_iter()
+        .chain(finished.iter().map(|a| a.attempt))
+        .max()
+        .unwrap_or(1);
+    let attempt = asked.unwrap_or(last);
+    if attempt > last {
+        return Err(ApiError::not_found(format!(
+            "run {run_id:?} has no attempt {attempt} (its last is {last})"
+        )));
+    }
+    let Some(dir) = &s.ctx.output_dir else {
+        return Err(ApiError::not_found(
+            "output is not kept: [daemon] output = \"tail\" keeps only the record's tails",
+        ));
+    };
+    let path = crate::log::output::attempt_path(dir, &job, &run_id, attempt);
+    let mut follower = match crate::log::output::follow(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::not_found(format!(
+                "the output of attempt {attempt} of run {run_id:?} is not kept: files are \
+                 removed after output_keep ({}), and an attempt that did not start or is \
+                 an HTTP request has none",
+                crate::units::format_duration(s.ctx.output_keep)
+            )));
+        }
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read {}: {e}", path.display()),
+            ));
+        }
+    };
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    if !follow {
+        let mut body = Vec::new();
+        while let Some(bytes) = follower.next_now().map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })? {
+            body.extend_from_slice(&bytes);
+        }
+        return Ok((text, body).into_response());
+    }
+    let stream = futures_util::stream::unfold(follower, |mut f| async move {
+        match f.next().await {
+            Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(Bytes::from(bytes)), f)),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    Ok((text, axum::body::Body::from_stream(stream)).into_response())
 }
 
 async fn running(State(s): Shared, q: RawQuery) -> Answer {

@@ -25,7 +25,9 @@ use reqwest::Url;
 use serde::Serialize;
 
 use super::format;
-use super::{ApplyArgs, ClientArgs, JobArgs, PauseArgs, ResumeArgs, RunsArgs, TriggerArgs};
+use super::{
+    ApplyArgs, ClientArgs, JobArgs, LogsArgs, PauseArgs, ResumeArgs, RunsArgs, TriggerArgs,
+};
 use crate::api::client::{Client, ClientError, RunQuery, job_id};
 use crate::clock::{Clock, SystemClock};
 use crate::record::Status;
@@ -256,6 +258,47 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         print!("{}", format::runs_table(&list.runs));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    job_id(&args.job)?;
+    let api = Api::connect(&args.client)?;
+    let run_id = match &args.run_id {
+        Some(id) => id.clone(),
+        None => {
+            // A running run is the latest; else the newest finished one.
+            let running = api.block(api.client.running())?;
+            match running.running.into_iter().find(|r| r.job == args.job) {
+                Some(r) => r.run_id,
+                None => api
+                    .block(api.client.job_runs(&args.job, None, Some(1)))?
+                    .runs
+                    .into_iter()
+                    .next()
+                    .map(|r| r.run_id)
+                    .ok_or_else(|| anyhow::anyhow!("job {:?} has no runs yet", args.job))?,
+            }
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut failed = None;
+    api.block(
+        api.client
+            .run_output(&run_id, args.attempt, args.follow, |bytes| {
+                use std::io::Write;
+                if failed.is_none() {
+                    // Flushed at once, so `-f | grep` sees lines live.
+                    failed = stdout.write_all(bytes).and_then(|()| stdout.flush()).err();
+                }
+            }),
+    )?;
+    match failed {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write the output"))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// `--json`: the document as the API sent it, indented. The wire types

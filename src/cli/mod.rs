@@ -81,6 +81,13 @@ pub enum Command {
     Cancel(JobArgs),
     /// Show recent runs, of one job or of all.
     Runs(RunsArgs),
+    /// Print the whole output of a run, or follow a running one.
+    ///
+    /// The latest run of JOB and its last attempt by default. With -f a
+    /// running attempt is followed live until it ends; the exit status is
+    /// then 0 whatever the run's outcome. Needs `[daemon] output = "files"`
+    /// (the default); files are kept for `output_keep`.
+    Logs(LogsArgs),
     /// Make the daemon re-read its configuration.
     Reload(ClientArgs),
     /// Create or replace managed jobs from a file of [jobs.*] tables.
@@ -279,6 +286,22 @@ pub struct RunsArgs {
     pub client: ClientArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job.
+    pub job: String,
+    /// The run (an id from `cronduct runs`); the job's latest by default.
+    pub run_id: Option<String>,
+    /// Which attempt, from 1; the run's last by default.
+    #[arg(long)]
+    pub attempt: Option<u32>,
+    /// Follow a running attempt until it ends.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
 /// Parses the command line and runs the command; what `main` calls.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -303,6 +326,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume(args) => client::resume(&args),
         Command::Cancel(args) => client::cancel(&args),
         Command::Runs(args) => client::runs(&args),
+        Command::Logs(args) => client::logs(&args),
         Command::Reload(args) => client::reload(&args),
         Command::Apply(args) => client::apply(&args),
         Command::Delete(args) => client::delete(&args),

@@ -229,6 +229,12 @@ keys! {
         log_keep: Integer, Default("10"),
             example "log_keep = 10",
             "how many rotated logs to keep";
+        output: Text, Default("files"),
+            example r#"output = "files""#,
+            "where the whole output of each attempt is kept: files, or tail for the record's tails only";
+        output_keep: Duration, Default("14d"),
+            example r#"output_keep = "14d""#,
+            "how long output files are kept";
         shutdown_grace: Duration, Default("30s"),
             example r#"shutdown_grace = "30s""#,
             "how long running jobs get to finish on SIGTERM";
@@ -524,6 +530,9 @@ settings! {
         output_limit: Size => usize, check output_limit, Default("64KiB"),
             example r#"output_limit = "64KiB""#,
             "bytes of stdout and of stderr kept per attempt";
+        output_max_size: Size => u64, check output_max_size, Default("10MiB"),
+            example r#"output_max_size = "10MiB""#,
+            "the largest output file of one attempt: its first and last halves are kept";
         notify: Notify => Option<Notify>, check notify, Default("none"),
             example r#"notify = { email = ["admin@example.com"], on = ["failure"] }"#,
             "who hears about which outcomes";

@@ -56,6 +56,10 @@ pub struct DaemonSettings {
     pub log_max_size: u64,
     pub log_keep: u32,
     pub shutdown_grace: Duration,
+    /// Where the whole output of each attempt goes.
+    pub output: OutputMode,
+    /// How long output files are kept.
+    pub output_keep: Duration,
     /// `[[daemon.keys]]`, in the order written; names are unique and never
     /// `default`, the name of the `admin_key_file` key.
     pub keys: Vec<ApiKeySpec>,
@@ -66,6 +70,24 @@ pub struct DaemonSettings {
     /// `managed_users`: the accounts a managed job may name in `user` when
     /// the daemon runs as root.
     pub managed_users: Vec<String>,
+}
+
+/// `[daemon] output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// `<log dir>/output/<job>/<run_id>.<attempt>.log`.
+    Files,
+    /// Only the record's tails.
+    Tail,
+}
+
+impl OutputMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputMode::Files => "files",
+            OutputMode::Tail => "tail",
+        }
+    }
 }
 
 /// What a key may do over the admin API (cronduct.toml(5) API KEYS). Each
@@ -391,6 +413,8 @@ pub struct Job {
     pub inherit_env: Vec<String>,
     pub shell: String,
     pub output_limit: usize,
+    /// The largest output file of one attempt (head and tail halves).
+    pub output_max_size: u64,
     pub notify: Option<Notify>,
     /// Failing or overdue turns `/health` `degraded`.
     pub critical: bool,
@@ -448,6 +472,7 @@ impl Job {
             inherit_env: Vec::new(),
             shell: "/bin/sh".to_string(),
             output_limit: 64 << 10,
+            output_max_size: 10 << 20,
             notify: None,
             critical: false,
             warn_after: None,

@@ -553,6 +553,7 @@ fn stated_defaults_are_the_built_in_ones() {
             "jitter",
             "shell",
             "output_limit",
+            "output_max_size",
             "critical",
             "success_exit_codes",
             "run_on",

@@ -221,6 +221,23 @@ impl Daemon {
                 tracing::warn!("{e}");
             }
         }
+        if settings.output == crate::config::OutputMode::Files {
+            let dir = crate::log::output::output_dir(&settings.log_file);
+            let (keep, clock) = (settings.output_keep, Arc::clone(&clock));
+            // Hourly, so files leave within an hour of turning `output_keep`
+            // old; a walk of the folder, off the runtime's threads.
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+                loop {
+                    every.tick().await;
+                    let (dir, now) = (dir.clone(), std::time::SystemTime::from(clock.now()));
+                    let _ = tokio::task::spawn_blocking(move || {
+                        crate::log::output::prune(&dir, keep, now)
+                    })
+                    .await;
+                }
+            });
+        }
         // Built when an HTTP job or a webhook first needs it: a daemon
         // that runs only commands never loads the TLS trust store.
         let http = crate::action::http::LazyClient::new();
@@ -319,6 +336,8 @@ impl Daemon {
                 host: Arc::clone(&host),
                 events: events_tx,
                 results_dir,
+                output_dir: (settings.output == crate::config::OutputMode::Files)
+                    .then(|| crate::log::output::output_dir(&settings.log_file)),
             },
             hooks: Box::new(hooks),
             cluster,
@@ -448,6 +467,9 @@ fn api_task(
         state_health,
         log_file: settings.log_file.clone(),
         cluster,
+        output_dir: (settings.output == crate::config::OutputMode::Files)
+            .then(|| crate::log::output::output_dir(&settings.log_file)),
+        output_keep: settings.output_keep,
     };
     let listener = listener
         .into_std()

@@ -74,6 +74,8 @@ pub struct RunContext {
     pub events: mpsc::UnboundedSender<RunEvent>,
     /// Where command attempts get their `CRONDUCT_RESULT` directories.
     pub results_dir: std::path::PathBuf,
+    /// Where output files go (`[daemon] output = "files"`), else `None`.
+    pub output_dir: Option<std::path::PathBuf>,
 }
 
 /// Which run to perform.
@@ -139,6 +141,10 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         attempt,
         scheduled_at: spec.scheduled_at,
         results_dir: ctx.results_dir.clone(),
+        output_file: ctx
+            .output_dir
+            .as_ref()
+            .map(|dir| crate::log::output::attempt_path(dir, &job.id, &spec.run_id, attempt)),
     };
     let announce = |pid: Option<u32>| {
         // The attempt starts when its process does, so `started_at` is
@@ -207,6 +213,7 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         cpu_user_ms: outcome.usage.map(|u| u.cpu_user_ms),
         cpu_system_ms: outcome.usage.map(|u| u.cpu_system_ms),
         max_rss_kib: outcome.usage.map(|u| u.max_rss_kib),
+        output_dropped_bytes: outcome.output_dropped_bytes,
         result: outcome.result.result,
         result_error: outcome.result.error,
         will_retry,

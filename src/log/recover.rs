@@ -153,6 +153,7 @@ fn lost_running(s: StartRecord, now: DateTime<Utc>, host: &str) -> FinishRecord 
         cpu_user_ms: None,
         cpu_system_ms: None,
         max_rss_kib: None,
+        output_dropped_bytes: None,
         result: None,
         result_error: None,
         will_retry: false,

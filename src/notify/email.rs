@@ -368,6 +368,7 @@ mod tests {
                 cpu_user_ms: None,
                 cpu_system_ms: None,
                 max_rss_kib: None,
+                output_dropped_bytes: None,
                 result: None,
                 result_error: None,
                 will_retry: false,

@@ -22,6 +22,7 @@ mod daemon_faults;
 mod daemon_lifecycle;
 mod daemon_log_schema;
 mod daemon_notify;
+mod daemon_output;
 mod daemon_pause;
 mod daemon_reload;
 mod daemon_results;

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::config::diagnostic::{Diagnostic, FileId};
-use crate::config::model::{ApiKeySpec, DaemonSettings, Role};
+use crate::config::model::{ApiKeySpec, DaemonSettings, OutputMode, Role};
 use crate::config::raw::{RawApiKey, RawDaemon, Scope, Sp};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9780";
 const DEFAULT_LOG_MAX_SIZE: u64 = 100 << 20;
 const DEFAULT_LOG_KEEP: u32 = 10;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+const DEFAULT_OUTPUT_KEEP: Duration = Duration::from_secs(14 * 86_400);
 
 impl Validator<'_> {
     pub(crate) fn daemon(&mut self, raw: Option<&RawDaemon>) -> Option<DaemonSettings> {
@@ -85,6 +86,28 @@ impl Validator<'_> {
             Some(v) => self.duration(f, &scope, "shutdown_grace", v),
             None => Some(DEFAULT_SHUTDOWN_GRACE),
         };
+        let output = match &raw.output {
+            Some(v) => match v.get_ref().as_str() {
+                "files" => Some(OutputMode::Files),
+                "tail" => Some(OutputMode::Tail),
+                other => {
+                    self.error_help(
+                        f,
+                        v.span(),
+                        format!("{}: unknown output \"{other}\"", scope.key("output")),
+                        "\"files\" (each attempt's whole output in a file under the log's \
+                         folder) or \"tail\" (only the record's tails); this version has no \
+                         journal sink",
+                    );
+                    None
+                }
+            },
+            None => Some(OutputMode::Files),
+        };
+        let output_keep = match &raw.output_keep {
+            Some(v) => self.duration(f, &scope, "output_keep", v),
+            None => Some(DEFAULT_OUTPUT_KEEP),
+        };
         let managed_dir = path(&raw.managed_dir, "managed_dir", self);
         let managed_users = raw.managed_users.as_ref().map_or_else(Vec::new, |list| {
             list.get_ref().iter().map(|u| u.get_ref().clone()).collect()
@@ -129,6 +152,8 @@ impl Validator<'_> {
             log_max_size: log_max_size?,
             log_keep: log_keep?,
             shutdown_grace: shutdown_grace?,
+            output: output?,
+            output_keep: output_keep?,
             keys: keys?,
             managed_dir,
             managed_users,

@@ -285,6 +285,28 @@ impl Validator<'_> {
             .and_then(|n| usize::try_from(n).ok())
     }
 
+    /// At least 1 KiB: room for a head, a tail and the marker between.
+    pub(crate) fn output_max_size(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<Amount>,
+    ) -> Option<u64> {
+        match self.size(f, scope, key, v)? {
+            n if n < 1024 => {
+                self.error_help(
+                    f,
+                    v.span(),
+                    format!("{}: must be at least 1KiB", scope.key(key)),
+                    "the largest output file of one attempt, like \"10MiB\"",
+                );
+                None
+            }
+            n => Some(n),
+        }
+    }
+
     /// Names of environment variables: not empty, no `=` or NUL.
     pub(crate) fn inherit_env(
         &mut self,

@@ -139,6 +139,7 @@ async fn build_tuned(
             host: Arc::from("test"),
             events: events_tx,
             results_dir: dir.path().join("results"),
+            output_dir: None,
         },
         cluster: None,
         hooks: Box::new(Recorder {
@@ -512,6 +513,7 @@ fn lost(job: &str, trigger: Trigger, scheduled_at: DateTime<Utc>) -> FinishRecor
         cpu_user_ms: None,
         cpu_system_ms: None,
         max_rss_kib: None,
+        output_dropped_bytes: None,
         will_retry: false,
         retry_at: None,
         host: "test".into(),

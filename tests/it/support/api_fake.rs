@@ -289,6 +289,8 @@ impl Fixture {
             log_max_size: 100 << 20,
             log_keep: 3,
             shutdown_grace: Duration::from_secs(1),
+            output: cronduct::config::OutputMode::Files,
+            output_keep: std::time::Duration::from_secs(14 * 86_400),
             keys: Vec::new(),
             managed_dir: None,
             managed_users: Vec::new(),
@@ -354,6 +356,8 @@ impl Fixture {
                     state_health: Default::default(),
                     log_file: settings.log_file.clone(),
                     cluster: None,
+                    output_dir: None,
+                    output_keep: settings.output_keep,
                 };
                 tokio::spawn(fake_scheduler(rx, fake_state, opened.sink.clone()));
                 let _ = opened_tx.send((opened.sink, opened.history));

@@ -27,6 +27,8 @@ pub fn settings(log_file: &Path, max_size: u64, keep: u32) -> DaemonSettings {
         log_max_size: max_size,
         log_keep: keep,
         shutdown_grace: Duration::from_secs(1),
+        output: cronduct::config::OutputMode::Files,
+        output_keep: std::time::Duration::from_secs(14 * 86_400),
         keys: Vec::new(),
         managed_dir: None,
         managed_users: Vec::new(),
