@@ -147,6 +147,17 @@ pub struct FinishRecord {
     pub stdout: String,
     pub stderr: String,
     pub output_truncated: bool,
+    /// CPU time the command's processes spent in user mode and in the
+    /// kernel, in milliseconds, and the largest resident set of any one of
+    /// them in KiB (`wait4`: the main process and the descendants it
+    /// waited for). `null` for HTTP jobs, attempts that never started,
+    /// lost exit statuses and logs written before they were recorded.
+    #[serde(default)]
+    pub cpu_user_ms: Option<u64>,
+    #[serde(default)]
+    pub cpu_system_ms: Option<u64>,
+    #[serde(default)]
+    pub max_rss_kib: Option<u64>,
     /// The JSON object the attempt reported (`$CRONDUCT_RESULT`, or the
     /// body of an HTTP job with `http.result = true`); `null` when it
     /// reported none or a bad one. Absent in logs written before results
@@ -199,6 +210,9 @@ impl FinishRecord {
             stdout: String::new(),
             stderr: String::new(),
             output_truncated: false,
+            cpu_user_ms: None,
+            cpu_system_ms: None,
+            max_rss_kib: None,
             result: None,
             result_error: None,
             will_retry: false,
@@ -300,6 +314,10 @@ pub struct AdminRecord {
 /// One line of the execution log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "finish lines are the common event; boxing them would add an allocation per line to save a few hundred bytes on the rarer ones"
+)]
 pub enum LogEvent {
     Start(StartRecord),
     Finish(FinishRecord),

@@ -24,6 +24,7 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -107,6 +108,35 @@ pub enum StateError {
         path: PathBuf,
         source: serde_json::Error,
     },
+}
+
+/// Whether the state file could be written the last time it was tried,
+/// shared between the writer and the API: while a save fails (a read-only
+/// or full disk), `/health` is `degraded` and `GET /api/v1/status` shows
+/// the error, since pauses and last scheduled times made meanwhile would
+/// be lost at a restart.
+#[derive(Debug, Clone, Default)]
+pub struct SaveHealth(Arc<Mutex<Option<String>>>);
+
+impl SaveHealth {
+    /// A save failed with `error`; answers whether it is a new error (not
+    /// the one already reported), so it is logged once.
+    pub fn failed(&self, error: String) -> bool {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let new = current.as_ref() != Some(&error);
+        *current = Some(error);
+        new
+    }
+
+    /// A save succeeded; answers the error it ends, if there was one.
+    pub fn succeeded(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The error of the latest save, while saves fail.
+    pub fn error(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StateError {

@@ -3,8 +3,9 @@
 //!
 //! The Host check runs first and on every path, `/health` included, so a
 //! web page that rebinds its own name to 127.0.0.1 learns nothing. The key
-//! check covers every path except `/health`, unknown paths included (an
-//! unauthenticated caller cannot probe which paths exist).
+//! check covers every path except `/health` and the status page's shell
+//! and files (`/`, `/ui/…`, which hold no data), unknown paths included
+//! (an unauthenticated caller cannot probe which paths exist).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -101,7 +102,7 @@ fn host_name(host: &str) -> Option<&str> {
     }
 }
 
-/// Requires a key on every path but `/health`, as `Authorization: Bearer
+/// Requires a key on every path but the open ones ([`super::paths::OPEN`]), as `Authorization: Bearer
 /// KEY` or `X-Admin-Key: KEY`: 401 without one or with an unknown one, 403
 /// naming the role needed when the key's role is below the endpoint's.
 /// Unknown paths and methods need any key (then 404, 405), so they cannot
@@ -111,7 +112,8 @@ pub(crate) async fn require_key(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if req.uri().path() == "/health" {
+    let endpoint = Endpoint::find(req.method(), req.uri().path());
+    if endpoint.is_some_and(|e| super::paths::OPEN.contains(&e)) {
         return next.run(req).await;
     }
     let (name, role) = match key_verdict(req.headers(), &state.ctx.keys.current()) {
@@ -127,7 +129,7 @@ pub(crate) async fn require_key(
             return ApiError::new(StatusCode::UNAUTHORIZED, "wrong admin key").into_response();
         }
     };
-    let needed = Endpoint::find(req.method(), req.uri().path()).map_or(Role::Read, |e| e.role);
+    let needed = endpoint.map_or(Role::Read, |e| e.role);
     // The answer carries the key's name too, for the audit trail.
     let mut response = if role < needed {
         ApiError::new(

@@ -11,9 +11,9 @@
 //!
 //! Request pipeline, outermost first: connection cap and idle timeout
 //! ([`Limits`]) → audit of commands (an `admin` log line each) → Host
-//! check (403) → body limit (413, 408) → key and its
-//! role (401, 403; all paths but `/health`) → request deadline (503) → routes
-//! (404 and 405 as JSON too).
+//! check (403) → body limit (413, 408) → key and its role (401, 403; all
+//! paths but `/health` and the status page's `/` and `/ui/…`, see [`ui`])
+//! → request deadline (503) → routes (404 and 405 as JSON too).
 //!
 //! Choices the contract leaves open:
 //! - `limit` above 1000 (or 0) is a 400, not clamped, so a script learns it
@@ -62,6 +62,7 @@ mod procstat;
 mod routes;
 pub mod settings;
 mod sources;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;

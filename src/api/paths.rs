@@ -92,11 +92,19 @@ pub const DISABLE: Endpoint = admin(
     "/api/v1/jobs/{id}/disable",
     AdminAction::Disable,
 );
+/// The status page's shell and its static files: open (no key), since
+/// they hold no data; the page asks for the key and sends it to the rest.
+pub const PAGE: Endpoint = get("/");
+pub const UI_ASSET: Endpoint = get("/ui/{file}");
+
+/// The endpoints that need no key.
+pub const OPEN: &[Endpoint] = &[HEALTH, PAGE, UI_ASSET];
 
 /// Every endpoint, for the key check to find a request's role.
 pub const ALL: &[Endpoint] = &[
     HEALTH, METRICS, STATUS, JOBS, JOB, PAUSE, RESUME, PAUSE_ALL, RESUME_ALL, TRIGGER, CANCEL,
     JOB_RUNS, RUNS, RUN, RUNNING, STATS, AUDIT, RELOAD, PUT_JOB, DELETE_JOB, ENABLE, DISABLE,
+    PAGE, UI_ASSET,
 ];
 
 impl Endpoint {

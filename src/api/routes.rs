@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use super::AppState;
 use super::auth::KeyName;
+use super::document::Document;
 use super::error::ApiError;
 use super::manage;
 use super::memo::StatsRenderError;
@@ -63,6 +64,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .at(paths::DELETE_JOB, delete_job)
         .at(paths::ENABLE, enable)
         .at(paths::DISABLE, disable)
+        .at(paths::PAGE, super::ui::page)
+        .at(paths::UI_ASSET, super::ui::asset)
         .0
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -134,9 +137,9 @@ fn serialise_error(e: serde_json::Error) -> ApiError {
 
 /// `GET /health`: open (no key), for load balancers and monitoring.
 /// Degraded: the last reload was refused or kept the previous API keys,
-/// the log cannot be written or has dropped records, no job is
-/// configured, a `critical` job is failing or overdue, or the latest
-/// delivery over a notification channel failed.
+/// the log cannot be written or has dropped records, the state file
+/// cannot be written, no job is configured, a `critical` job is failing
+/// or overdue, or the latest delivery over a notification channel failed.
 /// Unhealthy (503): the scheduler does not answer within
 /// `health_deadline` or is stopping.
 async fn health(State(s): Shared) -> Response {
@@ -183,6 +186,11 @@ async fn health(State(s): Shared) -> Response {
         warnings.push(format!(
             "{} execution log records were dropped",
             log.dropped
+        ));
+    }
+    if let Some(error) = s.ctx.state_health.error() {
+        warnings.push(format!(
+            "{error}; pauses and last scheduled times changed since will be lost at a restart"
         ));
     }
     if sched.jobs_total == 0 {
@@ -269,6 +277,19 @@ async fn status(State(s): Shared, q: RawQuery) -> Answer {
             ok: Some(log.ok),
             at: None,
             error: log.error.clone(),
+        },
+        state: {
+            let error = s.ctx.state_health.error();
+            Component {
+                status: if error.is_none() {
+                    Availability::Available
+                } else {
+                    Availability::Unavailable
+                },
+                ok: Some(error.is_none()),
+                at: None,
+                error,
+            }
         },
         smtp: delivery_component(s.ctx.notifications.last_email()),
         webhook: delivery_component(s.ctx.notifications.last_webhook()),
@@ -622,8 +643,22 @@ async fn running(State(s): Shared, q: RawQuery) -> Answer {
     })
 }
 
-async fn stats(State(s): Shared, q: RawQuery) -> Answer {
-    let days = params(q, &["days"])?.days()?;
+/// `GET /api/v1/stats?days=N[&job=ID]`: with `job`, that job's runs only
+/// (the status page's per-day chart), computed afresh: one job's days are
+/// cheap, and the memo is for the whole-daemon answer dashboards poll.
+async fn stats(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
+    let p = params(q, &["days", "job"])?;
+    let days = p.days()?;
+    if let Some(job) = p.job() {
+        let stats = s
+            .ctx
+            .history
+            .job_stats_by_day(&job, days, s.ctx.clock.now())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut body = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut body, &stats).map_err(serialise_error)?;
+        return Ok(Document::new(body.into()).respond(&headers).await);
+    }
     let body = s
         .stats_memo
         .render(&s.ctx.history, days, s.ctx.clock.now())

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::daemon::control::Handle;
 use crate::log::{HistoryHandle, LogSink};
 use crate::notify::NotifyCounters;
+use crate::state::SaveHealth;
 
 /// Everything the API needs from the rest of the daemon.
 ///
@@ -48,4 +49,6 @@ pub struct ApiContext {
     /// left on their file systems.
     pub state_dir: PathBuf,
     pub log_file: PathBuf,
+    /// Whether the state file (`<state_dir>/state.json`) can be written.
+    pub state_health: SaveHealth,
 }

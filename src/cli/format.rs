@@ -362,6 +362,29 @@ fn reported(r: &FinishRecord, width: usize) -> String {
     cut
 }
 
+/// User + system CPU time (`0.4s`), `-` when the attempt has no figures
+/// (HTTP jobs, attempts that never started).
+fn cpu(r: &FinishRecord) -> String {
+    match (r.cpu_user_ms, r.cpu_system_ms) {
+        (None, None) => "-".to_string(),
+        (user, system) => seconds(user.unwrap_or(0).saturating_add(system.unwrap_or(0))),
+    }
+}
+
+/// A size given in KiB, in the largest binary unit that keeps it at 1 or
+/// more: `812 KiB`, `12.5 MiB`, `1.2 GiB`.
+fn kib(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} KiB"),
+        1024..1_048_576 => format!("{:.1} MiB", n as f64 / 1024.0),
+        _ => format!("{:.1} GiB", n as f64 / 1_048_576.0),
+    }
+}
+
+fn max_rss(r: &FinishRecord) -> String {
+    r.max_rss_kib.map_or_else(|| "-".to_string(), kib)
+}
+
 pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
@@ -379,6 +402,8 @@ pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
                     r.status.to_string()
                 },
                 outcome(r),
+                cpu(r),
+                max_rss(r),
                 reported(r, RESULT_CELL),
             ]
         })
@@ -386,7 +411,7 @@ pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
     table(
         &[
             "RUN ID", "JOB", "ATTEMPT", "TRIGGER", "STARTED", "DURATION", "STATUS", "OUTCOME",
-            "RESULT",
+            "CPU", "MAX RSS", "RESULT",
         ],
         &rows,
     )
@@ -402,6 +427,15 @@ pub(super) fn finish_text(r: &FinishRecord) -> String {
         r.attempt,
         outcome(r)
     );
+    if let (Some(user), Some(system)) = (r.cpu_user_ms, r.cpu_system_ms) {
+        let _ = writeln!(
+            out,
+            "cpu: {} user, {} system; max rss {}",
+            seconds(user),
+            seconds(system),
+            max_rss(r)
+        );
+    }
     if r.result.is_some() || r.result_error.is_some() {
         let _ = writeln!(out, "result: {}", reported(r, usize::MAX));
     }
@@ -483,6 +517,14 @@ mod tests {
             reported(&r, usize::MAX),
             "invalid: the result must be a JSON object, not an array"
         );
+    }
+
+    #[test]
+    fn resident_sets_use_the_largest_binary_unit() {
+        assert_eq!(kib(812), "812 KiB");
+        assert_eq!(kib(1024), "1.0 MiB");
+        assert_eq!(kib(12_800), "12.5 MiB");
+        assert_eq!(kib(1_258_291), "1.2 GiB");
     }
 
     #[test]

@@ -363,6 +363,7 @@ impl Loader {
             crontab_dirs,
             daemon: validated.daemon?,
             smtp: validated.smtp,
+            cluster: validated.cluster,
             jobs: validated.jobs,
         })
     }

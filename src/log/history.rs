@@ -130,6 +130,11 @@ pub(crate) struct History {
     base: PathBuf,
     /// The generation of the file at `base`.
     current_gen: u32,
+    /// A handle on the file the writer appends to and its generation:
+    /// records of that generation are read through it, wherever the file
+    /// has been moved, so a rotation done outside the daemon loses none of
+    /// them even before the writer notices it.
+    live: Option<(u32, File)>,
     entries: VecDeque<Entry>,
     /// The sequence number of `entries[0]`.
     first_seq: u64,
@@ -164,6 +169,7 @@ impl History {
             limits,
             base,
             current_gen,
+            live: None,
             entries: VecDeque::new(),
             first_seq: 0,
             recent: VecDeque::new(),
@@ -238,6 +244,8 @@ impl History {
         if day >= oldest_kept {
             let agg = index.days.entry(day).or_default();
             agg.attempts = agg.attempts.saturating_add(1);
+            agg.usage
+                .record(rec.cpu_user_ms, rec.cpu_system_ms, rec.max_rss_kib);
             if !will_retry {
                 agg.add_run(status, duration, rec.result.as_ref());
             }
@@ -321,6 +329,11 @@ impl History {
         }
     }
 
+    /// The writer opened `file` as generation `gen_`.
+    pub(crate) fn live(&mut self, gen_: u32, file: File) {
+        self.live = Some((gen_, file));
+    }
+
     /// The full record of entry `seq`: from memory when it is recent,
     /// otherwise read back from its file.
     fn fetch(&self, seq: u64, files: &mut HashMap<u32, Option<File>>) -> Option<FinishRecord> {
@@ -331,7 +344,14 @@ impl History {
             return self.recent.get(i).map(|r| FinishRecord::clone(r));
         }
         let path = segment_path(&self.base, self.current_gen, e.loc.seg);
-        let file = files
+        let live = self
+            .live
+            .as_ref()
+            .filter(|(g, _)| *g == e.loc.seg)
+            .map(|(_, f)| f);
+        let file = match live {
+            Some(f) => f,
+            None => files
             .entry(e.loc.seg)
             .or_insert_with(|| match File::open(&path) {
                 Ok(f) => Some(f),
@@ -340,7 +360,8 @@ impl History {
                     None
                 }
             })
-            .as_ref()?;
+            .as_ref()?,
+        };
         match read_finish(file, e.loc) {
             Some(r)
                 if r.attempt == e.attempt
@@ -485,6 +506,26 @@ impl History {
     /// Statistics for the `days` UTC dates ending with `now`'s (see
     /// [`super::stats`] for the counting rules).
     pub fn stats(&self, days: u32, now: DateTime<Utc>) -> Result<Stats, StatsError> {
+        self.stats_of(self.jobs.iter(), days, now)
+    }
+
+    /// [`History::stats`] of one job only: its per-day buckets are the
+    /// status page's outcome chart. A job without runs has all-zero days.
+    pub fn job_stats_by_day(
+        &self,
+        job: &str,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Stats, StatsError> {
+        self.stats_of(self.jobs.get_key_value(job), days, now)
+    }
+
+    fn stats_of<'a>(
+        &'a self,
+        of: impl IntoIterator<Item = (&'a Arc<str>, &'a JobIndex)>,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Stats, StatsError> {
         if !(1..=MAX_STATS_DAYS).contains(&days) {
             return Err(StatsError::Days {
                 days,
@@ -498,7 +539,7 @@ impl History {
         let mut totals = PeriodSum::default();
         let mut per_day = vec![(StatusCounts::default(), 0u64); days as usize];
         let mut jobs = BTreeMap::new();
-        for (name, j) in &self.jobs {
+        for (name, j) in of {
             let mut sum = PeriodSum::default();
             let mut any = false;
             for (&d, agg) in j.days.range(lo..=hi) {
@@ -707,6 +748,16 @@ impl HistoryHandle {
     /// 1–[`MAX_STATS_DAYS`] (see [`Stats`] for the counting rules).
     pub fn stats(&self, days: u32, now: DateTime<Utc>) -> Result<Stats, StatsError> {
         self.read().stats(days, now)
+    }
+
+    /// One job's statistics by day (see [`History::job_stats_by_day`]).
+    pub fn job_stats_by_day(
+        &self,
+        job: &str,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Stats, StatsError> {
+        self.read().job_stats_by_day(job, days, now)
     }
 
     /// Runs whose final status is a failure (failed, timeout, error, lost)

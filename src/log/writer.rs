@@ -15,10 +15,11 @@
 //!   oldest lines are dropped and counted beyond it), the error is logged
 //!   once per distinct failure, and the queue is retried in order before
 //!   every later line and every `retry_interval`;
-//! - the path is checked before each write: if the file was moved or
-//!   deleted behind the daemon's back, a new one is created (with its
-//!   parent directories, mode 0755) instead of writing into a file nobody
-//!   can see;
+//! - the path is checked before each write and on SIGHUP: if the file was
+//!   moved or deleted behind the daemon's back, a new one is created (with
+//!   its parent directories, mode 0755) instead of writing into a file
+//!   nobody can see; one moved to `<log_file>.1` (logrotate) counts as a
+//!   rotation, so the history index keeps finding its records;
 //! - each finish line goes to the history index once it is in the file.
 //!
 //! `log_max_size` and `log_keep` can be changed while running
@@ -88,6 +89,8 @@ pub struct RestartRequired {
 enum Msg {
     Event(Box<LogEvent>),
     Flush(oneshot::Sender<Result<(), FlushError>>),
+    /// Look at the path now (SIGHUP): follow a rotation done outside.
+    Reopen,
 }
 
 /// What the writer thread and the handles share.
@@ -142,6 +145,14 @@ impl LogSink {
             return Err(FlushError::Stopped);
         }
         answer.await.unwrap_or(Err(FlushError::Stopped))
+    }
+
+    /// Makes the writer look at `log_file` now, as daemons do on SIGHUP
+    /// after logrotate moved their log: a file moved away is followed
+    /// (see [`Writer::ensure_open`]) and a new one started at once rather
+    /// than at the next line.
+    pub fn reopen(&self) {
+        let _ = self.tx.send(Msg::Reopen);
     }
 
     /// The writer's state for `/health`.
@@ -301,6 +312,12 @@ impl Writer {
                     // The flusher may have given up waiting; nothing to do then.
                     let _ = reply.send(self.sync());
                 }
+                Ok(Msg::Reopen) => {
+                    if let Err(e) = self.ensure_open() {
+                        tracing::error!(path = %self.path.display(), "cannot reopen the execution log: {e}");
+                    }
+                    self.drain();
+                }
                 Err(RecvTimeoutError::Timeout) => self.drain(),
                 Err(RecvTimeoutError::Disconnected) => {
                     self.drain();
@@ -393,6 +410,14 @@ impl Writer {
 
     /// Makes sure `current` is the file at `path`, (re)creating it if it is
     /// missing or was replaced.
+    ///
+    /// A file moved to `<path>.1` (logrotate's `mv runs.jsonl
+    /// runs.jsonl.1`, after shifting the older ones) is a rotation like
+    /// the daemon's own: the generation advances, so the index finds its
+    /// records under their new names. Moved anywhere else or deleted, its
+    /// records are no longer where the index can read them back, exactly
+    /// as after a restart (the index is rebuilt from `<path>` and
+    /// `<path>.N` only).
     fn ensure_open(&mut self) -> io::Result<()> {
         let on_disk = fs::metadata(&self.path).ok();
         if let (Some(cur), Some(m)) = (&self.current, &on_disk) {
@@ -400,8 +425,25 @@ impl Writer {
                 return Ok(());
             }
         }
-        if self.current.take().is_some() {
-            tracing::warn!(path = %self.path.display(), "the log file was moved or deleted outside cronduct; starting a new one");
+        if let Some(old) = self.current.take() {
+            let first = rotate::rotated_path(&self.path, 1);
+            let moved_to_first =
+                fs::metadata(&first).is_ok_and(|m| m.dev() == old.dev && m.ino() == old.ino);
+            if moved_to_first {
+                tracing::info!(path = %self.path.display(), "the log file was rotated outside cronduct (moved to {}); starting a new one", first.display());
+                // The generations that still have files: at least those
+                // `log_keep` allows, and every one the outside tool kept.
+                let keep = self
+                    .shared
+                    .keep
+                    .load(Ordering::Relaxed)
+                    .max(rotate::count_rotated(&self.path));
+                let mut history = self.history.write();
+                self.gen_ += 1;
+                history.rotated(self.gen_, keep);
+            } else {
+                tracing::warn!(path = %self.path.display(), "the log file was moved or deleted outside cronduct; starting a new one");
+            }
         }
         create_parent(&self.path)?;
         let mut file = OpenOptions::new()
@@ -419,6 +461,15 @@ impl Writer {
                 tracing::warn!(path = %self.path.display(), "the log ends with a partial line (a crash while writing?); terminating it");
                 retry_eintr(|| file.write_all(b"\n"))?;
                 size += 1;
+            }
+        }
+        // The index reads the current generation through this handle, so
+        // it follows the file wherever it is moved until the move is seen
+        // here.
+        match file.try_clone() {
+            Ok(reader) => self.history.write().live(self.gen_, reader),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), "cannot share the log file with the history index ({e}); it reads it by name")
             }
         }
         self.current = Some(Current {

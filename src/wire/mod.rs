@@ -30,7 +30,9 @@ pub use jobs::{
     JobView, LastRun, Pause, PauseRequest, PauseState, PausedAll, ResumedAll, TriggerAccepted,
 };
 pub use runs::{RunAttempts, RunList, RunningAttempt, RunningList};
-pub use stats::{DayStats, JobStats, Period, PeriodStats, ResultStats, Stats, StatusCounts};
+pub use stats::{
+    CpuStats, DayStats, JobStats, Period, PeriodStats, ResultStats, Stats, StatusCounts,
+};
 pub use status::{
     Availability, ChannelStats, Component, Components, FsSpace, HealthReport, HealthStatus,
     JobAnalysis, JobCounts, JobsAnalysis, LastDelivery, LastReload, LoadAverage, LogReport,

@@ -245,6 +245,9 @@ pub struct Component {
 pub struct Components {
     pub scheduler: Component,
     pub log: Component,
+    /// The state file (`<state_dir>/state.json`): `unavailable` while it
+    /// cannot be written, with the error.
+    pub state: Component,
     /// The latest email delivery.
     pub smtp: Component,
     /// The latest webhook delivery.

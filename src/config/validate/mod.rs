@@ -25,6 +25,12 @@
 //! - `[smtp]`: `host` defaults to `localhost`, `tls` to `none`, `port` to
 //!   25, 587 (`starttls`) or 465 (`tls`), `from` to `cronduct@<hostname>`.
 //!   `username` and `password_file` come together or not at all.
+//! - `[cluster]`: `database` and `database_file` exclude each other
+//!   (neither: the daemon reads `CRONDUCT_DATABASE_URL`); a written URL
+//!   is checked but never quoted in a message, since it may hold a
+//!   password. `heartbeat` must be more than 0 and `node_timeout` at
+//!   least twice `heartbeat`, so one late beat never declares a node
+//!   gone. `run_on` is accepted without `[cluster]` and changes nothing.
 //! - `log_keep` must be at least 1 and `log_max_size` more than 0: keeping
 //!   no rotated file would drop lines.
 //! - `shell` is used as written (not resolved against the config folder):
@@ -33,6 +39,7 @@
 //!   root: the account must exist wherever the daemon would run the job.
 
 mod action;
+mod cluster;
 mod crontab;
 mod daemon;
 mod job;
@@ -47,7 +54,7 @@ use std::path::{Path, PathBuf};
 use super::diagnostic::{Diagnostic, FileId, Source};
 use super::keys::Settings;
 use super::machine::Machine;
-use super::model::{DaemonSettings, Job, SmtpSettings, SmtpTls};
+use super::model::{ClusterSettings, DaemonSettings, Job, SmtpSettings, SmtpTls};
 use super::raw::{RawFile, Sp};
 use crate::zone::{Zone, ZoneError};
 pub(crate) use crontab::CrontabFile;
@@ -56,6 +63,7 @@ pub(crate) use crontab::CrontabFile;
 pub(crate) struct Validated {
     pub daemon: Option<DaemonSettings>,
     pub smtp: Option<SmtpSettings>,
+    pub cluster: Option<ClusterSettings>,
     pub jobs: BTreeMap<String, Job>,
 }
 
@@ -80,6 +88,7 @@ pub(crate) fn validate(
     let mut v = Validator::new(main, dirs, machine, diags);
     let daemon = v.daemon(main.daemon.as_ref());
     let smtp = main.smtp.as_ref().and_then(|s| v.smtp(s));
+    let cluster = main.cluster.as_ref().and_then(|c| v.cluster(c));
     let defaults = main
         .defaults
         .as_ref()
@@ -137,7 +146,12 @@ pub(crate) fn validate(
         }),
         smtp => smtp,
     };
-    Validated { daemon, smtp, jobs }
+    Validated {
+        daemon,
+        smtp,
+        cluster,
+        jobs,
+    }
 }
 
 impl Validator<'_> {

@@ -410,7 +410,11 @@ impl Scheduler {
                 Some(()) = inputs.file_changed.recv() => {
                     self.reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
                 }
-                Some(()) = inputs.reload_now.recv() => self.begin_reload(),
+                Some(()) = inputs.reload_now.recv() => {
+                    // SIGHUP is also what logrotate's postrotate sends.
+                    self.services.run.log.reopen();
+                    self.begin_reload();
+                }
                 Some(()) = inputs.clock_steps.recv() => {}
                 result = wait_reload(&mut self.reload_task) => {
                     inputs.control.note_change();

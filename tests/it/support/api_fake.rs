@@ -221,6 +221,7 @@ fn default_history(t0: DateTime<Utc>) -> Vec<FinishRecord> {
         5123,
         false,
     );
+    (db.cpu_user_ms, db.cpu_system_ms, db.max_rss_kib) = (Some(4200), Some(310), Some(12_800));
     db.result = serde_json::from_str(r#"{"removed": 12, "hit_rate": 0.93}"#).ok();
     vec![
         finish(
@@ -350,6 +351,7 @@ impl Fixture {
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),
                     state_dir: settings.state_dir.clone(),
+                    state_health: Default::default(),
                     log_file: settings.log_file.clone(),
                 };
                 tokio::spawn(fake_scheduler(rx, fake_state, opened.sink.clone()));

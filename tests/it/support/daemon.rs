@@ -174,6 +174,13 @@ impl Daemon {
 
     /// Starts the daemon and waits until `/health` answers.
     pub fn start(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    /// Starts the daemon process and returns at once, before it has read
+    /// its config or its log; [`Daemon::wait_ready`] waits for `/health`.
+    pub fn launch(&mut self) {
         assert!(self.child.is_none(), "the daemon is already running");
         self.starts += 1;
         // A restart binds a new port: the address of the last life must not
@@ -202,6 +209,11 @@ impl Daemon {
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(cmd.spawn().expect("start cronduct run"));
+    }
+
+    /// Waits until the daemon [`Daemon::launch`] started answers `/health`;
+    /// fails the test if it exits first.
+    pub fn wait_ready(&mut self) {
         let outcome = poll::within(START_DEADLINE, || {
             if let Some(status) = self.try_exit() {
                 return Some(Err(status));
