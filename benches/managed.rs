@@ -65,11 +65,17 @@ fn start(dir: &Path) -> Daemon {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the daemon");
+    // Owned at once, so that a failed start still stops the child.
+    let mut d = Daemon {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok(addr) = cronduct::api::read_bound_address(&state) {
             if TcpStream::connect(addr).is_ok() {
-                return Daemon { child, addr };
+                d.addr = addr;
+                return d;
             }
         }
         assert!(Instant::now() < deadline, "the daemon did not start");
