@@ -96,6 +96,23 @@ pub(crate) fn validate(
         .unwrap_or_default();
     let defaults_schedule = main.defaults.as_ref().is_some_and(|d| d.has_schedule);
 
+    // The files of `managed_dir`, whose jobs the `managed_users` rule covers
+    // when the daemon runs as root (one path lookup per file, not per job).
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let managed_dir = daemon
+        .as_ref()
+        .and_then(|d| d.managed_dir.as_deref())
+        .filter(|_| machine.is_root)
+        .map(canonical);
+    let managed_files: Vec<FileId> = match &managed_dir {
+        Some(dir) => read
+            .includes
+            .iter()
+            .filter_map(|f| f.jobs.first().map(|(_, raw)| raw.file))
+            .filter(|file| paths[file.0].parent().map(canonical).as_ref() == Some(dir))
+            .collect(),
+        None => Vec::new(),
+    };
     let mut jobs = BTreeMap::new();
     let mut first_seen: HashMap<&str, (FileId, Range<usize>)> = HashMap::new();
     for (id, raw) in std::iter::once(main)
@@ -119,8 +136,11 @@ pub(crate) fn validate(
         }
         first_seen.insert(id.get_ref(), (raw.file, id.span()));
         if let Some(job) = v.job(id, raw, &defaults, defaults_schedule, &paths[raw.file.0]) {
-            if let Some(d) = &daemon {
-                v.managed_user(d, id, raw.file, &job, &paths[raw.file.0]);
+            if let Some(d) = daemon
+                .as_ref()
+                .filter(|_| managed_files.contains(&raw.file))
+            {
+                v.managed_user(d, id, raw.file, &job);
             }
             jobs.insert(job.id.clone(), job);
         }
@@ -156,23 +176,9 @@ pub(crate) fn validate(
 
 impl Validator<'_> {
     /// cronduct.toml(5) `managed_users`: when the daemon runs as root, a job
-    /// in `managed_dir` must run as one of the listed accounts, so that an
-    /// API key is not a root shell.
-    fn managed_user(
-        &mut self,
-        daemon: &DaemonSettings,
-        id: &Sp<String>,
-        file: FileId,
-        job: &Job,
-        path: &Path,
-    ) {
-        let Some(dir) = &daemon.managed_dir else {
-            return;
-        };
-        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        if !self.machine.is_root || path.parent().map(canonical) != Some(canonical(dir)) {
-            return;
-        }
+    /// in `managed_dir` (in `file`) must run as one of the listed accounts,
+    /// so that an API key is not a root shell.
+    fn managed_user(&mut self, daemon: &DaemonSettings, id: &Sp<String>, file: FileId, job: &Job) {
         if job
             .user
             .as_ref()

@@ -12,6 +12,10 @@ pub(super) type ReloadResult = Result<Result<Config, ConfigErrors>, tokio::task:
 
 impl Scheduler {
     pub(super) fn begin_reload(&mut self) {
+        // A read that begins now sees every change made so far: a file
+        // change waiting out its debounce (the API's own write, say) needs
+        // no read of its own.
+        self.reload_at = None;
         if self.reload_task.is_some() {
             self.reload_again = true;
             return;
