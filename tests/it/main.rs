@@ -9,6 +9,7 @@ mod action_command;
 mod action_http;
 mod api_cli;
 mod api_http;
+mod api_robustness;
 mod api_roles;
 mod check;
 mod crontab_import;
