@@ -205,6 +205,8 @@ fn main() {
         log_keep: 10,
         shutdown_grace: Duration::from_secs(1),
         keys: Vec::new(),
+        managed_dir: None,
+        managed_users: Vec::new(),
     };
 
     let before = rss_kib();

@@ -15,6 +15,7 @@
 pub mod action;
 pub mod api;
 pub mod cli;
+pub mod cluster;
 pub mod clock;
 pub mod config;
 pub mod crontab;

@@ -147,6 +147,17 @@ pub struct FinishRecord {
     pub stdout: String,
     pub stderr: String,
     pub output_truncated: bool,
+    /// CPU time the command's processes spent in user mode and in the
+    /// kernel, in milliseconds, and the largest resident set of any one of
+    /// them in KiB (`wait4`: the main process and the descendants it
+    /// waited for). `null` for HTTP jobs, attempts that never started,
+    /// lost exit statuses and logs written before they were recorded.
+    #[serde(default)]
+    pub cpu_user_ms: Option<u64>,
+    #[serde(default)]
+    pub cpu_system_ms: Option<u64>,
+    #[serde(default)]
+    pub max_rss_kib: Option<u64>,
     /// The JSON object the attempt reported (`$CRONDUCT_RESULT`, or the
     /// body of an HTTP job with `http.result = true`); `null` when it
     /// reported none or a bad one. Absent in logs written before results
@@ -199,6 +210,9 @@ impl FinishRecord {
             stdout: String::new(),
             stderr: String::new(),
             output_truncated: false,
+            cpu_user_ms: None,
+            cpu_system_ms: None,
+            max_rss_kib: None,
             result: None,
             result_error: None,
             will_retry: false,
@@ -259,15 +273,58 @@ pub struct MissedRecord {
     pub host: String,
 }
 
+/// What an admin API request asked for (cronduct.toml(5) EXECUTION LOG,
+/// `admin`). Pausing or resuming every job is `pause`/`resume` with no job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminAction {
+    Pause,
+    Resume,
+    Run,
+    Cancel,
+    Reload,
+    Put,
+    Delete,
+    Enable,
+    Disable,
+}
+
+/// One request to the admin API that changes something or asked to,
+/// refused ones included: the audit trail. Written when the request is
+/// answered; it names the key, never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminRecord {
+    /// When the answer was sent.
+    #[serde(with = "ts")]
+    pub ts: DateTime<Utc>,
+    /// The name of the key the request carried; `None` when it carried no
+    /// key the daemon knows (the 401s).
+    pub key: Option<String>,
+    pub action: AdminAction,
+    /// The job the request named; `None` for reload and for pausing or
+    /// resuming every job.
+    pub job: Option<String>,
+    /// Whether the request was carried out (a 2xx answer).
+    pub ok: bool,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    pub host: String,
+}
+
 /// One line of the execution log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "finish lines are the common event; boxing them would add an allocation per line to save a few hundred bytes on the rarer ones"
+)]
 pub enum LogEvent {
     Start(StartRecord),
     Finish(FinishRecord),
     Skip(SkipRecord),
     Slow(SlowRecord),
     Missed(MissedRecord),
+    Admin(AdminRecord),
 }
 
 /// RFC 3339 UTC timestamps with milliseconds, as cronduct.toml(5) EXECUTION

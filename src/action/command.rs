@@ -35,7 +35,10 @@
 //!   `CRONDUCT_SCHEDULED_AT` (RFC 3339 UTC with milliseconds, exactly as
 //!   the run log writes `scheduled_at`, e.g. `2026-03-29T01:00:00.000Z`),
 //!   `CRONDUCT_RESULT` (the attempt's result file, see `result.rs`), then
-//!   the job's `env` (defaults already merged in).
+//!   the variables of the job's `env_file`s, its `inherit_env` (from the
+//!   daemon's environment, where set), its `env` (defaults already merged
+//!   in; values from files read here, see `environment.rs`). A file that
+//!   cannot be read makes the attempt an `error` that names the path.
 //! - Working directory: `working_dir`, else the job user's home; when that
 //!   home does not exist (`nobody`'s `/nonexistent`), `/`. The directory
 //!   is entered after switching user, so it must be accessible to the job
@@ -63,6 +66,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::environment;
 use super::identity::{Identity, Switch};
 use super::process::{Launch, Spawned};
 use super::reaper::{self, WaitStatus};
@@ -177,10 +181,24 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
     }
     let identity = Identity::resolve(job.user.as_deref(), job.group.as_deref())?;
     let workdir = working_dir(job, &identity)?;
-    let path_var = job
-        .env
-        .get("PATH")
-        .map(String::as_str)
+    // Everything is read at each start: a value the daemon's environment
+    // lacks is simply not set (never an empty one), and a rotated secret
+    // reaches the next run without a reload.
+    let mut vars: Vec<(String, std::ffi::OsString)> = environment::read_env_files(&job.env_file)?;
+    vars.extend(
+        job.inherit_env
+            .iter()
+            .filter_map(|name| Some((name.clone(), std::env::var_os(name)?))),
+    );
+    for (name, value) in &job.env {
+        vars.push((name.clone(), environment::value_of(name, value)?));
+    }
+    // The program is looked up on the PATH the command will have.
+    let path_var = vars
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .and_then(|(_, v)| v.to_str())
         .unwrap_or(DEFAULT_PATH);
     let (arg0, args): (&str, Vec<&str>) = match command {
         Command::Shell(line) => (job.shell.as_str(), vec!["-c", line.as_str()]),
@@ -212,7 +230,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
     let env = fixed
         .into_iter()
         .map(|(k, v)| (OsStr::new(k), v))
-        .chain(job.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
+        .chain(vars.iter().map(|(k, v)| (OsStr::new(k), v.as_os_str())));
     let launch = Launch::new(
         program.as_os_str(),
         std::iter::once(arg0).chain(args),
@@ -447,6 +465,7 @@ impl Running {
         );
         let exit_code = status.and_then(WaitStatus::code);
         let signal = status.and_then(WaitStatus::signal).map(signal_name);
+        let usage = status.map(WaitStatus::usage);
         let (status, error) = match (stop, status) {
             (Some(stop), _) => (stop.status(), Some(stop.message())),
             (None, None) => (
@@ -475,6 +494,7 @@ impl Running {
             // Read once the process has ended and its output is in: what
             // it wrote is complete, whatever became of the attempt.
             result: self.result.take(),
+            usage,
         }
     }
 }

@@ -75,6 +75,7 @@ impl Launcher for FakeLauncher {
                         stderr: String::new(),
                         output_truncated: false,
                         result: Default::default(),
+                        usage: None,
                     }
                 }),
             })

@@ -168,6 +168,7 @@ pub async fn run(
             Some(body) if complete => result::parse(&body),
             _ => Reported::default(),
         },
+        usage: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! `Err` for a job that failed — a failing job is data, not an error.
 
 pub mod command;
+mod environment;
 #[cfg(test)]
 pub mod fake;
 pub mod http;
@@ -100,6 +101,16 @@ impl Launcher for Actions {
     }
 }
 
+/// What a command attempt's processes used (cronduct.toml(5), FINISH
+/// RECORDS: `cpu_user_ms`, `cpu_system_ms`, `max_rss_kib`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub cpu_user_ms: u64,
+    pub cpu_system_ms: u64,
+    /// The largest resident set of any one process, in KiB.
+    pub max_rss_kib: u64,
+}
+
 /// How one attempt of an action ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionOutcome {
@@ -117,6 +128,9 @@ pub struct ActionOutcome {
     pub output_truncated: bool,
     /// The result the attempt reported, or why it was refused.
     pub result: result::Reported,
+    /// What a command's processes used; `None` for HTTP requests, for
+    /// attempts that never started and when the exit status was lost.
+    pub usage: Option<Usage>,
 }
 
 impl ActionOutcome {
@@ -133,6 +147,7 @@ impl ActionOutcome {
             stderr: String::new(),
             output_truncated: false,
             result: result::Reported::default(),
+            usage: None,
         }
     }
 }

@@ -16,7 +16,7 @@
 //! exec. A child that exits before it is registered is not lost: right
 //! after registering, [`spawn`] looks for its exit status once itself (a
 //! sweep that ran in between skipped the then unknown pid, and its
-//! `SIGCHLD` is spent). Every `waitpid` for a registered pid happens under
+//! `SIGCHLD` is spent). Every `wait4` for a registered pid happens under
 //! the registry lock, so a status is never taken twice.
 //!
 //! What a sweep waits for depends on who gets orphans:
@@ -24,7 +24,7 @@
 //!   to init, so the only children that matter are our own attempts: a
 //!   sweep finds exited children with `waitid(P_ALL, WNOWAIT)`, which
 //!   leaves their status in place, reaps those that are registered with
-//!   `waitpid(pid, WNOHANG)`, and leaves every other child of the process
+//!   `wait4(pid, WNOHANG)`, and leaves every other child of the process
 //!   alone. Code elsewhere in the process that runs
 //!   `std::process::Command::output()` keeps working. A sweep thus costs
 //!   what exited, not what runs (with thousands of long jobs running,
@@ -35,7 +35,7 @@
 //!   which the attempt must be told).
 //! - As PID 1 (or a child subreaper, `PR_SET_CHILD_SUBREAPER`) orphans are
 //!   re-parented to us and only we can reap them, so a sweep loops
-//!   `waitpid(-1, WNOHANG)`: statuses of registered pids go to their
+//!   `wait4(-1, WNOHANG)`: statuses of registered pids go to their
 //!   attempts, all others (orphans) are discarded. Such a sweep excludes
 //!   spawns (a read-write gate: spawns share it, the sweep takes it
 //!   alone), so it never takes the status of a child that is not yet
@@ -51,19 +51,49 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use tokio::sync::oneshot;
 
-/// A raw wait status, as `waitpid` returns it.
+use super::Usage;
+
+/// A raw wait status, as `wait4` returns it, with the resources the
+/// process used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct WaitStatus(libc::c_int);
+pub(crate) struct WaitStatus {
+    raw: libc::c_int,
+    usage: Usage,
+}
 
 impl WaitStatus {
     /// The exit code, when the process exited by itself.
     pub(crate) fn code(self) -> Option<i32> {
-        libc::WIFEXITED(self.0).then(|| libc::WEXITSTATUS(self.0))
+        libc::WIFEXITED(self.raw).then(|| libc::WEXITSTATUS(self.raw))
     }
 
     /// The number of the signal that killed the process.
     pub(crate) fn signal(self) -> Option<i32> {
-        libc::WIFSIGNALED(self.0).then(|| libc::WTERMSIG(self.0))
+        libc::WIFSIGNALED(self.raw).then(|| libc::WTERMSIG(self.raw))
+    }
+
+    /// What the process and the descendants it waited for used: the
+    /// kernel adds a reaped child's figures to its parent's, so a shell
+    /// that runs a program and waits for it reports both. Descendants
+    /// that nobody waited for (daemonised ones) are not counted.
+    pub(crate) fn usage(self) -> Usage {
+        self.usage
+    }
+}
+
+impl From<&libc::rusage> for Usage {
+    fn from(ru: &libc::rusage) -> Usage {
+        let ms = |tv: libc::timeval| {
+            let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
+            let micros = u64::try_from(tv.tv_usec).unwrap_or(0);
+            secs.saturating_mul(1000).saturating_add(micros / 1000)
+        };
+        Usage {
+            cpu_user_ms: ms(ru.ru_utime),
+            cpu_system_ms: ms(ru.ru_stime),
+            // Linux reports ru_maxrss in KiB.
+            max_rss_kib: u64::try_from(ru.ru_maxrss).unwrap_or(0),
+        }
     }
 }
 
@@ -72,7 +102,7 @@ static WAITERS: Mutex<BTreeMap<libc::pid_t, oneshot::Sender<WaitStatus>>> =
     Mutex::new(BTreeMap::new());
 
 /// Shared by spawns in progress; taken alone by a sweep that waits for
-/// any child (`waitpid(-1)`), so it never meets a child between its
+/// any child (`wait4(-1)`), so it never meets a child between its
 /// creation and its registration.
 static SPAWNING: RwLock<()> = RwLock::new(());
 
@@ -256,10 +286,17 @@ enum Reaped {
 fn wait_nohang(pid: libc::pid_t) -> Reaped {
     loop {
         let mut status: libc::c_int = 0;
-        // SAFETY: `status` is a valid place for waitpid to write to.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        // SAFETY: an all-zero rusage is valid; wait4 overwrites it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `status` and `usage` are valid places for wait4 to write
+        // to.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if r > 0 {
-            return Reaped::Exited(r, WaitStatus(status));
+            let status = WaitStatus {
+                raw: status,
+                usage: Usage::from(&usage),
+            };
+            return Reaped::Exited(r, status);
         }
         if r == 0 {
             return Reaped::Running;

@@ -3,8 +3,9 @@
 //!
 //! The Host check runs first and on every path, `/health` included, so a
 //! web page that rebinds its own name to 127.0.0.1 learns nothing. The key
-//! check covers every path except `/health`, unknown paths included (an
-//! unauthenticated caller cannot probe which paths exist).
+//! check covers every path except `/health` and the status page's shell
+//! and files (`/`, `/ui/…`, which hold no data), unknown paths included
+//! (an unauthenticated caller cannot probe which paths exist).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,7 +27,9 @@ pub const KEY_HEADER: &str = "x-admin-key";
 
 /// Who made a request: the name of the key it was accepted with, put in
 /// the request's extensions by [`require_key`] for the handlers that
-/// record who did something (a pause's `by`). Never the key itself.
+/// record who did something (a pause's `by`), and in the answer's for the
+/// audit trail (also when the key's role was too low). Never the key
+/// itself.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyName(pub(crate) Arc<str>);
 
@@ -99,7 +102,7 @@ fn host_name(host: &str) -> Option<&str> {
     }
 }
 
-/// Requires a key on every path but `/health`, as `Authorization: Bearer
+/// Requires a key on every path but the open ones ([`super::paths::OPEN`]), as `Authorization: Bearer
 /// KEY` or `X-Admin-Key: KEY`: 401 without one or with an unknown one, 403
 /// naming the role needed when the key's role is below the endpoint's.
 /// Unknown paths and methods need any key (then 404, 405), so they cannot
@@ -109,10 +112,11 @@ pub(crate) async fn require_key(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if req.uri().path() == "/health" {
+    let endpoint = Endpoint::find(req.method(), req.uri().path());
+    if endpoint.is_some_and(|e| super::paths::OPEN.contains(&e)) {
         return next.run(req).await;
     }
-    let (name, role) = match key_verdict(req.headers(), &state.ctx.keys) {
+    let (name, role) = match key_verdict(req.headers(), &state.ctx.keys.current()) {
         Verdict::Accepted(name, role) => (name, role),
         Verdict::Missing => {
             return ApiError::new(
@@ -125,9 +129,10 @@ pub(crate) async fn require_key(
             return ApiError::new(StatusCode::UNAUTHORIZED, "wrong admin key").into_response();
         }
     };
-    let needed = Endpoint::find(req.method(), req.uri().path()).map_or(Role::Read, |e| e.role);
-    if role < needed {
-        return ApiError::new(
+    let needed = endpoint.map_or(Role::Read, |e| e.role);
+    // The answer carries the key's name too, for the audit trail.
+    let mut response = if role < needed {
+        ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
                 "key {name:?} has role {role}; {} {} needs role {needed} or higher",
@@ -135,10 +140,13 @@ pub(crate) async fn require_key(
                 req.uri().path()
             ),
         )
-        .into_response();
-    }
-    req.extensions_mut().insert(KeyName(name));
-    next.run(req).await
+        .into_response()
+    } else {
+        req.extensions_mut().insert(KeyName(name.clone()));
+        next.run(req).await
+    };
+    response.extensions_mut().insert(KeyName(name));
+    response
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -22,9 +22,9 @@ use serde::de::DeserializeOwned;
 use super::paths::{self, Endpoint, Segment, Verb};
 use crate::record::{FinishRecord, Status, ts};
 use crate::wire::{
-    Cancelled, ErrorBody, HealthReport, JobDetailView, JobList, PauseRequest, PauseState,
-    PausedAll, ReloadDiff, ResumedAll, RunAttempts, RunList, RunningList, Stats, StatusReport,
-    TriggerAccepted,
+    Cancelled, ErrorBody, HealthReport, JobDetailView, JobList, JobPlan, JobRemoved, PauseRequest,
+    PauseState, PausedAll, ReloadDiff, ResumedAll, RunAttempts, RunList, RunningList, Stats,
+    StatusReport, TriggerAccepted,
 };
 
 /// How long a request may take, except [`Client::trigger_and_wait`].
@@ -227,6 +227,53 @@ impl Client {
         .await
     }
 
+    /// Creates (`true`) or replaces (`false`) the managed job `id` with
+    /// `keys`, its TOML keys as JSON; answers once the job is live.
+    pub async fn put_job(
+        &self,
+        id: &str,
+        keys: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(bool, JobDetailView), ClientError> {
+        let body = serde_json::to_vec(keys).map_err(ClientError::Encode)?;
+        let (status, answer) = self
+            .send_body(
+                paths::PUT_JOB,
+                &[job_id(id)?],
+                &[],
+                Some(body),
+                Deadline::Bounded,
+            )
+            .await?;
+        let view = parse_answer(status, answer)?;
+        Ok((status == StatusCode::CREATED, view))
+    }
+
+    /// What [`Client::put_job`] would do, checked the same way; nothing is
+    /// written.
+    pub async fn plan_job(
+        &self,
+        id: &str,
+        keys: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<JobPlan, ClientError> {
+        let body = serde_json::to_vec(keys).map_err(ClientError::Encode)?;
+        let (status, answer) = self
+            .send_body(
+                paths::PUT_JOB,
+                &[job_id(id)?],
+                &[("dry_run", "true".to_string())],
+                Some(body),
+                Deadline::Bounded,
+            )
+            .await?;
+        parse_answer(status, answer)
+    }
+
+    /// Removes the managed job `id` (its file).
+    pub async fn delete_job(&self, id: &str) -> Result<JobRemoved, ClientError> {
+        self.call(paths::DELETE_JOB, &[job_id(id)?], &[], Deadline::Bounded)
+            .await
+    }
+
     /// Cancels the job's active runs; refused (409) when none is active.
     pub async fn cancel(&self, id: &str) -> Result<Cancelled, ClientError> {
         self.call(paths::CANCEL, &[job_id(id)?], &[], Deadline::Bounded)
@@ -340,6 +387,8 @@ impl Client {
         let method = match endpoint.verb {
             Verb::Get => Method::GET,
             Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
+            Verb::Delete => Method::DELETE,
         };
         let mut req = self.http.request(method, url).bearer_auth(&self.key);
         if let Some(body) = body {

@@ -1,5 +1,5 @@
-//! A JSON answer kept whole between requests, served the way each client
-//! asks for it: in full, gzip-compressed (`Accept-Encoding: gzip`), or as
+//! A document kept whole between requests (a JSON answer, or one of the
+//! status page's files), served the way each client asks for it: in full, gzip-compressed (`Accept-Encoding: gzip`), or as
 //! `304 Not Modified` when the client already holds it (`If-None-Match`).
 //!
 //! `GET /api/v1/jobs` is 400 KiB with 1,000 jobs. Copying that through
@@ -20,9 +20,10 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tokio::sync::OnceCell;
 
-/// A serialised JSON answer and what is needed to serve it conditionally.
+/// A serialised answer and what is needed to serve it conditionally.
 pub(crate) struct Document {
     body: Bytes,
+    content_type: &'static str,
     /// A hash of `body` in hex: the entity tag's opaque part.
     opaque: String,
     /// The entity tag of the full body, `"<opaque>"`.
@@ -36,7 +37,13 @@ pub(crate) struct Document {
 }
 
 impl Document {
+    /// A JSON document.
     pub(crate) fn new(body: Bytes) -> Document {
+        Document::typed(body, "application/json")
+    }
+
+    /// A document of any media type.
+    pub(crate) fn typed(body: Bytes, content_type: &'static str) -> Document {
         let mut hasher = DefaultHasher::new();
         hasher.write(&body);
         let opaque = format!("{:016x}", hasher.finish());
@@ -45,6 +52,7 @@ impl Document {
             etag_gz: tag_value(&format!("\"{opaque}-gz\"")),
             opaque,
             body,
+            content_type,
             gzip: OnceCell::new(),
         }
     }
@@ -72,7 +80,7 @@ impl Document {
         }
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(self.content_type),
         );
         let body = match gzip {
             Some(gz) => {

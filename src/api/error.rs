@@ -39,10 +39,15 @@ impl ApiError {
 
     /// A refused reload (422), with each validation error.
     pub(crate) fn invalid_config(errors: ConfigErrors) -> Self {
+        Self::invalid_config_with("invalid configuration; the old jobs keep running", errors)
+    }
+
+    /// A 422 saying `message`, with each validation error.
+    pub(crate) fn invalid_config_with(message: &str, errors: ConfigErrors) -> Self {
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             body: ErrorBody {
-                error: "invalid configuration; the old jobs keep running".into(),
+                error: message.into(),
                 errors: Some(errors.errors),
                 diagnostics: Some(errors.items),
             },

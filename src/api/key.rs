@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::{DaemonSettings, Role};
 
@@ -140,6 +140,59 @@ impl KeyRing {
             }
         }
         found
+    }
+}
+
+/// The ring the API checks requests against, replaced whole at each
+/// reload so keys rotate without a restart (cronduct.toml(5) API KEYS).
+///
+/// A reload whose key files cannot all be read keeps the previous ring:
+/// locking every client out because one file has a typo would be worse
+/// than accepting the old keys a little longer. The problem is kept for
+/// `/health` to report until a later reload reads every file.
+#[derive(Debug)]
+pub struct KeyStore {
+    ring: RwLock<Arc<KeyRing>>,
+    problem: Mutex<Option<String>>,
+}
+
+impl KeyStore {
+    pub fn new(ring: KeyRing) -> KeyStore {
+        KeyStore {
+            ring: RwLock::new(Arc::new(ring)),
+            problem: Mutex::new(None),
+        }
+    }
+
+    /// The ring in force now.
+    pub fn current(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.ring.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Re-reads every key file of `settings` (blocking file I/O): the new
+    /// ring replaces the old one, or, when a file cannot be read, the old
+    /// ring stays and the error is logged and kept for [`Self::problem`].
+    pub fn reload(&self, settings: &DaemonSettings) {
+        let outcome = KeyRing::load(settings);
+        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            Ok(ring) => {
+                *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+                *problem = None;
+            }
+            Err(e) => {
+                tracing::error!("API keys not reloaded, the previous keys stay valid: {e}");
+                *problem = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Why the latest reload kept the previous keys, if it did.
+    pub fn problem(&self) -> Option<String> {
+        self.problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -293,6 +346,8 @@ mod tests {
             log_keep: 3,
             shutdown_grace: Duration::from_secs(1),
             keys: Vec::new(),
+            managed_dir: None,
+            managed_users: Vec::new(),
         }
     }
 

@@ -422,6 +422,8 @@ mod tests {
             log_keep: 1,
             shutdown_grace: Duration::from_secs(1),
             keys: Vec::new(),
+            managed_dir: None,
+            managed_users: Vec::new(),
         };
         let opened = crate::log::open(&settings, Arc::new(FakeClock::new(t0())), "h".into())
             .await

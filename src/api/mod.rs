@@ -10,9 +10,10 @@
 //! history index (see [`ApiContext`]).
 //!
 //! Request pipeline, outermost first: connection cap and idle timeout
-//! ([`Limits`]) → Host check (403) → body limit (413, 408) → key and its
-//! role (401, 403; all paths but `/health`) → request deadline (503) → routes
-//! (404 and 405 as JSON too).
+//! ([`Limits`]) → audit of commands (an `admin` log line each) → Host
+//! check (403) → body limit (413, 408) → key and its role (401, 403; all
+//! paths but `/health` and the status page's `/` and `/ui/…`, see [`ui`])
+//! → request deadline (503) → routes (404 and 405 as JSON too).
 //!
 //! Choices the contract leaves open:
 //! - `limit` above 1000 (or 0) is a 400, not clamped, so a script learns it
@@ -46,6 +47,7 @@
 //!   that accept it and as a 304 to clients that send its ETag back in
 //!   `If-None-Match` (see `api/document.rs`).
 
+mod audit;
 mod auth;
 pub mod client;
 mod conn;
@@ -53,6 +55,7 @@ mod document;
 mod error;
 mod key;
 mod limits;
+mod manage;
 mod memo;
 mod metrics;
 mod params;
@@ -62,6 +65,7 @@ mod procstat;
 mod routes;
 pub mod settings;
 mod sources;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -71,7 +75,8 @@ use axum::middleware;
 use tokio::net::TcpListener;
 
 pub use auth::KEY_HEADER;
-pub use key::{KEY_ENV, KeyError, KeyRing, env_key, load_or_create_key, read_key};
+pub use key::{KEY_ENV, KeyError, KeyRing, KeyStore, env_key, load_or_create_key, read_key};
+pub use manage::Managed;
 pub use sources::ApiContext;
 
 /// `<state_dir>/listen`: the address the API is bound to, one line such
@@ -154,6 +159,8 @@ pub(crate) struct AppState {
     jobs_memo: memo::JobsMemo,
     stats_memo: memo::StatsMemo,
     analysis_memo: memo::AnalysisMemo,
+    /// Held through each change of a managed job, its reload included.
+    manage_lock: tokio::sync::Mutex<()>,
 }
 
 /// Serves the admin API on `listener` with the default [`Limits`] until
@@ -189,6 +196,7 @@ pub async fn serve_with(
         jobs_memo: memo::JobsMemo::default(),
         stats_memo: memo::StatsMemo::default(),
         analysis_memo: memo::AnalysisMemo::default(),
+        manage_lock: tokio::sync::Mutex::new(()),
     });
     // `layer` wraps what is already there, so the last one added runs first.
     let app = routes::router(state.clone())
@@ -204,7 +212,11 @@ pub async fn serve_with(
             state.clone(),
             limits::limit_body,
         ))
-        .layer(middleware::from_fn_with_state(state, auth::check_host))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::check_host,
+        ))
+        .layer(middleware::from_fn_with_state(state, audit::audit))
         .layer(middleware::from_fn(conn::track_in_flight));
     axum::serve(
         listener,

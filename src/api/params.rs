@@ -116,10 +116,15 @@ impl Params {
     /// `wait`: `true`/`false` (also `1`/`0`, `yes`/`no`; a bare `?wait`
     /// means true), default false.
     pub(crate) fn wait(&self) -> Result<bool, ApiError> {
-        match self.get("wait") {
+        self.flag("wait")
+    }
+
+    /// A yes/no parameter `name`, read as [`Self::wait`] is.
+    pub(crate) fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
             None => Ok(false),
             Some(v) => parse_bool(v).ok_or_else(|| {
-                ApiError::bad_request(format!("invalid wait {v:?}; expected true or false"))
+                ApiError::bad_request(format!("invalid {name} {v:?}; expected true or false"))
             }),
         }
     }

@@ -18,7 +18,9 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use super::AppState;
 use super::auth::KeyName;
+use super::document::Document;
 use super::error::ApiError;
+use super::manage;
 use super::memo::StatsRenderError;
 use super::metrics::{self, Live};
 use super::params::Params;
@@ -27,10 +29,10 @@ use super::pause::pause_from_body;
 use super::procstat;
 use crate::log::RunFilter;
 use crate::wire::{
-    Availability, Cancelled, Component, Components, Health, HealthReport, HealthStatus, JobCounts,
-    JobDetailView, JobSummary, JobsAnalysis, LastDelivery, LastRun, LogReport, PauseState,
-    PausedAll, ResumedAll, RunAttempts, RunList, RunningList, SchedulerReport, StatusReport,
-    SystemReport, TriggerAccepted,
+    AuditList, Availability, Cancelled, Component, Components, Health, HealthReport, HealthStatus,
+    JobCounts, JobDetailView, JobSummary, JobsAnalysis, LastDelivery, LastRun, LogReport,
+    PauseState, PausedAll, ResumedAll, RunAttempts, RunList, RunningList, SchedulerReport,
+    StatusReport, SystemReport, TriggerAccepted,
 };
 
 type Shared = State<Arc<AppState>>;
@@ -56,7 +58,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .at(paths::RUN, run_attempts)
         .at(paths::RUNNING, running)
         .at(paths::STATS, stats)
+        .at(paths::AUDIT, audit)
         .at(paths::RELOAD, reload)
+        .at(paths::PUT_JOB, put_job)
+        .at(paths::DELETE_JOB, delete_job)
+        .at(paths::ENABLE, enable)
+        .at(paths::DISABLE, disable)
+        .at(paths::PAGE, super::ui::page)
+        .at(paths::UI_ASSET, super::ui::asset)
         .0
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -76,6 +85,8 @@ impl Routes {
         let method = match endpoint.verb {
             Verb::Get => MethodFilter::GET,
             Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Delete => MethodFilter::DELETE,
         };
         Routes(self.0.route(endpoint.path, on(method, handler)))
     }
@@ -125,9 +136,10 @@ fn serialise_error(e: serde_json::Error) -> ApiError {
 }
 
 /// `GET /health`: open (no key), for load balancers and monitoring.
-/// Degraded: the last reload was refused, the log cannot be written or has
-/// dropped records, the state file cannot be written, no job is configured, a `critical` job is failing or
-/// overdue, or the latest delivery over a notification channel failed.
+/// Degraded: the last reload was refused or kept the previous API keys,
+/// the log cannot be written or has dropped records, the state file
+/// cannot be written, no job is configured, a `critical` job is failing
+/// or overdue, or the latest delivery over a notification channel failed.
 /// Unhealthy (503): the scheduler does not answer within
 /// `health_deadline` or is stopping.
 async fn health(State(s): Shared) -> Response {
@@ -156,6 +168,11 @@ async fn health(State(s): Shared) -> Response {
                 .error
                 .as_deref()
                 .unwrap_or("unknown error")
+        ));
+    }
+    if let Some(problem) = s.ctx.keys.problem() {
+        warnings.push(format!(
+            "the API keys were not reloaded, the previous ones stay valid: {problem}"
         ));
     }
     let log = s.ctx.log.health();
@@ -414,10 +431,19 @@ async fn jobs(State(s): Shared, q: RawQuery, request: HeaderMap) -> Answer {
     Ok(doc.respond(&request).await)
 }
 
+/// `GET /api/v1/jobs/{id}`, with the `ETag` of the job's definition (the
+/// `If-Match` of a later PUT, DELETE, enable or disable).
 async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
     let id = path_id(id)?;
     params(q, &[])?;
     let job = s.ctx.handle.job(&id).await?;
+    let answer = job_detail_answer(&s, job.clone())?;
+    Ok(manage::with_tag(answer, &job))
+}
+
+/// The answer of `GET /api/v1/jobs/{id}` for `job`.
+pub(super) fn job_detail_answer(s: &AppState, job: crate::wire::JobDetail) -> Answer {
+    let id = job.summary.id.clone();
     let last = s.ctx.history.last_finished_runs([id.as_str()]);
     let last = last.into_iter().flatten().next();
     ok(JobDetailView {
@@ -426,6 +452,43 @@ async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
         last_run: last.as_deref().map(LastRun::from),
         stats: s.ctx.history.job_stats(&id),
     })
+}
+
+/// A 200 answer of `body` as JSON, or the 500 saying why it could not be
+/// serialised.
+pub(super) fn json_answer<T: serde::Serialize>(body: &T) -> Response {
+    ok(body).unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `PUT /api/v1/jobs/{id}` (see `api/manage.rs`).
+async fn put_job(
+    State(s): Shared,
+    id: RawPath,
+    q: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let id = path_id(id)?;
+    let p = params(q, &["dry_run"])?;
+    Ok(manage::put(&s, id, &headers, &body, p.flag("dry_run")?).await)
+}
+
+async fn delete_job(State(s): Shared, id: RawPath, q: RawQuery, headers: HeaderMap) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    Ok(manage::delete(&s, id, &headers).await)
+}
+
+async fn enable(State(s): Shared, id: RawPath, q: RawQuery, headers: HeaderMap) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    Ok(manage::set_enabled(&s, id, &headers, true).await)
+}
+
+async fn disable(State(s): Shared, id: RawPath, q: RawQuery, headers: HeaderMap) -> Answer {
+    let id = path_id(id)?;
+    params(q, &[])?;
+    Ok(manage::set_enabled(&s, id, &headers, false).await)
 }
 
 /// `POST /api/v1/jobs/{id}/pause` with an optional body (`reason`,
@@ -547,6 +610,15 @@ async fn runs(State(s): Shared, q: RawQuery) -> Answer {
     })
 }
 
+/// `GET /api/v1/audit?since=&limit=`: the audit trail, newest first.
+async fn audit(State(s): Shared, q: RawQuery) -> Answer {
+    let p = params(q, &["since", "limit"])?;
+    let since = p.since(s.ctx.clock.now())?;
+    ok(AuditList {
+        audit: s.ctx.history.audit(since, p.limit()?),
+    })
+}
+
 async fn run_attempts(State(s): Shared, run_id: RawPath, q: RawQuery) -> Answer {
     let run_id = path_id(run_id)?;
     params(q, &[])?;
@@ -571,8 +643,22 @@ async fn running(State(s): Shared, q: RawQuery) -> Answer {
     })
 }
 
-async fn stats(State(s): Shared, q: RawQuery) -> Answer {
-    let days = params(q, &["days"])?.days()?;
+/// `GET /api/v1/stats?days=N[&job=ID]`: with `job`, that job's runs only
+/// (the status page's per-day chart), computed afresh: one job's days are
+/// cheap, and the memo is for the whole-daemon answer dashboards poll.
+async fn stats(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
+    let p = params(q, &["days", "job"])?;
+    let days = p.days()?;
+    if let Some(job) = p.job() {
+        let stats = s
+            .ctx
+            .history
+            .job_stats_by_day(&job, days, s.ctx.clock.now())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut body = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut body, &stats).map_err(serialise_error)?;
+        return Ok(Document::new(body.into()).respond(&headers).await);
+    }
     let body = s
         .stats_memo
         .render(&s.ctx.history, days, s.ctx.clock.now())

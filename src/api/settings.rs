@@ -1,7 +1,7 @@
 //! The resolved settings of a job as `GET /api/v1/jobs/{id}` shows them:
 //! top-level fields, durations as the config writes them (`"30m"`).
 
-use crate::config::{Action, Command, HeaderValue, Job, Webhook, WebhookFormat};
+use crate::config::{Action, Command, EnvValue, HeaderValue, Job, Webhook, WebhookFormat};
 use crate::units::format_duration;
 
 /// The resolved settings of a job as `GET /api/v1/jobs/{id}` shows them.
@@ -46,7 +46,13 @@ pub fn settings_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
         "user": job.user,
         "group": job.group,
         "working_dir": job.working_dir,
-        "env": job.env,
+        "env": env_json(job),
+        "env_file": job.env_file.iter().map(|f| {
+            let mut s = if f.optional { "-".to_string() } else { String::new() };
+            s.push_str(&f.path.to_string_lossy());
+            s
+        }).collect::<Vec<_>>(),
+        "inherit_env": job.inherit_env,
         "output_limit": job.output_limit,
         "notify": notify,
         "critical": job.critical,
@@ -85,6 +91,22 @@ fn webhook_json(w: &Webhook) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({ "url": w.url, "format": format, "headers": headers })
+}
+
+/// `env` as the job detail shows it: a value read from a file or a
+/// credential shows where it comes from, never what it is.
+fn env_json(job: &Job) -> serde_json::Map<String, serde_json::Value> {
+    job.env
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                EnvValue::Text(t) => serde_json::Value::from(t.as_str()),
+                EnvValue::File(p) => serde_json::json!({ "file": p }),
+                EnvValue::Credential(c) => serde_json::json!({ "credential": c }),
+            };
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 #[cfg(test)]

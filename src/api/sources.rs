@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::key::KeyRing;
+use super::key::KeyStore;
 use crate::clock::Clock;
 use crate::daemon::control::Handle;
 use crate::log::{HistoryHandle, LogSink};
@@ -31,8 +31,13 @@ pub struct ApiContext {
     /// `cronduct_notifications_*` in the metrics).
     pub notifications: NotifyCounters,
     /// The keys every path except `/health` requires, with their roles
-    /// (see [`super::key::KeyRing::load`]).
-    pub keys: KeyRing,
+    /// (see [`super::key::KeyRing::load`]); the daemon replaces the ring
+    /// at each reload.
+    pub keys: Arc<KeyStore>,
+    /// Job management (`managed_dir`); `None` when it is off.
+    pub managed: Option<super::Managed>,
+    /// This machine's name, for the `host` of the audit trail's lines.
+    pub host: Arc<str>,
     /// `[daemon].listen`: requests naming it in `Host` are accepted besides
     /// the loopback names.
     pub listen: SocketAddr,

@@ -1,8 +1,8 @@
 //! `cronduct check`: validate the configuration the daemon would load and
 //! show, per job, its schedule, zone, next run and the schedule in words.
 //!
-//! Exit 0 when valid (with `-q`, silently), 1 when not, with every problem
-//! on stderr. Reads the clock once, for the "next run" column; changes
+//! Exit 0 when valid (with `-q`, silently but for warnings), 1 when not,
+//! with every problem on stderr. Reads the clock once, for the "next run" column; changes
 //! nothing.
 
 use std::fmt::Write as _;
@@ -17,6 +17,9 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
     let path = &args.config.config;
     match config::load(path) {
         Ok(config) => {
+            for warning in warnings(&config) {
+                eprintln!("warning: {warning}");
+            }
             if !args.quiet {
                 print!(
                     "{}",
@@ -30,6 +33,20 @@ pub fn run(args: &super::CheckArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// What is valid but likely a mistake; printed on stderr, even with `-q`,
+/// without failing the check.
+fn warnings(config: &Config) -> Vec<String> {
+    let d = &config.daemon;
+    let mut out = Vec::new();
+    if d.managed_dir.is_some() && d.managed_users.iter().any(|u| u == "root") {
+        out.push(
+            "[daemon] managed_users lists root: every admin API key can run commands as root"
+                .to_string(),
+        );
+    }
+    out
 }
 
 /// One aligned line per job (id, schedule, zone, next run, the schedule

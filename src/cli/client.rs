@@ -25,7 +25,7 @@ use reqwest::Url;
 use serde::Serialize;
 
 use super::format;
-use super::{ClientArgs, JobArgs, PauseArgs, ResumeArgs, RunsArgs, TriggerArgs};
+use super::{ApplyArgs, ClientArgs, JobArgs, PauseArgs, ResumeArgs, RunsArgs, TriggerArgs};
 use crate::api::client::{Client, ClientError, RunQuery, job_id};
 use crate::clock::{Clock, SystemClock};
 use crate::record::Status;
@@ -71,6 +71,69 @@ pub fn reload(args: &ClientArgs) -> anyhow::Result<ExitCode> {
         return print_json(&diff);
     }
     println!("{}", format::reload_text(&diff));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cronduct apply FILE [--dry-run]`.
+pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let jobs = jobs_of(&text).with_context(|| format!("{} holds no jobs", args.file.display()))?;
+    for (id, _) in &jobs {
+        job_id(id)?;
+    }
+    let api = Api::connect(&args.client)?;
+    let mut answers = Vec::new();
+    for (id, keys) in &jobs {
+        if args.dry_run {
+            let plan = api.block(api.client.plan_job(id, keys))?;
+            if !args.client.json {
+                print!("{}", format::plan_text(&plan));
+            }
+            answers.push(serde_json::to_value(&plan)?);
+        } else {
+            let (created, view) = api.block(api.client.put_job(id, keys))?;
+            if !args.client.json {
+                println!("{} {id}", if created { "created" } else { "replaced" });
+            }
+            answers.push(serde_json::to_value(&view)?);
+        }
+    }
+    if args.client.json {
+        return print_json(&answers);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `[jobs.*]` tables of a file, in file order, each as JSON keys.
+/// Anything else in the file is an error: `apply` sends jobs only.
+fn jobs_of(
+    text: &str,
+) -> anyhow::Result<Vec<(String, serde_json::Map<String, serde_json::Value>)>> {
+    let doc: toml::Table = text.parse().context("not valid TOML")?;
+    if let Some(other) = doc.keys().find(|k| *k != "jobs") {
+        anyhow::bail!("`{other}` is not a [jobs.ID] table; apply sends jobs only");
+    }
+    let Some(toml::Value::Table(jobs)) = doc.get("jobs") else {
+        anyhow::bail!("no [jobs.ID] table");
+    };
+    jobs.iter()
+        .map(|(id, job)| match serde_json::to_value(job)? {
+            serde_json::Value::Object(keys) => Ok((id.clone(), keys)),
+            _ => anyhow::bail!("`jobs.{id}` is not a table"),
+        })
+        .collect()
+}
+
+/// `cronduct delete JOB`.
+pub fn delete(args: &JobArgs) -> anyhow::Result<ExitCode> {
+    job_id(&args.job)?;
+    let api = Api::connect(&args.client)?;
+    let removed = api.block(api.client.delete_job(&args.job))?;
+    if args.client.json {
+        return print_json(&removed);
+    }
+    println!("deleted {}", removed.job);
     Ok(ExitCode::SUCCESS)
 }
 

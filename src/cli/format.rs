@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::health::Health;
 use crate::record::FinishRecord;
-use crate::wire::{JobView, Pause, ReloadDiff, StatusReport};
+use crate::wire::{JobPlan, JobView, Pause, ReloadDiff, StatusReport};
 use crate::zone::{Database, Zone};
 
 /// The most of a pause's reason the `jobs` table shows.
@@ -362,6 +362,29 @@ fn reported(r: &FinishRecord, width: usize) -> String {
     cut
 }
 
+/// User + system CPU time (`0.4s`), `-` when the attempt has no figures
+/// (HTTP jobs, attempts that never started).
+fn cpu(r: &FinishRecord) -> String {
+    match (r.cpu_user_ms, r.cpu_system_ms) {
+        (None, None) => "-".to_string(),
+        (user, system) => seconds(user.unwrap_or(0).saturating_add(system.unwrap_or(0))),
+    }
+}
+
+/// A size given in KiB, in the largest binary unit that keeps it at 1 or
+/// more: `812 KiB`, `12.5 MiB`, `1.2 GiB`.
+fn kib(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} KiB"),
+        1024..1_048_576 => format!("{:.1} MiB", n as f64 / 1024.0),
+        _ => format!("{:.1} GiB", n as f64 / 1_048_576.0),
+    }
+}
+
+fn max_rss(r: &FinishRecord) -> String {
+    r.max_rss_kib.map_or_else(|| "-".to_string(), kib)
+}
+
 pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
@@ -379,6 +402,8 @@ pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
                     r.status.to_string()
                 },
                 outcome(r),
+                cpu(r),
+                max_rss(r),
                 reported(r, RESULT_CELL),
             ]
         })
@@ -386,7 +411,7 @@ pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
     table(
         &[
             "RUN ID", "JOB", "ATTEMPT", "TRIGGER", "STARTED", "DURATION", "STATUS", "OUTCOME",
-            "RESULT",
+            "CPU", "MAX RSS", "RESULT",
         ],
         &rows,
     )
@@ -402,12 +427,68 @@ pub(super) fn finish_text(r: &FinishRecord) -> String {
         r.attempt,
         outcome(r)
     );
+    if let (Some(user), Some(system)) = (r.cpu_user_ms, r.cpu_system_ms) {
+        let _ = writeln!(
+            out,
+            "cpu: {} user, {} system; max rss {}",
+            seconds(user),
+            seconds(system),
+            max_rss(r)
+        );
+    }
     if r.result.is_some() || r.result_error.is_some() {
         let _ = writeln!(out, "result: {}", reported(r, usize::MAX));
     }
     for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
         if !text.is_empty() {
             let _ = writeln!(out, "--- {name} ---\n{}", text.trim_end_matches('\n'));
+        }
+    }
+    out
+}
+
+/// What `apply --dry-run` shows of one job: the change, then its managed
+/// file as a diff (`-` lines go, `+` lines come, the rest stays).
+pub fn plan_text(plan: &JobPlan) -> String {
+    let mut out = format!("{} {}\n", plan.change, plan.job);
+    if plan.change != "unchanged" {
+        out.push_str(&line_diff(
+            plan.before.as_deref().unwrap_or(""),
+            &plan.after,
+        ));
+    }
+    out
+}
+
+/// A line diff of `before` and `after` by their longest common
+/// subsequence: every line once, prefixed `- `, `+ ` or two spaces. Managed
+/// files are a few dozen lines, so the quadratic table is small.
+pub fn line_diff(before: &str, after: &str) -> String {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    // common[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut common = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            common[i][j] = if a[i] == b[j] {
+                common[i + 1][j + 1] + 1
+            } else {
+                common[i + 1][j].max(common[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            let _ = writeln!(out, "  {}", a[i]);
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || common[i + 1][j] >= common[i][j + 1]) {
+            let _ = writeln!(out, "- {}", a[i]);
+            i += 1;
+        } else {
+            let _ = writeln!(out, "+ {}", b[j]);
+            j += 1;
         }
     }
     out
@@ -436,6 +517,14 @@ mod tests {
             reported(&r, usize::MAX),
             "invalid: the result must be a JSON object, not an array"
         );
+    }
+
+    #[test]
+    fn resident_sets_use_the_largest_binary_unit() {
+        assert_eq!(kib(812), "812 KiB");
+        assert_eq!(kib(1024), "1.0 MiB");
+        assert_eq!(kib(12_800), "12.5 MiB");
+        assert_eq!(kib(1_258_291), "1.2 GiB");
     }
 
     #[test]
@@ -511,5 +600,14 @@ mod tests {
                 .replace("\x1b[0m", ""),
             plain
         );
+    }
+
+    #[test]
+    fn a_line_diff_keeps_the_common_lines() {
+        assert_eq!(
+            line_diff("a\nb\nc\n", "a\nB\nc\nd\n"),
+            "  a\n- b\n+ B\n  c\n+ d\n"
+        );
+        assert_eq!(line_diff("", "x\n"), "+ x\n");
     }
 }

@@ -83,6 +83,19 @@ pub enum Command {
     Runs(RunsArgs),
     /// Make the daemon re-read its configuration.
     Reload(ClientArgs),
+    /// Create or replace managed jobs from a file of [jobs.*] tables.
+    ///
+    /// Each job is sent to the daemon (PUT /api/v1/jobs/ID), which checks
+    /// it as `cronduct check` does and writes it to <managed_dir>/ID.toml,
+    /// in file order; the first refused job stops the command (the ones
+    /// before it are applied). Needs an admin key and [daemon] managed_dir.
+    /// A job defined in a hand-edited file is refused. With --dry-run
+    /// nothing is written: each job's change is checked and shown as a
+    /// diff of its managed file.
+    Apply(ApplyArgs),
+    /// Remove a managed job (its file in managed_dir); a run in progress
+    /// finishes.
+    Delete(JobArgs),
     /// Convert crontab files into an equivalent jobs.toml.
     ///
     /// Every line keeps cron's schedule, user, shell, PATH and other
@@ -165,6 +178,17 @@ pub struct NextArgs {
     /// Friday, Europe/Berlin"), then the instants.
     #[arg(long)]
     pub explain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A TOML file of [jobs.ID] tables.
+    pub file: PathBuf,
+    /// Check each job and show what would change, writing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +304,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => client::cancel(&args),
         Command::Runs(args) => client::runs(&args),
         Command::Reload(args) => client::reload(&args),
+        Command::Apply(args) => client::apply(&args),
+        Command::Delete(args) => client::delete(&args),
         Command::Import(args) => import::run(&args),
     }
 }

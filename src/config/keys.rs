@@ -25,7 +25,7 @@ use std::time::Duration;
 use crate::zone::Zone;
 use toml::de::DeValue;
 
-use super::model::{Concurrency, Notify};
+use super::model::{Concurrency, EnvFile, EnvValue, Notify, RunOn};
 use super::raw::{Kind, Reader, Sp, kind};
 use crate::schedule::Schedule;
 
@@ -38,6 +38,8 @@ pub enum Table {
     /// A `[[daemon.keys]]` entry: one API key and its role.
     ApiKey,
     Smtp,
+    /// `[cluster]`: the database and this node's name.
+    Cluster,
     /// `[defaults]`: every job setting, no action.
     Defaults,
     /// `[jobs.ID]`.
@@ -85,6 +87,7 @@ pub fn keys() -> impl Iterator<Item = &'static Key> {
         RawDaemon::KEYS,
         RawApiKey::KEYS,
         RawSmtp::KEYS,
+        RawCluster::KEYS,
         RawAction::KEYS,
         RawSettings::KEYS,
         RawHttp::KEYS,
@@ -137,7 +140,9 @@ const TOP: &[Key] = &[
 ];
 
 /// Everything that may be written at the top level, for "did you mean".
-pub(crate) const TOP_KEYS: &[&str] = &["include", "crontabs", "daemon", "smtp", "defaults", "jobs"];
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "include", "crontabs", "daemon", "smtp", "cluster", "defaults", "jobs",
+];
 
 /// Declares the keys of one table. For each struct: the raw struct with
 /// one `Option` field per key, its `KEYS` rows and `NAMES`, and `read`,
@@ -227,6 +232,12 @@ keys! {
         shutdown_grace: Duration, Default("30s"),
             example r#"shutdown_grace = "30s""#,
             "how long running jobs get to finish on SIGTERM";
+        managed_dir: Text, Default("none"),
+            example r#"managed_dir = "jobs.d/managed""#,
+            "a folder of job files the admin API writes (PUT /api/v1/jobs/ID), included automatically";
+        managed_users: TextList, Default("none"),
+            example r#"managed_users = ["app"]"#,
+            "the accounts a job written over the API may run as, when the daemon runs as root";
         keys: ApiKeys, Default("none"),
             example r#"[[daemon.keys]] with name = "ci", file = "/etc/cronduct/ci.key", role = "operate""#,
             "further API keys, each with a name and a role, written as [[daemon.keys]] tables";
@@ -265,6 +276,25 @@ keys! {
         password_file: Text, Default("none"),
             example r#"password_file = "/etc/cronduct/smtp.pass""#,
             "a file holding the SMTP password, read at each send";
+    }
+
+    /// `[cluster]`: several daemons on one PostgreSQL database.
+    struct RawCluster in Cluster, prefix "" {
+        database: Text, Default("database_file, else env CRONDUCT_DATABASE_URL"),
+            example r#"database = "postgres://cronduct@db.internal/cronduct?sslmode=verify-full""#,
+            "the PostgreSQL URL the nodes share";
+        database_file: Text, Default("none"),
+            example r#"database_file = "/etc/cronduct/database.url""#,
+            "a file holding the database URL (a secret), read at start";
+        node: Text, Default("the host name"),
+            example r#"node = "web1""#,
+            "this node's name, unique in the cluster";
+        heartbeat: Duration, Default("5s"),
+            example r#"heartbeat = "5s""#,
+            "how often the node tells the database it is alive";
+        node_timeout: Duration, Default("30s"),
+            example r#"node_timeout = "30s""#,
+            "a node silent this long is gone and its runs are lost";
     }
 
     /// A job's action: exactly one of the two, never in `[defaults]`.
@@ -478,10 +508,16 @@ settings! {
             Default("the job user's home directory"),
             example r#"working_dir = "/srv/app""#,
             "the folder the command starts in";
-        env: TextMap => BTreeMap<String, String>, check env merge extend,
+        env: EnvMap => BTreeMap<String, EnvValue>, check env merge extend,
             Default("none"),
-            example r#"env = { PGHOST = "db1" }"#,
-            "extra environment variables, merged over those of [defaults]";
+            example r#"env = { PGHOST = "db1", PGPASSWORD = { credential = "pgpass" } }"#,
+            "extra environment variables, merged over those of [defaults]; a value may be read from a file or a credential";
+        env_file: TextList => Vec<EnvFile>, check env_file, Default("none"),
+            example r#"env_file = ["/etc/cronduct/app.env", "-/etc/cronduct/local.env"]"#,
+            "files of NAME=value lines read at each start (systemd EnvironmentFile syntax; - prefix: optional)";
+        inherit_env: TextList => Vec<String>, check inherit_env, Default("none"),
+            example r#"inherit_env = ["http_proxy", "AWS_REGION"]"#,
+            "variables copied from the daemon's environment when set there";
         shell: Text => String, check shell, Default("/bin/sh"),
             example r#"shell = "/bin/bash""#,
             "the shell that runs string commands with -c";
@@ -507,5 +543,8 @@ settings! {
         stdin: Text => Option<String>, check stdin, Default("none"),
             example r#"stdin = "yes\n""#,
             "text fed to the command's standard input";
+        run_on: Text => RunOn, check run_on, Default("one"),
+            example r#"run_on = "all""#,
+            "with [cluster]: one node runs each instant, or all of them do";
     }
 }

@@ -142,7 +142,25 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// [`load`], judged against `machine` rather than the one this process
 /// runs on: its accounts, host name, time zone and whether it is root.
 pub fn load_on(path: &Path, machine: &Machine) -> Result<Config, ConfigErrors> {
-    let mut loader = Loader::default();
+    load_replacing(path, machine, None)
+}
+
+/// [`load`] as it would be with the include `file` holding `text` instead
+/// of what it holds now (`None`: without `file`), whether `file` exists
+/// or not: how the admin API checks a managed job file before writing it.
+pub fn load_with(path: &Path, file: &Path, text: Option<String>) -> Result<Config, ConfigErrors> {
+    load_replacing(path, &Machine::this(), Some((file.to_path_buf(), text)))
+}
+
+fn load_replacing(
+    path: &Path,
+    machine: &Machine,
+    replace: Option<(PathBuf, Option<String>)>,
+) -> Result<Config, ConfigErrors> {
+    let mut loader = Loader {
+        replace,
+        ..Loader::default()
+    };
     let result = loader.load(path, machine);
     if loader.diags.is_empty() {
         if let Some(config) = result {
@@ -238,6 +256,8 @@ struct Loader {
     /// Absolute folder of each file: where its relative paths point.
     dirs: Vec<PathBuf>,
     diags: Vec<Diagnostic>,
+    /// An include read from memory instead of its file (see [`load_with`]).
+    replace: Option<(PathBuf, Option<String>)>,
 }
 
 impl Loader {
@@ -301,7 +321,17 @@ impl Loader {
     fn load(&mut self, path: &Path, machine: &Machine) -> Option<Config> {
         let (absolute, main_id) = self.read_main(path)?;
         let main = raw::read_file(main_id, &self.sources[0].text, None, &mut self.diags)?;
-        let (includes, include_dirs) = self.includes(path, &main.include);
+        let mut globs = main.include.clone();
+        // `managed_dir` is included without being listed, so the API's
+        // files cannot be left out by an edit of `include`.
+        if let Some(dir) = main.daemon.as_ref().and_then(|d| d.managed_dir.as_ref()) {
+            let written = dir.get_ref().trim_end_matches('/');
+            globs.push(Sp::new(
+                dir.span(),
+                format!("{}/*.toml", glob::Pattern::escape(written)),
+            ));
+        }
+        let (includes, include_dirs) = self.includes(path, &globs);
         let (crontabs, crontab_dirs, crontab_paths) = self.crontabs(path, &main.crontabs);
         let validated = validate::validate(
             &main,
@@ -333,6 +363,7 @@ impl Loader {
             crontab_dirs,
             daemon: validated.daemon?,
             smtp: validated.smtp,
+            cluster: validated.cluster,
             jobs: validated.jobs,
         })
     }
@@ -351,8 +382,13 @@ impl Loader {
         let mut files = Vec::new();
         let mut dirs: Vec<PathBuf> = Vec::new();
         let mut seen = vec![canonical(&self.paths[0])];
+        let replace = self.replace.take();
+        let replaced = replace.as_ref().map(|(file, _)| canonical(file));
         for pattern in globs {
             for (found, display) in self.glob(main, "include", pattern, &mut dirs, &mut seen) {
+                if replaced.as_ref() == Some(&canonical(&found)) {
+                    continue;
+                }
                 let Some(id) = self.read_matched(pattern, "include", found, display) else {
                     continue;
                 };
@@ -364,6 +400,18 @@ impl Loader {
                 ) {
                     files.push(raw);
                 }
+            }
+        }
+        if let Some((file, Some(text))) = replace {
+            let absolute = std::path::absolute(&file).unwrap_or(file);
+            let id = self.add(absolute.display().to_string(), absolute, text);
+            if let Some(raw) = raw::read_file(
+                id,
+                &self.sources[id.0].text,
+                Some(&main_display),
+                &mut self.diags,
+            ) {
+                files.push(raw);
             }
         }
         (files, dirs)

@@ -28,6 +28,8 @@ pub struct Config {
     pub crontab_dirs: Vec<PathBuf>,
     pub daemon: DaemonSettings,
     pub smtp: Option<SmtpSettings>,
+    /// `[cluster]`: set when this daemon is one node of several.
+    pub cluster: Option<ClusterSettings>,
     /// Jobs by id, in id order.
     pub jobs: BTreeMap<String, Job>,
 }
@@ -56,6 +58,13 @@ pub struct DaemonSettings {
     /// `[[daemon.keys]]`, in the order written; names are unique and never
     /// `default`, the name of the `admin_key_file` key.
     pub keys: Vec<ApiKeySpec>,
+    /// `managed_dir`, absolute: where `PUT /api/v1/jobs/{id}` writes
+    /// `<id>.toml`; its `*.toml` files are included. `None`: job management
+    /// over the API is off.
+    pub managed_dir: Option<PathBuf>,
+    /// `managed_users`: the accounts a managed job may name in `user` when
+    /// the daemon runs as root.
+    pub managed_users: Vec<String>,
 }
 
 /// What a key may do over the admin API (cronduct.toml(5) API KEYS). Each
@@ -119,6 +128,70 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     /// Read at send time, so a rotated password needs no reload.
     pub password_file: Option<PathBuf>,
+}
+
+/// `[cluster]` (cronduct.toml(5), CLUSTER).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    /// Where the database URL comes from; the URL itself is read when
+    /// the daemon starts, never kept in a printable form.
+    pub database: DatabaseSource,
+    /// This node's name, unique in the cluster.
+    pub node: String,
+    pub heartbeat: Duration,
+    pub node_timeout: Duration,
+}
+
+/// Where the cluster's database URL is written. The URL may hold a
+/// password, so it is wrapped in [`Secret`] and never shown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseSource {
+    /// `database = "postgres://…"`.
+    Url(Secret),
+    /// `database_file`: a file holding the URL, read at start.
+    File(PathBuf),
+    /// Neither: the `CRONDUCT_DATABASE_URL` variable of the daemon.
+    Env,
+}
+
+/// Text that must never appear in logs, answers or `check` output: its
+/// `Debug` shows only that something is there.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: String) -> Secret {
+        Secret(text)
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Where a job runs in a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOn {
+    /// Each scheduled instant runs on exactly one node.
+    One,
+    /// Every node runs every instant (node-local work).
+    All,
+}
+
+impl RunOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOn::One => "one",
+            RunOn::All => "all",
+        }
+    }
 }
 
 /// What to do when two runs of one job would overlap.
@@ -215,6 +288,38 @@ pub enum WebhookFormat {
     Ntfy,
 }
 
+/// A value of a job's `env`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Text(String),
+    /// `{ file = "/path" }`: the file's contents, one trailing newline
+    /// removed, read at each start. A secret: never logged or shown.
+    File(PathBuf),
+    /// `{ credential = "name" }`: `$CREDENTIALS_DIRECTORY/name`, as
+    /// systemd's `LoadCredential=` provides it; read like `File`.
+    Credential(String),
+}
+
+impl From<&str> for EnvValue {
+    fn from(text: &str) -> Self {
+        EnvValue::Text(text.to_string())
+    }
+}
+
+impl From<String> for EnvValue {
+    fn from(text: String) -> Self {
+        EnvValue::Text(text)
+    }
+}
+
+/// One entry of `env_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvFile {
+    pub path: PathBuf,
+    /// Written with a leading `-`: a missing file is no error.
+    pub optional: bool,
+}
+
 /// A webhook header's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderValue {
@@ -277,7 +382,12 @@ pub struct Job {
     pub group: Option<String>,
     pub working_dir: Option<PathBuf>,
     /// `[defaults].env` merged with the job's `env` (the job wins).
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, EnvValue>,
+    /// Files of `NAME=value` lines read at each start, under `env`.
+    pub env_file: Vec<EnvFile>,
+    /// Names copied from the daemon's environment at each start, under
+    /// `env` (which wins).
+    pub inherit_env: Vec<String>,
     pub shell: String,
     pub output_limit: usize,
     pub notify: Option<Notify>,
@@ -292,6 +402,9 @@ pub struct Job {
     /// Text written to a command's standard input, which is `/dev/null`
     /// without it.
     pub stdin: Option<String>,
+    /// With `[cluster]`: whether one node or every node runs each
+    /// instant. Without one, every instant runs here whatever it says.
+    pub run_on: RunOn,
     /// The file the job was defined in.
     pub source: PathBuf,
     /// The line of a job read from a crontab (the `crontabs` key), which
@@ -330,6 +443,8 @@ impl Job {
             group: None,
             working_dir: None,
             env: BTreeMap::new(),
+            env_file: Vec::new(),
+            inherit_env: Vec::new(),
             shell: "/bin/sh".to_string(),
             output_limit: 64 << 10,
             notify: None,
@@ -338,6 +453,7 @@ impl Job {
             expect_success_within: None,
             success_exit_codes: vec![0],
             stdin: None,
+            run_on: RunOn::One,
             source: source.into(),
             crontab_line: None,
         }

@@ -14,7 +14,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, FileId, suggest};
 pub(crate) use super::keys::{
-    RawAction, RawApiKey, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, RawWebhook, TOP_KEYS,
+    RawAction, RawApiKey, RawCluster, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, RawWebhook, TOP_KEYS,
 };
 use super::keys::{Table, example, job_key_names};
 
@@ -65,6 +65,9 @@ pub(crate) mod kind {
         TextMap: Vec<(Sp<String>, Sp<String>)>, "a table", |r, key, v| r.string_map(key, v);
         /// Webhook headers: each value a string or `{ file = "/path" }`.
         HeaderMap: Vec<(Sp<String>, Sp<RawHeaderValue>)>, "a table", |r, key, v| r.header_map(key, v);
+        /// `env`: each value a string, `{ file = "/path" }` or
+        /// `{ credential = "name" }`.
+        EnvMap: Vec<(Sp<String>, Sp<RawEnvValue>)>, "a table", |r, key, v| r.env_map(key, v);
         Command: Sp<RawCommand>, "a string or an array of strings", |r, _key, v| r.command(v);
         Http: Sp<RawHttp>, "a table", |r, key, v| r
             .table(key, v)
@@ -84,6 +87,7 @@ pub(crate) enum Scope {
     Top,
     Daemon,
     Smtp,
+    Cluster,
     Defaults,
     Job(String),
 }
@@ -95,6 +99,7 @@ impl Scope {
             Scope::Top => "the top level".to_string(),
             Scope::Daemon => "[daemon]".to_string(),
             Scope::Smtp => "[smtp]".to_string(),
+            Scope::Cluster => "[cluster]".to_string(),
             Scope::Defaults => "[defaults]".to_string(),
             Scope::Job(id) => format!("job `{id}`"),
         }
@@ -106,6 +111,7 @@ impl Scope {
             Scope::Top => Table::Top,
             Scope::Daemon => Table::Daemon,
             Scope::Smtp => Table::Smtp,
+            Scope::Cluster => Table::Cluster,
             Scope::Defaults => Table::Defaults,
             Scope::Job(_) => Table::Job,
         }
@@ -147,6 +153,19 @@ pub(crate) enum RawWebhookForm {
 pub(crate) enum RawHeaderValue {
     Text(String),
     File(Sp<String>),
+}
+
+/// The help for a number or flag where text is wanted.
+fn quote_it(name: &str, value: &str) -> String {
+    format!("values here are text; quote it: {name} = \"{value}\"")
+}
+
+/// An `env` value: text, or where to read it at each start.
+#[derive(Debug)]
+pub(crate) enum RawEnvValue {
+    Text(String),
+    File(Sp<String>),
+    Credential(Sp<String>),
 }
 
 /// A job table, or `[defaults]` (which has no action).
@@ -198,6 +217,7 @@ pub(crate) struct RawFile {
     /// and value in it.
     pub daemon_span: Option<Range<usize>>,
     pub smtp: Option<RawSmtp>,
+    pub cluster: Option<RawCluster>,
     pub defaults: Option<RawJob>,
     /// Jobs with their id (the table key) and its span.
     pub jobs: Vec<(Sp<String>, RawJob)>,
@@ -253,7 +273,7 @@ pub(crate) fn read_file(
     };
     for (key, value) in doc.get_ref() {
         let name: &str = key.get_ref();
-        if let (Some(main), "include" | "crontabs" | "daemon" | "smtp" | "defaults") =
+        if let (Some(main), "include" | "crontabs" | "daemon" | "smtp" | "cluster" | "defaults") =
             (included_from, name)
         {
             r.diags.push(
@@ -293,6 +313,19 @@ pub(crate) fn read_file(
                 raw.smtp = r.table("smtp", value).map(|t| {
                     let r = &mut r.with_scope(Scope::Smtp);
                     read_table(r, t, "", RawSmtp::default(), RawSmtp::read, RawSmtp::NAMES)
+                });
+            }
+            "cluster" => {
+                raw.cluster = r.table("cluster", value).map(|t| {
+                    let r = &mut r.with_scope(Scope::Cluster);
+                    read_table(
+                        r,
+                        t,
+                        "",
+                        RawCluster::default(),
+                        RawCluster::read,
+                        RawCluster::NAMES,
+                    )
                 });
             }
             "defaults" => {
@@ -765,6 +798,99 @@ impl Reader<'_> {
         }
     }
 
+    /// `env`: each value a string, `{ file = "/path" }` or
+    /// `{ credential = "name" }`. A bad value is reported and the rest
+    /// kept.
+    fn env_map(
+        &mut self,
+        key: &str,
+        v: &Sp<DeValue<'_>>,
+    ) -> Option<Vec<(Sp<String>, Sp<RawEnvValue>)>> {
+        let table = self.table(key, v)?;
+        let mut out = Vec::with_capacity(table.len());
+        for (name, value) in table {
+            let var = format!("{key}.{}", name.get_ref());
+            let read = match value.get_ref() {
+                DeValue::String(s) => Some(RawEnvValue::Text(s.to_string())),
+                DeValue::Table(t) => self.env_source(&var, value.span(), t),
+                other => {
+                    let d = Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!(
+                            "{}: expected a string, a file or a credential, found {}",
+                            self.scope.key(&var),
+                            found(other)
+                        ),
+                    )
+                    .help(match other {
+                        DeValue::Integer(i) => quote_it(name.get_ref(), &i.to_string()),
+                        DeValue::Float(f) => quote_it(name.get_ref(), f.as_str()),
+                        DeValue::Boolean(b) => quote_it(name.get_ref(), &b.to_string()),
+                        _ => format!(
+                            "{n} = \"value\", {n} = {{ file = \"/etc/cronduct/token\" }} or \
+                             {n} = {{ credential = \"token\" }}",
+                            n = name.get_ref(),
+                        ),
+                    });
+                    self.diags.push(d);
+                    None
+                }
+            };
+            if let Some(read) = read {
+                let name = Sp::new(name.span(), name.get_ref().to_string());
+                out.push((name, Sp::new(value.span(), read)));
+            }
+        }
+        Some(out)
+    }
+
+    /// `{ file = "/path" }` or `{ credential = "name" }`: exactly one.
+    fn env_source(
+        &mut self,
+        var: &str,
+        span: Range<usize>,
+        table: &DeTable<'_>,
+    ) -> Option<RawEnvValue> {
+        const KEYS: &[&str] = &["file", "credential"];
+        let mut found = Vec::new();
+        let mut bad = false;
+        for (k, v) in table {
+            match k.get_ref().as_ref() {
+                "file" => match self.string(&format!("{var}.file"), v) {
+                    Some(path) => found.push(RawEnvValue::File(path)),
+                    None => bad = true,
+                },
+                "credential" => match self.string(&format!("{var}.credential"), v) {
+                    Some(name) => found.push(RawEnvValue::Credential(name)),
+                    None => bad = true,
+                },
+                _ => {
+                    self.unknown(k, &format!("{var}."), KEYS);
+                    bad = true;
+                }
+            }
+        }
+        if bad {
+            return None;
+        }
+        if found.len() != 1 {
+            self.diags.push(
+                Diagnostic::at(
+                    self.file,
+                    span,
+                    format!(
+                        "{}: write one of `file` and `credential`",
+                        self.scope.key(var)
+                    ),
+                )
+                .help("a value read at each start is { file = \"/etc/cronduct/token\" } or { credential = \"token\" }"),
+            );
+            return None;
+        }
+        found.pop()
+    }
+
     /// A table whose values are all strings (`env`, `headers`).
     fn string_map(
         &mut self,
@@ -787,15 +913,14 @@ impl Reader<'_> {
                             found(other)
                         ),
                     )
-                    .help(format!(
-                        "values here are text; quote it: {} = \"{}\"",
+                    .help(quote_it(
                         name.get_ref(),
-                        match other {
+                        &match other {
                             DeValue::Integer(i) => i.to_string(),
                             DeValue::Float(f) => f.as_str().to_string(),
                             DeValue::Boolean(b) => b.to_string(),
                             _ => "…".to_string(),
-                        }
+                        },
                     ));
                     self.diags.push(d);
                 }

@@ -123,6 +123,8 @@ retry_backoff = 2
 concurrency = "allow"
 shell = "/bin/bash"
 output_limit = "1MiB"
+stdin = "from defaults\n"
+inherit_env = ["http_proxy"]
 notify = { email = ["ops@example.com"] }
 
 [jobs.inherits]
@@ -136,6 +138,7 @@ timezone = "UTC"
 timeout = 0
 retries = 0
 concurrency = "replace"
+stdin = ""
 notify = {}
 "#,
     );
@@ -148,6 +151,9 @@ notify = {}
     assert_eq!(a.concurrency, Concurrency::Allow);
     assert_eq!(a.shell, "/bin/bash");
     assert_eq!(a.output_limit, 1 << 20);
+    assert_eq!(a.stdin.as_deref(), Some("from defaults\n"));
+    assert_eq!(a.inherit_env, ["http_proxy"]);
+    assert_eq!(c.jobs["overrides"].stdin.as_deref(), Some(""));
     let notify = a.notify.as_ref().expect("notify from defaults");
     assert_eq!(notify.email, vec!["ops@example.com".to_string()]);
     assert_eq!(
@@ -195,14 +201,15 @@ schedule = "@daily"
 command = "env"
 "#,
     );
-    let env: Vec<(&str, &str)> = c.jobs["j"]
+    let env: Vec<(&str, EnvValue)> = c.jobs["j"]
         .env
         .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .map(|(k, v)| (k.as_str(), v.clone()))
         .collect();
     assert_eq!(
         env,
         [("A", "from-defaults"), ("B", "from-job"), ("C", "from-job")]
+            .map(|(k, v)| (k, EnvValue::Text(v.into())))
     );
     assert_eq!(c.jobs["plain"].env.len(), 2);
 }
@@ -774,6 +781,25 @@ notify = { webhook = 5 }
     );
 }
 
+#[test]
+fn inherit_env_names_are_variable_names() {
+    let e = errors_of(
+        "[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\ninherit_env = [\"OK\", \"A=B\", \"\"]\n",
+    );
+    assert_eq!(e.errors.len(), 2, "{e}");
+    assert_eq!(
+        job_key_line(&e),
+        [
+            (Some("a"), Some("inherit_env"), Some(4)),
+            (Some("a"), Some("inherit_env"), Some(4)),
+        ]
+    );
+    assert!(
+        e.to_string().contains("invalid variable name \"A=B\""),
+        "{e}"
+    );
+}
+
 /// Every duration key and the backoff factor are bounded, with an error
 /// that names the limit, so no accepted value can overflow the clock.
 #[test]
@@ -812,4 +838,88 @@ fn durations_and_factors_beyond_the_limits_are_refused() {
         c.jobs["a"].timeout,
         Some(Duration::from_secs(3650 * 86_400))
     );
+}
+
+/// `env` values read from files or credentials, and `env_file` with its
+/// optional `-` prefix: relative paths resolve against the file that
+/// says them, and `[defaults]` merges like text values.
+#[test]
+fn env_values_from_files_and_env_files() {
+    let dir = Dir::new(&[(
+        "etc/jobs.toml",
+        r#"
+[defaults]
+env = { FROM_DEFAULTS = { credential = "shared" }, OVERRIDDEN = { file = "x" } }
+env_file = ["/etc/app.env"]
+
+[jobs.a]
+schedule = "@daily"
+command = "true"
+env = { TOKEN = { file = "secrets/token" }, OVERRIDDEN = "text", ABS = { file = "/run/t" } }
+env_file = ["app.env", "-/etc/cronduct/local.env"]
+
+[jobs.b]
+schedule = "@daily"
+command = "true"
+"#,
+    )]);
+    let c = dir.load("etc/jobs.toml").unwrap_or_else(|e| panic!("{e}"));
+    let a = &c.jobs["a"];
+    assert_eq!(
+        a.env,
+        [
+            ("ABS", EnvValue::File("/run/t".into())),
+            ("FROM_DEFAULTS", EnvValue::Credential("shared".into())),
+            ("OVERRIDDEN", EnvValue::Text("text".into())),
+            ("TOKEN", EnvValue::File(dir.path("etc/secrets/token"))),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into()
+    );
+    assert_eq!(
+        a.env_file,
+        [
+            EnvFile {
+                path: dir.path("etc/app.env"),
+                optional: false
+            },
+            EnvFile {
+                path: "/etc/cronduct/local.env".into(),
+                optional: true
+            },
+        ]
+    );
+    // A job without its own list takes the one of [defaults].
+    assert_eq!(
+        c.jobs["b"].env_file,
+        [EnvFile {
+            path: "/etc/app.env".into(),
+            optional: false
+        }]
+    );
+}
+
+#[test]
+fn env_sources_are_checked() {
+    let e = errors_of(
+        r#"[jobs.a]
+schedule = "@daily"
+command = "true"
+env = { A = { credential = "../x" }, B = { file = "" }, C = { file = "x", credential = "y" }, D = { path = "x" }, E = 5, F = {} }
+env_file = [""]
+"#,
+    );
+    let text = e.to_string();
+    for want in [
+        "key `env.A.credential`: not a credential name",
+        "key `env.B.file`: not a usable path",
+        "key `env.C`: write one of `file` and `credential`",
+        "unknown key `env.D.path`",
+        "key `env.E`: expected a string, a file or a credential, found a whole number",
+        "key `env.F`: write one of `file` and `credential`",
+        "key `env_file`: not a usable path",
+    ] {
+        assert!(text.contains(want), "{want:?} missing in:\n{text}");
+    }
+    assert_eq!(e.errors.len(), 7, "{text}");
 }

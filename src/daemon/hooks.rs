@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::scheduler::Hooks;
 use super::watch::ConfigWatcher;
+use crate::api::KeyStore;
 use crate::config::{Config, ConfigErrors, Job};
 use crate::notify::{Event, Notice, Notifier};
 use crate::record::FinishRecord;
@@ -19,6 +20,8 @@ use crate::state::{SaveHealth, State};
 /// The production [`Hooks`].
 pub struct DaemonHooks {
     pub config_path: PathBuf,
+    /// The API's keys, re-read with every config that loads.
+    pub keys: Arc<KeyStore>,
     pub notifier: Notifier,
     pub watcher: Option<ConfigWatcher>,
     /// Pinged from the scheduler loop, so a stalled loop stops the pings
@@ -157,7 +160,15 @@ impl StateWriter {
 impl Hooks for DaemonHooks {
     fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>> {
         let path = self.config_path.clone();
-        tokio::task::spawn_blocking(move || crate::config::load(&path))
+        let keys = Arc::clone(&self.keys);
+        // The keys are read with the config, off the loop, and swapped in
+        // before the reload is answered: a client told "reloaded" can use
+        // its new key at once. An invalid config changes no key.
+        tokio::task::spawn_blocking(move || {
+            let config = crate::config::load(&path)?;
+            keys.reload(&config.daemon);
+            Ok(config)
+        })
     }
 
     fn config_applied(&mut self, config: &Config) {

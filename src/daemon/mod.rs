@@ -40,6 +40,7 @@ pub const EXIT_INVALID_CONFIG: u8 = 78;
 /// err in the journal (where `journalctl -p err -u cronduct` finds it),
 /// else on stderr.
 pub fn main(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let hangup_held = hold_hangups();
     memory::tune_malloc();
     let journald = init_tracing();
     let fatal = |message: String| {
@@ -53,7 +54,7 @@ pub fn main(config_path: &Path) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-        .and_then(|runtime| runtime.block_on(serve(config_path.to_path_buf())));
+        .and_then(|runtime| runtime.block_on(serve(config_path.to_path_buf(), hangup_held)));
     match result {
         Ok(Served::Stopped) => Ok(ExitCode::SUCCESS),
         Ok(Served::InvalidConfig(errors)) => {
@@ -114,7 +115,40 @@ fn init_tracing() -> bool {
     false
 }
 
-async fn serve(config_path: PathBuf) -> anyhow::Result<Served> {
+/// Blocks SIGHUP on this (the only) thread, the first thing `cronduct
+/// run` does: its default action kills the process, and `systemctl
+/// reload` or logrotate's postrotate may send one while the config and
+/// the run log (which can be large) are still being read. A blocked
+/// SIGHUP stays pending until [`catch_hangups`] has a handler for it, so
+/// it is acted on (one reload once the daemon is ready), never fatal.
+/// Returns whether the mask was changed (it is left alone on failure:
+/// then only the short window before the handler exists is exposed).
+fn hold_hangups() -> bool {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    let mut hup = SigSet::empty();
+    hup.add(Signal::SIGHUP);
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&hup), None).is_ok()
+}
+
+/// Installs the SIGHUP handler, then lets through a SIGHUP that
+/// [`hold_hangups`] kept pending: the stream then holds it, and the
+/// daemon reloads once it is ready. Must run before any other thread is
+/// started, so no thread is left with SIGHUP blocked (children never
+/// inherit the mask: the spawn resets it).
+fn catch_hangups(held: bool) -> anyhow::Result<tokio::signal::unix::Signal> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    let hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    if held {
+        let mut hup = SigSet::empty();
+        hup.add(Signal::SIGHUP);
+        pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&hup), None)
+            .context("cannot unblock SIGHUP")?;
+    }
+    Ok(hangup)
+}
+
+async fn serve(config_path: PathBuf, hangup_held: bool) -> anyhow::Result<Served> {
+    let hangup = catch_hangups(hangup_held)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let config = match load_config(config_path.clone()).await {
         Ok(config) => config,
@@ -125,7 +159,7 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<Served> {
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "localhost".to_string()),
     );
-    let daemon = Daemon::start(config, clock, host).await?;
+    let daemon = Daemon::start(config, clock, host, hangup).await?;
     memory::release_startup_pages();
     daemon.wait().await?;
     Ok(Served::Stopped)
@@ -153,12 +187,18 @@ impl Daemon {
     /// the config watcher, signal handlers, the admin API and the
     /// scheduler. Fails, changing nothing, when the log cannot be opened
     /// or the API address cannot be bound.
+    ///
+    /// `hangup` is the SIGHUP stream, made by the caller before anything
+    /// slow: a SIGHUP that arrived while the daemon was starting is in it
+    /// already, and becomes one reload as soon as the scheduler runs.
     pub async fn start(
         config: Config,
         clock: Arc<dyn Clock>,
         host: Arc<str>,
+        mut hangup: tokio::signal::unix::Signal,
     ) -> anyhow::Result<Daemon> {
         let settings = config.daemon.clone();
+        let config_path = config.path.clone();
         let opened = crate::log::open(&settings, Arc::clone(&clock), host.to_string())
             .await
             .with_context(|| format!("cannot open the run log {}", settings.log_file.display()))?;
@@ -207,7 +247,6 @@ impl Daemon {
             mpsc::channel(1).1
         });
         let (reload_tx, reload_rx) = mpsc::channel(1);
-        let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading the configuration");
@@ -222,8 +261,14 @@ impl Daemon {
         let (handle, control_rx) = control::Handle::channel();
         let state_health = crate::state::SaveHealth::default();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        // At start an unreadable key file is fatal: nobody is relying on
+        // the API yet, and a typo must not go unnoticed.
+        let keys = Arc::new(crate::api::KeyStore::new(
+            crate::api::KeyRing::load(&settings).context("cannot set up the API keys")?,
+        ));
         let hooks = hooks::DaemonHooks {
             config_path: config.path.clone(),
+            keys: Arc::clone(&keys),
             notifier: notifier.clone(),
             watcher,
             heartbeat,
@@ -238,7 +283,7 @@ impl Daemon {
                 clock: Arc::clone(&clock),
                 log: opened.sink.clone(),
                 launcher: Arc::new(crate::action::Actions { http }),
-                host,
+                host: Arc::clone(&host),
                 events: events_tx,
                 results_dir,
             },
@@ -294,9 +339,9 @@ impl Daemon {
             listener,
             handle.clone(),
             (sink, history),
-            (notifications, state_health),
+            (notifications, keys, host, state_health),
             shutdown_rx,
-            &settings,
+            (&settings, &config_path),
             Arc::clone(&clock),
         )?;
         systemd::notify("READY=1");
@@ -357,18 +402,27 @@ fn api_task(
     listener: tokio::net::TcpListener,
     handle: control::Handle,
     (log, history): (crate::log::LogSink, crate::log::HistoryHandle),
-    (notifications, state_health): (crate::notify::NotifyCounters, crate::state::SaveHealth),
+    (notifications, keys, host, state_health): (
+        crate::notify::NotifyCounters,
+        Arc<crate::api::KeyStore>,
+        Arc<str>,
+        crate::state::SaveHealth,
+    ),
     mut shutdown: tokio_watch::Receiver<bool>,
-    settings: &crate::config::DaemonSettings,
+    (settings, config_path): (&crate::config::DaemonSettings, &Path),
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
-    let keys = crate::api::KeyRing::load(settings).context("cannot set up the API keys")?;
     let ctx = crate::api::ApiContext {
         handle,
         history,
         log,
         notifications,
         keys,
+        managed: settings.managed_dir.clone().map(|dir| crate::api::Managed {
+            config_path: config_path.to_path_buf(),
+            dir,
+        }),
+        host,
         listen: settings.listen,
         started_at: clock.now(),
         clock,

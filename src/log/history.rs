@@ -14,7 +14,9 @@
 //!   the last 90 days, whatever the run rate;
 //! - the `/metrics` counters ([`MetricsSnapshot`]), about 200 bytes per job
 //!   id the log has mentioned since start-up; they are never evicted, so
-//!   that they never go down.
+//!   that they never go down;
+//! - the newest [`AUDIT_KEEP`] `admin` records (the audit trail of
+//!   `/api/v1/audit`), about 200 bytes each; older ones stay in the files.
 //!
 //! A record read back from disk is checked against its entry (job,
 //! attempt, run id); if the file was changed behind the daemon's back the
@@ -39,12 +41,16 @@ use super::rotate::segment_path;
 use super::stats::{
     DayAgg, DurationSum, JobCounters, MetricsSnapshot, PeriodSum, StatsError, count_runs, job_stats,
 };
-use crate::record::{FinishRecord, LogEvent, Status};
+use crate::record::{AdminRecord, FinishRecord, LogEvent, Status};
 use crate::wire::{DayStats, JobAnalysis, JobStats, Period, Stats, StatusCounts, WindowStats};
 
 /// The longest period `stats` answers for, and how many days of
 /// aggregates the index keeps.
 pub const MAX_STATS_DAYS: u32 = 90;
+
+/// How many `admin` records the index keeps for `/api/v1/audit`: weeks of
+/// an operator's work in about 2 MiB. Older ones stay in the log files.
+pub const AUDIT_KEEP: usize = 10_000;
 
 /// How much the index keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +147,8 @@ pub(crate) struct History {
     counters: HashMap<Arc<str>, JobCounters>,
     /// The newest day seen, for dropping aggregates older than 90 days.
     newest_day: i32,
+    /// The newest `admin` records, oldest first, at most [`AUDIT_KEEP`].
+    audit: VecDeque<AdminRecord>,
 }
 
 fn run_hash(run_id: &str) -> u64 {
@@ -169,7 +177,28 @@ impl History {
             jobs: HashMap::new(),
             counters: HashMap::new(),
             newest_day: i32::MIN,
+            audit: VecDeque::new(),
         }
+    }
+
+    /// Adds an `admin` record that has been written.
+    pub(crate) fn audited(&mut self, rec: AdminRecord) {
+        if self.audit.len() == AUDIT_KEEP {
+            self.audit.pop_front();
+        }
+        self.audit.push_back(rec);
+    }
+
+    /// `admin` records at or after `since`, newest first (in log order),
+    /// at most `limit`.
+    pub fn audit(&self, since: Option<DateTime<Utc>>, limit: usize) -> Vec<AdminRecord> {
+        self.audit
+            .iter()
+            .rev()
+            .filter(|r| since.is_none_or(|t| r.ts >= t))
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     fn end_seq(&self) -> u64 {
@@ -215,6 +244,8 @@ impl History {
         if day >= oldest_kept {
             let agg = index.days.entry(day).or_default();
             agg.attempts = agg.attempts.saturating_add(1);
+            agg.usage
+                .record(rec.cpu_user_ms, rec.cpu_system_ms, rec.max_rss_kib);
             if !will_retry {
                 agg.add_run(status, duration, rec.result.as_ref());
             }
@@ -475,6 +506,26 @@ impl History {
     /// Statistics for the `days` UTC dates ending with `now`'s (see
     /// [`super::stats`] for the counting rules).
     pub fn stats(&self, days: u32, now: DateTime<Utc>) -> Result<Stats, StatsError> {
+        self.stats_of(self.jobs.iter(), days, now)
+    }
+
+    /// [`History::stats`] of one job only: its per-day buckets are the
+    /// status page's outcome chart. A job without runs has all-zero days.
+    pub fn job_stats_by_day(
+        &self,
+        job: &str,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Stats, StatsError> {
+        self.stats_of(self.jobs.get_key_value(job), days, now)
+    }
+
+    fn stats_of<'a>(
+        &'a self,
+        of: impl IntoIterator<Item = (&'a Arc<str>, &'a JobIndex)>,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Stats, StatsError> {
         if !(1..=MAX_STATS_DAYS).contains(&days) {
             return Err(StatsError::Days {
                 days,
@@ -488,7 +539,7 @@ impl History {
         let mut totals = PeriodSum::default();
         let mut per_day = vec![(StatusCounts::default(), 0u64); days as usize];
         let mut jobs = BTreeMap::new();
-        for (name, j) in &self.jobs {
+        for (name, j) in of {
             let mut sum = PeriodSum::default();
             let mut any = false;
             for (&d, agg) in j.days.range(lo..=hi) {
@@ -653,6 +704,12 @@ impl HistoryHandle {
         self.read().runs(filter)
     }
 
+    /// The audit trail: `admin` records at or after `since`, newest first,
+    /// at most `limit`.
+    pub fn audit(&self, since: Option<DateTime<Utc>>, limit: usize) -> Vec<AdminRecord> {
+        self.read().audit(since, limit)
+    }
+
     /// Every attempt of a run, in attempt order; `None` when the index does
     /// not hold the run.
     pub fn run(&self, run_id: &str) -> Option<Vec<FinishRecord>> {
@@ -691,6 +748,16 @@ impl HistoryHandle {
     /// 1–[`MAX_STATS_DAYS`] (see [`Stats`] for the counting rules).
     pub fn stats(&self, days: u32, now: DateTime<Utc>) -> Result<Stats, StatsError> {
         self.read().stats(days, now)
+    }
+
+    /// One job's statistics by day (see [`History::job_stats_by_day`]).
+    pub fn job_stats_by_day(
+        &self,
+        job: &str,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Stats, StatsError> {
+        self.read().job_stats_by_day(job, days, now)
     }
 
     /// Runs whose final status is a failure (failed, timeout, error, lost)

@@ -150,6 +150,9 @@ fn lost_running(s: StartRecord, now: DateTime<Utc>, host: &str) -> FinishRecord 
         stdout: String::new(),
         stderr: String::new(),
         output_truncated: false,
+        cpu_user_ms: None,
+        cpu_system_ms: None,
+        max_rss_kib: None,
         result: None,
         result_error: None,
         will_retry: false,
@@ -219,6 +222,7 @@ fn scan_file(path: &Path, file: File, seg: u32, history: &mut History, open: &mu
                 history.insert(f, loc);
             }
             Ok(LogEvent::Skip(s)) => history.skipped(&s.job),
+            Ok(LogEvent::Admin(a)) => history.audited(a),
             Ok(LogEvent::Slow(_) | LogEvent::Missed(_)) => {}
             Err(_) => {
                 garbage += 1;

@@ -11,6 +11,9 @@
 //! - every finish record counts as one *attempt*, on its own finish date;
 //! - durations are those of the final attempts, except `lost` ones (their
 //!   "duration" measures how long the daemon was down, not the job);
+//! - resource use (CPU time, the largest resident set) is that of every
+//!   attempt that reports it (commands), retried ones included: each
+//!   attempt is a process that used the machine;
 //! - job results are those of the final attempts too: each numeric
 //!   top-level field is summed and counted per key (integers and floats;
 //!   booleans, strings and nested values are not numbers here).
@@ -27,7 +30,7 @@ use chrono::{DateTime, Utc};
 
 use crate::action::result::{JobResult, numbers};
 use crate::record::Status;
-use crate::wire::{JobStats, PeriodStats, ResultStats, StatusCounts};
+use crate::wire::{CpuStats, JobStats, PeriodStats, ResultStats, StatusCounts};
 
 /// log2 of the buckets per power of two.
 const SUB_BITS: u32 = 5;
@@ -191,6 +194,7 @@ pub(crate) struct DayAgg {
     pub(crate) runs: [u32; 6],
     pub(crate) attempts: u32,
     pub(crate) durations: Durations,
+    pub(crate) usage: UsageSum,
     /// The numeric result fields of the day's runs, by key; empty (and
     /// allocating nothing) for a job that reports no results.
     pub(crate) results: BTreeMap<Box<str>, NumSum>,
@@ -213,6 +217,53 @@ impl DayAgg {
                 }
             }
         }
+    }
+}
+
+/// The resource use of the attempts that reported it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct UsageSum {
+    /// Attempts with figures (commands whose exit status was collected).
+    measured: u64,
+    /// User + system CPU time, in milliseconds.
+    cpu_ms: u64,
+    max_rss_kib: u64,
+}
+
+impl UsageSum {
+    /// Adds one attempt's figures, if it has any.
+    pub(crate) fn record(
+        &mut self,
+        cpu_user_ms: Option<u64>,
+        cpu_system_ms: Option<u64>,
+        max_rss_kib: Option<u64>,
+    ) {
+        if cpu_user_ms.is_none() && cpu_system_ms.is_none() && max_rss_kib.is_none() {
+            return;
+        }
+        self.measured += 1;
+        let cpu = cpu_user_ms
+            .unwrap_or(0)
+            .saturating_add(cpu_system_ms.unwrap_or(0));
+        self.cpu_ms = self.cpu_ms.saturating_add(cpu);
+        self.max_rss_kib = self.max_rss_kib.max(max_rss_kib.unwrap_or(0));
+    }
+
+    fn add(&mut self, other: &UsageSum) {
+        self.measured += other.measured;
+        self.cpu_ms = self.cpu_ms.saturating_add(other.cpu_ms);
+        self.max_rss_kib = self.max_rss_kib.max(other.max_rss_kib);
+    }
+
+    fn cpu(&self) -> Option<CpuStats> {
+        (self.measured > 0).then(|| CpuStats {
+            total: self.cpu_ms,
+            avg: self.cpu_ms / self.measured,
+        })
+    }
+
+    fn max_rss(&self) -> Option<u64> {
+        (self.measured > 0).then_some(self.max_rss_kib)
     }
 }
 
@@ -263,6 +314,7 @@ pub(crate) struct PeriodSum {
     pub(crate) runs: StatusCounts,
     pub(crate) attempts: u64,
     pub(crate) durations: DurationSum,
+    pub(crate) usage: UsageSum,
     pub(crate) results: BTreeMap<String, NumSum>,
 }
 
@@ -272,6 +324,7 @@ impl PeriodSum {
         count_runs(day, &mut self.runs);
         self.attempts += u64::from(day.attempts);
         self.durations.add(&day.durations);
+        self.usage.add(&day.usage);
     }
 
     /// Adds a day's results. Only for one job's sum: the same key means
@@ -293,6 +346,8 @@ impl PeriodSum {
             success_rate: (total > 0).then(|| self.runs.success as f64 / total as f64),
             avg_duration_ms: self.durations.avg(),
             p95_duration_ms: self.durations.p95(),
+            cpu_ms: self.usage.cpu(),
+            max_rss_kib: self.usage.max_rss(),
             results: self
                 .results
                 .into_iter()

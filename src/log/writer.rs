@@ -377,6 +377,7 @@ impl Writer {
                         LogEvent::Finish(rec) => self.history.write().insert(rec, loc),
                         LogEvent::Start(s) => self.history.write().started(&s.job, s.ts),
                         LogEvent::Skip(s) => self.history.write().skipped(&s.job),
+                        LogEvent::Admin(a) => self.history.write().audited(a),
                         LogEvent::Slow(_) | LogEvent::Missed(_) => {}
                     }
                 }

@@ -126,6 +126,27 @@ pub struct JobView {
     pub last_run: Option<LastRun>,
 }
 
+/// `DELETE /api/v1/jobs/{id}`: the job's managed file is gone and the
+/// job with it (a run in progress finishes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRemoved {
+    pub job: String,
+    pub removed: bool,
+}
+
+/// `PUT /api/v1/jobs/{id}?dry_run=true`: what the PUT would do, checked
+/// like the PUT itself, with nothing written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPlan {
+    pub job: String,
+    /// `"create"`, `"replace"` or `"unchanged"`.
+    pub change: String,
+    /// The managed file now; `null` when there is none.
+    pub before: Option<String>,
+    /// The managed file the PUT would write.
+    pub after: String,
+}
+
 /// `GET /api/v1/jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobList {

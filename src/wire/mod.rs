@@ -17,18 +17,22 @@
 //! little arithmetic a shape implies (a total of counts, a period's
 //! bounds). Each type has one public path, `crate::wire::Name`.
 
+mod audit;
 mod jobs;
 mod runs;
 mod stats;
 mod status;
 
 pub use crate::health::Health;
+pub use audit::AuditList;
 pub use jobs::{
-    Cancelled, HealthSignals, JobDetail, JobDetailView, JobList, JobSummary, JobView, LastRun,
-    Pause, PauseRequest, PauseState, PausedAll, ResumedAll, TriggerAccepted,
+    Cancelled, HealthSignals, JobDetail, JobDetailView, JobList, JobPlan, JobRemoved, JobSummary,
+    JobView, LastRun, Pause, PauseRequest, PauseState, PausedAll, ResumedAll, TriggerAccepted,
 };
 pub use runs::{RunAttempts, RunList, RunningAttempt, RunningList};
-pub use stats::{DayStats, JobStats, Period, PeriodStats, ResultStats, Stats, StatusCounts};
+pub use stats::{
+    CpuStats, DayStats, JobStats, Period, PeriodStats, ResultStats, Stats, StatusCounts,
+};
 pub use status::{
     Availability, ChannelStats, Component, Components, FsSpace, HealthReport, HealthStatus,
     JobAnalysis, JobCounts, JobsAnalysis, LastDelivery, LastReload, LoadAverage, LogReport,

@@ -112,12 +112,28 @@ pub struct PeriodStats {
     pub success_rate: Option<f64>,
     pub avg_duration_ms: Option<u64>,
     pub p95_duration_ms: Option<u64>,
+    /// CPU time (user + system) of the attempts that report it — command
+    /// attempts, retries included; `null` when none did.
+    #[serde(default)]
+    pub cpu_ms: Option<CpuStats>,
+    /// The largest resident set of any of those attempts, in KiB; `null`
+    /// when none reported one.
+    #[serde(default)]
+    pub max_rss_kib: Option<u64>,
     /// A job's results over the period (cronduct.toml(5), JOB RESULTS):
     /// for each numeric top-level key its runs reported, the sum, the
     /// average and the number of runs that reported it. Absent when no
     /// run reported a number, and always absent in `totals`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub results: BTreeMap<String, ResultStats>,
+}
+
+/// CPU time over a period, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuStats {
+    pub total: u64,
+    /// Per attempt that reported it, rounded down.
+    pub avg: u64,
 }
 
 /// One numeric result key of a job over a period.

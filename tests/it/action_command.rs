@@ -365,7 +365,7 @@ async fn the_environment_is_clean_and_complete() {
         .expect("chmod");
     let mut j = argv(&["mytool"]);
     let path = format!("{}:/usr/bin:/bin", dir.path().display());
-    j.env.insert("PATH".into(), path.clone());
+    j.env.insert("PATH".into(), path.clone().into());
     let out = run(&j).await;
     assert_eq!(out.stdout, format!("found via {path}\n"), "{out:?}");
 }
@@ -788,4 +788,72 @@ fn orphans_are_reaped_when_cronduct_adopts_them() {
         assert_eq!(run(&sh("exit 7")).await.exit_code, Some(7));
     });
     println!("child process test {NAME} passed");
+}
+
+/// The user and system CPU time of a process from its `/proc/<pid>/stat`,
+/// in milliseconds (fields 14 and 15, in clock ticks).
+fn proc_cpu_ms(stat: &str) -> (u64, u64) {
+    // The command name (field 2) may hold spaces; the rest follows ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).expect("a stat line");
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().expect("a tick count"))
+        .collect();
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).expect("CLK_TCK");
+    (fields[0] * 1000 / ticks, fields[1] * 1000 / ticks)
+}
+
+#[tokio::test]
+async fn cpu_time_is_what_the_kernel_accounted_to_the_process() {
+    // The shell burns CPU, then prints what /proc says it used so far; it
+    // exits right after, so wait4's figure may only be a little larger.
+    let out = run(&sh(
+        "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done; cat /proc/$$/stat",
+    ))
+    .await;
+    assert_eq!(out.status, Status::Success, "{out:?}");
+    let (proc_user, proc_system) = proc_cpu_ms(&out.stdout);
+    let usage = out.usage.expect("a command attempt has resource use");
+    assert!(
+        proc_user >= 200,
+        "the loop burned too little CPU to compare: {proc_user} ms"
+    );
+    // 20 %, and one tick either way for the clock-tick granularity of /proc.
+    let slack = proc_user / 5 + 10;
+    assert!(
+        usage.cpu_user_ms.abs_diff(proc_user) <= slack,
+        "cpu_user_ms {} vs /proc {proc_user} ms",
+        usage.cpu_user_ms
+    );
+    assert!(
+        usage.cpu_system_ms + 10 >= proc_system,
+        "cpu_system_ms {} vs /proc {proc_system} ms",
+        usage.cpu_system_ms
+    );
+}
+
+#[tokio::test]
+async fn max_rss_counts_the_largest_process_the_attempt_waited_for() {
+    // dd reads 200 MiB of zeros into one buffer, touching every page; it
+    // runs under the shell, which waits for it, so its peak is the
+    // attempt's.
+    let out = run(&sh(
+        "dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null; echo done",
+    ))
+    .await;
+    assert_eq!(out.status, Status::Success, "{out:?}");
+    let usage = out.usage.expect("a command attempt has resource use");
+    assert!(
+        usage.max_rss_kib >= 200 * 1024,
+        "max_rss_kib {} < 200 MiB",
+        usage.max_rss_kib
+    );
+    // A small command stays far below: the figure is the attempt's. (Not
+    // near zero: Linux counts the pages the child shared with its parent
+    // before exec, so the floor is the forking process's own size.)
+    let small = run(&argv(&["true"])).await.usage.expect("resource use");
+    assert!(small.max_rss_kib < 100 * 1024, "{small:?}");
 }

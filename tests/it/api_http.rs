@@ -907,6 +907,13 @@ async fn stats_cover_the_requested_days() {
     assert_eq!(gw["attempts"], 2);
     assert_eq!(gw["success_rate"], 0.0);
     assert_eq!(gw["avg_duration_ms"], 300);
+    assert_eq!(gw["cpu_ms"], Value::Null, "an HTTP job uses no CPU of ours");
+    let db = &a.body["jobs"]["db-backup"];
+    assert_eq!(
+        db["cpu_ms"],
+        serde_json::json!({"total": 4510, "avg": 4510})
+    );
+    assert_eq!(db["max_rss_kib"], 12_800);
     assert!(
         a.body["jobs"].get("old-cleanup").is_none(),
         "only jobs that ran are listed"

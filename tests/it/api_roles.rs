@@ -1,15 +1,18 @@
 //! Keys with roles in the real daemon over real HTTP: every endpoint
 //! against every role, 401 for no key or an unknown one, 403 naming the
-//! role needed; `check` refuses bad `[[daemon.keys]]` tables.
+//! role needed; `check` refuses bad `[[daemon.keys]]` tables; keys rotate
+//! by reload, and a reload with a bad key file keeps the old keys.
 
 use std::process::Command;
 
-use crate::support::daemon::{Daemon, NEVER};
+use nix::sys::signal::Signal;
 
-const READ_KEY: &str = "read-secret-0123456789";
-const OPERATE_KEY: &str = "operate-secret-0123456789";
+use crate::support::daemon::{Daemon, NEVER, SECS_20};
 
-fn daemon_with_roles() -> Daemon {
+pub(crate) const READ_KEY: &str = "read-secret-0123456789";
+pub(crate) const OPERATE_KEY: &str = "operate-secret-0123456789";
+
+pub(crate) fn daemon_with_roles() -> Daemon {
     let mut d = Daemon::new();
     d.write_file("read.key", &format!("{READ_KEY}\n"));
     d.write_file("operate.key", &format!("{OPERATE_KEY}\n"));
@@ -29,8 +32,9 @@ fn daemon_with_roles() -> Daemon {
 fn every_endpoint_answers_by_the_keys_role() {
     let d = daemon_with_roles();
     let admin = d.key();
-    // (method, path, least role: 0 read, 1 operate). Commands run in an
-    // order that leaves each next one meaningful (cancel after run).
+    // (method, path, least role: 0 read, 1 operate, 2 admin). Commands run
+    // in an order that leaves each next one meaningful (cancel after run).
+    // Job management is off here (no managed_dir): admin gets its 404.
     let matrix: &[(&str, &str, u8)] = &[
         ("GET", "/metrics", 0),
         ("GET", "/api/v1/status", 0),
@@ -40,6 +44,7 @@ fn every_endpoint_answers_by_the_keys_role() {
         ("GET", "/api/v1/runs", 0),
         ("GET", "/api/v1/running", 0),
         ("GET", "/api/v1/stats", 0),
+        ("GET", "/api/v1/audit", 0),
         ("POST", "/api/v1/jobs/idle/pause", 1),
         ("POST", "/api/v1/jobs/idle/resume", 1),
         ("POST", "/api/v1/pause", 1),
@@ -47,6 +52,10 @@ fn every_endpoint_answers_by_the_keys_role() {
         ("POST", "/api/v1/jobs/idle/run", 1),
         ("POST", "/api/v1/jobs/idle/cancel", 1),
         ("POST", "/api/v1/reload", 1),
+        ("PUT", "/api/v1/jobs/idle", 2),
+        ("DELETE", "/api/v1/jobs/idle", 2),
+        ("POST", "/api/v1/jobs/idle/enable", 2),
+        ("POST", "/api/v1/jobs/idle/disable", 2),
     ];
     for &(method, path, least) in matrix {
         for (name, key, role) in [
@@ -60,7 +69,10 @@ fn every_endpoint_answers_by_the_keys_role() {
                 assert_eq!(r.status, 202, "{}", r.body);
             }
             let reply = d.api_as(method, path, Some(key));
-            if role >= least {
+            if role >= least && least == 2 {
+                assert_eq!(reply.status, 404, "{method} {path}: {}", reply.body);
+                assert!(reply.body["error"].to_string().contains("managed_dir"));
+            } else if role >= least {
                 assert!(
                     reply.status < 300,
                     "{method} {path} with {name}: {} {}",
@@ -74,8 +86,10 @@ fn every_endpoint_answers_by_the_keys_role() {
                     reply.body
                 );
                 let error = reply.body["error"].as_str().expect("error text");
+                let needed = ["read", "operate", "admin"][usize::from(least)];
                 assert!(
-                    error.contains("\"dash\"") && error.contains("needs role operate"),
+                    error.contains(&format!("{name:?}"))
+                        && error.contains(&format!("needs role {needed}")),
                     "{error}"
                 );
                 assert!(!error.contains(READ_KEY), "the key leaks: {error}");
@@ -106,6 +120,76 @@ fn a_pause_records_the_name_of_the_key_that_made_it() {
     let r = d.api_as("POST", "/api/v1/jobs/idle/pause", Some(OPERATE_KEY));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["pause"]["by"], "ops", "{}", r.body);
+}
+
+#[test]
+fn a_reload_rotates_the_key_files() {
+    let mut d = daemon_with_roles();
+    assert_eq!(d.api_as("GET", "/api/v1/jobs", Some(READ_KEY)).status, 200);
+
+    // Rotation through the API, by a key the rotation leaves alone.
+    const NEW_READ_KEY: &str = "read-secret-rotated-1";
+    d.write_file("read.key", &format!("{NEW_READ_KEY}\n"));
+    let r = d.api_as("POST", "/api/v1/reload", Some(OPERATE_KEY));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(d.api_as("GET", "/api/v1/jobs", Some(READ_KEY)).status, 401);
+    assert_eq!(
+        d.api_as("GET", "/api/v1/jobs", Some(NEW_READ_KEY)).status,
+        200
+    );
+
+    // A file that cannot be read: the old ring stays, /health says why.
+    d.write_file("operate.key", "two words\n");
+    d.signal(Signal::SIGHUP);
+    let warning = d.poll("a key warning in /health", SECS_20, || {
+        let h = d.health();
+        let warnings = h.body["warnings"].as_array()?.clone();
+        warnings
+            .iter()
+            .filter_map(|w| w.as_str())
+            .find(|w| w.contains("API keys were not reloaded"))
+            .map(str::to_string)
+    });
+    assert!(warning.contains("operate.key"), "{warning}");
+    assert!(!warning.contains("two words"), "the key leaks: {warning}");
+    assert_eq!(d.health().body["status"], "degraded");
+    assert_eq!(
+        d.api_as("POST", "/api/v1/jobs/idle/pause", Some(OPERATE_KEY))
+            .status,
+        200
+    );
+    assert_eq!(
+        d.api_as("GET", "/api/v1/jobs", Some(NEW_READ_KEY)).status,
+        200
+    );
+
+    // Fixed: the new operate key works, the warning is gone.
+    const NEW_OPERATE_KEY: &str = "operate-secret-rotated-2";
+    d.write_file("operate.key", &format!("{NEW_OPERATE_KEY}\n"));
+    d.signal(Signal::SIGHUP);
+    d.poll("the rotated operate key accepted", SECS_20, || {
+        (d.api_as("GET", "/api/v1/status", Some(NEW_OPERATE_KEY))
+            .status
+            == 200)
+            .then_some(())
+    });
+    assert_eq!(
+        d.api_as("POST", "/api/v1/jobs/idle/resume", Some(OPERATE_KEY))
+            .status,
+        401
+    );
+    assert_eq!(d.health().body["status"], "healthy", "{}", d.health().body);
+    let stderr = d.stderr();
+    for secret in [
+        READ_KEY,
+        NEW_READ_KEY,
+        OPERATE_KEY,
+        NEW_OPERATE_KEY,
+        "two words",
+    ] {
+        assert!(!stderr.contains(secret), "a key in the daemon's log");
+    }
+    d.stop(SECS_20);
 }
 
 #[test]

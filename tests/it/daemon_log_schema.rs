@@ -14,7 +14,15 @@ const TIMES: [&str; 5] = [
     "finished_at",
     "retry_at",
 ];
-const VARYING: [&str; 4] = ["run_id", "duration_ms", "pid", "host"];
+const VARYING: [&str; 7] = [
+    "run_id",
+    "duration_ms",
+    "pid",
+    "host",
+    "cpu_user_ms",
+    "cpu_system_ms",
+    "max_rss_kib",
+];
 
 /// Checks the time format, then replaces each varying value by
 /// `"[name]"` in the line as written (so key order is kept) and every

@@ -141,6 +141,70 @@ fn sighup_reloads_even_an_unchanged_file() {
     assert_eq!(health.body["status"], "healthy");
 }
 
+/// Whether process `pid` holds `path` open.
+fn holds_open(pid: i32, path: &std::path::Path) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.filter_map(Result::ok)
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+    })
+}
+
+/// `systemctl reload` or logrotate's postrotate right after a start: a
+/// SIGHUP that lands while the daemon is still reading a 20 MB run log
+/// must not kill it (SIGHUP's default action, which systemd counts as a
+/// clean exit and does not restart), and the reload it asks for happens
+/// once the daemon is ready.
+#[test]
+fn sighup_while_reading_a_large_log_at_start_reloads_once_ready() {
+    let mut d = Daemon::new();
+    let log = d.log_file();
+    std::fs::create_dir_all(log.parent().expect("log folder")).expect("create log folder");
+    let mut text = String::new();
+    let mut n = 0;
+    while text.len() < 20 << 20 {
+        let at = crate::support::log::t0() + chrono::Duration::seconds(n);
+        let record = crate::support::log::finish(
+            "old",
+            &format!("run-{n}"),
+            1,
+            Status::Success,
+            false,
+            at,
+            10,
+        );
+        text.push_str(
+            &serde_json::to_string(&cronduct::record::LogEvent::Finish(record)).expect("json"),
+        );
+        text.push('\n');
+        n += 1;
+    }
+    std::fs::write(&log, text).expect("write the large log");
+    let first = format!("[jobs.first]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n");
+    d.write_config(&first);
+
+    d.launch();
+    // It holds the log open while it reads it: the config is read by then,
+    // and the file watcher is not started yet, so only the SIGHUP can
+    // bring in the job written now.
+    d.poll("the daemon to open its run log", SECS_20, || {
+        holds_open(d.pid(), &log).then_some(())
+    });
+    d.write_config(&format!(
+        "{first}\n[jobs.second]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n"
+    ));
+    d.signal(Signal::SIGHUP);
+
+    d.wait_ready();
+    d.poll("the job the SIGHUP reload adds", NOTICE, || {
+        d.listed_job("second")
+    });
+    assert!(
+        d.stderr().contains("SIGHUP: reloading"),
+        "{}",
+        d.diagnostics()
+    );
+}
+
 #[test]
 fn the_reload_endpoint_answers_the_diff_or_every_error() {
     let mut d = Daemon::new();

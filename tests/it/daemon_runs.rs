@@ -1,7 +1,7 @@
 //! Running jobs through the real daemon (cronduct.toml(5) JOBS and RUNNING A
 //! JOB): timeouts that take the whole process tree down, retries with backoff
 //! under one run id, the three concurrency policies, an output flood, and the
-//! clean environment of a command.
+//! clean environment of a command and its resource use.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -394,4 +394,70 @@ command = "true"
         let job = listed("quick");
         (job["running"] == false && job["last_run"]["run_id"] == run_id.as_str()).then_some(())
     });
+}
+
+/// The finish record and `/api/v1/stats` carry the attempt's resource use.
+#[test]
+fn resource_use_through_the_daemon() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.reader]
+schedule = "{NEVER}"
+command = "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null"
+"#
+    ));
+    d.start();
+    let reply = d.post("/api/v1/jobs/reader/run?wait=true");
+    let rec: cronduct::record::FinishRecord =
+        serde_json::from_value(reply).expect("a finish record");
+    assert_eq!(rec.status, Status::Success, "{rec:?}");
+    let rss = rec.max_rss_kib.expect("max_rss_kib in the record");
+    assert!(rss >= 64 * 1024, "dd's 64 MiB buffer: {rss} KiB");
+    assert!(
+        rec.cpu_user_ms.is_some() && rec.cpu_system_ms.is_some(),
+        "{rec:?}"
+    );
+    let cpu = rec.cpu_user_ms.unwrap_or(0) + rec.cpu_system_ms.unwrap_or(0);
+
+    let stats = d.poll("the stats to count the run", SECS_20, || {
+        let s = d.get("/api/v1/stats");
+        (s["jobs"]["reader"]["attempts"] == 1).then_some(s)
+    });
+    let job = &stats["jobs"]["reader"];
+    assert_eq!(job["cpu_ms"], serde_json::json!({"total": cpu, "avg": cpu}));
+    assert_eq!(job["max_rss_kib"], rss);
+}
+
+/// `inherit_env` copies what the daemon's environment has (the fixture
+/// starts it with `RUST_LOG=info`), leaves out what it lacks, and the
+/// job's `env` still wins.
+#[test]
+fn inherit_env_copies_the_daemons_variables_under_env() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[defaults]
+inherit_env = ["RUST_LOG", "CRONDUCT_TEST_NEVER_SET", "TZ"]
+
+[jobs.printer]
+schedule = "{NEVER}"
+command = "echo \"log=$RUST_LOG tz=${{TZ-unset}} never=${{CRONDUCT_TEST_NEVER_SET-unset}}\""
+
+[jobs.overridden]
+schedule = "{NEVER}"
+command = "echo \"log=$RUST_LOG\""
+env = {{ RUST_LOG = "debug" }}
+"#
+    ));
+    d.start();
+    let run = |job: &str| -> cronduct::record::FinishRecord {
+        serde_json::from_value(d.post(&format!("/api/v1/jobs/{job}/run?wait=true")))
+            .expect("a finish record")
+    };
+    let printed = run("printer");
+    assert_eq!(printed.status, Status::Success, "{printed:?}");
+    let tz = std::env::var("TZ").unwrap_or_else(|_| "unset".into());
+    assert_eq!(printed.stdout, format!("log=info tz={tz} never=unset\n"));
+    assert_eq!(run("overridden").stdout, "log=debug\n");
 }

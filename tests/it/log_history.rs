@@ -4,7 +4,7 @@ use crate::support::log::*;
 use chrono::Duration as ChronoDuration;
 use cronduct::log::{HistoryHandle, HistoryLimits, LogOptions, RunFilter, StatsError};
 use cronduct::record::{FinishRecord, Status};
-use cronduct::wire::StatusCounts;
+use cronduct::wire::{CpuStats, StatusCounts};
 
 fn filter(job: Option<&str>, status: Option<Status>, limit: usize) -> RunFilter {
     RunFilter {
@@ -32,6 +32,59 @@ fn scenario() -> Vec<FinishRecord> {
         finish("report", "r1", 1, Status::Cancelled, false, day(0, -20), 50),
         finish("report", "r2", 1, Status::Failed, true, day(0, -10), 70),
     ]
+}
+
+#[tokio::test]
+async fn stats_sum_cpu_time_and_keep_the_largest_rss_of_every_measured_attempt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("runs.jsonl");
+    let opened = open(&settings(&log, 1 << 20, 3), LogOptions::default()).await;
+    let used = |mut r: FinishRecord, user: u64, system: u64, rss: u64| {
+        (r.cpu_user_ms, r.cpu_system_ms, r.max_rss_kib) = (Some(user), Some(system), Some(rss));
+        r
+    };
+    let at = t0() - ChronoDuration::minutes(30);
+    write_all(
+        &opened.sink,
+        &[
+            // A retried attempt used the machine too: it counts.
+            used(
+                finish("backup", "b1", 1, Status::Failed, true, at, 100),
+                300,
+                100,
+                50_000,
+            ),
+            used(
+                finish("backup", "b1", 2, Status::Success, false, at, 200),
+                500,
+                0,
+                20_000,
+            ),
+            // No figures (an HTTP job, or a record from an older daemon).
+            finish("health", "h1", 1, Status::Success, false, at, 10),
+        ],
+    )
+    .await;
+    let s = opened.history.stats(1, t0()).expect("stats");
+    let backup = &s.jobs["backup"];
+    assert_eq!(
+        backup.cpu_ms,
+        Some(CpuStats {
+            total: 900,
+            avg: 450
+        })
+    );
+    assert_eq!(backup.max_rss_kib, Some(50_000));
+    let health = &s.jobs["health"];
+    assert_eq!((health.cpu_ms, health.max_rss_kib), (None, None));
+    assert_eq!(
+        s.totals.cpu_ms,
+        Some(CpuStats {
+            total: 900,
+            avg: 450
+        })
+    );
+    assert_eq!(s.totals.max_rss_kib, Some(50_000));
 }
 
 #[tokio::test]

@@ -314,6 +314,7 @@ fn section_of(table: Table) -> &'static str {
         Table::Daemon => "THE [daemon] TABLE",
         Table::ApiKey => "API KEYS",
         Table::Smtp => "THE [smtp] TABLE",
+        Table::Cluster => "THE [cluster] TABLE",
         Table::Defaults | Table::Job => "JOBS",
         Table::Http => "HTTP REQUESTS",
         Table::Notify | Table::Webhook => "NOTIFICATIONS",

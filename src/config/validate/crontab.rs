@@ -18,7 +18,7 @@ use super::Validator;
 use crate::config::diagnostic::{Diagnostic, FileId, Source};
 use crate::config::keys::Settings;
 use crate::config::machine::Account;
-use crate::config::model::{Action, Command, Concurrency, Job, Notify, NotifyOn};
+use crate::config::model::{Action, Command, Concurrency, EnvValue, Job, Notify, NotifyOn};
 use crate::config::raw::{RawCrontab, Scope, Sp};
 use crate::crontab::{self, Format, Ids};
 use crate::zone::Zone;
@@ -160,7 +160,11 @@ fn from_crontab(
     job.user = c.user.clone();
     // cron runs a line with its user's primary group.
     job.group = None;
-    job.env.extend(e.env.clone());
+    job.env.extend(
+        e.env
+            .iter()
+            .map(|(k, v)| (k.clone(), EnvValue::Text(v.clone()))),
+    );
     job.shell = e
         .shell
         .clone()

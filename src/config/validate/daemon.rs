@@ -85,6 +85,10 @@ impl Validator<'_> {
             Some(v) => self.duration(f, &scope, "shutdown_grace", v),
             None => Some(DEFAULT_SHUTDOWN_GRACE),
         };
+        let managed_dir = path(&raw.managed_dir, "managed_dir", self);
+        let managed_users = raw.managed_users.as_ref().map_or_else(Vec::new, |list| {
+            list.get_ref().iter().map(|u| u.get_ref().clone()).collect()
+        });
         let keys = match &raw.keys {
             Some(list) => self.api_keys(list.get_ref()),
             None => Some(Vec::new()),
@@ -126,6 +130,8 @@ impl Validator<'_> {
             log_keep: log_keep?,
             shutdown_grace: shutdown_grace?,
             keys: keys?,
+            managed_dir,
+            managed_users,
         })
     }
 

@@ -10,8 +10,8 @@ use super::{Validator, valid_id};
 use crate::config::diagnostic::FileId;
 use crate::config::keys::Settings;
 use crate::config::machine::Account;
-use crate::config::model::{Action, Concurrency, Job};
-use crate::config::raw::{Amount, RawJob, Scope, Sp};
+use crate::config::model::{Action, Concurrency, EnvFile, EnvValue, Job};
+use crate::config::raw::{Amount, RawEnvValue, RawJob, Scope, Sp};
 use crate::schedule::Schedule;
 
 /// The largest `retry_backoff`: past it the delay reaches the duration
@@ -168,17 +168,20 @@ impl Validator<'_> {
         self.path(f, scope, key, v).map(Some)
     }
 
-    /// The variables that are valid; each bad one is reported.
+    /// Variable names as systemd and the shell accept them; text values
+    /// without NUL; a file path resolved against this file's folder; a
+    /// credential name that is a plain file name.
     pub(crate) fn env(
         &mut self,
         f: FileId,
         scope: &Scope,
         key: &str,
-        vars: &[(Sp<String>, Sp<String>)],
-    ) -> Option<BTreeMap<String, String>> {
+        vars: &[(Sp<String>, Sp<RawEnvValue>)],
+    ) -> Option<BTreeMap<String, EnvValue>> {
         let mut env = BTreeMap::new();
         for (name, value) in vars {
             let n = name.get_ref();
+            let var = format!("{key}.{n}");
             if n.is_empty() || n.contains(['=', '\0']) {
                 self.error_help(
                     f,
@@ -186,20 +189,68 @@ impl Validator<'_> {
                     format!("{}: invalid variable name \"{n}\"", scope.key(key)),
                     "a variable name must not be empty or contain `=`",
                 );
-            } else if value.get_ref().contains('\0') {
-                self.error(
-                    f,
-                    value.span(),
-                    format!(
-                        "{}: a value cannot contain a NUL byte",
-                        scope.key(&format!("{key}.{n}"))
-                    ),
-                );
-            } else {
-                env.insert(n.clone(), value.get_ref().clone());
+                continue;
+            }
+            let checked = match value.get_ref() {
+                RawEnvValue::Text(text) if text.contains('\0') => {
+                    self.error(
+                        f,
+                        value.span(),
+                        format!("{}: a value cannot contain a NUL byte", scope.key(&var)),
+                    );
+                    None
+                }
+                RawEnvValue::Text(text) => Some(EnvValue::Text(text.clone())),
+                RawEnvValue::File(path) => self
+                    .path(f, scope, &format!("{var}.file"), path)
+                    .map(EnvValue::File),
+                RawEnvValue::Credential(c) => {
+                    let c_name = c.get_ref();
+                    if c_name.is_empty()
+                        || c_name == "."
+                        || c_name == ".."
+                        || c_name.contains(['/', '\0'])
+                    {
+                        self.error_help(
+                            f,
+                            c.span(),
+                            format!("{}: not a credential name", scope.key(&format!("{var}.credential"))),
+                            "the name given to LoadCredential= in the daemon's unit, a plain file name",
+                        );
+                        None
+                    } else {
+                        Some(EnvValue::Credential(c_name.clone()))
+                    }
+                }
+            };
+            if let Some(v) = checked {
+                env.insert(n.clone(), v);
             }
         }
         Some(env)
+    }
+
+    /// Paths, each resolved against this file's folder after the `-`
+    /// that makes it optional.
+    pub(crate) fn env_file(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        list: &Sp<Vec<Sp<String>>>,
+    ) -> Option<Vec<EnvFile>> {
+        let mut files = Vec::new();
+        for entry in list.get_ref() {
+            let (optional, path) = match entry.get_ref().strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, entry.get_ref().as_str()),
+            };
+            let path = Sp::new(entry.span(), path.to_string());
+            if let Some(path) = self.path(f, scope, key, &path) {
+                files.push(EnvFile { path, optional });
+            }
+        }
+        Some(files)
     }
 
     /// Used as written, not resolved against the config folder: it names
@@ -232,6 +283,31 @@ impl Validator<'_> {
     ) -> Option<usize> {
         self.size(f, scope, key, v)
             .and_then(|n| usize::try_from(n).ok())
+    }
+
+    /// Names of environment variables: not empty, no `=` or NUL.
+    pub(crate) fn inherit_env(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        list: &Sp<Vec<Sp<String>>>,
+    ) -> Option<Vec<String>> {
+        let mut names = Vec::new();
+        for name in list.get_ref() {
+            let n = name.get_ref();
+            if n.is_empty() || n.contains(['=', '\0']) {
+                self.error_help(
+                    f,
+                    name.span(),
+                    format!("{}: invalid variable name \"{n}\"", scope.key(key)),
+                    "a variable name must not be empty or contain `=`",
+                );
+            } else {
+                names.push(n.clone());
+            }
+        }
+        Some(names)
     }
 
     /// Any text; the command reads it on its standard input.

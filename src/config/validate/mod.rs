@@ -25,6 +25,12 @@
 //! - `[smtp]`: `host` defaults to `localhost`, `tls` to `none`, `port` to
 //!   25, 587 (`starttls`) or 465 (`tls`), `from` to `cronduct@<hostname>`.
 //!   `username` and `password_file` come together or not at all.
+//! - `[cluster]`: `database` and `database_file` exclude each other
+//!   (neither: the daemon reads `CRONDUCT_DATABASE_URL`); a written URL
+//!   is checked but never quoted in a message, since it may hold a
+//!   password. `heartbeat` must be more than 0 and `node_timeout` at
+//!   least twice `heartbeat`, so one late beat never declares a node
+//!   gone. `run_on` is accepted without `[cluster]` and changes nothing.
 //! - `log_keep` must be at least 1 and `log_max_size` more than 0: keeping
 //!   no rotated file would drop lines.
 //! - `shell` is used as written (not resolved against the config folder):
@@ -33,6 +39,7 @@
 //!   root: the account must exist wherever the daemon would run the job.
 
 mod action;
+mod cluster;
 mod crontab;
 mod daemon;
 mod job;
@@ -42,13 +49,13 @@ mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, FileId, Source};
 use super::keys::Settings;
 use super::machine::Machine;
-use super::model::{DaemonSettings, Job, SmtpSettings, SmtpTls};
-use super::raw::RawFile;
+use super::model::{ClusterSettings, DaemonSettings, Job, SmtpSettings, SmtpTls};
+use super::raw::{RawFile, Sp};
 use crate::zone::{Zone, ZoneError};
 pub(crate) use crontab::CrontabFile;
 
@@ -56,6 +63,7 @@ pub(crate) use crontab::CrontabFile;
 pub(crate) struct Validated {
     pub daemon: Option<DaemonSettings>,
     pub smtp: Option<SmtpSettings>,
+    pub cluster: Option<ClusterSettings>,
     pub jobs: BTreeMap<String, Job>,
 }
 
@@ -80,6 +88,7 @@ pub(crate) fn validate(
     let mut v = Validator::new(main, dirs, machine, diags);
     let daemon = v.daemon(main.daemon.as_ref());
     let smtp = main.smtp.as_ref().and_then(|s| v.smtp(s));
+    let cluster = main.cluster.as_ref().and_then(|c| v.cluster(c));
     let defaults = main
         .defaults
         .as_ref()
@@ -110,6 +119,9 @@ pub(crate) fn validate(
         }
         first_seen.insert(id.get_ref(), (raw.file, id.span()));
         if let Some(job) = v.job(id, raw, &defaults, defaults_schedule, &paths[raw.file.0]) {
+            if let Some(d) = &daemon {
+                v.managed_user(d, id, raw.file, &job, &paths[raw.file.0]);
+            }
             jobs.insert(job.id.clone(), job);
         }
     }
@@ -134,7 +146,61 @@ pub(crate) fn validate(
         }),
         smtp => smtp,
     };
-    Validated { daemon, smtp, jobs }
+    Validated {
+        daemon,
+        smtp,
+        cluster,
+        jobs,
+    }
+}
+
+impl Validator<'_> {
+    /// cronduct.toml(5) `managed_users`: when the daemon runs as root, a job
+    /// in `managed_dir` must run as one of the listed accounts, so that an
+    /// API key is not a root shell.
+    fn managed_user(
+        &mut self,
+        daemon: &DaemonSettings,
+        id: &Sp<String>,
+        file: FileId,
+        job: &Job,
+        path: &Path,
+    ) {
+        let Some(dir) = &daemon.managed_dir else {
+            return;
+        };
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if !self.machine.is_root || path.parent().map(canonical) != Some(canonical(dir)) {
+            return;
+        }
+        if job
+            .user
+            .as_ref()
+            .is_some_and(|u| daemon.managed_users.contains(u))
+        {
+            return;
+        }
+        let message = match &job.user {
+            Some(u) => format!(
+                "job `{}`: user {u:?} is not in [daemon] managed_users",
+                id.get_ref()
+            ),
+            None => format!(
+                "job `{}`: a managed job must set `user` when the daemon runs as root",
+                id.get_ref()
+            ),
+        };
+        let listed = if daemon.managed_users.is_empty() {
+            "none are listed".to_string()
+        } else {
+            format!("listed: {}", daemon.managed_users.join(", "))
+        };
+        let d = self.error(file, id.span(), message);
+        d.help = Some(format!(
+            "jobs written over the API run as one of [daemon] managed_users ({listed})"
+        ));
+        d.key = Some("user");
+    }
 }
 
 /// Validates only the main file's `[daemon]` table, as [`validate`] does.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Scheduler;
-use crate::config::{Config, ConfigErrors};
+use crate::config::{Config, ConfigErrors, DaemonSettings};
 use crate::wire::{LastReload, ReloadDiff};
 
 pub(super) type ReloadResult = Result<Result<Config, ConfigErrors>, tokio::task::JoinError>;
@@ -93,14 +93,31 @@ impl Scheduler {
             if let Err(e) = self.services.run.log.reconfigure(&config.daemon) {
                 tracing::warn!("{e}");
             }
-            tracing::warn!(
-                "changes to [daemon] other than log_max_size and log_keep take effect when the daemon restarts"
-            );
+            if restart_needed(&self.config.daemon, &config.daemon) {
+                tracing::warn!(
+                    "changes to [daemon] other than log_max_size, log_keep, admin_key_file, keys and managed_users take effect when the daemon restarts"
+                );
+            }
         }
         self.services.hooks.config_applied(&config);
         self.config = Arc::new(config);
         diff
     }
+}
+
+/// Whether `new` changes a `[daemon]` setting that only a restart applies;
+/// the log limits, the API keys (read with each config) and
+/// `managed_users` (a rule of the validation) apply at once.
+fn restart_needed(old: &DaemonSettings, new: &DaemonSettings) -> bool {
+    let applied_at_once = |d: &DaemonSettings| DaemonSettings {
+        log_max_size: 0,
+        log_keep: 0,
+        admin_key_file: None,
+        keys: Vec::new(),
+        managed_users: Vec::new(),
+        ..d.clone()
+    };
+    applied_at_once(old) != applied_at_once(new)
 }
 
 /// The zones whose rules differ between two configs, each with the jobs

@@ -221,6 +221,7 @@ fn default_history(t0: DateTime<Utc>) -> Vec<FinishRecord> {
         5123,
         false,
     );
+    (db.cpu_user_ms, db.cpu_system_ms, db.max_rss_kib) = (Some(4200), Some(310), Some(12_800));
     db.result = serde_json::from_str(r#"{"removed": 12, "hit_rate": 0.93}"#).ok();
     vec![
         finish(
@@ -289,6 +290,8 @@ impl Fixture {
             log_keep: 3,
             shutdown_grace: Duration::from_secs(1),
             keys: Vec::new(),
+            managed_dir: None,
+            managed_users: Vec::new(),
         };
         let options = LogOptions {
             // A repaired log is noticed quickly.
@@ -339,7 +342,11 @@ impl Fixture {
                     history: opened.history.clone(),
                     log: opened.sink.clone(),
                     notifications: notifier.counters(),
-                    keys: cronduct::api::KeyRing::admin_only(KEY.into()),
+                    keys: std::sync::Arc::new(cronduct::api::KeyStore::new(
+                        cronduct::api::KeyRing::admin_only(KEY.into()),
+                    )),
+                    managed: None,
+                    host: std::sync::Arc::from("test-host"),
                     listen: addr,
                     clock: Arc::new(SystemClock),
                     started_at: at(t0, -3600),

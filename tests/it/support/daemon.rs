@@ -61,6 +61,8 @@ pub struct Daemon {
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// The `ETag` header, when there is one.
+    pub etag: Option<String>,
 }
 
 /// A finished CLI invocation.
@@ -172,6 +174,13 @@ impl Daemon {
 
     /// Starts the daemon and waits until `/health` answers.
     pub fn start(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    /// Starts the daemon process and returns at once, before it has read
+    /// its config or its log; [`Daemon::wait_ready`] waits for `/health`.
+    pub fn launch(&mut self) {
         assert!(self.child.is_none(), "the daemon is already running");
         self.starts += 1;
         // A restart binds a new port: the address of the last life must not
@@ -200,6 +209,11 @@ impl Daemon {
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(cmd.spawn().expect("start cronduct run"));
+    }
+
+    /// Waits until the daemon [`Daemon::launch`] started answers `/health`;
+    /// fails the test if it exits first.
+    pub fn wait_ready(&mut self) {
         let outcome = poll::within(START_DEADLINE, || {
             if let Some(status) = self.try_exit() {
                 return Some(Err(status));
@@ -479,6 +493,26 @@ impl Daemon {
         .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.diagnostics()))
     }
 
+    /// `method path` with `key`, more `headers` and `body`; any status.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        http_with_headers(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
+            method,
+            path,
+            key,
+            headers,
+            body,
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.diagnostics()))
+    }
+
     /// A request with the admin key.
     pub fn api(&self, method: &str, path: &str) -> Reply {
         let key = self.key();
@@ -599,11 +633,27 @@ pub fn http_with_body(
     key: Option<&str>,
     body: &str,
 ) -> std::io::Result<Reply> {
+    http_with_headers(addr, method, path, key, &[], body)
+}
+
+/// [`http_with_body`] with more request headers (`If-Match`...).
+pub fn http_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Reply> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes())?;
@@ -618,6 +668,11 @@ pub fn http_with_body(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+    let etag = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("etag")
+            .then(|| value.trim().to_string())
+    });
     let chunked = head.lines().any(|l| {
         l.to_ascii_lowercase()
             .starts_with("transfer-encoding: chunked")
@@ -632,7 +687,7 @@ pub fn http_with_body(
     } else {
         serde_json::from_str(&body).unwrap_or(Value::String(body))
     };
-    Ok(Reply { status, body })
+    Ok(Reply { status, body, etag })
 }
 
 fn dechunk(mut rest: &str) -> String {

@@ -28,6 +28,8 @@ pub fn settings(log_file: &Path, max_size: u64, keep: u32) -> DaemonSettings {
         log_keep: keep,
         shutdown_grace: Duration::from_secs(1),
         keys: Vec::new(),
+        managed_dir: None,
+        managed_users: Vec::new(),
     }
 }
 

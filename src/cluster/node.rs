@@ -1,0 +1,358 @@
+//! This daemon as a node: its pooled connections, its row in
+//! `cronduct_nodes` (heartbeat, epoch) and its claims.
+//!
+//! The heartbeat task owns the node row; claims are made by the scheduler
+//! through [`Node::claim`]. Every database call has a deadline, so a
+//! stalled connection makes the node unreachable rather than stuck, and a
+//! connection that failed or timed out is dropped from the pool, never
+//! reused.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+
+use super::DatabaseUrl;
+use super::schema;
+use crate::clock::Clock;
+use crate::config::ClusterSettings;
+
+/// The deadline of one database call (a claim, a heartbeat, getting a
+/// connection). Past it the database counts as unreachable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connections kept: the heartbeat's and claims made at the same second.
+const POOL_SIZE: usize = 4;
+
+/// The first wait before trying an unreachable database again; it
+/// doubles up to the heartbeat interval.
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+
+/// A clock further than this from the database's is reported.
+pub const CLOCK_OFFSET_LIMIT_MS: i64 = 1000;
+
+/// What the node knows of its link to the database, for `/health` and
+/// the cluster view.
+#[derive(Debug, Clone, Default)]
+pub struct LinkStatus {
+    /// The last call went through.
+    pub reachable: bool,
+    /// Why the last call failed, while it is unreachable.
+    pub error: Option<String>,
+    /// The last heartbeat that went through.
+    pub last_heartbeat: Option<DateTime<Utc>>,
+    /// The database's clock minus ours, in milliseconds, at the last
+    /// heartbeat.
+    pub clock_offset_ms: i64,
+}
+
+/// How a claim ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This node inserted the row: it starts the run.
+    Won,
+    /// Another node had claimed the instant already.
+    Taken,
+    /// The database could not be asked (or answered too late): the run
+    /// is not started here.
+    Unreachable(String),
+}
+
+/// A reader of the node's link status, for the API thread.
+#[derive(Clone)]
+pub struct LinkHandle(Arc<Mutex<LinkStatus>>);
+
+impl LinkHandle {
+    pub fn get(&self) -> LinkStatus {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// This daemon's membership of the cluster.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    name: String,
+    /// This life's epoch (`cronduct_nodes.epoch`), 0 until registered.
+    epoch: AtomicI64,
+    status: Arc<Mutex<LinkStatus>>,
+    settings: ClusterSettings,
+    clock: Arc<dyn Clock>,
+    address: String,
+    started_at: DateTime<Utc>,
+}
+
+impl Node {
+    /// Sets the node up on `url` and starts its heartbeat task on the
+    /// current runtime. Nothing is asked of the database yet: an
+    /// unreachable one leaves the node running, degraded, trying again.
+    pub fn start(
+        settings: &ClusterSettings,
+        url: &DatabaseUrl,
+        clock: Arc<dyn Clock>,
+        address: String,
+    ) -> Result<Node, String> {
+        let mut config = url.config.clone();
+        config.connect_timeout(CALL_TIMEOUT);
+        config.keepalives_idle(Duration::from_secs(10));
+        let manager = Manager::from_config(
+            config,
+            url.connector()?,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CALL_TIMEOUT))
+            .create_timeout(Some(CALL_TIMEOUT))
+            .recycle_timeout(Some(CALL_TIMEOUT))
+            .build()
+            .map_err(|e| format!("cannot set up the database pool: {e}"))?;
+        let node = Node {
+            inner: Arc::new(Inner {
+                pool,
+                name: settings.node.clone(),
+                epoch: AtomicI64::new(0),
+                status: Arc::new(Mutex::new(LinkStatus {
+                    error: Some("not connected yet".to_string()),
+                    ..LinkStatus::default()
+                })),
+                settings: settings.clone(),
+                started_at: clock.now(),
+                clock,
+                address,
+            }),
+        };
+        tokio::spawn(node.clone().heartbeats());
+        Ok(node)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The link status, readable from any thread.
+    pub fn link(&self) -> LinkHandle {
+        LinkHandle(Arc::clone(&self.inner.status))
+    }
+
+    /// Claims `job`'s instant `scheduled_at` for this node. Only a
+    /// registered node whose epoch is still current can win: a node that
+    /// was declared gone and fenced claims nothing until it registers
+    /// again.
+    pub async fn claim(&self, job: &str, scheduled_at: DateTime<Utc>) -> Claim {
+        let epoch = self.inner.epoch.load(Ordering::Acquire);
+        if epoch == 0 {
+            return Claim::Unreachable(self.link().get().error.unwrap_or_default());
+        }
+        let name = self.inner.name.as_str();
+        let client = match self.connection().await {
+            Ok(c) => c,
+            Err(e) => {
+                self.unreachable(&e);
+                return Claim::Unreachable(e);
+            }
+        };
+        let inserted = deadline("claiming a run", async {
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO cronduct_claims (job, scheduled_at, node, epoch)
+                     SELECT $1, $2, $3, $4 WHERE EXISTS (
+                         SELECT 1 FROM cronduct_nodes WHERE name = $3 AND epoch = $4)
+                     ON CONFLICT (job, scheduled_at) DO NOTHING",
+                )
+                .await?;
+            client
+                .execute(&statement, &[&job, &scheduled_at, &name, &epoch])
+                .await
+        })
+        .await
+        .and_then(|r| r.map_err(|e| format!("claiming a run: {e}")));
+        match inserted {
+            Ok(1) => Claim::Won,
+            Ok(_) => Claim::Taken,
+            Err(e) => {
+                // The connection may be stalled mid-answer: never reuse it.
+                let _ = Object::take(client);
+                self.unreachable(&e);
+                Claim::Unreachable(e)
+            }
+        }
+    }
+
+    /// The heartbeat task: connects, migrates the schema, registers the
+    /// node, then beats every `heartbeat`; after a failure it tries again
+    /// with a doubling delay (up to `heartbeat`).
+    async fn heartbeats(self) {
+        let every = self.inner.settings.heartbeat;
+        let mut retry = FIRST_RETRY.min(every);
+        let mut migrated = false;
+        loop {
+            let result = self.beat(&mut migrated).await;
+            let wait = match result {
+                Ok(()) => {
+                    retry = FIRST_RETRY.min(every);
+                    every
+                }
+                Err(e) => {
+                    self.unreachable(&e);
+                    let wait = retry;
+                    retry = (retry * 2).min(every);
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn beat(&self, migrated: &mut bool) -> Result<(), String> {
+        let mut client = self.connection().await?;
+        let result = self.beat_on(&mut client, migrated).await;
+        if result.is_err() {
+            // The connection may be stalled mid-answer: never reuse it.
+            let _ = Object::take(client);
+        }
+        result
+    }
+
+    async fn beat_on(&self, client: &mut Object, migrated: &mut bool) -> Result<(), String> {
+        if !*migrated {
+            let applied = deadline("migrating the schema", schema::migrate(&mut **client))
+                .await
+                .and_then(|r| r)?;
+            if !applied.is_empty() {
+                tracing::info!(
+                    "cluster database schema migrated to version {}",
+                    schema::VERSION
+                );
+            }
+            *migrated = true;
+        }
+        self.register_or_beat(client).await
+    }
+
+    /// Writes the heartbeat, registering first (a new epoch) when this
+    /// life has none yet or lost its row.
+    async fn register_or_beat(&self, client: &Object) -> Result<(), String> {
+        let epoch = self.inner.epoch.load(Ordering::Acquire);
+        let sent = self.inner.clock.now();
+        let mono = tokio::time::Instant::now();
+        let db_now = if epoch == 0 {
+            None
+        } else {
+            self.heartbeat(client, epoch).await?
+        };
+        let db_now = match db_now {
+            Some(now) => now,
+            None => {
+                if epoch != 0 {
+                    tracing::warn!(
+                        node = %self.inner.name,
+                        "this node's row was fenced by another life of node {:?}; registering again",
+                        self.inner.name
+                    );
+                }
+                let (epoch, now) = self.register(client).await?;
+                self.inner.epoch.store(epoch, Ordering::Release);
+                tracing::info!(node = %self.inner.name, epoch, "joined the cluster");
+                now
+            }
+        };
+        let rtt = chrono::Duration::from_std(mono.elapsed()).unwrap_or_default();
+        let offset = (db_now - (sent + rtt / 2)).num_milliseconds();
+        let mut status = self.lock_status();
+        if !status.reachable {
+            tracing::info!("the cluster database is reachable");
+        }
+        if offset.abs() > CLOCK_OFFSET_LIMIT_MS && status.clock_offset_ms.abs() <= CLOCK_OFFSET_LIMIT_MS {
+            tracing::warn!("this node's clock is {offset} ms from the database's");
+        }
+        *status = LinkStatus {
+            reachable: true,
+            error: None,
+            last_heartbeat: Some(db_now),
+            clock_offset_ms: offset,
+        };
+        Ok(())
+    }
+
+    async fn heartbeat(&self, client: &Object, epoch: i64) -> Result<Option<DateTime<Utc>>, String> {
+        let offset = self.lock_status().clock_offset_ms;
+        let name = self.inner.name.as_str();
+        deadline("writing the heartbeat", async {
+            let statement = client
+                .prepare_cached(
+                    "UPDATE cronduct_nodes SET last_seen = now(), clock_offset_ms = $3
+                     WHERE name = $1 AND epoch = $2 RETURNING now()",
+                )
+                .await?;
+            let row = client
+                .query_opt(&statement, &[&name, &epoch, &offset])
+                .await?;
+            Ok::<_, tokio_postgres::Error>(row.map(|r| r.get::<_, DateTime<Utc>>(0)))
+        })
+        .await?
+        .map_err(|e| e.to_string())
+    }
+
+    async fn register(&self, client: &Object) -> Result<(i64, DateTime<Utc>), String> {
+        let i = &self.inner;
+        let version = env!("CARGO_PKG_VERSION");
+        deadline("registering the node", async {
+            let row = client
+                .query_one(
+                    "INSERT INTO cronduct_nodes (name, epoch, address, version, started_at, last_seen)
+                     VALUES ($1, 1, $2, $3, $4, now())
+                     ON CONFLICT (name) DO UPDATE SET epoch = cronduct_nodes.epoch + 1,
+                         address = EXCLUDED.address, version = EXCLUDED.version,
+                         started_at = EXCLUDED.started_at, last_seen = now()
+                     RETURNING epoch, now()",
+                    &[&i.name, &i.address, &version, &i.started_at],
+                )
+                .await?;
+            Ok::<_, tokio_postgres::Error>((row.get(0), row.get(1)))
+        })
+        .await?
+        .map_err(|e| e.to_string())
+    }
+
+    async fn connection(&self) -> Result<Object, String> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| format!("cannot connect to the cluster database: {e}"))
+    }
+
+    fn unreachable(&self, error: &str) {
+        let mut status = self.lock_status();
+        if status.reachable || status.error.as_deref() != Some(error) {
+            tracing::warn!("the cluster database is unreachable: {error}");
+        }
+        status.reachable = false;
+        status.error = Some(error.to_string());
+    }
+
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, LinkStatus> {
+        self.inner
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `fut` under [`CALL_TIMEOUT`]; `what` names the call in the error.
+async fn deadline<T>(what: &str, fut: impl Future<Output = T>) -> Result<T, String> {
+    tokio::time::timeout(CALL_TIMEOUT, fut)
+        .await
+        .map_err(|_| format!("{what}: no answer within {}s", CALL_TIMEOUT.as_secs()))
+}

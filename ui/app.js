@@ -1,0 +1,567 @@
+// The status page: views built from the public admin API only (see
+// cronduct.toml(5) ADMIN API), refreshed every few seconds. A refresh
+// when nothing changed is one conditional GET of the job list answered
+// 304; health, status and the running runs are asked for only while
+// something runs, or every 30 s. Text from the daemon (job ids, output)
+// is always set as text, never parsed as HTML.
+
+import * as api from "./api.js";
+import { outcomeChart } from "./chart.js";
+
+const REFRESH_MS = 4000;
+const SLOW_REFRESH_MS = 30000;
+const RUNS_SHOWN = 50;
+
+const state = {
+  jobs: null, // JobView list from /api/v1/jobs
+  health: null,
+  status: null,
+  running: [],
+  slowAt: 0, // when health, status and running were last asked for
+  filter: "",
+  sort: { key: "id", dir: 1 },
+  days: 7, // the job page's chart period
+  openRuns: new Set(), // run ids whose details are open on the job page
+  job: null, // the job page's data: { id, detail, runs, stats }
+  timer: 0,
+  busy: false,
+};
+
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes (`on…` ones as listeners) and children
+ * (strings become text nodes; null and false are skipped). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// ---- time ---------------------------------------------------------------
+
+const formats = new Map();
+function formatIn(zone) {
+  if (!formats.has(zone)) {
+    let f;
+    try {
+      f = new Intl.DateTimeFormat("sv-SE", {
+        timeZone: zone || "UTC",
+        year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit",
+        timeZoneName: "short",
+      });
+    } catch {
+      // A zone the browser does not know: UTC, which the text says.
+      f = formatIn("UTC");
+    }
+    formats.set(zone, f);
+  }
+  return formats.get(zone);
+}
+
+/** A <time> for an RFC 3339 instant, written in `zone` (the job's), with
+ * how far away it is. */
+function when(iso, zone) {
+  if (!iso) return h("span", { class: "muted" }, "none");
+  const t = new Date(iso);
+  return h("time", { datetime: iso, title: iso }, formatIn(zone).format(t), h("span", { class: "sub" }, relative(t)));
+}
+
+function relative(t) {
+  const s = Math.round((t.getTime() - Date.now()) / 1000);
+  const a = Math.abs(s);
+  const text = a < 60 ? `${a} s` : a < 3600 ? `${Math.round(a / 60)} min` : a < 172800 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86400)} days`;
+  return s >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+function duration(ms) {
+  if (ms === null || ms === undefined) return "none";
+  if (ms < 1000) return `${ms} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+// ---- notices and dialogs ------------------------------------------------
+
+function notice(text) {
+  const n = $("notice");
+  n.textContent = text;
+  n.hidden = !text;
+}
+
+function askKey(message) {
+  const d = $("key-dialog");
+  const err = $("key-error");
+  err.textContent = message || "";
+  err.hidden = !message;
+  $("key-input").value = "";
+  $("forget-key").hidden = true;
+  if (!d.open) d.showModal();
+  $("key-input").focus();
+}
+
+/** Asks to confirm an action; the pause fields when `pause`. Resolves to
+ * the form's values, or null when the user backed out (Esc included). */
+function confirmAction({ title, text, ok, danger = false, pause = false }) {
+  const d = $("confirm-dialog");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("pause-fields").hidden = !pause;
+  $("pause-reason").value = "";
+  $("pause-until").value = "";
+  const button = $("confirm-ok");
+  button.textContent = ok;
+  button.className = danger ? "danger" : "primary";
+  d.returnValue = "";
+  d.showModal();
+  (pause ? $("pause-reason") : button).focus();
+  return new Promise((resolve) => {
+    d.addEventListener("close", () => {
+      if (d.returnValue !== "ok") return resolve(null);
+      resolve({ reason: $("pause-reason").value.trim(), until: $("pause-until").value.trim() });
+    }, { once: true });
+  });
+}
+
+/** Shows a refused request the way the API put it; a 401 asks for the
+ * key again. */
+function refused(e, doing) {
+  if (e instanceof api.ApiError && e.status === 401) {
+    stop();
+    api.forgetKey();
+    api.forgetAnswers();
+    askKey(`The daemon refused the key (401): ${e.message}`);
+    return;
+  }
+  const code = e instanceof api.ApiError && e.status ? ` (${e.status})` : "";
+  notice(`${doing} was refused${code}: ${e.message}`);
+}
+
+// ---- actions ------------------------------------------------------------
+
+async function act(job, kind) {
+  const id = job.id;
+  const asks = {
+    run: { title: `Run ${id} now?`, text: `Starts a run of ${id} outside its schedule.`, ok: "Run now" },
+    pause: { title: `Pause ${id}?`, text: "No scheduled run starts while it is paused; runs in progress go on.", ok: "Pause", pause: true },
+    resume: { title: `Resume ${id}?`, text: "Scheduled runs start again from the next one.", ok: "Resume" },
+    cancel: { title: `Cancel ${id}'s runs?`, text: "Every running attempt is terminated (SIGTERM, then SIGKILL after its grace).", ok: "Cancel runs", danger: true },
+  };
+  const answer = await confirmAction(asks[kind]);
+  if (!answer) return;
+  const names = { run: "Run now", pause: "Pause", resume: "Resume", cancel: "Cancel" };
+  try {
+    let body;
+    if (kind === "pause") {
+      body = {};
+      if (answer.reason) body.reason = answer.reason;
+      if (answer.until) body.until = answer.until;
+    }
+    const reply = await api.post(api.jobPath(id, `/${kind}`), body);
+    notice("");
+    if (kind === "run" && reply && reply.run_id) state.openRuns.add(reply.run_id);
+  } catch (e) {
+    refused(e, `${names[kind]} of ${id}`);
+  }
+  if (state.job) state.job.stale = true;
+  state.slowAt = 0;
+  tick();
+}
+
+function actionButtons(job) {
+  return h("div", { class: "actions" },
+    h("button", { type: "button", "data-action": "run", onclick: () => act(job, "run") }, "Run now"),
+    job.paused
+      ? h("button", { type: "button", "data-action": "resume", onclick: () => act(job, "resume") }, "Resume")
+      : h("button", { type: "button", "data-action": "pause", onclick: () => act(job, "pause") }, "Pause…"),
+    h("button", { type: "button", class: "danger", "data-action": "cancel", disabled: !job.running, onclick: () => act(job, "cancel") }, "Cancel runs"),
+  );
+}
+
+// ---- overview and jobs table ---------------------------------------------
+
+function card(label, value, extra) {
+  return h("div", { class: "card" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), extra);
+}
+
+function overview() {
+  const jobs = state.jobs || [];
+  const health = state.health;
+  const status = state.status;
+  const next = jobs.filter((j) => j.next_run).sort((a, b) => a.next_run.localeCompare(b.next_run))[0];
+  const cards = [
+    card("Health", h("span", { class: `health-${health ? (health.status === "healthy" ? "ok" : "failing") : "never_run"}`, id: "health-status" }, health ? health.status : "…")),
+    card("Jobs", String(jobs.length)),
+    card("Paused", String(jobs.filter((j) => j.paused).length)),
+    card("Running", String(jobs.filter((j) => j.running).length)),
+    card("Next run", next ? next.id : "none", next ? when(next.next_run, next.timezone) : null),
+  ];
+  if (status) {
+    cards.push(card("Failures in 24 h", String(status.failures_24h)));
+    cards.push(card("Daemon", `v${status.version}`, h("span", { class: "sub" }, `up ${duration(status.uptime_seconds * 1000)}, pid ${status.pid}`)));
+  }
+  const warnings = health && health.warnings.length
+    ? h("ul", { class: "warnings", "aria-label": "Warnings" }, health.warnings.map((w) => h("li", {}, w)))
+    : null;
+  return h("section", { "aria-label": "Overview" }, h("div", { class: "cards" }, cards), warnings);
+}
+
+const COLUMNS = [
+  { key: "id", label: "Job", value: (j) => j.id },
+  { key: "schedule", label: "Schedule", value: (j) => j.schedule },
+  { key: "timezone", label: "Zone", value: (j) => j.timezone },
+  { key: "next_run", label: "Next run", value: (j) => j.next_run || "\uffff" },
+  { key: "last", label: "Last run", value: (j) => (j.last_run ? j.last_run.status : "") },
+  { key: "health", label: "Health", value: (j) => j.health },
+  { key: "consecutive_failures", label: "Failures in a row", value: (j) => j.consecutive_failures },
+];
+
+function matches(job, filter) {
+  if (!filter) return true;
+  const hay = [job.id, job.description, job.schedule, job.schedule_text, job.timezone, job.health,
+    job.last_run ? job.last_run.status : "", job.paused ? "paused" : ""].join(" ").toLowerCase();
+  return filter.toLowerCase().split(/\s+/).every((w) => hay.includes(w));
+}
+
+function jobRow(j) {
+  const last = j.last_run;
+  return h("tr", { "data-job": j.id },
+    h("td", { class: "id", "data-label": "Job" },
+      h("a", { href: `#/job/${encodeURIComponent(j.id)}` }, j.id),
+      j.description ? h("span", { class: "sub" }, j.description) : null),
+    h("td", { "data-label": "Schedule" }, h("code", {}, j.schedule), h("span", { class: "sub schedule-text" }, j.schedule_text)),
+    h("td", { "data-label": "Zone" }, j.timezone),
+    h("td", { "data-label": "Next run", class: "next-run" }, j.paused ? h("span", { class: "paused" }, "paused") : when(j.next_run, j.timezone)),
+    h("td", { "data-label": "Last run" }, last
+      ? [h("span", { class: `status ${last.status}` }, last.status), h("span", { class: "sub" }, `${duration(last.duration_ms)}, ${relative(new Date(last.finished_at))}`)]
+      : h("span", { class: "muted" }, "never")),
+    h("td", { "data-label": "Health" },
+      h("span", { class: `health-${j.health}` }, j.health.replace("_", " ")),
+      j.running ? h("span", { class: "sub" }, "running") : null,
+      !j.enabled ? h("span", { class: "sub" }, "disabled") : null),
+    h("td", { "data-label": "Failures in a row" }, String(j.consecutive_failures)),
+    h("td", { "data-label": "Paused", class: "pause" }, j.paused
+      ? [h("span", { class: "paused" }, j.pause && j.pause.reason ? j.pause.reason : "paused"),
+        j.pause && j.pause.until ? h("span", { class: "sub" }, "until ", when(j.pause.until, j.timezone)) : null]
+      : ""),
+  );
+}
+
+function sortedJobs() {
+  const col = COLUMNS.find((c) => c.key === state.sort.key) || COLUMNS[0];
+  const dir = state.sort.dir;
+  return (state.jobs || []).filter((j) => matches(j, state.filter)).sort((a, b) => {
+    const x = col.value(a);
+    const y = col.value(b);
+    const c = typeof x === "number" ? x - y : String(x).localeCompare(String(y));
+    return c * dir || a.id.localeCompare(b.id);
+  });
+}
+
+function fillJobsTable() {
+  const body = $("jobs-body");
+  if (!body) return;
+  const rows = sortedJobs();
+  body.replaceChildren(...rows.map(jobRow));
+  $("jobs-count").textContent = `${rows.length} of ${(state.jobs || []).length} jobs`;
+  for (const th of document.querySelectorAll("table.jobs th[data-key]")) {
+    const on = th.dataset.key === state.sort.key;
+    th.setAttribute("aria-sort", on ? (state.sort.dir > 0 ? "ascending" : "descending") : "none");
+  }
+}
+
+function homeView() {
+  const head = h("tr", {},
+    COLUMNS.map((c) => h("th", { scope: "col", "data-key": c.key },
+      h("button", { type: "button", onclick: () => {
+        state.sort = { key: c.key, dir: state.sort.key === c.key ? -state.sort.dir : 1 };
+        fillJobsTable();
+      } }, c.label))),
+    h("th", { scope: "col" }, "Paused"));
+  const filter = h("input", {
+    type: "search", id: "filter", placeholder: "Filter: id, schedule, health, paused…",
+    "aria-label": "Filter jobs", value: state.filter,
+    oninput: (e) => { state.filter = e.target.value; fillJobsTable(); },
+  });
+  return [
+    h("h1", {}, "Overview"),
+    h("div", { id: "overview" }, overview()),
+    h("h2", {}, "Jobs"),
+    h("div", { class: "toolbar" }, filter, h("span", { id: "jobs-count", class: "muted", "aria-live": "polite" })),
+    h("div", { class: "table-wrap" }, h("table", { class: "jobs", id: "jobs" }, h("thead", {}, head), h("tbody", { id: "jobs-body" }))),
+  ];
+}
+
+// ---- running runs ---------------------------------------------------------
+
+function runningTable(runs, withJob = true) {
+  if (!runs.length) return h("p", { class: "muted", id: "running-none" }, "Nothing is running.");
+  const byId = new Map((state.jobs || []).map((j) => [j.id, j]));
+  return h("div", { class: "table-wrap" }, h("table", { id: "running" },
+    h("thead", {}, h("tr", {}, withJob ? h("th", {}, "Job") : null, h("th", {}, "Run"), h("th", {}, "Started"), h("th", {}, "Elapsed / timeout"), h("th", {}, ""))),
+    h("tbody", {}, runs.map((r) => {
+      const job = byId.get(r.job);
+      const zone = job ? job.timezone : "UTC";
+      let limit = "no timeout";
+      let bar = null;
+      if (r.timeout_at) {
+        const total = new Date(r.timeout_at) - new Date(r.started_at);
+        limit = duration(total);
+        bar = h("progress", { max: total, value: Math.min(r.elapsed_ms, total) });
+      }
+      return h("tr", { "data-run-id": r.run_id },
+        withJob ? h("td", {}, h("a", { href: `#/job/${encodeURIComponent(r.job)}` }, r.job)) : null,
+        h("td", { class: "mono" }, r.run_id, h("span", { class: "sub" }, `attempt ${r.attempt}, pid ${r.pid}`)),
+        h("td", {}, when(r.started_at, zone)),
+        h("td", {}, `${duration(r.elapsed_ms)} of ${limit} `, bar),
+        h("td", {}, job ? h("button", { type: "button", class: "danger", onclick: () => act(job, "cancel") }, "Cancel") : null));
+    }))));
+}
+
+function runningView() {
+  return [h("h1", {}, "Running"), h("div", { id: "running-list" }, runningTable(state.running))];
+}
+
+// ---- job page -------------------------------------------------------------
+
+// Fields of the job detail shown elsewhere on the page; the rest are the
+// job's resolved settings.
+const SHOWN = new Set(["id", "description", "schedule", "schedule_text", "timezone", "enabled", "paused",
+  "pause", "running", "next_run", "next_runs", "consecutive_failures", "health", "last_run", "stats"]);
+
+function settingValue(v) {
+  if (v === null) return h("span", { class: "muted" }, "none");
+  if (typeof v === "object") {
+    const text = JSON.stringify(v);
+    return text === "{}" || text === "[]" ? h("span", { class: "muted" }, "none") : h("code", {}, text);
+  }
+  return h("code", {}, String(v));
+}
+
+function statsList(s) {
+  const rows = [["Runs", s.total], ["Succeeded", s.success], ["Failed", s.failed], ["Timed out", s.timeout],
+    ["Cancelled", s.cancelled], ["Errors", s.error], ["Lost", s.lost],
+    ["Average", duration(s.avg_duration_ms)], ["Shortest", duration(s.min_duration_ms)],
+    ["Longest", duration(s.max_duration_ms)], ["95th percentile", duration(s.p95_duration_ms)]];
+  return h("dl", { class: "settings", id: "job-stats" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]));
+}
+
+function attemptBlock(a, zone) {
+  const outcome = [a.status];
+  if (a.exit_code !== null && a.exit_code !== undefined) outcome.push(`exit ${a.exit_code}`);
+  if (a.signal) outcome.push(`signal ${a.signal}`);
+  if (a.http_status) outcome.push(`HTTP ${a.http_status}`);
+  return h("div", { class: "attempt", "data-attempt": a.attempt },
+    h("div", {}, h("strong", {}, `Attempt ${a.attempt}: `), h("span", { class: `status ${a.status}` }, outcome.join(", ")),
+      ` after ${duration(a.duration_ms)}`, a.host ? ` on ${a.host}` : "",
+      a.will_retry && a.retry_at ? [", retried at ", when(a.retry_at, zone)] : null),
+    a.error ? h("p", { class: "error" }, a.error) : null,
+    a.stdout ? [h("div", { class: "muted" }, "stdout (tail)"), h("pre", { class: "stdout" }, a.stdout)] : null,
+    a.stderr ? [h("div", { class: "muted" }, "stderr (tail)"), h("pre", { class: "stderr" }, a.stderr)] : null,
+    !a.stdout && !a.stderr ? h("div", { class: "muted" }, "no output") : null,
+    a.output_truncated ? h("div", { class: "muted" }, "the output was longer; only its tail is kept in the record") : null,
+    a.result !== null && a.result !== undefined ? [h("div", { class: "muted" }, "result"), h("pre", { class: "result" }, JSON.stringify(a.result, null, 2))] : null,
+    a.result_error ? h("p", { class: "error" }, `result: ${a.result_error}`) : null);
+}
+
+function runHistory(records, zone) {
+  const runs = new Map();
+  for (const r of records) {
+    if (!runs.has(r.run_id)) runs.set(r.run_id, []);
+    runs.get(r.run_id).push(r);
+  }
+  if (!runs.size) return h("p", { class: "muted" }, "No finished runs yet.");
+  return h("div", { class: "runs", id: "runs" }, [...runs].map(([id, attempts]) => {
+    attempts.sort((a, b) => a.attempt - b.attempt);
+    const last = attempts[attempts.length - 1];
+    const d = h("details", { "data-run-id": id, open: state.openRuns.has(id),
+      ontoggle: (e) => (e.target.open ? state.openRuns.add(id) : state.openRuns.delete(id)) },
+      h("summary", {}, h("span", { class: `status ${last.status}` }, last.will_retry ? "retrying" : last.status), " ",
+        formatIn(zone).format(new Date(attempts[0].started_at)), ` · ${duration(last.duration_ms)} · ${last.trigger}`,
+        attempts.length > 1 ? ` · ${attempts.length} attempts` : "", h("span", { class: "muted mono" }, ` ${id}`)),
+      attempts.map((a) => attemptBlock(a, zone)));
+    return d;
+  }));
+}
+
+function chartSection(stats) {
+  const periods = h("div", { class: "period actions", role: "group", "aria-label": "Chart period" },
+    [7, 30, 90].map((n) => h("button", { type: "button", "aria-pressed": String(state.days === n), onclick: () => {
+      state.days = n;
+      state.job.stale = true;
+      tick();
+    } }, `${n} days`)));
+  if (!stats) return [periods];
+  const days = stats.days;
+  const max = Math.max(0, ...days.map((d) => Object.values(d.runs).reduce((a, b) => a + b, 0)));
+  return [periods,
+    h("div", { class: "chart", id: "chart" }, outcomeChart(days)),
+    h("div", { class: "legend" }, h("span", { class: "l-success" }, "succeeded"), h("span", { class: "l-failure" }, "failed, timed out, error, lost"), h("span", { class: "l-cancelled" }, "cancelled")),
+    h("div", { class: "muted" }, `${days[0].date} to ${days[days.length - 1].date} (UTC days); the tallest bar is ${max} runs`)];
+}
+
+function jobView() {
+  const data = state.job;
+  const j = data && data.detail;
+  if (!j) return [h("h1", {}, data ? data.id : ""), h("p", { class: "muted" }, "Loading…")];
+  const mine = state.running.filter((r) => r.job === j.id);
+  return [
+    h("h1", { id: "job-title" }, j.id),
+    j.description ? h("p", {}, j.description) : null,
+    h("p", {}, h("code", {}, j.schedule), " · ", h("span", { id: "job-schedule-text" }, j.schedule_text), " · ",
+      h("span", { class: `health-${j.health}` }, j.health.replace("_", " ")),
+      j.paused ? h("span", { class: "paused", id: "job-paused" }, " · paused",
+        j.pause && j.pause.reason ? `: ${j.pause.reason}` : "",
+        j.pause && j.pause.until ? [" until ", when(j.pause.until, j.timezone)] : "",
+        j.pause && j.pause.by ? ` (by ${j.pause.by})` : "") : null),
+    actionButtons(j),
+    mine.length ? [h("h2", {}, "Running now"), runningTable(mine, false)] : null,
+    h("h2", {}, "Next runs"),
+    j.paused ? h("p", { class: "paused" }, "Paused: these start only once it is resumed.") : null,
+    h("ol", { id: "next-runs" }, j.next_runs.map((t) => h("li", {}, when(t, j.timezone)))),
+    h("h2", {}, "Outcomes per day"),
+    chartSection(data.stats),
+    h("h2", {}, "Statistics (last 90 days)"),
+    statsList(j.stats),
+    h("h2", {}, "Run history"),
+    runHistory(data.runs || [], j.timezone),
+    h("h2", {}, "Settings"),
+    h("dl", { class: "settings", id: "job-settings" },
+      Object.entries(j).filter(([k]) => !SHOWN.has(k)).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, settingValue(v))])),
+  ];
+}
+
+// ---- routing and refresh ----------------------------------------------------
+
+function route() {
+  const hash = location.hash || "#/";
+  const m = hash.match(/^#\/job\/(.+)$/);
+  if (m) return { view: "job", id: decodeURIComponent(m[1]) };
+  if (hash === "#/running") return { view: "running" };
+  return { view: "home" };
+}
+
+function render() {
+  const r = route();
+  const view = $("view");
+  const focused = document.activeElement;
+  const keep = focused && focused.id === "filter";
+  if (r.view === "home") {
+    // The filter keeps its focus and caret: only the parts around it change.
+    if (!$("jobs")) view.replaceChildren(...homeView());
+    else $("overview").replaceChildren(overview());
+    fillJobsTable();
+    if (keep) $("filter").focus();
+  } else if (r.view === "running") {
+    view.replaceChildren(...runningView());
+  } else {
+    view.replaceChildren(...jobView().flat(3).filter(Boolean));
+  }
+  document.title = r.view === "job" ? `${r.id} · cronduct` : "cronduct";
+}
+
+async function refreshJob(id, jobsChanged) {
+  if (!state.job || state.job.id !== id) state.job = { id, detail: null, runs: null, stats: null, stale: true };
+  const data = state.job;
+  if (!jobsChanged && !data.stale) return false;
+  data.stale = false;
+  const [detail, runs, stats] = await Promise.all([
+    api.get(api.jobPath(id)),
+    api.get(`${api.jobPath(id, "/runs")}?limit=${RUNS_SHOWN}`),
+    api.getConditional(`/api/v1/stats?days=${state.days}&job=${encodeURIComponent(id)}`),
+  ]);
+  data.detail = detail;
+  data.runs = runs.runs;
+  data.stats = stats.body;
+  return true;
+}
+
+function stop() {
+  clearTimeout(state.timer);
+  state.timer = 0;
+}
+
+async function tick() {
+  stop();
+  if (state.busy) {
+    state.again = true;
+    return;
+  }
+  state.busy = true;
+  try {
+    const jobs = await api.getConditional("/api/v1/jobs");
+    let changed = jobs.changed;
+    state.jobs = jobs.body.jobs;
+    const runningNow = state.jobs.some((j) => j.running);
+    const r = route();
+    if (runningNow || state.running.length || Date.now() - state.slowAt >= SLOW_REFRESH_MS) {
+      const [health, status, running] = await Promise.all([api.get("/health"), api.get("/api/v1/status"), api.get("/api/v1/running")]);
+      state.health = health;
+      state.status = status;
+      state.running = running.running;
+      state.slowAt = Date.now();
+      changed = true;
+    }
+    if (r.view === "job") changed = (await refreshJob(r.id, jobs.changed)) || changed;
+    if (changed || state.rendered !== location.hash) {
+      state.rendered = location.hash;
+      render();
+    }
+  } catch (e) {
+    state.busy = false;
+    refused(e, "Reading the daemon's state");
+    if (!(e instanceof api.ApiError && e.status === 401)) state.timer = setTimeout(tick, REFRESH_MS);
+    return;
+  }
+  state.busy = false;
+  if (state.again) {
+    state.again = false;
+    tick();
+    return;
+  }
+  state.timer = setTimeout(tick, REFRESH_MS);
+}
+
+function start() {
+  $("forget-key").hidden = false;
+  notice("");
+  tick();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("key-form").addEventListener("submit", () => {
+    const key = $("key-input").value.trim();
+    if (!key) return;
+    api.storeKey(key);
+    api.forgetAnswers();
+    start();
+  });
+  $("key-dialog").addEventListener("cancel", (e) => e.preventDefault());
+  $("forget-key").addEventListener("click", () => {
+    stop();
+    api.forgetKey();
+    api.forgetAnswers();
+    askKey("");
+  });
+  window.addEventListener("hashchange", () => {
+    notice("");
+    if (route().view === "job") state.job = null;
+    else render();
+    tick();
+    $("view").focus();
+  });
+  if (api.storedKey()) start();
+  else askKey("");
+});
