@@ -15,8 +15,8 @@
 pub mod action;
 pub mod api;
 pub mod cli;
-pub mod cluster;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod crontab;
 pub mod daemon;

@@ -103,8 +103,8 @@ pub const OPEN: &[Endpoint] = &[HEALTH, PAGE, UI_ASSET];
 /// Every endpoint, for the key check to find a request's role.
 pub const ALL: &[Endpoint] = &[
     HEALTH, METRICS, STATUS, JOBS, JOB, PAUSE, RESUME, PAUSE_ALL, RESUME_ALL, TRIGGER, CANCEL,
-    JOB_RUNS, RUNS, RUN, RUNNING, STATS, AUDIT, RELOAD, PUT_JOB, DELETE_JOB, ENABLE, DISABLE,
-    PAGE, UI_ASSET,
+    JOB_RUNS, RUNS, RUN, RUNNING, STATS, AUDIT, RELOAD, PUT_JOB, DELETE_JOB, ENABLE, DISABLE, PAGE,
+    UI_ASSET,
 ];
 
 impl Endpoint {

@@ -273,7 +273,9 @@ impl Node {
         if !status.reachable {
             tracing::info!("the cluster database is reachable");
         }
-        if offset.abs() > CLOCK_OFFSET_LIMIT_MS && status.clock_offset_ms.abs() <= CLOCK_OFFSET_LIMIT_MS {
+        if offset.abs() > CLOCK_OFFSET_LIMIT_MS
+            && status.clock_offset_ms.abs() <= CLOCK_OFFSET_LIMIT_MS
+        {
             tracing::warn!("this node's clock is {offset} ms from the database's");
         }
         *status = LinkStatus {
@@ -285,7 +287,11 @@ impl Node {
         Ok(())
     }
 
-    async fn heartbeat(&self, client: &Object, epoch: i64) -> Result<Option<DateTime<Utc>>, String> {
+    async fn heartbeat(
+        &self,
+        client: &Object,
+        epoch: i64,
+    ) -> Result<Option<DateTime<Utc>>, String> {
         let offset = self.lock_status().clock_offset_ms;
         let name = self.inner.name.as_str();
         deadline("writing the heartbeat", async {

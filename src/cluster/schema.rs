@@ -57,10 +57,7 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, String> {
     .await
     .map_err(step("cannot create the schema table"))?;
     let current: i32 = tx
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM cronduct_schema",
-            &[],
-        )
+        .query_one("SELECT coalesce(max(version), 0) FROM cronduct_schema", &[])
         .await
         .map_err(step("cannot read the schema version"))?
         .get(0);

@@ -269,7 +269,10 @@ mod tests {
                 "postgres://u@db1,db2/x?sslmode=verify-full&target_session_attrs=read-write",
                 TlsMode::VerifyFull,
             ),
-            ("host=db user=u dbname=x sslmode=verify-full", TlsMode::VerifyFull),
+            (
+                "host=db user=u dbname=x sslmode=verify-full",
+                TlsMode::VerifyFull,
+            ),
         ];
         for (url, mode) in cases {
             let parsed = DatabaseUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));

@@ -14,7 +14,8 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, FileId, suggest};
 pub(crate) use super::keys::{
-    RawAction, RawApiKey, RawCluster, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp, RawWebhook, TOP_KEYS,
+    RawAction, RawApiKey, RawCluster, RawDaemon, RawHttp, RawNotify, RawSettings, RawSmtp,
+    RawWebhook, TOP_KEYS,
 };
 use super::keys::{Table, example, job_key_names};
 

@@ -146,3 +146,134 @@ fn a_thousand_idle_keep_alive_clients_do_not_lock_out_a_new_one() {
     // The API proper too, with the key, not only /health.
     assert_eq!(d.api("GET", "/api/v1/jobs").status, 200);
 }
+
+/// Sends `raw` on a fresh connection, then reads until the daemon answers
+/// or closes (within 10 s). The status of the answer, if any; `None` when
+/// it closed without one.
+fn exchange(addr: SocketAddr, raw: &[u8]) -> Option<u16> {
+    let mut s = connect(addr);
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    // The daemon may close while a large request is still being sent.
+    let _ = s.write_all(raw);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("neither an answer nor a close within 10 s")
+            }
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    text.strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+}
+
+#[test]
+fn malformed_requests_get_a_4xx_or_a_close_and_the_daemon_carries_on() {
+    let d = started();
+    let addr = d.addr();
+    let auth = format!("Authorization: Bearer {}\r\n", d.key());
+    let many_headers: String = (0..2_000).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let huge_header = format!("X-Big: {}\r\n", "a".repeat(2 << 20));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"\x00\x01\x02 not http at all\r\n\r\n".to_vec()),
+        ("no version", b"GET /health\r\n\r\n".to_vec()),
+        ("bad method", b"G\x7fT /health HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec()),
+        ("bad version", b"GET /health HTTP/9.9\r\nHost: localhost\r\n\r\n".to_vec()),
+        ("space in target", b"GET /hea lth HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec()),
+        ("bare LF header", b"GET /health HTTP/1.1\nHost: localhost\nX: \x01\n\n".to_vec()),
+        ("header without colon", b"GET /health HTTP/1.1\r\nHost localhost\r\n\r\n".to_vec()),
+        ("HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()),
+        (
+            "header flood",
+            format!("GET /health HTTP/1.1\r\nHost: localhost\r\n{many_headers}\r\n").into_bytes(),
+        ),
+        (
+            "huge header",
+            format!("GET /health HTTP/1.1\r\nHost: localhost\r\n{huge_header}\r\n").into_bytes(),
+        ),
+        (
+            "huge request line",
+            format!("GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n", "a".repeat(2 << 20)).into_bytes(),
+        ),
+        (
+            "bad chunk size",
+            format!(
+                "POST /api/v1/reload HTTP/1.1\r\nHost: localhost\r\n{auth}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+            )
+            .into_bytes(),
+        ),
+        (
+            "chunk longer than said",
+            format!(
+                "POST /api/v1/jobs/nightly/pause HTTP/1.1\r\nHost: localhost\r\n{auth}Transfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n"
+            )
+            .into_bytes(),
+        ),
+        (
+            "chunk size overflow",
+            format!(
+                "POST /api/v1/jobs/nightly/pause HTTP/1.1\r\nHost: localhost\r\n{auth}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\nx\r\n0\r\n\r\n"
+            )
+            .into_bytes(),
+        ),
+        (
+            "two content-lengths",
+            format!(
+                "POST /api/v1/jobs/nightly/pause HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 2\r\nContent-Length: 30\r\n\r\n{{}}"
+            )
+            .into_bytes(),
+        ),
+        (
+            "negative content-length",
+            format!(
+                "POST /api/v1/jobs/nightly/pause HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: -5\r\n\r\n{{}}"
+            )
+            .into_bytes(),
+        ),
+        (
+            "body shorter than its length",
+            format!(
+                "POST /api/v1/jobs/nightly/pause HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 100\r\n\r\n{{\"reason\""
+            )
+            .into_bytes(),
+        ),
+        (
+            "invalid JSON body",
+            format!(
+                "POST /api/v1/jobs/nightly/pause HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 5\r\n\r\n{{{{{{{{{{"
+            )
+            .into_bytes(),
+        ),
+    ];
+    for (what, raw) in &cases {
+        let answer = exchange(addr, raw);
+        assert!(
+            answer.is_none_or(|code| (400..500).contains(&code)),
+            "{what}: answered {answer:?}\n{}",
+            d.diagnostics()
+        );
+    }
+    // Still up, promptly, and nothing was acted on.
+    let (status, took) = timed_health(addr);
+    assert_eq!(status, 200, "{}", d.diagnostics());
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(
+        d.listed_job("nightly").expect("listed")["paused"],
+        false,
+        "a malformed request paused the job"
+    );
+    assert!(d.finishes("nightly").is_empty());
+}

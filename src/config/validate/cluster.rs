@@ -60,7 +60,11 @@ impl Validator<'_> {
                 self.error_help(
                     f,
                     v.span(),
-                    format!("{}: not a usable node name: {:?}", scope.key("node"), v.get_ref()),
+                    format!(
+                        "{}: not a usable node name: {:?}",
+                        scope.key("node"),
+                        v.get_ref()
+                    ),
                     "a letter or digit, then up to 63 letters, digits, `_`, `.` or `-`",
                 );
                 String::new()
