@@ -226,7 +226,7 @@ impl Node {
 
     async fn beat_on(&self, client: &mut Object, migrated: &mut bool) -> Result<(), String> {
         if !*migrated {
-            let applied = deadline("migrating the schema", schema::migrate(&mut **client))
+            let applied = deadline("migrating the schema", schema::migrate(client))
                 .await
                 .and_then(|r| r)?;
             if !applied.is_empty() {

@@ -551,7 +551,8 @@ fn stated_defaults_are_the_built_in_ones() {
             "shell",
             "output_limit",
             "critical",
-            "success_exit_codes"
+            "success_exit_codes",
+            "run_on"
         ]
     );
 }
