@@ -36,7 +36,10 @@
 //! - Oversized bodies are read and discarded up to 16 MiB before the 413,
 //!   so the client reads the answer instead of a connection reset.
 //! - At most 256 connections; one idle for 30 s without a request in
-//!   progress is closed (this also bounds a slowly sent request head).
+//!   progress is closed, and a request head must arrive within 5 s of its
+//!   first byte. At the cap, a new connection closes the one idle longest;
+//!   when every connection is busy, 8 more are accepted for `/health`
+//!   only, so monitoring still gets an answer (see `api/conn.rs`).
 //! - `/api/v1/jobs` and `/api/v1/stats` reuse the serialised parts of their
 //!   previous answers whose inputs are unchanged (see `api/memo.rs`):
 //!   never stale, and several times cheaper for the dashboards that poll
@@ -119,11 +122,14 @@ pub fn read_bound_address(state_dir: &std::path::Path) -> anyhow::Result<std::ne
 /// Bounds on what one client can make the API do.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Open connections at once; further ones wait in the listen backlog.
+    /// Open connections at once; at the cap, the connection idle longest
+    /// is closed for a new one (see `api/conn.rs`).
     pub max_connections: usize,
     /// How long a connection may sit without a request in progress before
-    /// it is closed (also bounds sending a request's head).
+    /// it is closed.
     pub idle_timeout: Duration,
+    /// How long a request head may take to arrive, from its first byte.
+    pub header_timeout: Duration,
     /// Deadline for reading a request's body and for answering it
     /// (503 after it); `POST …/run?wait=true` is exempt from the latter.
     pub request_timeout: Duration,
@@ -139,6 +145,7 @@ impl Default for Limits {
         Self {
             max_connections: 256,
             idle_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             max_body: 64 << 10,
             health_deadline: Duration::from_secs(2),
@@ -176,8 +183,14 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener =
-        conn::GuardedListener::new(listener, limits.max_connections, limits.idle_timeout);
+    let listener = conn::GuardedListener::new(
+        listener,
+        limits.max_connections,
+        conn::Timeouts {
+            idle: limits.idle_timeout,
+            header: limits.header_timeout,
+        },
+    );
     let state = Arc::new(AppState {
         ctx,
         limits,

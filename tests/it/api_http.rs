@@ -1241,27 +1241,75 @@ fn idle_and_dribbling_connections_are_closed() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+async fn at_the_cap_idle_connections_make_room_and_busy_ones_leave_health() {
     let fx = Fixture::start_with(Limits {
         max_connections: 2,
         ..Limits::default()
     });
-    let held: Vec<std::net::TcpStream> = (0..2)
+    // Two idle clients hold the cap; a third is answered (the one idle
+    // longest is closed for it).
+    let mut held: Vec<std::net::TcpStream> = (0..2)
         .map(|_| std::net::TcpStream::connect(fx.addr).expect("connect"))
         .collect();
     let url = format!("{}/health", fx.url);
-    let blocked = client()
-        .get(&url)
-        .timeout(Duration::from_millis(500))
-        .send()
-        .await;
+    let a = send(client().get(&url).timeout(Duration::from_secs(2))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    held[0]
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut buf = [0u8; 16];
     assert!(
-        blocked.is_err_and(|e| e.is_timeout()),
-        "a third connection must wait"
+        matches!(held[0].read(&mut buf), Ok(0) | Err(_)),
+        "the longest idle connection was closed"
     );
     drop(held);
-    let a = send(client().get(&url)).await;
-    assert_eq!(a.status, StatusCode::OK);
+
+    // Two requests in progress hold the cap: nothing can be closed, so a
+    // new connection is served for /health only.
+    fx.with_state(|s| {
+        let job = s.jobs.get_mut("db-backup").expect("job");
+        job.run_time = Duration::from_secs(3);
+        job.forbid = false;
+    });
+    let wait_url = format!("{}/api/v1/jobs/db-backup/run?wait=true", fx.url);
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let req = client().post(&wait_url).bearer_auth(KEY);
+            tokio::spawn(async move { req.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    poll::within_async(Duration::from_secs(5), || {
+        (fx.with_state(|s| s.next_run_id) >= 3).then_some(())
+    })
+    .await
+    .expect("both runs in progress");
+    // One connection, kept alive: /health is answered on it, anything
+    // else refused.
+    let mut spare = std::net::TcpStream::connect(fx.addr).expect("connect");
+    spare
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut ask = |path: &str| {
+        spare
+            .write_all(
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {KEY}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("send");
+        let mut buf = [0u8; 4096];
+        let n = spare.read(&mut buf).expect("an answer");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let health = ask("/health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let jobs = ask("/api/v1/jobs");
+    assert!(jobs.starts_with("HTTP/1.1 503"), "{jobs}");
+    assert!(jobs.contains("only /health"), "{jobs}");
+    for b in busy {
+        assert_eq!(b.await.expect("task").expect("answer"), StatusCode::OK);
+    }
 }
 
 #[test]

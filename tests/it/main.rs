@@ -11,6 +11,7 @@ mod api_audit;
 mod api_cli;
 mod api_http;
 mod api_manage;
+mod api_robustness;
 mod api_roles;
 mod check;
 mod cluster;

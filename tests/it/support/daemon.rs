@@ -465,6 +465,11 @@ impl Daemon {
             .to_string()
     }
 
+    /// The address the running daemon's API listens on.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
     fn try_http(&self, method: &str, path: &str, key: Option<&str>) -> std::io::Result<Reply> {
         http(
             SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
