@@ -144,6 +144,10 @@ impl Chrome {
 
     /// Runs `js` in every document before its own scripts (to give a
     /// benchmark's page its key without the prompt).
+    #[allow(
+        dead_code,
+        reason = "benches/ui.rs uses it; the tests go through the key prompt"
+    )]
     pub fn before_each_document(&self, js: &str) {
         self.rt
             .block_on(self.page.evaluate_on_new_document(js))

@@ -471,17 +471,7 @@ impl Daemon {
     }
 
     fn try_http(&self, method: &str, path: &str, key: Option<&str>) -> std::io::Result<Reply> {
-        http(
-            SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
-            method,
-            path,
-            key,
-        )
-    }
-
-    /// The address the running daemon's API listens on.
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+        http(self.addr(), method, path, key)
     }
 
     /// Sends `request` as raw bytes on a new connection and returns the
