@@ -113,6 +113,8 @@ command = "echo never"
             .map(|s| match s {
                 Segment::Literal(l) => l.to_string(),
                 Segment::Param("run_id") => rec.run_id.clone(),
+                // The status page's static files hold no data; one is enough.
+                Segment::Param("file") => "app.js".to_string(),
                 Segment::Param(_) => "uses".to_string(),
             })
             .collect();
