@@ -100,14 +100,9 @@ command = "echo never"
     });
 
     // Everything the daemon said: every GET endpoint with this job and run
-    // filled in (but the status page's files, which are the same bytes for
-    // every daemon), the notice, the run log, its own log, `check`.
+    // filled in, the notice, the run log, its own log, `check`.
     let mut everything = String::new();
-    let page = [paths::PAGE, paths::UI_ASSET];
-    for endpoint in paths::ALL
-        .iter()
-        .filter(|e| e.verb == Verb::Get && !page.contains(e))
-    {
+    for endpoint in paths::ALL.iter().filter(|e| e.verb == Verb::Get) {
         let path: Vec<String> = endpoint
             .segments()
             .map(|s| match s {
