@@ -727,33 +727,49 @@ impl Reader<'_> {
         key: &str,
         v: &Sp<DeValue<'_>>,
     ) -> Option<Vec<(Sp<String>, Sp<RawHeaderValue>)>> {
+        self.value_map(key, v, |r, header, name, value| match value.get_ref() {
+            DeValue::String(s) => Some(RawHeaderValue::Text(s.to_string())),
+            DeValue::Table(t) => r.header_file(header, value.span(), t),
+            other => {
+                let d = Diagnostic::at(
+                    r.file,
+                    value.span(),
+                    format!(
+                        "{}: expected a string or a file, found {}",
+                        r.scope.key(header),
+                        found(other)
+                    ),
+                )
+                .help(format!(
+                    "{} = \"value\" or {} = {{ file = \"/etc/cronduct/token\" }}",
+                    name.get_ref(),
+                    name.get_ref()
+                ));
+                r.diags.push(d);
+                None
+            }
+        })
+    }
+
+    /// Reads the table `key` whose every value `read` turns into a `T`
+    /// (given the value's full key as messages name it); a value it
+    /// refuses (after reporting why) is left out and the rest kept.
+    fn value_map<T>(
+        &mut self,
+        key: &str,
+        v: &Sp<DeValue<'_>>,
+        mut read: impl FnMut(
+            &mut Self,
+            &str,
+            &Sp<std::borrow::Cow<'_, str>>,
+            &Sp<DeValue<'_>>,
+        ) -> Option<T>,
+    ) -> Option<Vec<(Sp<String>, Sp<T>)>> {
         let table = self.table(key, v)?;
         let mut out = Vec::with_capacity(table.len());
         for (name, value) in table {
-            let header = format!("{key}.{}", name.get_ref());
-            let read = match value.get_ref() {
-                DeValue::String(s) => Some(RawHeaderValue::Text(s.to_string())),
-                DeValue::Table(t) => self.header_file(&header, value.span(), t),
-                other => {
-                    let d = Diagnostic::at(
-                        self.file,
-                        value.span(),
-                        format!(
-                            "{}: expected a string or a file, found {}",
-                            self.scope.key(&header),
-                            found(other)
-                        ),
-                    )
-                    .help(format!(
-                        "{} = \"value\" or {} = {{ file = \"/etc/cronduct/token\" }}",
-                        name.get_ref(),
-                        name.get_ref()
-                    ));
-                    self.diags.push(d);
-                    None
-                }
-            };
-            if let Some(read) = read {
+            let full = format!("{key}.{}", name.get_ref());
+            if let Some(read) = read(self, &full, name, value) {
                 let name = Sp::new(name.span(), name.get_ref().to_string());
                 out.push((name, Sp::new(value.span(), read)));
             }
@@ -807,43 +823,33 @@ impl Reader<'_> {
         key: &str,
         v: &Sp<DeValue<'_>>,
     ) -> Option<Vec<(Sp<String>, Sp<RawEnvValue>)>> {
-        let table = self.table(key, v)?;
-        let mut out = Vec::with_capacity(table.len());
-        for (name, value) in table {
-            let var = format!("{key}.{}", name.get_ref());
-            let read = match value.get_ref() {
-                DeValue::String(s) => Some(RawEnvValue::Text(s.to_string())),
-                DeValue::Table(t) => self.env_source(&var, value.span(), t),
-                other => {
-                    let d = Diagnostic::at(
-                        self.file,
-                        value.span(),
-                        format!(
-                            "{}: expected a string, a file or a credential, found {}",
-                            self.scope.key(&var),
-                            found(other)
-                        ),
-                    )
-                    .help(match other {
-                        DeValue::Integer(i) => quote_it(name.get_ref(), &i.to_string()),
-                        DeValue::Float(f) => quote_it(name.get_ref(), f.as_str()),
-                        DeValue::Boolean(b) => quote_it(name.get_ref(), &b.to_string()),
-                        _ => format!(
-                            "{n} = \"value\", {n} = {{ file = \"/etc/cronduct/token\" }} or \
+        self.value_map(key, v, |r, var, name, value| match value.get_ref() {
+            DeValue::String(s) => Some(RawEnvValue::Text(s.to_string())),
+            DeValue::Table(t) => r.env_source(var, value.span(), t),
+            other => {
+                let d = Diagnostic::at(
+                    r.file,
+                    value.span(),
+                    format!(
+                        "{}: expected a string, a file or a credential, found {}",
+                        r.scope.key(var),
+                        found(other)
+                    ),
+                )
+                .help(match other {
+                    DeValue::Integer(i) => quote_it(name.get_ref(), &i.to_string()),
+                    DeValue::Float(f) => quote_it(name.get_ref(), f.as_str()),
+                    DeValue::Boolean(b) => quote_it(name.get_ref(), &b.to_string()),
+                    _ => format!(
+                        "{n} = \"value\", {n} = {{ file = \"/etc/cronduct/token\" }} or \
                              {n} = {{ credential = \"token\" }}",
-                            n = name.get_ref(),
-                        ),
-                    });
-                    self.diags.push(d);
-                    None
-                }
-            };
-            if let Some(read) = read {
-                let name = Sp::new(name.span(), name.get_ref().to_string());
-                out.push((name, Sp::new(value.span(), read)));
+                        n = name.get_ref(),
+                    ),
+                });
+                r.diags.push(d);
+                None
             }
-        }
-        Some(out)
+        })
     }
 
     /// `{ file = "/path" }` or `{ credential = "name" }`: exactly one.
