@@ -23,6 +23,7 @@ use chromiumoxide::cdp::browser_protocol::network::{
 use chromiumoxide::cdp::js_protocol::runtime::{
     ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown,
 };
+use chromiumoxide::element::Element;
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -194,14 +195,18 @@ impl Chrome {
         })
     }
 
+    /// The element `css` selects; the test fails when there is none.
+    async fn element(&self, css: &str) -> Element {
+        self.page
+            .find_element(css)
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
     /// Clicks the element `css` selects, with the mouse, as a user would.
     pub fn click(&self, css: &str) {
         self.rt.block_on(async {
-            let el = self
-                .page
-                .find_element(css)
-                .await
-                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            let el = self.element(css).await;
             el.click()
                 .await
                 .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
@@ -211,11 +216,7 @@ impl Chrome {
     /// Focuses `css` and types `text` into it, key by key.
     pub fn type_into(&self, css: &str, text: &str) {
         self.rt.block_on(async {
-            let el = self
-                .page
-                .find_element(css)
-                .await
-                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            let el = self.element(css).await;
             el.focus()
                 .await
                 .unwrap_or_else(|e| panic!("cannot focus {css}: {e}"));
@@ -228,11 +229,7 @@ impl Chrome {
     /// Presses `key` (e.g. "Enter") in the element `css` selects.
     pub fn press(&self, css: &str, key: &str) {
         self.rt.block_on(async {
-            let el = self
-                .page
-                .find_element(css)
-                .await
-                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            let el = self.element(css).await;
             el.press_key(key)
                 .await
                 .unwrap_or_else(|e| panic!("cannot press {key} in {css}: {e}"));
