@@ -350,16 +350,7 @@ impl Client {
         if !follow {
             req = req.timeout(REQUEST_TIMEOUT);
         }
-        let fail = |error: reqwest::Error| {
-            let base = self.base.clone();
-            if error.is_connect() {
-                ClientError::Unreachable { base }
-            } else if error.is_timeout() {
-                ClientError::Timeout { base }
-            } else {
-                ClientError::Request { base, error }
-            }
-        };
+        let fail = |error| self.transport_error(error);
         let mut resp = req.send().await.map_err(fail)?;
         let status = resp.status();
         if !status.is_success() {
@@ -447,16 +438,20 @@ impl Client {
             let status = resp.status();
             Ok::<_, reqwest::Error>((status, resp.text().await?))
         };
-        answer.await.map_err(|error| {
-            let base = self.base.clone();
-            if error.is_connect() {
-                ClientError::Unreachable { base }
-            } else if error.is_timeout() {
-                ClientError::Timeout { base }
-            } else {
-                ClientError::Request { base, error }
-            }
-        })
+        answer.await.map_err(|error| self.transport_error(error))
+    }
+
+    /// What a failed exchange with the daemon tells the user: it is not
+    /// listening, it did not answer in time, or the request itself failed.
+    fn transport_error(&self, error: reqwest::Error) -> ClientError {
+        let base = self.base.clone();
+        if error.is_connect() {
+            ClientError::Unreachable { base }
+        } else if error.is_timeout() {
+            ClientError::Timeout { base }
+        } else {
+            ClientError::Request { base, error }
+        }
     }
 
     /// The base URL followed by `endpoint`'s path, its parameters filled
