@@ -682,10 +682,21 @@ async fn run_output(State(s): Shared, run_id: RawPath, q: RawQuery) -> Answer {
             "run {run_id:?} has no attempt {attempt} (its last is {last})"
         )));
     }
-    let Some(dir) = &s.ctx.output_dir else {
-        return Err(ApiError::not_found(
-            "output is not kept: [daemon] output = \"tail\" keeps only the record's tails",
-        ));
+    let dir = match &s.ctx.output {
+        None => {
+            return Err(ApiError::not_found(
+                "output is not kept: [daemon] output = \"tail\" keeps only the record's tails",
+            ));
+        }
+        Some(crate::log::output::Store::Journal) => {
+            let fields = crate::log::journal::Fields {
+                job,
+                run_id,
+                attempt,
+            };
+            return journal_output(&fields, follow).await;
+        }
+        Some(crate::log::output::Store::Files(dir)) => dir,
     };
     let path = crate::log::output::attempt_path(dir, &job, &run_id, attempt);
     let mut follower = match crate::log::output::follow(&path) {
@@ -723,6 +734,51 @@ async fn run_output(State(s): Shared, run_id: RawPath, q: RawQuery) -> Answer {
             Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(Bytes::from(bytes)), f)),
             Ok(None) => None,
             Err(e) => Some((Err(e), f)),
+        }
+    });
+    Ok((text, axum::body::Body::from_stream(stream)).into_response())
+}
+
+/// The output of an attempt kept in the journal, read with `journalctl`:
+/// all of it as one answer, or chunked while following a live attempt.
+async fn journal_output(fields: &crate::log::journal::Fields, follow: bool) -> Answer {
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    let mut reader = crate::log::journal::read(fields, follow).map_err(ApiError::not_found)?;
+    let failed = |e: std::io::Error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read what journalctl writes: {e}"),
+        )
+    };
+    if !reader.is_live() {
+        // Read to the end first: an attempt with no entries is a 404
+        // with journalctl's own words, not an empty answer.
+        let mut body = Vec::new();
+        while let Some(line) = reader.next().await.map_err(failed)? {
+            body.extend_from_slice(&line);
+        }
+        if body.is_empty() {
+            let said = reader.complaint().await;
+            return Err(ApiError::not_found(format!(
+                "the journal has no output of attempt {} of run {:?}{}: journald removes old \
+                 entries by its own retention (journald.conf(5)), and an attempt that did not \
+                 start, wrote nothing or is an HTTP request has none",
+                fields.attempt,
+                fields.run_id,
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (journalctl: {said})")
+                },
+            )));
+        }
+        return Ok((text, body).into_response());
+    }
+    let stream = futures_util::stream::unfold(reader, |mut r| async move {
+        match r.next().await {
+            Ok(Some(line)) => Some((Ok::<_, std::io::Error>(Bytes::from(line)), r)),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), r)),
         }
     });
     Ok((text, axum::body::Body::from_stream(stream)).into_response())

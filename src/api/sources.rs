@@ -49,9 +49,10 @@ pub struct ApiContext {
     /// left on their file systems.
     pub state_dir: PathBuf,
     pub log_file: PathBuf,
-    /// Where output files are (`[daemon] output = "files"`), else `None`,
-    /// and how long they are kept, for the answer when one is gone.
-    pub output_dir: Option<PathBuf>,
+    /// Where whole output is kept (`[daemon] output`; `None` for
+    /// `"tail"`), and how long files are kept, for the answer when one is
+    /// gone.
+    pub output: Option<crate::log::output::Store>,
     pub output_keep: std::time::Duration,
     /// Whether the state file (`<state_dir>/state.json`) can be written.
     pub state_health: SaveHealth,

@@ -85,8 +85,10 @@ pub enum Command {
     ///
     /// The latest run of JOB and its last attempt by default. With -f a
     /// running attempt is followed live until it ends; the exit status is
-    /// then 0 whatever the run's outcome. Needs `[daemon] output = "files"`
-    /// (the default); files are kept for `output_keep`.
+    /// then 0 whatever the run's outcome. Reads the output file
+    /// (`[daemon] output = "files"`, kept for `output_keep`) or, with
+    /// `output = "journal"`, the journal through journalctl on the
+    /// daemon's machine; there is none with `output = "tail"`.
     Logs(LogsArgs),
     /// Make the daemon re-read its configuration.
     Reload(ClientArgs),

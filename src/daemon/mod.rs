@@ -11,7 +11,7 @@ mod hooks;
 pub(crate) mod memory;
 mod run;
 pub mod scheduler;
-mod systemd;
+pub(crate) mod systemd;
 mod watch;
 
 use std::io::IsTerminal;
@@ -336,8 +336,7 @@ impl Daemon {
                 host: Arc::clone(&host),
                 events: events_tx,
                 results_dir,
-                output_dir: (settings.output == crate::config::OutputMode::Files)
-                    .then(|| crate::log::output::output_dir(&settings.log_file)),
+                output: crate::log::output::Store::of(settings.output, &settings.log_file),
             },
             hooks: Box::new(hooks),
             cluster,
@@ -467,8 +466,7 @@ fn api_task(
         state_health,
         log_file: settings.log_file.clone(),
         cluster,
-        output_dir: (settings.output == crate::config::OutputMode::Files)
-            .then(|| crate::log::output::output_dir(&settings.log_file)),
+        output: crate::log::output::Store::of(settings.output, &settings.log_file),
         output_keep: settings.output_keep,
     };
     let listener = listener

@@ -356,7 +356,7 @@ impl Fixture {
                     state_health: Default::default(),
                     log_file: settings.log_file.clone(),
                     cluster: None,
-                    output_dir: None,
+                    output: None,
                     output_keep: settings.output_keep,
                 };
                 tokio::spawn(fake_scheduler(rx, fake_state, opened.sink.clone()));
