@@ -40,7 +40,7 @@ esac
 [ -x "$bin" ] || (cd "$root" && cargo build --release --quiet)
 
 dir=$(mktemp -d)
-trap 'kill "$daemon" 2>/dev/null || true; rm -rf "$dir"' EXIT INT TERM
+trap '{ kill "$daemon" && wait "$daemon"; } 2>/dev/null || true; rm -rf "$dir"' EXIT INT TERM
 bytes=$((size_mb * 1000000))
 # 20-byte lines, like a chatty log.
 job="yes 0123456789abcdefghi | head -c $bytes"

@@ -538,13 +538,27 @@ mod tests {
     #[test]
     fn an_entry_too_large_for_a_datagram_goes_in_a_sealed_memfd() {
         let (tx, rx) = UnixDatagram::pair().expect("socket pair");
+        // A send buffer smaller than the entry, whatever the machine's
+        // default (net.core.wmem_default).
+        let small: libc::c_int = 64 * 1024;
+        // SAFETY: setsockopt reads one c_int from a live local.
+        let set = unsafe {
+            libc::setsockopt(
+                tx.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&raw const small).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(set, 0, "set SO_SNDBUF");
         let mut entry = Vec::new();
         field(&mut entry, "MESSAGE", &vec![b'x'; 300_000]);
         field(&mut entry, "PRIORITY", b"6");
         assert_eq!(
             tx.send(&entry).map_err(|e| e.raw_os_error()).err(),
             Some(Some(libc::EMSGSIZE)),
-            "the entry must be too large for the default buffer"
+            "the entry must be too large for one datagram"
         );
         send_in_memfd(&tx, &entry).expect("send");
         // Receives the fd the way journald does.
