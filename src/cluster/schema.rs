@@ -33,6 +33,17 @@ const MIGRATIONS: &[&str] = &[
         claimed_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (job, scheduled_at)
     );",
+    // The hash of each job's definition a node runs (drift), and the
+    // pauses every node obeys.
+    "ALTER TABLE cronduct_nodes ADD COLUMN definitions jsonb NOT NULL DEFAULT '{}';
+    CREATE TABLE cronduct_pauses (
+        job text PRIMARY KEY,
+        reason text,
+        until timestamptz,
+        paused_by text,
+        paused_at timestamptz,
+        node text NOT NULL
+    );",
 ];
 
 /// The schema version this build writes and reads.
