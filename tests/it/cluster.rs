@@ -71,6 +71,17 @@ fn three_nodes_starting_at_once_migrate_the_schema_once() {
         pg.column("SELECT version FROM cronduct_schema ORDER BY version"),
         expected
     );
+    // Version 2's tables are there, with the key that makes a finish
+    // record unique per attempt.
+    assert_eq!(
+        pg.column(
+            "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i
+             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             WHERE i.indrelid = 'cronduct_finishes'::regclass AND i.indisprimary"
+        ),
+        vec!["run_id,attempt"]
+    );
     assert_eq!(
         pg.column("SELECT name FROM cronduct_nodes ORDER BY name"),
         vec!["node1", "node2", "node3"]
