@@ -466,3 +466,60 @@ fn a_pause_on_one_node_holds_on_the_others() {
         });
     }
 }
+
+/// Between heartbeats a pause made on another node already holds: the
+/// claim itself finds it (heartbeats 10 s apart here, so no heartbeat's
+/// read of the pauses can be what stops node2), and node2 takes the pause.
+#[test]
+fn a_claim_finds_a_pause_made_since_the_last_heartbeat() {
+    let pg = Postgres::start();
+    let slow = |name: &str| {
+        format!(
+            "[cluster]\ndatabase = {:?}\nnode = {name:?}\nheartbeat = \"10s\"\nnode_timeout = \"30s\"\n\
+             [jobs.tick]\nschedule = \"* * * * * *\"\ncommand = \"true\"\n",
+            pg.url
+        )
+    };
+    let mut nodes: Vec<Daemon> = ["node1", "node2"]
+        .iter()
+        .map(|name| {
+            let d = Daemon::new();
+            d.write_config(&slow(name));
+            d
+        })
+        .collect();
+    for d in nodes.iter_mut() {
+        d.start();
+    }
+    crate::support::poll::until("tick runs", SECS_20, || {
+        nodes
+            .iter()
+            .any(|d| !d.starts("tick").is_empty())
+            .then_some(())
+    });
+    let asked = std::time::Instant::now();
+    let paused = nodes[0].post_body("/api/v1/jobs/tick/pause", r#"{"reason": "quiet"}"#);
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    let paused_at = now();
+    let listed = nodes[1].poll("node2 takes the pause from a claim", SECS_20, || {
+        nodes[1].listed_job("tick").filter(|j| j["paused"] == true)
+    });
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "node2 took {:?}: that was a heartbeat, not a claim",
+        asked.elapsed()
+    );
+    assert_eq!(listed["pause"]["reason"], "quiet");
+    assert!(
+        nodes[1].stderr().contains("paused in the cluster"),
+        "{}",
+        nodes[1].diagnostics()
+    );
+    let after = paused_at + chrono::Duration::seconds(1);
+    let late: Vec<_> = nodes
+        .iter()
+        .flat_map(|d| d.starts("tick"))
+        .filter(|s| s.scheduled_at > after)
+        .collect();
+    assert!(late.is_empty(), "started while paused: {late:?}");
+}
