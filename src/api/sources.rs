@@ -56,6 +56,7 @@ pub struct ApiContext {
     pub output_keep: std::time::Duration,
     /// Whether the state file (`<state_dir>/state.json`) can be written.
     pub state_health: SaveHealth,
-    /// With `[cluster]`: this node's link to the database, for `/health`.
-    pub cluster: Option<crate::cluster::LinkHandle>,
+    /// With `[cluster]`: this node, for `/health` (its link to the
+    /// database, drift), `GET /api/v1/cluster` and cluster-wide pauses.
+    pub cluster: Option<crate::cluster::Node>,
 }

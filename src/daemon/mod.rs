@@ -318,6 +318,7 @@ impl Daemon {
                     &url,
                     Arc::clone(&clock),
                     listen.to_string(),
+                    crate::cluster::definitions(&config),
                 )
                 .await
                 .map_err(anyhow::Error::msg)?;
@@ -326,7 +327,7 @@ impl Daemon {
             }
             None => None,
         };
-        let link = cluster.as_ref().map(|n| n.link());
+        let api_node = cluster.clone();
         let services = scheduler::Services {
             clock: Arc::clone(&clock),
             run: run::RunContext {
@@ -378,7 +379,7 @@ impl Daemon {
             (notifications, keys, host, state_health),
             shutdown_rx,
             (&settings, &config_path),
-            (Arc::clone(&clock), link),
+            (Arc::clone(&clock), api_node),
         )?;
         systemd::notify("READY=1");
         // What `systemctl status` shows under the unit's name. It names
@@ -446,7 +447,7 @@ fn api_task(
     ),
     mut shutdown: tokio_watch::Receiver<bool>,
     (settings, config_path): (&crate::config::DaemonSettings, &Path),
-    (clock, cluster): (Arc<dyn Clock>, Option<crate::cluster::LinkHandle>),
+    (clock, cluster): (Arc<dyn Clock>, Option<crate::cluster::Node>),
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
     let ctx = crate::api::ApiContext {
         handle,

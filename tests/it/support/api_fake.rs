@@ -625,6 +625,7 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, log: &LogSink) {
                 jobs_enabled: jobs.iter().filter(|j| j.summary.enabled).count(),
                 jobs_paused: jobs.iter().filter(|j| j.summary.paused).count(),
                 runs_active: jobs.iter().map(|j| j.active.len()).sum(),
+                cluster_restart_needed: false,
                 next_run,
                 events: Default::default(),
             });
