@@ -140,7 +140,7 @@ async fn build_tuned(
             host: Arc::from("test"),
             events: events_tx,
             results_dir: dir.path().join("results"),
-            output_dir: None,
+            output: None,
         },
         cluster: None,
         hooks: Box::new(Recorder {
