@@ -450,6 +450,42 @@ fn a_drop_in_folder_created_after_the_start_is_followed() {
     d.wait_starts("extra", 1, SECS_20);
 }
 
+/// `rm -rf` of the config folder and a fresh one made in its place, as
+/// configuration management does: the new `jobs.toml` is loaded, and so
+/// is every later edit (before, the watcher still believed the old folder
+/// watched, and nothing after the removal was ever noticed). Twice: once
+/// with the folder made again at once, once after the removal was seen.
+#[test]
+fn a_removed_and_recreated_config_folder_is_followed() {
+    let mut d = Daemon::new();
+    d.config_file = "etc/jobs.toml";
+    let job = |id: &str| format!("[jobs.{id}]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n");
+    d.write_config(&job("first"));
+    d.start();
+    assert!(d.listed_job("first").is_some());
+
+    std::fs::remove_dir_all(d.path("etc")).expect("rm -rf etc");
+    d.write_config(&job("second"));
+    d.poll("the recreated folder's job", NOTICE, || {
+        d.listed_job("second")
+    });
+    d.write_config(&format!("{}{}", job("second"), job("edited")));
+    d.poll("a later edit's job", NOTICE, || d.listed_job("edited"));
+
+    std::fs::remove_dir_all(d.path("etc")).expect("rm -rf etc");
+    d.poll("the missing config to be refused", NOTICE, || {
+        (d.health().body["status"] == "degraded").then_some(())
+    });
+    std::fs::create_dir(d.path("etc")).expect("mkdir etc");
+    d.write_config(&job("third"));
+    d.poll("the job written after mkdir", NOTICE, || {
+        d.listed_job("third")
+    });
+    d.write_config(&format!("{}{}", job("third"), job("fourth")));
+    d.poll("a later edit's job", NOTICE, || d.listed_job("fourth"));
+    assert!(d.listed_job("first").is_none() && d.listed_job("edited").is_none());
+}
+
 /// Compiles a zone `Test/Shift` at a fixed offset of `hours` with `zic`
 /// into `dir`, as a tzdata update would rewrite it.
 fn compile_shift_zone(dir: &std::path::Path, hours: i32) {

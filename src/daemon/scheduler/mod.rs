@@ -123,6 +123,9 @@ pub trait Hooks: Send {
     fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>>;
     /// A new config was applied.
     fn config_applied(&mut self, config: &Config);
+    /// A reload was refused and `kept` stays in force: what it was read
+    /// from may have moved (a config folder removed), so watch it anew.
+    fn config_refused(&mut self, kept: &Config);
     /// Persist the state (atomically) without blocking the loop; the
     /// handle resolves once this snapshot (or a newer one) is on disk.
     fn save_state(&mut self, state: &State) -> tokio::task::JoinHandle<()>;

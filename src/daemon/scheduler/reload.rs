@@ -54,6 +54,7 @@ impl Scheduler {
             }
             Err(errors) => {
                 tracing::error!("configuration refused; the previous jobs keep running:\n{errors}");
+                self.services.hooks.config_refused(&self.config);
                 self.last_reload = LastReload {
                     ok: false,
                     at: now,
