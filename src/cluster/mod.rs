@@ -9,10 +9,12 @@
 //! claims; it decides nothing about schedules, which stay the
 //! scheduler's.
 
+mod attempts;
 mod node;
 mod schema;
 mod url;
 
+pub use attempts::{TakenOver, Write};
 pub use node::{CLOCK_OFFSET_LIMIT_MS, Claim, LinkHandle, LinkStatus, Node};
 pub use url::{DatabaseUrl, TlsMode};
 

@@ -15,10 +15,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 
+use tokio::sync::mpsc;
+
 use super::DatabaseUrl;
+use super::attempts::TakenOver;
 use super::schema;
 use crate::clock::Clock;
 use crate::config::ClusterSettings;
+use crate::record::Trigger;
 
 /// The deadline of one database call (a claim, a heartbeat, getting a
 /// connection). Past it the database counts as unreachable.
@@ -52,8 +56,9 @@ pub struct LinkStatus {
 /// How a claim ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This node inserted the row: it starts the run.
-    Won,
+    /// This node inserted the row under this epoch: it starts the run,
+    /// and everything it records about the run names the epoch (fencing).
+    Won(i64),
     /// Another node had claimed the instant already.
     Taken,
     /// The database could not be asked (or answered too late): the run
@@ -84,6 +89,8 @@ struct Inner {
     epoch: AtomicI64,
     status: Arc<Mutex<LinkStatus>>,
     settings: ClusterSettings,
+    /// Where the attempts taken over from gone nodes go (the scheduler).
+    takeovers: mpsc::UnboundedSender<TakenOver>,
     clock: Arc<dyn Clock>,
     address: String,
     started_at: DateTime<Utc>,
@@ -93,12 +100,14 @@ impl Node {
     /// Sets the node up on `url`, joins the cluster (migrating the schema
     /// if need be) and starts its heartbeat task on the current runtime.
     /// An unreachable database is no error: the node runs degraded, and
-    /// the heartbeat task keeps trying.
+    /// the heartbeat task keeps trying. The attempts this node takes over
+    /// from nodes that went silent are sent to `takeovers`.
     pub async fn start(
         settings: &ClusterSettings,
         url: &DatabaseUrl,
         clock: Arc<dyn Clock>,
         address: String,
+        takeovers: mpsc::UnboundedSender<TakenOver>,
     ) -> Result<Node, String> {
         let mut config = url.config.clone();
         config.connect_timeout(CALL_TIMEOUT);
@@ -128,6 +137,7 @@ impl Node {
                     ..LinkStatus::default()
                 })),
                 settings: settings.clone(),
+                takeovers,
                 started_at: clock.now(),
                 clock,
                 address,
@@ -148,16 +158,31 @@ impl Node {
         &self.inner.name
     }
 
+    /// This life's epoch; 0 until the node has joined.
+    pub(super) fn epoch(&self) -> i64 {
+        self.inner.epoch.load(Ordering::Acquire)
+    }
+
+    pub(super) fn settings(&self) -> &ClusterSettings {
+        &self.inner.settings
+    }
+
     /// The link status, readable from any thread.
     pub fn link(&self) -> LinkHandle {
         LinkHandle(Arc::clone(&self.inner.status))
     }
 
-    /// Claims `job`'s instant `scheduled_at` for this node. Only a
-    /// registered node whose epoch is still current can win: a node that
-    /// was declared gone and fenced claims nothing until it registers
-    /// again.
-    pub async fn claim(&self, job: &str, scheduled_at: DateTime<Utc>) -> Claim {
+    /// Claims `job`'s instant `scheduled_at` for this node, for its run
+    /// `run_id` (first attempt, running). Only a registered node whose
+    /// epoch is still current can win: a node that was declared gone and
+    /// fenced claims nothing until it registers again.
+    pub async fn claim(
+        &self,
+        job: &str,
+        scheduled_at: DateTime<Utc>,
+        run_id: &str,
+        trigger: Trigger,
+    ) -> Claim {
         let epoch = self.inner.epoch.load(Ordering::Acquire);
         if epoch == 0 {
             return Claim::Unreachable(self.link().get().error.unwrap_or_default());
@@ -173,20 +198,31 @@ impl Node {
         let inserted = deadline("claiming a run", async {
             let statement = client
                 .prepare_cached(
-                    "INSERT INTO cronduct_claims (job, scheduled_at, node, epoch)
-                     SELECT $1, $2, $3, $4 WHERE EXISTS (
+                    "INSERT INTO cronduct_claims
+                         (job, scheduled_at, node, epoch, run_id, trigger, attempt, state)
+                     SELECT $1, $2, $3, $4, $5, $6, 1, 'running' WHERE EXISTS (
                          SELECT 1 FROM cronduct_nodes WHERE name = $3 AND epoch = $4)
                      ON CONFLICT (job, scheduled_at) DO NOTHING",
                 )
                 .await?;
             client
-                .execute(&statement, &[&job, &scheduled_at, &name, &epoch])
+                .execute(
+                    &statement,
+                    &[
+                        &job,
+                        &scheduled_at,
+                        &name,
+                        &epoch,
+                        &run_id,
+                        &trigger.as_str(),
+                    ],
+                )
                 .await
         })
         .await
         .and_then(|r| r.map_err(|e| format!("claiming a run: {e}")));
         match inserted {
-            Ok(1) => Claim::Won,
+            Ok(1) => Claim::Won(epoch),
             Ok(_) => Claim::Taken,
             Err(e) => {
                 // The connection may be stalled mid-answer: never reuse it.
@@ -199,19 +235,29 @@ impl Node {
 
     /// The heartbeat task: connects, migrates the schema, registers the
     /// node, then beats every `heartbeat`; after a failure it tries again
-    /// with a doubling delay (up to `heartbeat`).
+    /// with a doubling delay (up to `heartbeat`). Each beat also looks
+    /// for silent nodes to fail over, once this node's own link has been
+    /// up for `node_timeout`: after an outage of the database every node
+    /// has that long to beat again before anyone is declared gone.
     async fn heartbeats(self, mut migrated: bool, ok: bool) {
         let every = self.inner.settings.heartbeat;
         let mut retry = FIRST_RETRY.min(every);
+        let now = tokio::time::Instant::now();
+        let mut up_since = ok.then_some(now);
         tokio::time::sleep(if ok { every } else { retry }).await;
         loop {
             let result = self.beat(&mut migrated).await;
             let wait = match result {
                 Ok(()) => {
                     retry = FIRST_RETRY.min(every);
+                    let since = *up_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= self.inner.settings.node_timeout {
+                        self.look_for_silent_nodes().await;
+                    }
                     every
                 }
                 Err(e) => {
+                    up_since = None;
                     self.unreachable(&e);
                     let wait = retry;
                     retry = (retry * 2).min(every);
@@ -219,6 +265,38 @@ impl Node {
                 }
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Fails over the nodes gone silent and hands their attempts to the
+    /// scheduler. A failure here is reported and tried again at the next
+    /// beat; it does not make the link unreachable (the beat went through).
+    async fn look_for_silent_nodes(&self) {
+        let client = match self.connection().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return;
+            }
+        };
+        match self.fail_over(&client).await {
+            Ok(taken) => {
+                for t in taken {
+                    tracing::warn!(
+                        job = %t.job,
+                        run_id = %t.run_id,
+                        attempt = t.attempt,
+                        "took over the run due at {} from lost node {:?}",
+                        t.scheduled_at,
+                        t.from
+                    );
+                    let _ = self.inner.takeovers.send(t);
+                }
+            }
+            Err(e) => {
+                let _ = Object::take(client);
+                tracing::warn!("{e}");
+            }
         }
     }
 
@@ -327,6 +405,7 @@ impl Node {
                     "INSERT INTO cronduct_nodes (name, epoch, address, version, started_at, last_seen)
                      VALUES ($1, 1, $2, $3, $4, now())
                      ON CONFLICT (name) DO UPDATE SET epoch = cronduct_nodes.epoch + 1,
+                         state = 'up', gone_at = NULL,
                          address = EXCLUDED.address, version = EXCLUDED.version,
                          started_at = EXCLUDED.started_at, last_seen = now()
                      RETURNING epoch, now()",
@@ -339,7 +418,7 @@ impl Node {
         .map_err(|e| e.to_string())
     }
 
-    async fn connection(&self) -> Result<Object, String> {
+    pub(super) async fn connection(&self) -> Result<Object, String> {
         self.inner
             .pool
             .get()
@@ -365,7 +444,7 @@ impl Node {
 }
 
 /// `fut` under [`CALL_TIMEOUT`]; `what` names the call in the error.
-async fn deadline<T>(what: &str, fut: impl Future<Output = T>) -> Result<T, String> {
+pub(super) async fn deadline<T>(what: &str, fut: impl Future<Output = T>) -> Result<T, String> {
     tokio::time::timeout(CALL_TIMEOUT, fut)
         .await
         .map_err(|_| format!("{what}: no answer within {}s", CALL_TIMEOUT.as_secs()))
