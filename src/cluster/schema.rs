@@ -85,6 +85,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX cronduct_finishes_job ON cronduct_finishes (job, finished_at);
     CREATE INDEX cronduct_finishes_finished ON cronduct_finishes (finished_at);",
+    // 3: the hash of each job's definition a node runs (drift), and the
+    // pauses every node obeys.
+    "ALTER TABLE cronduct_nodes ADD COLUMN definitions jsonb NOT NULL DEFAULT '{}';
+    CREATE TABLE cronduct_pauses (
+        job text PRIMARY KEY,
+        reason text,
+        until timestamptz,
+        paused_by text,
+        paused_at timestamptz,
+        node text NOT NULL
+    );",
 ];
 
 /// The schema version this build writes and reads.

@@ -139,7 +139,7 @@ async fn build_tuned(
             host: Arc::from("test"),
             events: events_tx,
             results_dir: dir.path().join("results"),
-            output_dir: None,
+            output: None,
             cluster: None,
         },
         cluster: None,

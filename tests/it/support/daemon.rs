@@ -198,6 +198,10 @@ impl Daemon {
             // Result directories go under the temp dir's state dir, also
             // when the tests themselves run in a systemd service.
             .env_remove("RUNTIME_DIRECTORY")
+            // Whole output goes to files unless a test says otherwise,
+            // also when the tests run in a systemd service.
+            .env_remove("INVOCATION_ID")
+            .env_remove("JOURNAL_STREAM")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
