@@ -11,6 +11,7 @@
 //! cluster-wide pauses (`pause.rs`); it decides nothing about schedules,
 //! which stay the scheduler's.
 
+mod attempts;
 mod drift;
 mod node;
 mod pause;
@@ -18,6 +19,7 @@ mod schema;
 mod url;
 mod view;
 
+pub use attempts::{TakenOver, Write};
 pub use drift::{definition_hash, definitions};
 pub use node::{CLOCK_OFFSET_LIMIT_MS, Claim, LinkHandle, LinkStatus, Node};
 pub use schema::VERSION as SCHEMA_VERSION;

@@ -17,11 +17,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 
+use tokio::sync::mpsc;
+
 use super::DatabaseUrl;
+use super::attempts::TakenOver;
 use super::schema;
 use super::view::{Definitions, Shared};
 use crate::clock::Clock;
 use crate::config::ClusterSettings;
+use crate::record::Trigger;
 use crate::wire::Pause;
 
 /// The deadline of one database call (a claim, a heartbeat, getting a
@@ -56,8 +60,9 @@ pub struct LinkStatus {
 /// How a claim ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This node inserted the row: it starts the run.
-    Won,
+    /// This node inserted the row under this epoch: it starts the run,
+    /// and everything it records about the run names the epoch (fencing).
+    Won(i64),
     /// Another node had claimed the instant already.
     Taken,
     /// The job is paused in the cluster (from another node, since this
@@ -91,6 +96,8 @@ pub(super) struct Inner {
     epoch: AtomicI64,
     status: Arc<Mutex<LinkStatus>>,
     pub(super) settings: ClusterSettings,
+    /// Where the attempts taken over from gone nodes go (the scheduler).
+    takeovers: mpsc::UnboundedSender<TakenOver>,
     pub(super) clock: Arc<dyn Clock>,
     address: String,
     started_at: DateTime<Utc>,
@@ -104,11 +111,14 @@ impl Node {
     /// and starts its heartbeat task on the current runtime. An
     /// unreachable database is no error: the node runs degraded, and the
     /// heartbeat task keeps trying.
+    /// The attempts this node takes over from nodes that went silent
+    /// are sent to `takeovers`.
     pub async fn start(
         settings: &ClusterSettings,
         url: &DatabaseUrl,
         clock: Arc<dyn Clock>,
         address: String,
+        takeovers: mpsc::UnboundedSender<TakenOver>,
         definitions: BTreeMap<String, String>,
     ) -> Result<Node, String> {
         let mut config = url.config.clone();
@@ -139,6 +149,7 @@ impl Node {
                     ..LinkStatus::default()
                 })),
                 settings: settings.clone(),
+                takeovers,
                 started_at: clock.now(),
                 clock,
                 address,
@@ -160,6 +171,11 @@ impl Node {
         &self.inner.name
     }
 
+    /// This life's epoch; 0 until the node has joined.
+    pub(super) fn epoch(&self) -> i64 {
+        self.inner.epoch.load(Ordering::Acquire)
+    }
+
     /// `[cluster]` as the node started with it: a reload that changes it
     /// needs a restart.
     pub fn settings(&self) -> &ClusterSettings {
@@ -171,7 +187,8 @@ impl Node {
         LinkHandle(Arc::clone(&self.inner.status))
     }
 
-    /// Claims `job`'s instant `scheduled_at` for this node. Only a
+    /// Claims `job`'s instant `scheduled_at` for this node, for its run
+    /// `run_id` (first attempt, running). Only a
     /// registered node whose epoch is still current can win: a node that
     /// was declared gone and fenced claims nothing until it registers
     /// again.
@@ -179,7 +196,13 @@ impl Node {
     /// A job paused in the cluster at this node's `now` is not claimed,
     /// so a pause made on another node holds here before this node's next
     /// heartbeat has brought it.
-    pub async fn claim(&self, job: &str, scheduled_at: DateTime<Utc>) -> Claim {
+    pub async fn claim(
+        &self,
+        job: &str,
+        scheduled_at: DateTime<Utc>,
+        run_id: &str,
+        trigger: Trigger,
+    ) -> Claim {
         let epoch = self.inner.epoch.load(Ordering::Acquire);
         if epoch == 0 {
             return Claim::Unreachable(self.link().get().error.unwrap_or_default());
@@ -200,8 +223,9 @@ impl Node {
                          SELECT reason, until, paused_by, paused_at FROM cronduct_pauses
                          WHERE job = $1 AND (until IS NULL OR until > $5)),
                      claimed AS (
-                         INSERT INTO cronduct_claims (job, scheduled_at, node, epoch)
-                         SELECT $1, $2, $3, $4 WHERE EXISTS (
+                         INSERT INTO cronduct_claims
+                             (job, scheduled_at, node, epoch, run_id, trigger, attempt, state)
+                         SELECT $1, $2, $3, $4, $6, $7, 1, 'running' WHERE EXISTS (
                              SELECT 1 FROM cronduct_nodes WHERE name = $3 AND epoch = $4)
                            AND NOT EXISTS (SELECT 1 FROM paused)
                          ON CONFLICT (job, scheduled_at) DO NOTHING
@@ -212,13 +236,24 @@ impl Node {
                 )
                 .await?;
             client
-                .query_one(&statement, &[&job, &scheduled_at, &name, &epoch, &now])
+                .query_one(
+                    &statement,
+                    &[
+                        &job,
+                        &scheduled_at,
+                        &name,
+                        &epoch,
+                        &now,
+                        &run_id,
+                        &trigger.as_str(),
+                    ],
+                )
                 .await
         })
         .await
         .and_then(|r| r.map_err(|e| format!("claiming a run: {e}")));
         match inserted {
-            Ok(row) if row.get::<_, i64>(0) == 1 => Claim::Won,
+            Ok(row) if row.get::<_, i64>(0) == 1 => Claim::Won(epoch),
             Ok(row) if row.get::<_, bool>(5) => Claim::Paused(Pause {
                 reason: row.get(1),
                 until: row.get(2),
@@ -237,19 +272,29 @@ impl Node {
 
     /// The heartbeat task: connects, migrates the schema, registers the
     /// node, then beats every `heartbeat`; after a failure it tries again
-    /// with a doubling delay (up to `heartbeat`).
+    /// with a doubling delay (up to `heartbeat`). Each beat also looks
+    /// for silent nodes to fail over, once this node's own link has been
+    /// up for `node_timeout`: after an outage of the database every node
+    /// has that long to beat again before anyone is declared gone.
     async fn heartbeats(self, mut migrated: bool, ok: bool) {
         let every = self.inner.settings.heartbeat;
         let mut retry = FIRST_RETRY.min(every);
+        let now = tokio::time::Instant::now();
+        let mut up_since = ok.then_some(now);
         tokio::time::sleep(if ok { every } else { retry }).await;
         loop {
             let result = self.beat(&mut migrated).await;
             let wait = match result {
                 Ok(()) => {
                     retry = FIRST_RETRY.min(every);
+                    let since = *up_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= self.inner.settings.node_timeout {
+                        self.look_for_silent_nodes().await;
+                    }
                     every
                 }
                 Err(e) => {
+                    up_since = None;
                     self.unreachable(&e);
                     let wait = retry;
                     retry = (retry * 2).min(every);
@@ -261,6 +306,38 @@ impl Node {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = self.inner.shared.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Fails over the nodes gone silent and hands their attempts to the
+    /// scheduler. A failure here is reported and tried again at the next
+    /// beat; it does not make the link unreachable (the beat went through).
+    async fn look_for_silent_nodes(&self) {
+        let client = match self.connection().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return;
+            }
+        };
+        match self.fail_over(&client).await {
+            Ok(taken) => {
+                for t in taken {
+                    tracing::warn!(
+                        job = %t.job,
+                        run_id = %t.run_id,
+                        attempt = t.attempt,
+                        "took over the run due at {} from lost node {:?}",
+                        t.scheduled_at,
+                        t.from
+                    );
+                    let _ = self.inner.takeovers.send(t);
+                }
+            }
+            Err(e) => {
+                let _ = Object::take(client);
+                tracing::warn!("{e}");
             }
         }
     }
@@ -385,6 +462,7 @@ impl Node {
                          last_seen, running, definitions)
                      VALUES ($1, 1, $2, $3, $4, now(), $5, $6::text::jsonb)
                      ON CONFLICT (name) DO UPDATE SET epoch = cronduct_nodes.epoch + 1,
+                         state = 'up', gone_at = NULL,
                          address = EXCLUDED.address, version = EXCLUDED.version,
                          started_at = EXCLUDED.started_at, last_seen = now(),
                          running = EXCLUDED.running, definitions = EXCLUDED.definitions

@@ -199,9 +199,16 @@ impl Daemon {
     ) -> anyhow::Result<Daemon> {
         let settings = config.daemon.clone();
         let config_path = config.path.clone();
-        let opened = crate::log::open(&settings, Arc::clone(&clock), host.to_string())
-            .await
-            .with_context(|| format!("cannot open the run log {}", settings.log_file.display()))?;
+        let log_options = crate::log::LogOptions {
+            node: config.cluster.as_ref().map(|c| Arc::from(c.node.as_str())),
+            ..crate::log::LogOptions::default()
+        };
+        let opened =
+            crate::log::open_with(&settings, Arc::clone(&clock), host.to_string(), log_options)
+                .await
+                .with_context(|| {
+                    format!("cannot open the run log {}", settings.log_file.display())
+                })?;
         let state = {
             let dir = settings.state_dir.clone();
             let now = clock.now();
@@ -310,6 +317,8 @@ impl Daemon {
             )
         })?;
 
+        // Without a cluster nothing sends here.
+        let (takeovers_tx, takeovers_rx) = mpsc::unbounded_channel();
         let cluster = match &config.cluster {
             Some(cluster) => {
                 let url = crate::cluster::resolve_url(&cluster.database)?;
@@ -318,6 +327,7 @@ impl Daemon {
                     &url,
                     Arc::clone(&clock),
                     listen.to_string(),
+                    takeovers_tx.clone(),
                     crate::cluster::definitions(&config),
                 )
                 .await
@@ -338,6 +348,7 @@ impl Daemon {
                 events: events_tx,
                 results_dir,
                 output: crate::log::output::Store::of(settings.output, &settings.log_file),
+                cluster: cluster.clone(),
             },
             hooks: Box::new(hooks),
             cluster,
@@ -360,6 +371,7 @@ impl Daemon {
             reload_now: reload_rx,
             clock_steps,
             shutdown: shutdown_rx.clone(),
+            takeovers: takeovers_rx,
         };
         let log = sink.clone();
         let scheduler = tokio::spawn(async move {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::action::{ActionOutcome, AttemptInfo, Launcher};
 use crate::clock::Clock;
+use crate::cluster::Write;
 use crate::config::Job;
 use crate::log::LogSink;
 use crate::record::{FinishRecord, LogEvent, StartRecord, Status, Trigger};
@@ -76,6 +77,9 @@ pub struct RunContext {
     pub results_dir: std::path::PathBuf,
     /// Where whole output goes (`[daemon] output`); `None` for `"tail"`.
     pub output: Option<crate::log::output::Store>,
+    /// With `[cluster]`: this node, which records every finish in the
+    /// cluster database too.
+    pub cluster: Option<crate::cluster::Node>,
 }
 
 /// Which run to perform.
@@ -85,44 +89,163 @@ pub struct RunSpec {
     pub trigger: Trigger,
     pub scheduled_at: DateTime<Utc>,
     pub cancel: Cancel,
+    /// In a cluster, the epoch this node claimed the run's instant with;
+    /// `None` for a run nobody claims (`run_on = "all"`, manual runs,
+    /// no cluster).
+    pub claim: Option<i64>,
+    /// A run taken over from a lost node: where it picks up.
+    pub resume: Option<Resume>,
+}
+
+/// Where a run taken over from a lost node picks up.
+pub struct Resume {
+    /// The attempt the lost node had.
+    pub after: u32,
+    /// Its `lost` record, when that attempt was running (rather than
+    /// finished and waiting to retry); recorded first. With `will_retry`
+    /// false the run ends with it.
+    pub lost: Option<FinishRecord>,
+}
+
+/// The error of an attempt that was running on a node declared lost.
+pub fn lost_on(node: &str) -> String {
+    format!("node {node} lost")
 }
 
 /// Performs the run: attempts until one succeeds, retries are used up,
 /// or the run is cancelled. Retry delays follow the monotonic clock, so a
 /// wall-clock step does not shorten or stretch them.
+///
+/// In a cluster every finish record is written to the database as well,
+/// and a claimed run's retry starts only once the database has taken the
+/// failed attempt's record and confirmed the claim is still this node's:
+/// a node declared lost neither records over the survivor's records nor
+/// retries what the survivor now runs. The last record is written after
+/// the run's end is reported, so a database outage never holds up the
+/// job's next runs (those of `run_on = "all"` go on without it).
 pub async fn perform(ctx: RunContext, spec: RunSpec) {
-    let mut attempt = 1;
+    let mut attempt = match &spec.resume {
+        None => 1,
+        Some(resume) => {
+            if let Some(lost) = &resume.lost {
+                ctx.log.write(LogEvent::Finish(lost.clone()));
+                if !lost.will_retry {
+                    finish(&ctx, &spec, lost.clone());
+                    in_cluster(&ctx, &spec, lost).await;
+                    return;
+                }
+                if !in_cluster(&ctx, &spec, lost).await {
+                    finish(&ctx, &spec, lost.clone());
+                    return;
+                }
+            }
+            resume.after + 1
+        }
+    };
+    if attempt > 1 && !wait_to_retry(&ctx, &spec, attempt).await {
+        return;
+    }
     loop {
         let record = attempt_once(&ctx, &spec, attempt).await;
         ctx.log.write(LogEvent::Finish(record.clone()));
         if !record.will_retry {
+            finish(&ctx, &spec, record.clone());
+            in_cluster(&ctx, &spec, &record).await;
+            return;
+        }
+        if !in_cluster(&ctx, &spec, &record).await {
             finish(&ctx, &spec, record);
             return;
         }
-        let _ = ctx.events.send(RunEvent::Retrying {
-            run_id: spec.run_id.clone(),
-        });
-        let delay = spec.job.retry_delay_for(attempt);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => attempt += 1,
-            () = spec.cancel.token.cancelled() => {
-                // No process runs while we wait, so there is no start line;
-                // one finish line still closes the run for history and stats.
-                let last = FinishRecord::never_started(
-                    record.run_id,
-                    record.job,
-                    attempt + 1,
-                    record.trigger,
-                    record.scheduled_at,
-                    ctx.clock.now(),
-                    Status::Cancelled,
-                    format!("{} while waiting to retry", spec.cancel.reason()),
-                    record.host,
-                );
-                ctx.log.write(LogEvent::Finish(last.clone()));
-                finish(&ctx, &spec, last);
-                return;
+        attempt += 1;
+        if !wait_to_retry(&ctx, &spec, attempt).await {
+            return;
+        }
+    }
+}
+
+/// Waits the retry delay before `attempt` and, for a claimed run, has the
+/// database confirm that the claim is still this node's. Answers whether
+/// the attempt may start; when not, the run is closed with a finish line
+/// for the attempt that never started (no process ran, so there is no
+/// start line; one finish line still closes the run for history, stats
+/// and notices).
+async fn wait_to_retry(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> bool {
+    let _ = ctx.events.send(RunEvent::Retrying {
+        run_id: spec.run_id.clone(),
+    });
+    let delay = spec.job.retry_delay_for(attempt - 1);
+    let why = tokio::select! {
+        () = tokio::time::sleep(delay) => match (&ctx.cluster, spec.claim) {
+            (Some(node), Some(epoch)) => {
+                match node.begin_attempt(&spec.job.id, spec.scheduled_at, attempt, epoch).await {
+                    Write::Written => return true,
+                    Write::Fenced => {
+                        tracing::warn!(job = %spec.job.id, run_id = %spec.run_id, "not retrying: this node was declared lost and another node took the run over");
+                        "not retried: another node took the run over".to_string()
+                    }
+                    Write::Unreachable(e) => {
+                        tracing::warn!(job = %spec.job.id, run_id = %spec.run_id, "not retrying: {e}");
+                        format!("not retried: {}", crate::daemon::scheduler::CLUSTER_UNREACHABLE)
+                    }
+                }
             }
+            _ => return true,
+        },
+        () = spec.cancel.token.cancelled() => format!("{} while waiting to retry", spec.cancel.reason()),
+    };
+    let last = FinishRecord::never_started(
+        spec.run_id.clone(),
+        spec.job.id.clone(),
+        attempt,
+        spec.trigger,
+        spec.scheduled_at,
+        ctx.clock.now(),
+        Status::Cancelled,
+        why,
+        ctx.host.to_string(),
+    );
+    ctx.log.write(LogEvent::Finish(last.clone()));
+    finish(ctx, spec, last.clone());
+    in_cluster(ctx, spec, &last).await;
+    false
+}
+
+/// Writes `record` into the cluster database, if there is one, fenced by
+/// the run's claim. Answers false when the write was refused because this
+/// node no longer owns the run: the record then stays in the local log
+/// only, with a warning. A database that cannot be reached for long (or
+/// a run cancelled meanwhile, as at a forced shutdown) leaves the record
+/// in the local log only too.
+async fn in_cluster(ctx: &RunContext, spec: &RunSpec, record: &FinishRecord) -> bool {
+    let Some(node) = &ctx.cluster else {
+        return true;
+    };
+    let written = tokio::select! {
+        w = node.record_finish(record, spec.claim) => w,
+        () = spec.cancel.token.cancelled(), if record.status != Status::Cancelled => {
+            Write::Unreachable("the run was cancelled".to_string())
+        }
+    };
+    match written {
+        Write::Written => true,
+        Write::Fenced => {
+            tracing::warn!(
+                job = %record.job,
+                run_id = %record.run_id,
+                attempt = record.attempt,
+                "the finish record is kept in the local log only: this node was declared lost and the run belongs to another node now"
+            );
+            false
+        }
+        Write::Unreachable(e) => {
+            tracing::warn!(
+                job = %record.job,
+                run_id = %record.run_id,
+                attempt = record.attempt,
+                "the finish record is kept in the local log only, not in the cluster database: {e}"
+            );
+            true
         }
     }
 }

@@ -45,7 +45,7 @@ pub enum LogError {
 
 /// Tuning knobs; the defaults suit any real installation, tests shrink
 /// them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogOptions {
     /// Unwritten lines kept in memory while the file cannot be written
     /// (default 10,000)...
@@ -57,6 +57,9 @@ pub struct LogOptions {
     /// (default 5 s).
     pub retry_interval: Duration,
     pub history: HistoryLimits,
+    /// In cluster mode, this node's name: every record gets `"node"` next
+    /// to `host`.
+    pub node: Option<Arc<str>>,
 }
 
 impl Default for LogOptions {
@@ -66,6 +69,7 @@ impl Default for LogOptions {
             queue_bytes: 16 << 20,
             retry_interval: Duration::from_secs(5),
             history: HistoryLimits::default(),
+            node: None,
         }
     }
 }

@@ -218,6 +218,20 @@ struct Writer {
     drop_reported: bool,
 }
 
+/// Adds `"node"` to a serialised record. Every record's last field is
+/// `host`, so the name lands next to it, where cronduct.toml(5)
+/// EXECUTION LOG puts it.
+fn with_node(line: &mut Vec<u8>, node: &str) {
+    if line.last() != Some(&b'}') {
+        return;
+    }
+    line.pop();
+    line.extend_from_slice(b",\"node\":");
+    // A string always serialises.
+    line.extend_from_slice(&serde_json::to_vec(node).unwrap_or_else(|_| b"null".to_vec()));
+    line.push(b'}');
+}
+
 /// Opens the log for appending and starts the writer thread. Fails only if
 /// the log cannot be opened at all now: a wrong path or permission should
 /// stop `cronduct run` at once, not be discovered in `/health` later.
@@ -340,6 +354,9 @@ impl Writer {
                 return;
             }
         };
+        if let Some(node) = &self.options.node {
+            with_node(&mut line, node);
+        }
         line.push(b'\n');
         let cost = line.len()
             + match &event {

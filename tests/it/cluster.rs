@@ -523,3 +523,97 @@ fn a_claim_finds_a_pause_made_since_the_last_heartbeat() {
         .collect();
     assert!(late.is_empty(), "started while paused: {late:?}");
 }
+
+/// Failover: the node running a claimed attempt is killed with SIGKILL.
+/// A survivor records the attempt as `lost` ("node <name> lost") in the
+/// database and its own log, and exactly one survivor runs the retry
+/// (same run id, attempt 2) within node_timeout and a few seconds; the
+/// retry's finish is in the database too, written by that survivor.
+#[test]
+fn a_killed_nodes_attempt_is_lost_and_retried_once_on_a_survivor() {
+    let pg = Postgres::start();
+    // One instant, a few seconds ahead, so that every node is up first.
+    let at = now() + chrono::Duration::seconds(6);
+    let schedule = format!(
+        "{} {} {} * * *",
+        at.format("%S"),
+        at.format("%M"),
+        at.format("%H")
+    );
+    let mut nodes = nodes(
+        &pg.url,
+        3,
+        &format!(
+            "[jobs.long]\nschedule = {schedule:?}\ntimezone = \"UTC\"\nretries = 1\nretry_delay = \"1s\"\n\
+             command = 'if [ \"$CRONDUCT_ATTEMPT\" = 1 ]; then sleep 300; fi'\n"
+        ),
+    );
+    for d in nodes.iter_mut() {
+        d.start();
+    }
+    let (owner, first) =
+        crate::support::poll::until("the first attempt", Duration::from_secs(30), || {
+            nodes
+                .iter()
+                .enumerate()
+                .find_map(|(i, d)| d.starts("long").into_iter().next().map(|s| (i, s)))
+        });
+    let owner_name = format!("node{}", owner + 1);
+    let killed_at = std::time::Instant::now();
+    nodes[owner].crash();
+    // The killed daemon's child lives on; it is ours to end.
+    crate::support::daemon::kill_group(crate::support::daemon::pgid_of(&first));
+    let query = format!(
+        "SELECT attempt || ' ' || status || ' ' || coalesce(error, '') || ' by ' || node
+         FROM cronduct_finishes WHERE run_id = '{}' ORDER BY attempt",
+        first.run_id
+    );
+    let rows = crate::support::poll::until(
+        "the lost attempt and the retry in the database",
+        Duration::from_secs(40),
+        || {
+            let rows = pg.column(&query);
+            (rows.len() == 2).then_some(rows)
+        },
+    );
+    let elapsed = killed_at.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(5 + 6),
+        "the retry took {elapsed:?} after the kill"
+    );
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != owner).collect();
+    let retried: Vec<usize> = survivors
+        .iter()
+        .copied()
+        .filter(|i| !nodes[*i].run_starts(&first.run_id).is_empty())
+        .collect();
+    assert_eq!(retried.len(), 1, "the retry ran on {retried:?}: {rows:?}");
+    let by = format!("node{}", retried[0] + 1);
+    assert_eq!(
+        rows,
+        vec![
+            format!("1 lost node {owner_name} lost by {by}"),
+            format!("2 success  by {by}"),
+        ]
+    );
+    let starts = nodes[retried[0]].run_starts(&first.run_id);
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0].attempt, 2);
+    // The survivor's own log has the lost attempt and the retry's finish.
+    let finishes = nodes[retried[0]].run_finishes(&first.run_id);
+    let statuses: Vec<_> = finishes
+        .iter()
+        .map(|f| (f.attempt, f.status.as_str()))
+        .collect();
+    assert_eq!(statuses, vec![(1, "lost"), (2, "success")]);
+    // Every record of a cluster node names it.
+    let line = nodes[retried[0]]
+        .log_lines()
+        .into_iter()
+        .find(|l| l.contains(&first.run_id))
+        .expect("a line of the run");
+    assert!(line.contains(&format!(",\"node\":\"{by}\"}}")), "{line}");
+    for i in survivors {
+        nodes[i].stop(SECS_20);
+    }
+}

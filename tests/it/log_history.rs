@@ -382,7 +382,7 @@ async fn metrics_counters_never_go_down_and_are_rebuilt_at_start() {
         },
         ..LogOptions::default()
     };
-    let opened = open(&small, opts).await;
+    let opened = open(&small, opts.clone()).await;
     let mut recs = Vec::new();
     for i in 0..30i64 {
         let at = t0() - ChronoDuration::minutes(60 - i);

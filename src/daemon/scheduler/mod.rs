@@ -91,6 +91,8 @@ pub struct Inputs {
     pub clock_steps: mpsc::Receiver<()>,
     /// Stop: finish or cancel runs, then return.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// In a cluster: the attempts this node took over from lost nodes.
+    pub takeovers: mpsc::UnboundedReceiver<crate::cluster::TakenOver>,
 }
 
 /// What the scheduler needs from the rest of the daemon.
@@ -111,6 +113,8 @@ struct Claimed {
     job: Arc<Job>,
     trigger: Trigger,
     scheduled_at: DateTime<Utc>,
+    /// The run's id, named in the claim.
+    run_id: String,
     outcome: Claim,
 }
 
@@ -445,6 +449,10 @@ impl Scheduler {
                     inputs.control.note_change();
                     self.claimed(claimed, shutting_down.is_some());
                 }
+                Some(taken) = inputs.takeovers.recv(), if shutting_down.is_none() => {
+                    inputs.control.note_change();
+                    self.taken_over(taken);
+                }
                 Some(pauses) = pauses::next_cluster_pauses(&mut cluster_pauses) => {
                     inputs.control.note_change();
                     self.sync_cluster_pauses(&pauses);
@@ -650,12 +658,16 @@ impl Scheduler {
         };
         let job = Arc::clone(job);
         let answer = self.claims_tx.clone();
+        // The run id is made now so that the claim names it: a node taking
+        // the run over retries it under the same id.
+        let run_id = run::new_run_id(self.services.clock.now());
         tokio::spawn(async move {
-            let outcome = node.claim(&job.id, scheduled_at).await;
+            let outcome = node.claim(&job.id, scheduled_at, &run_id, trigger).await;
             let _ = answer.send(Claimed {
                 job,
                 trigger,
                 scheduled_at,
+                run_id,
                 outcome,
             });
         });
@@ -668,15 +680,17 @@ impl Scheduler {
             job,
             trigger,
             scheduled_at,
+            run_id,
             outcome,
         } = claimed;
         match outcome {
-            Claim::Won if shutting_down => {
+            Claim::Won(_) if shutting_down => {
                 tracing::warn!(job = %job.id, "claimed the run due at {scheduled_at}, but the daemon is shutting down: not started");
             }
-            Claim::Won if self.is_paused(&job.id) => {}
-            Claim::Won => {
-                let _ = self.start_run(&job, trigger, scheduled_at, None);
+            Claim::Won(_) if self.is_paused(&job.id) => {}
+            Claim::Won(epoch) => {
+                let _ =
+                    self.start_claimed(&job, trigger, scheduled_at, None, Some((run_id, epoch)));
             }
             Claim::Taken => {
                 tracing::debug!(job = %job.id, "the run due at {scheduled_at} was claimed by another node");
@@ -721,6 +735,20 @@ impl Scheduler {
         scheduled_at: DateTime<Utc>,
         waiter: Option<oneshot::Sender<FinishRecord>>,
     ) -> Result<String, ControlError> {
+        self.start_claimed(job, trigger, scheduled_at, waiter, None)
+    }
+
+    /// [`Self::start_run`] for a run whose instant this node claimed
+    /// (`claim`: the run id the claim names, and the epoch it was made
+    /// with).
+    fn start_claimed(
+        &mut self,
+        job: &Arc<Job>,
+        trigger: Trigger,
+        scheduled_at: DateTime<Utc>,
+        waiter: Option<oneshot::Sender<FinishRecord>>,
+        claim: Option<(String, i64)>,
+    ) -> Result<String, ControlError> {
         match self.runs.admit(&job.id, job.concurrency) {
             Admission::Start => {}
             Admission::Refuse(active) => {
@@ -744,7 +772,10 @@ impl Scheduler {
                 }
             }
         }
-        let run_id = run::new_run_id(self.services.clock.now());
+        let (run_id, claim) = match claim {
+            Some((run_id, epoch)) => (run_id, Some(epoch)),
+            None => (run::new_run_id(self.services.clock.now()), None),
+        };
         let cancel = Cancel::default();
         self.runs.insert(
             run_id.clone(),
@@ -765,9 +796,107 @@ impl Scheduler {
             trigger,
             scheduled_at,
             cancel,
+            claim,
+            resume: None,
         };
         tokio::spawn(run::perform(self.services.run.clone(), spec));
         Ok(run_id)
+    }
+
+    /// Picks up a run this node took over from a lost node: records the
+    /// lost attempt (if it was running) and retries it after
+    /// `retry_delay` when the job has retries left, as for any failed
+    /// attempt, under the same run id. The concurrency policy is not
+    /// asked again: this is the same run, already admitted where it began.
+    fn taken_over(&mut self, taken: crate::cluster::TakenOver) {
+        let now = self.services.clock.now();
+        let job = self.timetable.job(&taken.job);
+        let retries = job.as_ref().map_or(0, |j| j.retries);
+        let lost = taken.running.then(|| {
+            let mut record = FinishRecord::never_started(
+                taken.run_id.clone(),
+                taken.job.clone(),
+                taken.attempt,
+                taken.trigger,
+                taken.scheduled_at,
+                now,
+                Status::Lost,
+                run::lost_on(&taken.from),
+                self.services.run.host.to_string(),
+            );
+            record.started_at = taken.attempt_at.min(now);
+            record.duration_ms =
+                u64::try_from((now - record.started_at).num_milliseconds()).unwrap_or(0);
+            record.will_retry = taken.attempt <= retries;
+            if record.will_retry {
+                let delay = job
+                    .as_ref()
+                    .map(|j| j.retry_delay_for(taken.attempt))
+                    .unwrap_or_default();
+                record.retry_at = chrono::Duration::from_std(delay).ok().map(|d| now + d);
+            }
+            record
+        });
+        let job = match job {
+            Some(job) => job,
+            None => {
+                // Not a job here (the nodes' definitions differ): close the
+                // run with what is known, so its claim is not left open.
+                let record = lost.unwrap_or_else(|| {
+                    FinishRecord::never_started(
+                        taken.run_id.clone(),
+                        taken.job.clone(),
+                        taken.attempt + 1,
+                        taken.trigger,
+                        taken.scheduled_at,
+                        now,
+                        Status::Cancelled,
+                        format!(
+                            "not retried: job {:?} is not defined on this node",
+                            taken.job
+                        ),
+                        self.services.run.host.to_string(),
+                    )
+                });
+                self.services
+                    .run
+                    .log
+                    .write(LogEvent::Finish(record.clone()));
+                if let Some(node) = self.services.run.cluster.clone() {
+                    tokio::spawn(
+                        async move { node.record_finish(&record, Some(taken.epoch)).await },
+                    );
+                }
+                return;
+            }
+        };
+        let cancel = Cancel::default();
+        self.runs.insert(
+            taken.run_id.clone(),
+            ActiveRun {
+                job: job.id.clone(),
+                definition: Arc::clone(&job),
+                first_started: None,
+                slow: false,
+                cancel: cancel.clone(),
+                attempt: taken.attempt,
+                phase: Phase::Retrying,
+                waiters: Vec::new(),
+            },
+        );
+        let spec = RunSpec {
+            job,
+            run_id: taken.run_id,
+            trigger: taken.trigger,
+            scheduled_at: taken.scheduled_at,
+            cancel,
+            claim: Some(taken.epoch),
+            resume: Some(run::Resume {
+                after: taken.attempt,
+                lost,
+            }),
+        };
+        tokio::spawn(run::perform(self.services.run.clone(), spec));
     }
 
     fn handle_run_event(&mut self, event: RunEvent) {

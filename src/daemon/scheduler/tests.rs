@@ -141,6 +141,7 @@ async fn build_tuned(
             events: events_tx,
             results_dir: dir.path().join("results"),
             output: None,
+            cluster: None,
         },
         cluster: None,
         hooks: Box::new(Recorder {
@@ -207,6 +208,7 @@ async fn start_tuned(
         reload_now,
         clock_steps,
         shutdown: shutdown_rx,
+        takeovers: mpsc::unbounded_channel().1,
     }));
     Harness {
         _dir: dir,
@@ -965,6 +967,7 @@ async fn idle_wakes_only_for_the_bounded_sleep_and_the_alarm() {
         reload_now,
         clock_steps,
         shutdown: shutdown_rx,
+        takeovers: mpsc::unbounded_channel().1,
     }));
     tokio::time::sleep(secs(149)).await;
     assert_eq!(notices.lock().expect("lock").len(), 1);
