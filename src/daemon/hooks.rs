@@ -179,6 +179,12 @@ impl Hooks for DaemonHooks {
         crate::action::cgroup::log_unmet_limits(config.jobs.values().map(|j| j.as_ref()));
     }
 
+    fn config_refused(&mut self, kept: &Config) {
+        if let Some(watcher) = &mut self.watcher {
+            watcher.update(kept);
+        }
+    }
+
     fn save_state(&mut self, state: &State) -> tokio::task::JoinHandle<()> {
         self.state.save(state.clone())
     }

@@ -21,6 +21,7 @@ mod daemon_alerts;
 mod daemon_cli;
 mod daemon_containment;
 mod daemon_faults;
+mod daemon_journal;
 mod daemon_lifecycle;
 mod daemon_log_schema;
 mod daemon_notify;
