@@ -13,8 +13,16 @@
 //!   Timeout or cancel sends SIGTERM to the whole group; whatever is left
 //!   of the group after `kill_grace` gets SIGKILL — also when the main
 //!   process itself already died of the SIGTERM and a descendant ignored
-//!   it. A descendant that started its own session (a daemon that called
-//!   `setsid`) has left the group and is beyond reach.
+//!   it. Where the daemon makes cgroups (see `cgroup.rs`), the attempt
+//!   also has a cgroup of its own: SIGTERM goes to every process in it,
+//!   what is left after `kill_grace` is killed with `cgroup.kill`, the
+//!   attempt ends once the cgroup is empty, and the cgroup is removed.
+//!   Without cgroups a descendant that started its own session (a daemon
+//!   that called `setsid`) has left the group and is beyond reach.
+//! - `nice`, `ionice` and `limits` are set in the child before `exec`;
+//!   `memory_max` and `cpu_max` are the cgroup's `memory.max` (with
+//!   `memory.swap.max` 0) and `cpu.max`. An attempt in whose cgroup the
+//!   OOM killer ended a process fails with "out of memory (memory_max …)".
 //! - When the main process ends by itself, background descendants are left
 //!   alone, as cron does. If they still hold stdout or stderr open, the
 //!   attempt does not wait for them: it keeps reading for at most 100 ms
@@ -66,14 +74,15 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::cgroup::{AttemptCgroup, CgroupLimits};
 use super::environment;
 use super::identity::{Identity, Switch};
-use super::process::{Launch, Spawned};
+use super::process::{Launch, Setup, Spawned};
 use super::reaper::{self, WaitStatus};
 use super::result::ResultDir;
 use super::tail::Tail;
 use super::{ActionOutcome, AttemptInfo, Stop};
-use crate::config::model::{Action, Command, Job};
+use crate::config::model::{Action, Command, IoNice, Job, Limits, RLIMIT_UNLIMITED};
 use crate::log::output::{AttemptOutput, OutputTx, Stream, Target};
 use crate::record::Status;
 
@@ -114,7 +123,14 @@ pub struct Running {
     result: ResultDir,
     /// The whole output's file, when the daemon keeps one.
     output: Option<AttemptOutput>,
+    /// The attempt's cgroup, in cgroup mode.
+    cgroup: Option<AttemptCgroup>,
 }
+
+/// How long, after the kill, an attempt waits for its cgroup to empty
+/// before it finishes anyway (a process stuck in the kernel, in state D,
+/// dies only when its system call returns); the cgroup is removed later.
+const CGROUP_EMPTY_WAIT: Duration = Duration::from_secs(5);
 
 /// Starts one attempt of a command job, blocking the calling thread for
 /// the system calls that create the process.
@@ -126,8 +142,10 @@ pub struct Running {
 /// on it from this moment on.
 pub fn spawn(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
     let prepared = prepare(job, info)?;
-    let created = create(&prepared.launch).map_err(|e| prepared.describe(&e))?;
-    supervise(prepared, created)
+    match create(&prepared.launch) {
+        Ok(created) => supervise(prepared, created),
+        Err(e) => Err(prepared.failed(&e)),
+    }
 }
 
 /// Starts one attempt of a command job like [`spawn`], but creates the
@@ -148,8 +166,9 @@ pub async fn start(job: &Job, info: &AttemptInfo) -> Result<Running, String> {
         let _ = reply.send(create(&launch));
     }))?;
     let created = match created.await {
-        Ok(created) => created.map_err(|e| prepared.describe(&e))?,
-        Err(_) => return Err(prepared.describe(&"the process spawner failed")),
+        Ok(Ok(created)) => created,
+        Ok(Err(e)) => return Err(prepared.failed(&e)),
+        Err(_) => return Err(prepared.failed(&"the process spawner failed")),
     };
     supervise(prepared, created)
 }
@@ -166,10 +185,15 @@ struct Prepared {
     stdin: Option<Arc<str>>,
     output: Option<Target>,
     output_max_size: u64,
+    cgroup: Option<AttemptCgroup>,
 }
 
 impl Prepared {
-    fn describe(&self, e: &dyn std::fmt::Display) -> String {
+    /// The message for a start that failed; the cgroup made for it goes.
+    fn failed(self, e: &dyn std::fmt::Display) -> String {
+        if let Some(cgroup) = self.cgroup {
+            cgroup.remove();
+        }
         start_error(&self.program, &self.user, &self.workdir, e)
     }
 }
@@ -236,6 +260,12 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         .into_iter()
         .map(|(k, v)| (OsStr::new(k), v))
         .chain(vars.iter().map(|(k, v)| (OsStr::new(k), v.as_os_str())));
+    let mut setup = limits_setup(job)?;
+    let cgroup = attempt_cgroup(job, info)?;
+    let cgroup = cgroup.map(|(cgroup, procs)| {
+        setup.cgroup_procs = Some(procs);
+        cgroup
+    });
     let launch = Launch::new(
         program.as_os_str(),
         std::iter::once(arg0).chain(args),
@@ -243,8 +273,17 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         workdir.as_os_str(),
         identity.clone(),
         job.stdin.is_some(),
-    )
-    .map_err(|e| start_error(&program, &identity.name, &workdir, &e))?;
+        setup,
+    );
+    let launch = match launch {
+        Ok(launch) => launch,
+        Err(e) => {
+            if let Some(cgroup) = cgroup {
+                cgroup.remove();
+            }
+            return Err(start_error(&program, &identity.name, &workdir, &e));
+        }
+    };
     Ok(Prepared {
         launch: Arc::new(launch),
         program,
@@ -256,7 +295,139 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         stdin: job.stdin.as_deref().map(Arc::from),
         output: info.output.clone(),
         output_max_size: job.output_max_size,
+        cgroup,
     })
+}
+
+/// The attempt's cgroup, in cgroup mode. One that cannot be made costs the
+/// containment of this attempt, which then runs in its process group
+/// with a warning — unless the job has `memory_max` or `cpu_max` that the
+/// cgroup would apply: then the attempt is an `error`, never run without
+/// the limits it was given.
+fn attempt_cgroup(
+    job: &Job,
+    info: &AttemptInfo,
+) -> Result<Option<(AttemptCgroup, std::os::fd::OwnedFd)>, String> {
+    let limits = CgroupLimits {
+        memory_max: job.memory_max,
+        cpu_max: job.cpu_max,
+    };
+    match AttemptCgroup::create(&job.id, &info.run_id, info.attempt, limits) {
+        Ok(made) => Ok(made),
+        Err(e) => {
+            let c = super::cgroup::containment();
+            let needed = (job.memory_max.is_some() && c.memory) || (job.cpu_max.is_some() && c.cpu);
+            let message = format!(
+                "cannot create the cgroup of attempt {} of run {}: {e}",
+                info.attempt, info.run_id
+            );
+            if needed {
+                return Err(format!("{message}; memory_max and cpu_max need it"));
+            }
+            tracing::warn!(job = %job.id, "{message}; the attempt runs in its process group only");
+            Ok(None)
+        }
+    }
+}
+
+/// Linux capabilities the limits need (capabilities(7)).
+const CAP_SYS_NICE: u32 = 23;
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether the daemon has capability `bit` in its effective set. Root
+/// usually has all, but a container may drop some (CAP_SYS_RESOURCE is a
+/// common one).
+fn capable(bit: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << bit) != 0)
+}
+
+/// `nice`, `ionice` and `limits` as the child applies them, refused here,
+/// with the reason, where the daemon lacks the privilege (the child could
+/// only report a bare errno).
+fn limits_setup(job: &Job) -> Result<Setup, String> {
+    let mut setup = Setup::default();
+    if let Some(nice) = job.nice {
+        // SAFETY: plain system call; errno is cleared first because -1 is
+        // also a valid priority.
+        let current = unsafe {
+            *libc::__errno_location() = 0;
+            libc::getpriority(libc::PRIO_PROCESS, 0)
+        };
+        if nice < current && !capable(CAP_SYS_NICE) {
+            return Err(format!(
+                "nice = {nice} needs root (CAP_SYS_NICE): the daemon runs at nice {current}"
+            ));
+        }
+        setup.nice = Some(nice);
+    }
+    if let Some(ionice) = job.ionice {
+        let (class, level) = match ionice {
+            IoNice::Realtime(level) => (1, level),
+            IoNice::BestEffort(level) => (2, level),
+            IoNice::Idle => (3, 0),
+        };
+        if matches!(ionice, IoNice::Realtime(_)) && !capable(CAP_SYS_NICE) {
+            return Err(format!("ionice = \"{ionice}\" needs root (CAP_SYS_NICE)"));
+        }
+        setup.ioprio = Some((class << 13) | libc::c_int::from(level));
+    }
+    setup.rlimits = rlimits(&job.limits, capable(CAP_SYS_RESOURCE))?;
+    Ok(setup)
+}
+
+/// The job's `limits` for setrlimit, each checked against what the daemon
+/// may set: above its own hard limit only with CAP_SYS_RESOURCE
+/// (`may_raise`), and `nofile` never above the kernel's `fs.nr_open`.
+fn rlimits(
+    limits: &Limits,
+    may_raise: bool,
+) -> Result<Vec<(nix::sys::resource::Resource, u64)>, String> {
+    use nix::sys::resource::{Resource, getrlimit};
+    let mut out = Vec::new();
+    for (name, value) in limits.set() {
+        let resource = match name {
+            "nofile" => Resource::RLIMIT_NOFILE,
+            "nproc" => Resource::RLIMIT_NPROC,
+            "core" => Resource::RLIMIT_CORE,
+            _ => Resource::RLIMIT_FSIZE,
+        };
+        let shown = |v: u64| {
+            if v == RLIMIT_UNLIMITED {
+                "unlimited".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        if resource == Resource::RLIMIT_NOFILE {
+            let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            if let Some(max) = nr_open.filter(|max| value > *max) {
+                return Err(format!(
+                    "limits.nofile = {} is above the kernel's maximum of {max} (fs.nr_open)",
+                    shown(value)
+                ));
+            }
+        }
+        let (_, hard) =
+            getrlimit(resource).map_err(|e| format!("cannot read limit {name}: {e}"))?;
+        if value > hard && !may_raise {
+            return Err(format!(
+                "limits.{name} = {} is above the daemon's hard limit of {}; raising it needs root \
+                 (CAP_SYS_RESOURCE)",
+                shown(value),
+                shown(hard)
+            ));
+        }
+        out.push((resource, value));
+    }
+    Ok(out)
 }
 
 /// The message for a failed start.
@@ -332,6 +503,7 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
         stdout: tokio::spawn(read_tail(out, limit, out_sink, stop_reading.clone())),
         stderr: tokio::spawn(read_tail(err, limit, err_sink, stop_reading.clone())),
         output,
+        cgroup: prepared.cgroup,
         stop_reading,
         output_limit: limit,
         success_exit_codes: prepared.success_exit_codes,
@@ -438,32 +610,60 @@ impl Running {
         self.finish(status, Some(stop)).await
     }
 
-    /// SIGTERM to the group, then SIGKILL to what is left after `grace`.
+    /// SIGTERM to the group (and to every process of the cgroup), then
+    /// SIGKILL to what is left after `grace`; with a cgroup, waits for it
+    /// to be empty.
     async fn terminate(&mut self, grace: Duration) -> Option<WaitStatus> {
         let group = pgid(self.pid);
         let _ = killpg(group, Signal::SIGTERM);
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.signal(Signal::SIGTERM);
+        }
         let grace_end = super::saturating_after(Instant::now(), grace);
         let ended = tokio::select! {
             status = &mut self.exit => Some(status.ok()),
             () = tokio::time::sleep_until(grace_end) => None,
         };
-        match ended {
+        let status = match ended {
             Some(status) => {
                 // The main process is gone, but descendants that ignore
                 // SIGTERM may not be: give them the rest of the grace.
-                while group_alive(group) && Instant::now() < grace_end {
+                while self.alive(group) && Instant::now() < grace_end {
                     tokio::time::sleep(GROUP_POLL).await;
                 }
-                if group_alive(group) {
-                    let _ = killpg(group, Signal::SIGKILL);
+                if self.alive(group) {
+                    self.kill_all(group);
                 }
                 status
             }
             None => {
-                let _ = killpg(group, Signal::SIGKILL);
+                self.kill_all(group);
                 (&mut self.exit).await.ok()
             }
+        };
+        if let Some(cgroup) = &self.cgroup {
+            let give_up = Instant::now() + CGROUP_EMPTY_WAIT;
+            while cgroup.populated() && Instant::now() < give_up {
+                tokio::time::sleep(GROUP_POLL).await;
+            }
         }
+        status
+    }
+
+    /// Whether anything of the attempt is left: of its cgroup, else of
+    /// its process group.
+    fn alive(&self, group: Pid) -> bool {
+        match &self.cgroup {
+            Some(cgroup) => cgroup.populated(),
+            None => group_alive(group),
+        }
+    }
+
+    fn kill_all(&self, group: Pid) {
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.kill();
+        }
+        let _ = killpg(group, Signal::SIGKILL);
     }
 
     /// Collects the output tails and builds the outcome. `status` is
@@ -491,9 +691,31 @@ impl Running {
         };
         let exit_code = status.and_then(WaitStatus::code);
         let signal = status.and_then(WaitStatus::signal).map(signal_name);
-        let usage = status.map(WaitStatus::usage);
+        let mut usage = status.map(WaitStatus::usage);
+        let cgroup = self.cgroup.take();
+        let accounted = cgroup.as_ref().map(AttemptCgroup::usage);
+        if let (Some(usage), Some(cg)) = (&mut usage, accounted) {
+            // The cgroup counts every process of the attempt, also those
+            // nobody waited for; wait4 only the leader and what it reaped.
+            usage.cpu_user_ms = usage.cpu_user_ms.max(cg.cpu_user_ms);
+            usage.cpu_system_ms = usage.cpu_system_ms.max(cg.cpu_system_ms);
+            if let Some(peak) = cg.memory_peak_kib {
+                usage.max_rss_kib = peak;
+            }
+        }
+        let oom = match (&cgroup, accounted) {
+            (Some(cgroup), Some(cg)) if cg.oom_kills > 0 => Some(cgroup.oom_message()),
+            _ => None,
+        };
+        if let Some(cgroup) = cgroup {
+            cgroup.remove();
+        }
         let (status, error) = match (stop, status) {
             (Some(stop), _) => (stop.status(), Some(stop.message())),
+            // The kernel ended a process of the attempt for its memory
+            // limit: a failure, whatever the main process then did
+            // (systemd's OOMPolicy=stop).
+            (None, _) if oom.is_some() => (Status::Failed, oom),
             (None, None) => (
                 Status::Failed,
                 Some(format!(

@@ -3,6 +3,7 @@
 //! An action reports its end as an [`ActionOutcome`]; it never returns an
 //! `Err` for a job that failed — a failing job is data, not an error.
 
+pub mod cgroup;
 pub mod command;
 mod environment;
 #[cfg(test)]

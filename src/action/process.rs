@@ -8,10 +8,17 @@
 //!   (no page tables are copied) and the caller is only held until the
 //!   child has called `exec`. This is what makes many jobs due in the
 //!   same second start within milliseconds of each other.
-//! - An account switch (`user`/`group`): `fork`, then in the child
-//!   `setsid` → `setgroups` → `setgid` → `setuid` → `chdir` → `exec`
-//!   (std's `Command` with `pre_exec`); `posix_spawn` cannot change the
-//!   account.
+//! - An account switch (`user`/`group`), a cgroup to join, or limits
+//!   (`nice`, `ionice`, `limits`): `fork`, then in the child `setsid` →
+//!   join the attempt's cgroup → `setrlimit` → `setpriority` →
+//!   `ioprio_set` → `setgroups` → `setgid` → `setuid` → `chdir` → `exec`
+//!   (std's `Command` with `pre_exec`). `posix_spawn` can do none of
+//!   these. The cgroup is joined before `exec`, so not one instruction of
+//!   the job runs outside it (moving the child after the spawn would let
+//!   a fast fork escape); privileged steps come before the account switch.
+//!   `clone3(CLONE_INTO_CGROUP)` would spare the write, but without
+//!   `CLONE_VM` it costs what `fork` costs, and with it the child would
+//!   need a stack of its own that Rust cannot give it safely.
 //!
 //! Either way the child leads its own session and process group, has
 //! stdin on `/dev/null` (or on a fresh pipe when the job has `stdin`
@@ -49,6 +56,72 @@ pub(super) struct Launch {
     /// Standard input is a pipe the daemon writes the job's `stdin` to,
     /// rather than `/dev/null`.
     piped_stdin: bool,
+    setup: Setup,
+}
+
+/// What the child sets up for itself between `fork` and `exec`, besides
+/// the account switch: prepared in the daemon, applied with plain system
+/// calls.
+#[derive(Debug, Default)]
+pub(super) struct Setup {
+    /// The attempt cgroup's `cgroup.procs`, which the child joins first.
+    pub(super) cgroup_procs: Option<OwnedFd>,
+    /// setrlimit(2): each limit soft and hard alike.
+    pub(super) rlimits: Vec<(nix::sys::resource::Resource, u64)>,
+    /// setpriority(2).
+    pub(super) nice: Option<i32>,
+    /// ioprio_set(2): class << 13 | level.
+    pub(super) ioprio: Option<libc::c_int>,
+}
+
+impl Setup {
+    fn is_empty(&self) -> bool {
+        self.cgroup_procs.is_none()
+            && self.rlimits.is_empty()
+            && self.nice.is_none()
+            && self.ioprio.is_none()
+    }
+}
+
+/// [`Setup`] as the child applies it: plain values, copied into the
+/// `pre_exec` closure.
+#[derive(Clone)]
+struct ChildSetup {
+    cgroup_procs: Option<libc::c_int>,
+    rlimits: Vec<(nix::sys::resource::Resource, u64)>,
+    nice: Option<i32>,
+    ioprio: Option<libc::c_int>,
+}
+
+impl ChildSetup {
+    /// In the forked child: only async-signal-safe system calls.
+    fn apply(&self) -> io::Result<()> {
+        if let Some(fd) = self.cgroup_procs {
+            // "0" is the writing process itself.
+            // SAFETY: `fd` is open (the Launch owns it until after the
+            // spawn); the buffer is a static byte.
+            if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        for (resource, value) in &self.rlimits {
+            nix::sys::resource::setrlimit(*resource, *value, *value)?;
+        }
+        if let Some(nice) = self.nice {
+            // SAFETY: plain system call.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } == -1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if let Some(prio) = self.ioprio {
+            const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+            // SAFETY: plain system call on this process.
+            if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) } == -1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A started child: its pid and the daemon's ends of its output pipes.
@@ -72,6 +145,7 @@ impl Launch {
         cwd: &OsStr,
         identity: Identity,
         piped_stdin: bool,
+        setup: Setup,
     ) -> Result<Launch, String> {
         let program = c_string(program.as_bytes(), "the program path")?;
         let argv = argv
@@ -100,6 +174,7 @@ impl Launch {
             cwd,
             identity,
             piped_stdin,
+            setup,
         })
     }
 
@@ -107,7 +182,7 @@ impl Launch {
     /// failed to); the caller must make the child known to the reaper.
     pub(super) fn start(&self) -> io::Result<Spawned> {
         match self.identity.switch {
-            Switch::None => self.posix_spawn(),
+            Switch::None if self.setup.is_empty() => self.posix_spawn(),
             _ => self.fork_exec(),
         }
     }
@@ -153,20 +228,18 @@ impl Launch {
     }
 
     fn fork_exec(&self) -> io::Result<Spawned> {
-        let program = OsStr::from_bytes(self.program.as_bytes());
-        let mut cmd = std::process::Command::new(program);
-        let mut args = self.argv.iter().map(|a| OsStr::from_bytes(a.as_bytes()));
-        if let Some(arg0) = args.next() {
-            cmd.arg0(arg0);
-        }
-        cmd.args(args).env_clear();
-        for entry in &self.envp {
-            let entry = entry.as_bytes();
-            // Built by `new` as KEY=value, so there is always a `=`.
-            let eq = entry.iter().position(|b| *b == b'=').unwrap_or(entry.len());
-            let value = entry.get(eq + 1..).unwrap_or_default();
-            cmd.env(OsStr::from_bytes(&entry[..eq]), OsStr::from_bytes(value));
-        }
+        // std's Command sets up the pipes and reports a failure of the
+        // child; the closure below execs by itself with `execve`, as
+        // posix_spawn does, so that a file the kernel cannot execute fails
+        // with ENOEXEC instead of being run by /bin/sh (what the execvp
+        // std ends with does), and the environment is exactly the launch's.
+        let mut cmd = std::process::Command::new(OsStr::from_bytes(self.program.as_bytes()));
+        cmd.env_clear();
+        let exec = Exec {
+            program: self.program.as_ptr(),
+            argv: null_terminated(&self.argv),
+            envp: null_terminated(&self.envp),
+        };
         let input = self.piped_stdin.then(pipe).transpose()?;
         let (stdin, in_w) = match input {
             Some((in_r, in_w)) => (Stdio::from(in_r), Some(in_w)),
@@ -177,19 +250,29 @@ impl Launch {
             .stderr(Stdio::piped());
         let identity = self.identity.clone();
         let cwd = self.cwd.clone();
+        let setup = ChildSetup {
+            cgroup_procs: self.setup.cgroup_procs.as_ref().map(AsRawFd::as_raw_fd),
+            rlimits: self.setup.rlimits.clone(),
+            nice: self.setup.nice,
+            ioprio: self.setup.ioprio,
+        };
         // SAFETY: the closure runs between fork and exec and only makes
-        // async-signal-safe system calls (setsid, setgroups, setgid, setuid,
-        // chdir) on data prepared before the fork; it allocates nothing.
+        // async-signal-safe system calls (setsid, write, setrlimit,
+        // setpriority, ioprio_set, setgroups, setgid, setuid, chdir,
+        // execve) on data prepared before the fork; it allocates nothing.
+        // The pointers of `exec` point into `self`, which outlives the
+        // spawn.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::setsid() == -1 {
                     return Err(io::Error::last_os_error());
                 }
+                setup.apply()?;
                 identity.apply_in_child()?;
                 if libc::chdir(cwd.as_ptr()) == -1 {
                     return Err(io::Error::last_os_error());
                 }
-                Ok(())
+                Err(exec.run())
             });
         }
         let mut child = cmd.spawn()?;
@@ -205,6 +288,37 @@ impl Launch {
         }
     }
 }
+
+/// `execve`'s arguments for the forked child, pointing into a [`Launch`].
+struct Exec {
+    program: *const libc::c_char,
+    argv: Vec<*mut libc::c_char>,
+    envp: Vec<*mut libc::c_char>,
+}
+
+impl Exec {
+    /// Replaces the process; returns only on failure, with its errno.
+    /// Called as a method, so that the closure captures the whole struct
+    /// (which is Send + Sync), not its raw pointer fields.
+    fn run(&self) -> io::Error {
+        // SAFETY: NULL-terminated arrays of pointers into live CStrings.
+        unsafe {
+            libc::execve(
+                self.program,
+                self.argv.as_ptr().cast(),
+                self.envp.as_ptr().cast(),
+            )
+        };
+        io::Error::last_os_error()
+    }
+}
+
+// SAFETY: the pointers are only read, in the forked child, while the
+// Launch they point into is alive (std's Command needs a Send + Sync
+// closure).
+unsafe impl Send for Exec {}
+// SAFETY: as above.
+unsafe impl Sync for Exec {}
 
 fn c_string(bytes: &[u8], what: &str) -> Result<CString, String> {
     CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"))

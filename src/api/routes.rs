@@ -28,10 +28,10 @@ use super::pause::pause_from_body;
 use super::procstat;
 use crate::log::RunFilter;
 use crate::wire::{
-    AuditList, Availability, Cancelled, Component, Components, Health, HealthReport, HealthStatus,
-    JobCounts, JobDetailView, JobSummary, JobsAnalysis, LastDelivery, LastRun, LogReport,
-    PauseState, PausedAll, ResumedAll, RunAttempts, RunList, RunningList, SchedulerReport,
-    StatusReport, SystemReport, TriggerAccepted,
+    AuditList, Availability, Cancelled, Component, Components, ContainmentMode, ContainmentReport,
+    Health, HealthReport, HealthStatus, JobCounts, JobDetailView, JobSummary, JobsAnalysis,
+    LastDelivery, LastRun, LogReport, PauseState, PausedAll, ResumedAll, RunAttempts, RunList,
+    RunningList, SchedulerReport, StatusReport, SystemReport, TriggerAccepted,
 };
 
 type Shared = State<Arc<AppState>>;
@@ -331,6 +331,14 @@ async fn status(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
         threads: procstat::threads(),
         open_fds: procstat::open_fds(),
     };
+    let containment = crate::action::cgroup::containment();
+    let containment = ContainmentReport {
+        mode: match containment.mode {
+            crate::action::cgroup::Mode::Cgroup => ContainmentMode::Cgroup,
+            crate::action::cgroup::Mode::ProcessGroup => ContainmentMode::ProcessGroup,
+        },
+        reason: containment.reason.clone(),
+    };
     let report = StatusReport {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
@@ -366,6 +374,7 @@ async fn status(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
         jobs_analysis: jobs_analysis(&s, &jobs, &recent),
         components,
         system,
+        containment,
     };
     let mut body = Vec::with_capacity(16 << 10);
     serde_json::to_writer(&mut body, &report).map_err(serialise_error)?;

@@ -46,6 +46,21 @@ fn warnings(config: &Config) -> Vec<String> {
                 .to_string(),
         );
     }
+    // Decided on this machine as the daemon would decide it, run by this
+    // user: run `check` as the daemon's user for the daemon's answer.
+    if config
+        .jobs
+        .values()
+        .any(|j| j.memory_max.is_some() || j.cpu_max.is_some())
+    {
+        let containment = crate::action::cgroup::probe();
+        out.extend(
+            config
+                .jobs
+                .values()
+                .filter_map(|job| crate::action::cgroup::unmet_limits(job, &containment)),
+        );
+    }
     out
 }
 

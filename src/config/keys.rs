@@ -25,7 +25,7 @@ use std::time::Duration;
 use crate::zone::Zone;
 use toml::de::DeValue;
 
-use super::model::{Concurrency, EnvFile, EnvValue, Notify, RunOn};
+use super::model::{Concurrency, EnvFile, EnvValue, IoNice, Limits, Notify, RunOn};
 use super::raw::{Kind, Reader, Sp, kind};
 use crate::schedule::Schedule;
 
@@ -464,6 +464,20 @@ fn extend<K: Ord + Clone, V: Clone>(
     }
 }
 
+/// `limits`: each limit the job sets replaces the `[defaults]` one, the
+/// others are inherited.
+fn merge_limits(own: Option<Limits>, defaults: &Option<Limits>) -> Option<Limits> {
+    match (own, defaults) {
+        (Some(own), Some(d)) => Some(Limits {
+            nofile: own.nofile.or(d.nofile),
+            nproc: own.nproc.or(d.nproc),
+            core: own.core.or(d.core),
+            fsize: own.fsize.or(d.fsize),
+        }),
+        (own, defaults) => own.or(*defaults),
+    }
+}
+
 settings! {
     /// The settings of a job table or of `[defaults]`.
     struct RawSettings {
@@ -552,6 +566,21 @@ settings! {
         stdin: Text => Option<String>, check stdin, Default("none"),
             example r#"stdin = "yes\n""#,
             "text fed to the command's standard input";
+        nice: Integer => Option<i32>, check nice, Default("the daemon's own"),
+            example "nice = 10",
+            "the command's scheduling priority, from -20 (first) to 19 (last)";
+        ionice: Text => Option<IoNice>, check ionice, Default("the daemon's own"),
+            example r#"ionice = "best-effort:7""#,
+            "the command's I/O priority: idle, best-effort:0-7 or realtime:0-7";
+        limits: AmountMap => Limits, check limits merge merge_limits, Default("the daemon's own"),
+            example r#"limits = { nofile = 4096, nproc = 256, core = 0, fsize = "1GiB" }"#,
+            "resource limits of the command (setrlimit): nofile, nproc, core, fsize, each a number or \"unlimited\"";
+        memory_max: Size => Option<u64>, check memory_max, Default("none"),
+            example r#"memory_max = "512MiB""#,
+            "the memory an attempt may use (cgroup v2 memory.max, no swap); the kernel's OOM killer ends it beyond";
+        cpu_max: Number => Option<f64>, check cpu_max, Default("none"),
+            example "cpu_max = 0.5",
+            "the CPU time an attempt may use, as a fraction of one CPU (cgroup v2 cpu.max)";
         run_on: Text => RunOn, check run_on, Default("one"),
             example r#"run_on = "all""#,
             "with [cluster]: one node runs each instant, or all of them do";

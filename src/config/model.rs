@@ -314,6 +314,64 @@ pub enum WebhookFormat {
     Ntfy,
 }
 
+/// A job's `ionice`: the I/O scheduling class and level of its command
+/// (ioprio_set(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoNice {
+    Idle,
+    /// Level 0 (first served) to 7.
+    BestEffort(u8),
+    /// Level 0 to 7; needs root.
+    Realtime(u8),
+}
+
+impl std::fmt::Display for IoNice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IoNice::Idle => f.write_str("idle"),
+            IoNice::BestEffort(level) => write!(f, "best-effort:{level}"),
+            IoNice::Realtime(level) => write!(f, "realtime:{level}"),
+        }
+    }
+}
+
+/// A job's `limits`: resource limits (setrlimit(2)) set, soft and hard
+/// alike, in the command's process before it starts. `None` keeps the
+/// daemon's own limit; [`RLIMIT_UNLIMITED`] is `"unlimited"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Open files.
+    pub nofile: Option<u64>,
+    /// Processes (and threads) of the job's user.
+    pub nproc: Option<u64>,
+    /// The largest core dump, in bytes.
+    pub core: Option<u64>,
+    /// The largest file the command may write, in bytes.
+    pub fsize: Option<u64>,
+}
+
+/// `"unlimited"` in [`Limits`].
+pub const RLIMIT_UNLIMITED: u64 = u64::MAX;
+
+impl Limits {
+    /// The limits as (name, value) pairs, in the order the keys are
+    /// documented; only those that are set.
+    pub fn set(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        [
+            ("nofile", self.nofile),
+            ("nproc", self.nproc),
+            ("core", self.core),
+            ("fsize", self.fsize),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| Some((name, v?)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set().next().is_none()
+    }
+}
+
 /// A value of a job's `env`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvValue {
@@ -430,6 +488,17 @@ pub struct Job {
     /// Text written to a command's standard input, which is `/dev/null`
     /// without it.
     pub stdin: Option<String>,
+    /// The command's scheduling priority (setpriority(2)), −20 to 19;
+    /// `None` keeps the daemon's.
+    pub nice: Option<i32>,
+    /// The command's I/O priority; `None` keeps the daemon's.
+    pub ionice: Option<IoNice>,
+    /// Resource limits set in the command's process.
+    pub limits: Limits,
+    /// `memory.max` of the attempt's cgroup, in bytes (swap off).
+    pub memory_max: Option<u64>,
+    /// `cpu.max` of the attempt's cgroup, as a fraction of one CPU.
+    pub cpu_max: Option<f64>,
     /// With `[cluster]`: whether one node or every node runs each
     /// instant. Without one, every instant runs here whatever it says.
     pub run_on: RunOn,
@@ -482,6 +551,11 @@ impl Job {
             expect_success_within: None,
             success_exit_codes: vec![0],
             stdin: None,
+            nice: None,
+            ionice: None,
+            limits: Limits::default(),
+            memory_max: None,
+            cpu_max: None,
             run_on: RunOn::One,
             source: source.into(),
             crontab_line: None,

@@ -64,6 +64,8 @@ pub(crate) mod kind {
         IntegerList: Sp<Vec<Sp<i64>>>, "an array of whole numbers", |r, key, v| r.integer_list(key, v);
         /// A table whose values are all strings (`env`, `headers`).
         TextMap: Vec<(Sp<String>, Sp<String>)>, "a table", |r, key, v| r.string_map(key, v);
+        /// `limits`: each value a whole number, a size or "unlimited".
+        AmountMap: Vec<(Sp<String>, Sp<Amount>)>, "a table", |r, key, v| r.amount_map(key, v);
         /// Webhook headers: each value a string or `{ file = "/path" }`.
         HeaderMap: Vec<(Sp<String>, Sp<RawHeaderValue>)>, "a table", |r, key, v| r.header_map(key, v);
         /// `env`: each value a string, `{ file = "/path" }` or
@@ -896,6 +898,19 @@ impl Reader<'_> {
             return None;
         }
         found.pop()
+    }
+
+    /// A table whose values are whole numbers or text (`limits`); what
+    /// the names and the texts may be is the validator's business.
+    fn amount_map(
+        &mut self,
+        key: &str,
+        v: &Sp<DeValue<'_>>,
+    ) -> Option<Vec<(Sp<String>, Sp<Amount>)>> {
+        self.value_map(key, v, |r, full, _, value| {
+            r.amount(full, value, "a whole number or a string")
+                .map(Sp::into_inner)
+        })
     }
 
     /// A table whose values are all strings (`env`, `headers`).

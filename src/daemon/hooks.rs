@@ -176,6 +176,7 @@ impl Hooks for DaemonHooks {
             watcher.update(config);
         }
         self.notifier.set_smtp(config.smtp.clone());
+        crate::action::cgroup::log_unmet_limits(config.jobs.values().map(|j| j.as_ref()));
     }
 
     fn config_refused(&mut self, kept: &Config) {

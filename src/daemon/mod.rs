@@ -216,6 +216,14 @@ impl Daemon {
                 .await
                 .context("the state loader crashed")??
         };
+        {
+            // Decided (and the jobs' cgroup made) before the first attempt.
+            let c = tokio::task::spawn_blocking(crate::action::cgroup::containment)
+                .await
+                .context("the cgroup set-up crashed")?;
+            tracing::info!("containment: {}: {}", c.mode.as_str(), c.reason);
+            crate::action::cgroup::log_unmet_limits(config.jobs.values().map(|j| j.as_ref()));
+        }
         let results_dir = crate::action::result::results_dir(&settings.state_dir);
         {
             let dir = results_dir.clone();

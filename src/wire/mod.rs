@@ -36,10 +36,10 @@ pub use stats::{
     CpuStats, DayStats, JobStats, Period, PeriodStats, ResultStats, Stats, StatusCounts,
 };
 pub use status::{
-    Availability, ChannelStats, Component, Components, FsSpace, HealthReport, HealthStatus,
-    JobAnalysis, JobCounts, JobsAnalysis, LastDelivery, LastReload, LoadAverage, LogReport,
-    NextRun, NotifyStats, ReloadDiff, SchedulerReport, StatusReport, SystemReport, TzdataReport,
-    TzdataSource, WindowStats,
+    Availability, ChannelStats, Component, Components, ContainmentMode, ContainmentReport, FsSpace,
+    HealthReport, HealthStatus, JobAnalysis, JobCounts, JobsAnalysis, LastDelivery, LastReload,
+    LoadAverage, LogReport, NextRun, NotifyStats, ReloadDiff, SchedulerReport, StatusReport,
+    SystemReport, TzdataReport, TzdataSource, WindowStats,
 };
 
 use serde::{Deserialize, Serialize};

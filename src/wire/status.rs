@@ -141,6 +141,26 @@ pub struct StatusReport {
     pub jobs_analysis: JobsAnalysis,
     pub components: Components,
     pub system: SystemReport,
+    pub containment: ContainmentReport,
+}
+
+/// `containment` in `GET /api/v1/status`: how command attempts are held
+/// together and killed (cronduct.toml(5), RUNNING A JOB, Containment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainmentReport {
+    pub mode: ContainmentMode,
+    /// Where the cgroups are made and which limits they can apply, or
+    /// why there are none.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContainmentMode {
+    /// A cgroup v2 group per attempt, killed with `cgroup.kill`.
+    Cgroup,
+    /// The attempt's process group only.
+    ProcessGroup,
 }
 
 /// How the latest delivery over one notification channel ended.

@@ -19,6 +19,7 @@ mod crontab_import;
 mod crontab_inplace;
 mod daemon_alerts;
 mod daemon_cli;
+mod daemon_containment;
 mod daemon_faults;
 mod daemon_journal;
 mod daemon_lifecycle;

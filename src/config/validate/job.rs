@@ -10,7 +10,9 @@ use super::{Validator, valid_id};
 use crate::config::diagnostic::FileId;
 use crate::config::keys::Settings;
 use crate::config::machine::Account;
-use crate::config::model::{Action, Concurrency, EnvFile, EnvValue, Job};
+use crate::config::model::{
+    Action, Concurrency, EnvFile, EnvValue, IoNice, Job, Limits, RLIMIT_UNLIMITED,
+};
 use crate::config::raw::{Amount, RawEnvValue, RawJob, Scope, Sp};
 use crate::schedule::Schedule;
 
@@ -330,6 +332,156 @@ impl Validator<'_> {
             }
         }
         Some(names)
+    }
+
+    /// −20 to 19, as nice(1) takes it.
+    pub(crate) fn nice(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<i64>,
+    ) -> Option<Option<i32>> {
+        match i32::try_from(*v.get_ref()) {
+            Ok(n) if (-20..=19).contains(&n) => Some(Some(n)),
+            _ => {
+                self.error_help(
+                    f,
+                    v.span(),
+                    format!("{}: {} is not from -20 to 19", scope.key(key), v.get_ref()),
+                    "a priority from -20 (served first; needs root) to 19 (served last), like nice = 10",
+                );
+                None
+            }
+        }
+    }
+
+    /// `idle`, `best-effort:N` or `realtime:N` with N from 0 to 7, the
+    /// classes of ionice(1).
+    pub(crate) fn ionice(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<String>,
+    ) -> Option<Option<IoNice>> {
+        let text = v.get_ref().as_str();
+        let level = |l: &str| l.parse::<u8>().ok().filter(|n| *n <= 7);
+        let parsed = match text.split_once(':') {
+            None if text == "idle" => Some(IoNice::Idle),
+            Some(("best-effort", l)) => level(l).map(IoNice::BestEffort),
+            Some(("realtime", l)) => level(l).map(IoNice::Realtime),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.error_help(
+                f,
+                v.span(),
+                format!("{}: unknown I/O priority \"{text}\"", scope.key(key)),
+                "\"idle\", \"best-effort:N\" or \"realtime:N\" (needs root) with a level N \
+                 from 0 (served first) to 7, like ionice = \"best-effort:7\"",
+            );
+        }
+        parsed.map(Some)
+    }
+
+    /// `nofile`, `nproc`, `core`, `fsize`: a whole number (sizes for the
+    /// last two may have units) or `"unlimited"`.
+    pub(crate) fn limits(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        entries: &Vec<(Sp<String>, Sp<Amount>)>,
+    ) -> Option<Limits> {
+        const NAMES: [&str; 4] = ["nofile", "nproc", "core", "fsize"];
+        let mut limits = Limits::default();
+        for (name, value) in entries {
+            let full = format!("{key}.{}", name.get_ref());
+            let slot = match name.get_ref().as_str() {
+                "nofile" => &mut limits.nofile,
+                "nproc" => &mut limits.nproc,
+                "core" => &mut limits.core,
+                "fsize" => &mut limits.fsize,
+                other => {
+                    self.error_help(
+                        f,
+                        name.span(),
+                        format!("{}: unknown limit `{other}`", scope.key(key)),
+                        &format!("the limits are {}", NAMES.join(", ")),
+                    );
+                    continue;
+                }
+            };
+            let sized = matches!(name.get_ref().as_str(), "core" | "fsize");
+            *slot = match value.get_ref() {
+                Amount::Text(t) if t == "unlimited" => Some(RLIMIT_UNLIMITED),
+                Amount::Text(_) if sized => self.size(f, scope, &full, value),
+                Amount::Number(n) if *n >= 0 => Some(n.unsigned_abs()),
+                _ => {
+                    self.error_help(
+                        f,
+                        value.span(),
+                        format!(
+                            "{}: expected a whole number or \"unlimited\"",
+                            scope.key(&full)
+                        ),
+                        if sized {
+                            "a size like \"1GiB\", a number of bytes, or \"unlimited\""
+                        } else {
+                            "a count like 4096, or \"unlimited\""
+                        },
+                    );
+                    None
+                }
+            };
+        }
+        Some(limits)
+    }
+
+    /// More than nothing: a cgroup with `memory.max` 0 cannot even start
+    /// the command.
+    pub(crate) fn memory_max(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<Amount>,
+    ) -> Option<Option<u64>> {
+        match self.size(f, scope, key, v)? {
+            n if n < 1 << 20 => {
+                self.error_help(
+                    f,
+                    v.span(),
+                    format!("{}: must be at least 1MiB", scope.key(key)),
+                    "the memory one attempt may use, like \"512MiB\"",
+                );
+                None
+            }
+            n => Some(Some(n)),
+        }
+    }
+
+    /// A fraction of one CPU: 0.5 is half of one, 2 two whole CPUs. The
+    /// kernel's cpu.max needs at least 1 ms of every 100 ms period.
+    pub(crate) fn cpu_max(
+        &mut self,
+        f: FileId,
+        scope: &Scope,
+        key: &str,
+        v: &Sp<f64>,
+    ) -> Option<Option<f64>> {
+        let x = *v.get_ref();
+        if x.is_finite() && (0.01..=1024.0).contains(&x) {
+            return Some(Some(x));
+        }
+        self.error_help(
+            f,
+            v.span(),
+            format!("{}: {x} is not from 0.01 to 1024", scope.key(key)),
+            "a fraction of one CPU: 0.5 is half of one, 2 is two whole CPUs",
+        );
+        None
     }
 
     /// Any text; the command reads it on its standard input.
