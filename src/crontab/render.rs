@@ -25,7 +25,7 @@ pub fn render(header: &Header<'_>, jobs: &[Converted<'_>]) -> String {
     if !header.files.is_empty() {
         out.push_str("# From:\n");
         for file in header.files {
-            let _ = writeln!(out, "#   {file}");
+            let _ = writeln!(out, "#   {}", printable(file));
         }
     }
     out.push_str(
@@ -66,9 +66,9 @@ pub fn render(header: &Header<'_>, jobs: &[Converted<'_>]) -> String {
     for job in jobs {
         out.push('\n');
         let e = job.entry;
-        let _ = writeln!(out, "# {}:{}", job.file, e.line);
+        let _ = writeln!(out, "# {}:{}", printable(&job.file), e.line);
         for note in &job.notes {
-            let _ = writeln!(out, "# {note}");
+            let _ = writeln!(out, "# {}", printable(note));
         }
         if e.schedule.is_reboot() {
             out.push_str(
@@ -79,7 +79,8 @@ pub fn render(header: &Header<'_>, jobs: &[Converted<'_>]) -> String {
             if shared.mail_from.is_none() {
                 let _ = writeln!(
                     out,
-                    "# differs: MAILFROM={from} is not used; cronduct's mail comes from [smtp] from."
+                    "# differs: MAILFROM={} is not used; cronduct's mail comes from [smtp] from.",
+                    printable(from)
                 );
             }
         }
@@ -146,8 +147,27 @@ fn mail_comment(email: &[String]) -> String {
     format!(
         "# differs: cron mails {} whatever a run prints; cronduct mails when a run\n\
          # fails (non-zero exit), with the tail of its output.\n",
-        email.join(", ")
+        printable(&email.join(", "))
     )
+}
+
+/// `s` for a comment: TOML comments may not hold control characters but
+/// tab (a `MAILTO` or a file name may), so each is written as `\uXXXX`,
+/// as in a string; a line break would end the comment.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let control = |c: char| c.is_control() && c != '\t';
+    if !s.chars().any(control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if control(c) {
+            let _ = write!(out, "\\u{:04X}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn notify(email: &[String]) -> String {
@@ -201,6 +221,25 @@ pub(crate) fn string(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Found by the `crontab` fuzz target: `MAILTO=` holding a NUL was
+    /// copied into the "differs: cron mails …" comment, and the output was
+    /// not TOML ("invalid comment character").
+    #[test]
+    fn control_characters_in_comments_keep_the_output_toml() {
+        let machine = crate::config::Machine::this();
+        let text = "MAILTO=\0ps\nMAILFROM=a\x01b\n0 0 1 1 * root true\n";
+        let parsed = crate::crontab::parse(text, crate::crontab::Format::System, &machine);
+        let mut ids = crate::crontab::Ids::new();
+        let jobs = crate::crontab::convert(&parsed, "cron\nd", "x", None, "root", &mut ids);
+        assert_eq!(jobs.len(), 1, "{:?}", parsed.problems);
+        let files = ["cron\u{7}tab".to_string()];
+        let out = render(&Header { files: &files }, &jobs);
+        let doc: toml::Table = toml::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert!(out.contains("cron mails \\u0000ps@localhost"), "{out}");
+        let email = &doc["defaults"]["notify"]["email"][0];
+        assert_eq!(email.as_str(), Some("\0ps@localhost"), "{out}");
+    }
+
     #[test]
     fn strings_round_trip_through_toml() {
         for s in ["plain", "a \"q\" \\ b", "l1\nl2\t%\r", "\u{1}\u{7f}é"] {
@@ -209,6 +248,8 @@ mod tests {
             assert_eq!(parsed["v"].as_str(), Some(s), "{doc}");
         }
         assert_eq!(key("PATH"), "PATH");
+        assert_eq!(printable("a\tb"), "a\tb");
+        assert_eq!(printable("a\0b\nc\u{7f}"), "a\\u0000b\\u000Ac\\u007F");
         assert_eq!(key("A B"), "\"A B\"");
     }
 }
