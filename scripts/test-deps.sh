@@ -33,3 +33,11 @@ if [ -z "${CRONDUCT_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
     echo "installing Chromium for the status page's browser tests"
     apt_install chromium
 fi
+
+# The journal sink's tests (tests/it/daemon_journal.rs) write to a real
+# systemd-journald and read it back with journalctl: the machine's own, or
+# a throwaway one from Debian's systemd package.
+if [ ! -x /lib/systemd/systemd-journald ] && [ ! -x /usr/lib/systemd/systemd-journald ]; then
+    echo "installing systemd-journald for the journal sink's tests"
+    apt_install systemd
+fi

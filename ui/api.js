@@ -83,6 +83,42 @@ export async function post(path, body) {
   return (await request("POST", path, { body })).body;
 }
 
+/** GET `path` as text, handing each piece to `onText` as it arrives (a
+ * followed output sends pieces until the attempt ends); resolves once
+ * the answer is complete. A refusal is an ApiError with the API's
+ * reason, like the JSON calls. `signal` aborts it (an AbortError). */
+export async function streamText(path, onText, signal) {
+  const headers = { Accept: "text/plain, application/json" };
+  const key = storedKey();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  let answer;
+  try {
+    answer = await fetch(path, { headers, cache: "no-store", credentials: "omit", signal });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new ApiError(0, `cannot reach the daemon: ${e.message}`);
+  }
+  if (!answer.ok) {
+    let message = answer.statusText;
+    try {
+      const parsed = JSON.parse(await answer.text());
+      if (parsed && typeof parsed.error === "string") message = parsed.error;
+    } catch {
+      // Not the API's JSON error: the status line says what there is.
+    }
+    throw new ApiError(answer.status, message || `HTTP ${answer.status}`);
+  }
+  const reader = answer.body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    onText(decoder.decode(value, { stream: true }), value.length);
+  }
+  const rest = decoder.decode();
+  if (rest) onText(rest, 0);
+}
+
 /** Drops the held answers, so the next requests fetch everything again
  * (after the key changed, say). */
 export function forgetAnswers() {

@@ -3,7 +3,9 @@
 // when nothing changed is one conditional GET of the job list answered
 // 304; health, status and the running runs are asked for only while
 // something runs, or every 30 s. Text from the daemon (job ids, output)
-// is always set as text, never parsed as HTML.
+// is set as text, never parsed as HTML, except in the jobs table, which
+// is one HTML string (a thousand rows built node by node took longer than
+// the whole first load may): there every value goes through esc().
 
 import * as api from "./api.js";
 import { outcomeChart } from "./chart.js";
@@ -11,6 +13,9 @@ import { outcomeChart } from "./chart.js";
 const REFRESH_MS = 4000;
 const SLOW_REFRESH_MS = 30000;
 const RUNS_SHOWN = 50;
+// How much of an attempt's whole output is shown in the page; the rest is
+// in the download, which holds all of it.
+const OUTPUT_SHOWN = 256 * 1024;
 
 const state = {
   jobs: null, // JobView list from /api/v1/jobs
@@ -20,14 +25,26 @@ const state = {
   slowAt: 0, // when health, status and running were last asked for
   filter: "",
   sort: { key: "id", dir: 1 },
+  filled: null, // what the jobs table shows: { body, jobs, filter, sort, at }
   days: 7, // the job page's chart period
   openRuns: new Set(), // run ids whose details are open on the job page
   job: null, // the job page's data: { id, detail, runs, stats }
+  // "run_id.attempt" -> the whole output asked for on the job page:
+  // { job, parts, length, done, follow, error, abort }.
+  outputs: new Map(),
   timer: 0,
   busy: false,
 };
 
 const $ = (id) => document.getElementById(id);
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+/** `v` as HTML text or a quoted attribute's value. */
+const esc = (v) => String(v).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+
+// One collator for every sort: String.prototype.localeCompare sets one up
+// per call, which is most of the time of sorting a thousand jobs.
+const collator = new Intl.Collator();
 
 /** An element with attributes (`on…` ones as listeners) and children
  * (strings become text nodes; null and false are skipped). */
@@ -74,6 +91,13 @@ function when(iso, zone) {
   if (!iso) return h("span", { class: "muted" }, "none");
   const t = new Date(iso);
   return h("time", { datetime: iso, title: iso }, formatIn(zone).format(t), h("span", { class: "sub" }, relative(t)));
+}
+
+/** when() as HTML, for the jobs table. */
+function whenHtml(iso, zone) {
+  if (!iso) return '<span class="muted">none</span>';
+  const t = new Date(iso);
+  return `<time datetime="${esc(iso)}" title="${esc(iso)}">${esc(formatIn(zone).format(t))}<span class="sub">${esc(relative(t))}</span></time>`;
 }
 
 function relative(t) {
@@ -200,7 +224,8 @@ function overview() {
   const jobs = state.jobs || [];
   const health = state.health;
   const status = state.status;
-  const next = jobs.filter((j) => j.next_run).sort((a, b) => a.next_run.localeCompare(b.next_run))[0];
+  // RFC 3339 instants in UTC sort as strings.
+  const next = jobs.reduce((n, j) => (j.next_run && (!n || j.next_run < n.next_run) ? j : n), null);
   const cards = [
     card("Health", h("span", { class: `health-${health ? (health.status === "healthy" ? "ok" : "failing") : "never_run"}`, id: "health-status" }, health ? health.status : "…")),
     card("Jobs", String(jobs.length)),
@@ -235,28 +260,27 @@ function matches(job, filter) {
   return filter.toLowerCase().split(/\s+/).every((w) => hay.includes(w));
 }
 
-function jobRow(j) {
+/** One row of the jobs table as HTML; every value from the daemon goes
+ * through esc(). */
+function jobRowHtml(j) {
   const last = j.last_run;
-  return h("tr", { "data-job": j.id },
-    h("td", { class: "id", "data-label": "Job" },
-      h("a", { href: `#/job/${encodeURIComponent(j.id)}` }, j.id),
-      j.description ? h("span", { class: "sub" }, j.description) : null),
-    h("td", { "data-label": "Schedule" }, h("code", {}, j.schedule), h("span", { class: "sub schedule-text" }, j.schedule_text)),
-    h("td", { "data-label": "Zone" }, j.timezone),
-    h("td", { "data-label": "Next run", class: "next-run" }, j.paused ? h("span", { class: "paused" }, "paused") : when(j.next_run, j.timezone)),
-    h("td", { "data-label": "Last run" }, last
-      ? [h("span", { class: `status ${last.status}` }, last.status), h("span", { class: "sub" }, `${duration(last.duration_ms)}, ${relative(new Date(last.finished_at))}`)]
-      : h("span", { class: "muted" }, "never")),
-    h("td", { "data-label": "Health" },
-      h("span", { class: `health-${j.health}` }, j.health.replace("_", " ")),
-      j.running ? h("span", { class: "sub" }, "running") : null,
-      !j.enabled ? h("span", { class: "sub" }, "disabled") : null),
-    h("td", { "data-label": "Failures in a row" }, String(j.consecutive_failures)),
-    h("td", { "data-label": "Paused", class: "pause" }, j.paused
-      ? [h("span", { class: "paused" }, j.pause && j.pause.reason ? j.pause.reason : "paused"),
-        j.pause && j.pause.until ? h("span", { class: "sub" }, "until ", when(j.pause.until, j.timezone)) : null]
-      : ""),
-  );
+  const sub = (text) => `<span class="sub">${esc(text)}</span>`;
+  const pause = j.paused
+    ? `<span class="paused">${esc(j.pause && j.pause.reason ? j.pause.reason : "paused")}</span>` +
+      (j.pause && j.pause.until ? `<span class="sub">until ${whenHtml(j.pause.until, j.timezone)}</span>` : "")
+    : "";
+  return `<tr data-job="${esc(j.id)}">` +
+    `<td class="id" data-label="Job"><a href="#/job/${esc(encodeURIComponent(j.id))}">${esc(j.id)}</a>${j.description ? sub(j.description) : ""}</td>` +
+    `<td data-label="Schedule"><code>${esc(j.schedule)}</code><span class="sub schedule-text">${esc(j.schedule_text)}</span></td>` +
+    `<td data-label="Zone">${esc(j.timezone)}</td>` +
+    `<td data-label="Next run" class="next-run">${j.paused ? '<span class="paused">paused</span>' : whenHtml(j.next_run, j.timezone)}</td>` +
+    `<td data-label="Last run">${last
+      ? `<span class="status ${esc(last.status)}">${esc(last.status)}</span>${sub(`${duration(last.duration_ms)}, ${relative(new Date(last.finished_at))}`)}`
+      : '<span class="muted">never</span>'}</td>` +
+    `<td data-label="Health"><span class="health-${esc(j.health)}">${esc(j.health.replace("_", " "))}</span>` +
+      `${j.running ? sub("running") : ""}${j.enabled ? "" : sub("disabled")}</td>` +
+    `<td data-label="Failures in a row">${esc(j.consecutive_failures)}</td>` +
+    `<td data-label="Paused" class="pause">${pause}</td></tr>`;
 }
 
 function sortedJobs() {
@@ -265,19 +289,29 @@ function sortedJobs() {
   return (state.jobs || []).filter((j) => matches(j, state.filter)).sort((a, b) => {
     const x = col.value(a);
     const y = col.value(b);
-    const c = typeof x === "number" ? x - y : String(x).localeCompare(String(y));
-    return c * dir || a.id.localeCompare(b.id);
+    const c = typeof x === "number" ? x - y : collator.compare(String(x), String(y));
+    return c * dir || collator.compare(a.id, b.id);
   });
 }
 
+/** Fills the jobs table, unless it already shows this job list with
+ * this filter and sort and its relative times ("in 5 min") are recent:
+ * an answer of /health or /api/v1/status alone changes only the overview. */
 function fillJobsTable() {
   const body = $("jobs-body");
   if (!body) return;
+  const f = state.filled;
+  if (f && f.body === body && f.jobs === state.jobs && f.filter === state.filter && f.sort === state.sort &&
+    Date.now() - f.at < SLOW_REFRESH_MS) return;
+  state.filled = { body, jobs: state.jobs, filter: state.filter, sort: state.sort, at: Date.now() };
   const rows = sortedJobs();
-  body.replaceChildren(...rows.map(jobRow));
-  // For profiling (bench/ui): when the table first showed every job.
+  body.innerHTML = rows.map(jobRowHtml).join("");
+  // For profiling (benches/ui.rs, or the browser's performance panel):
+  // when the table first held every job, and when that was first painted
+  // (a task queued from the next frame's callback runs after its paint).
   if (rows.length && !performance.getEntriesByName("cronduct:jobs-rendered").length) {
     performance.mark("cronduct:jobs-rendered");
+    requestAnimationFrame(() => setTimeout(() => performance.mark("cronduct:jobs-painted")));
   }
   $("jobs-count").textContent = `${rows.length} of ${(state.jobs || []).length} jobs`;
   for (const th of document.querySelectorAll("table.jobs th[data-key]")) {
@@ -362,6 +396,114 @@ function statsList(s) {
   return h("dl", { class: "settings", id: "job-stats" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]));
 }
 
+// ---- whole output -------------------------------------------------------
+
+const outputKey = (run, attempt) => `${run}.${attempt}`;
+
+function outputPath(run, attempt, follow) {
+  return `/api/v1/runs/${encodeURIComponent(run)}/output?attempt=${attempt}${follow ? "&follow=true" : ""}`;
+}
+
+/** Reads an attempt's whole output (`follow`: as a running attempt writes
+ * it) into state.outputs, repainting its block as pieces arrive. */
+async function loadOutput(job, run, attempt, follow) {
+  const key = outputKey(run, attempt);
+  const old = state.outputs.get(key);
+  if (old && !old.done && !old.error) return; // already coming in
+  const controller = new AbortController();
+  const o = { job, run, attempt, follow, parts: [], length: 0, bytes: 0, done: false, error: null, abort: () => controller.abort() };
+  state.outputs.set(key, o);
+  paintOutput(key);
+  try {
+    await api.streamText(outputPath(run, attempt, follow), (text, bytes) => {
+      o.parts.push(text);
+      o.length += text.length;
+      o.bytes += bytes;
+      paintOutput(key);
+    }, controller.signal);
+    o.done = true;
+  } catch (e) {
+    if (e.name === "AbortError") return;
+    if (e instanceof api.ApiError && e.status === 401) {
+      state.outputs.delete(key);
+      refused(e, "Reading the output");
+      return;
+    }
+    const code = e instanceof api.ApiError && e.status ? `${e.status}: ` : "";
+    o.error = `${code}${e.message}`;
+  }
+  paintOutput(key);
+}
+
+function stopOutputs() {
+  for (const o of state.outputs.values()) o.abort();
+  state.outputs.clear();
+}
+
+// Pieces of a followed output can come many times a frame: one repaint
+// per frame for all of them.
+const toPaint = new Set();
+function paintOutput(key) {
+  if (!toPaint.size) {
+    requestAnimationFrame(() => {
+      for (const k of toPaint) {
+        const o = state.outputs.get(k);
+        for (const el of document.querySelectorAll(`[data-output-for="${CSS.escape(k)}"]`)) {
+          if (o) el.replaceWith(outputBlock(o.job, o.run, o.attempt, el.dataset.follow === "true"));
+        }
+      }
+      toPaint.clear();
+    });
+  }
+  toPaint.add(key);
+}
+
+/** Saves the whole output as a file. The API wants the key in a header,
+ * which a plain link cannot send, so the file is made from the text the
+ * page already read. */
+function download(key) {
+  const o = state.outputs.get(key);
+  if (!o) return;
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob(o.parts, { type: "text/plain;charset=utf-8" }));
+  a.download = `${o.job}-${key}.log`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+}
+
+function size(bytes) {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+/** The button that reads an attempt's whole output (`follow`: live, for
+ * a running attempt), and that output as far as it was read, or why
+ * there is none. */
+function outputBlock(job, run, attempt, follow) {
+  const key = outputKey(run, attempt);
+  const o = state.outputs.get(key);
+  const coming = Boolean(o && !o.done && !o.error);
+  const label = follow ? "Live output" : "Whole output";
+  const box = h("div", { class: "whole-output", "data-output-for": key, "data-follow": String(follow) },
+    h("button", { type: "button", "data-output": key, disabled: coming, onclick: () => loadOutput(job, run, attempt, follow) },
+      o && !coming ? `${label} again` : label));
+  if (!o) return box;
+  if (o.error) {
+    box.append(h("p", { class: "error output-reason" }, `No whole output: ${o.error}`));
+    return box;
+  }
+  const text = o.parts.join("");
+  // Joined once: the next paint starts from one piece.
+  o.parts = text ? [text] : [];
+  const progress = o.done ? size(o.bytes) : o.follow ? `${size(o.bytes)} so far, following the running attempt…` : `${size(o.bytes)}, reading…`;
+  box.append(
+    h("div", { class: "muted" }, "stdout and [stderr] lines as they came: ", h("span", { class: "output-state" }, progress), " ",
+      o.bytes ? h("button", { type: "button", class: "quiet", "data-download": key, onclick: () => download(key) }, "Download") : null),
+    h("pre", { class: "output" }, text.length > OUTPUT_SHOWN ? text.slice(0, OUTPUT_SHOWN) : text),
+    text.length > OUTPUT_SHOWN ? h("div", { class: "muted" }, `showing the first ${OUTPUT_SHOWN / 1024}K characters of ${o.length}; the download has all of it`) : null,
+    o.done && !o.bytes ? h("div", { class: "muted" }, "the attempt wrote nothing") : null);
+  return box;
+}
+
 function attemptBlock(a, zone) {
   const outcome = [a.status];
   if (a.exit_code !== null && a.exit_code !== undefined) outcome.push(`exit ${a.exit_code}`);
@@ -377,7 +519,9 @@ function attemptBlock(a, zone) {
     !a.stdout && !a.stderr ? h("div", { class: "muted" }, "no output") : null,
     a.output_truncated ? h("div", { class: "muted" }, "the output was longer; only its tail is kept in the record") : null,
     a.result !== null && a.result !== undefined ? [h("div", { class: "muted" }, "result"), h("pre", { class: "result" }, JSON.stringify(a.result, null, 2))] : null,
-    a.result_error ? h("p", { class: "error" }, `result: ${a.result_error}`) : null);
+    a.result_error ? h("p", { class: "error" }, `result: ${a.result_error}`) : null,
+    // An HTTP job's attempt has no output file; every command's may.
+    a.http_status ? null : outputBlock(a.job, a.run_id, a.attempt, false));
 }
 
 function runHistory(records, zone) {
@@ -431,7 +575,9 @@ function jobView() {
         j.pause && j.pause.until ? [" until ", when(j.pause.until, j.timezone)] : "",
         j.pause && j.pause.by ? ` (by ${j.pause.by})` : "") : null),
     actionButtons(j),
-    mine.length ? [h("h2", {}, "Running now"), runningTable(mine, false)] : null,
+    mine.length ? [h("h2", {}, "Running now"), runningTable(mine, false),
+      mine.map((r) => h("div", { class: "live" }, h("span", { class: "muted mono" }, `${r.run_id}, attempt ${r.attempt} `),
+        outputBlock(r.job, r.run_id, r.attempt, true)))] : null,
     h("h2", {}, "Next runs"),
     j.paused ? h("p", { class: "paused" }, "Paused: these start only once it is resumed.") : null,
     h("ol", { id: "next-runs" }, j.next_runs.map((t) => h("li", {}, when(t, j.timezone)))),
@@ -497,6 +643,15 @@ function stop() {
   state.timer = 0;
 }
 
+/** Health, status and the running runs into state. */
+async function readSlow() {
+  const [health, status, running] = await Promise.all([api.get("/health"), api.get("/api/v1/status"), api.get("/api/v1/running")]);
+  state.health = health;
+  state.status = status;
+  state.running = running.running;
+  state.slowAt = Date.now();
+}
+
 async function tick() {
   stop();
   if (state.busy) {
@@ -505,17 +660,28 @@ async function tick() {
   }
   state.busy = true;
   try {
+    // Health, status and the running runs, when already due, are asked
+    // for alongside the job list, and the jobs table is drawn as soon as
+    // the list is in: /api/v1/status with 1,000 jobs is the slowest
+    // answer, and the first load should not wait for it.
+    const due = () => state.running.length || (state.jobs || []).some((j) => j.running) ||
+      Date.now() - state.slowAt >= SLOW_REFRESH_MS;
+    let slow = due() ? readSlow() : null;
+    // Handled below; this keeps a refusal of both from being reported
+    // as unhandled when the job list's is thrown first.
+    slow?.catch(() => {});
     const jobs = await api.getConditional("/api/v1/jobs");
     let changed = jobs.changed;
     state.jobs = jobs.body.jobs;
-    const runningNow = state.jobs.some((j) => j.running);
+    if (!slow && due()) slow = readSlow();
     const r = route();
-    if (runningNow || state.running.length || Date.now() - state.slowAt >= SLOW_REFRESH_MS) {
-      const [health, status, running] = await Promise.all([api.get("/health"), api.get("/api/v1/status"), api.get("/api/v1/running")]);
-      state.health = health;
-      state.status = status;
-      state.running = running.running;
-      state.slowAt = Date.now();
+    if (r.view === "home" && (changed || state.rendered !== location.hash)) {
+      state.rendered = location.hash;
+      render();
+      changed = false;
+    }
+    if (slow) {
+      await slow;
       changed = true;
     }
     if (r.view === "job") changed = (await refreshJob(r.id, jobs.changed)) || changed;
@@ -561,6 +727,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   window.addEventListener("hashchange", () => {
     notice("");
+    stopOutputs();
     if (route().view === "job") state.job = null;
     else render();
     tick();

@@ -74,7 +74,7 @@ use super::result::ResultDir;
 use super::tail::Tail;
 use super::{ActionOutcome, AttemptInfo, Stop};
 use crate::config::model::{Action, Command, Job};
-use crate::log::output::{AttemptOutput, OutputTx, Stream};
+use crate::log::output::{AttemptOutput, OutputTx, Stream, Target};
 use crate::record::Status;
 
 /// `PATH` of every command unless the job's `env` sets another.
@@ -164,7 +164,7 @@ struct Prepared {
     success_exit_codes: Vec<i32>,
     result: ResultDir,
     stdin: Option<Arc<str>>,
-    output_file: Option<PathBuf>,
+    output: Option<Target>,
     output_max_size: u64,
 }
 
@@ -254,7 +254,7 @@ fn prepare(job: &Job, info: &AttemptInfo) -> Result<Prepared, String> {
         success_exit_codes: job.success_exit_codes.clone(),
         result,
         stdin: job.stdin.as_deref().map(Arc::from),
-        output_file: info.output_file.clone(),
+        output: info.output.clone(),
         output_max_size: job.output_max_size,
     })
 }
@@ -312,11 +312,15 @@ fn supervise(prepared: Prepared, (spawned, exit): Created) -> Result<Running, St
         }
     }
     let limit = prepared.output_limit;
-    // A file that cannot be made costs the whole output, not the run:
+    // A sink that cannot be opened costs the whole output, not the run:
     // the tails are still recorded.
-    let output = prepared.output_file.and_then(|path| {
-        AttemptOutput::open(path.clone(), prepared.output_max_size)
-            .map_err(|e| tracing::warn!("cannot write the output file {}: {e}", path.display()))
+    let output = prepared.output.and_then(|target| {
+        let what = match &target {
+            Target::File(path) => format!("the output file {}", path.display()),
+            Target::Journal(_) => "the output to the journal".to_owned(),
+        };
+        AttemptOutput::open(target, prepared.output_max_size)
+            .map_err(|e| tracing::warn!("cannot write {what}: {e}"))
             .ok()
     });
     let sink = |stream| output.as_ref().map(|o| o.sender(stream));
@@ -714,7 +718,7 @@ mod tests {
             attempt: 1,
             scheduled_at: chrono::DateTime::UNIX_EPOCH,
             results_dir: RESULTS.path().to_path_buf(),
-            output_file: None,
+            output: None,
         }
     }
 

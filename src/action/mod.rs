@@ -210,9 +210,9 @@ pub struct AttemptInfo {
     /// Where the attempt's private `CRONDUCT_RESULT` directory is made
     /// (the daemon's results directory).
     pub results_dir: std::path::PathBuf,
-    /// The file a command attempt's whole output goes to; `None` with
+    /// Where a command attempt's whole output goes; `None` with
     /// `[daemon] output = "tail"`.
-    pub output_file: Option<std::path::PathBuf>,
+    pub output: Option<crate::log::output::Target>,
 }
 
 #[cfg(test)]

@@ -319,6 +319,12 @@ impl Client {
     }
 
     /// Statistics over the last `days` UTC dates (1 to 90).
+    /// The cluster's nodes and drift (`{"enabled": false}` without
+    /// `[cluster]`).
+    pub async fn cluster(&self) -> Result<crate::wire::ClusterView, ClientError> {
+        self.call(paths::CLUSTER, &[], &[], Deadline::Bounded).await
+    }
+
     pub async fn stats(&self, days: u32) -> Result<Stats, ClientError> {
         self.call(
             paths::STATS,

@@ -51,6 +51,7 @@
 mod audit;
 mod auth;
 pub mod client;
+mod cluster;
 mod conn;
 mod document;
 mod error;

@@ -85,6 +85,8 @@ pub const STATS: Endpoint = get("/api/v1/stats");
 /// The audit trail, open to every role: who did what is no secret from
 /// those who may look.
 pub const AUDIT: Endpoint = get("/api/v1/audit");
+/// The cluster's nodes and drift, as this node last read them.
+pub const CLUSTER: Endpoint = get("/api/v1/cluster");
 pub const RELOAD: Endpoint = operate("/api/v1/reload", AdminAction::Reload);
 pub const PUT_JOB: Endpoint = admin(Verb::Put, "/api/v1/jobs/{id}", AdminAction::Put);
 pub const DELETE_JOB: Endpoint = admin(Verb::Delete, "/api/v1/jobs/{id}", AdminAction::Delete);
@@ -105,8 +107,8 @@ pub const OPEN: &[Endpoint] = &[HEALTH, PAGE, UI_ASSET];
 /// Every endpoint, for the key check to find a request's role.
 pub const ALL: &[Endpoint] = &[
     HEALTH, METRICS, STATUS, JOBS, JOB, PAUSE, RESUME, PAUSE_ALL, RESUME_ALL, TRIGGER, CANCEL,
-    JOB_RUNS, RUNS, RUN, RUN_OUTPUT, RUNNING, STATS, AUDIT, RELOAD, PUT_JOB, DELETE_JOB, ENABLE,
-    DISABLE, PAGE, UI_ASSET,
+    JOB_RUNS, RUNS, RUN, RUN_OUTPUT, RUNNING, STATS, AUDIT, CLUSTER, RELOAD, PUT_JOB, DELETE_JOB,
+    ENABLE, DISABLE, PAGE, UI_ASSET,
 ];
 
 impl Endpoint {

@@ -35,7 +35,7 @@ use crate::wire::{
 
 type Shared = State<Arc<AppState>>;
 type Answer = Result<Response, ApiError>;
-type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+pub(super) type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
 type RawPath = Result<Path<String>, PathRejection>;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -58,6 +58,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .at(paths::RUNNING, running)
         .at(paths::STATS, stats)
         .at(paths::AUDIT, audit)
+        .at(paths::CLUSTER, super::cluster::view)
         .at(paths::RELOAD, reload)
         .at(paths::PUT_JOB, put_job)
         .at(paths::DELETE_JOB, delete_job)
@@ -102,7 +103,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
     )
 }
 
-fn params(q: RawQuery, allowed: &[&str]) -> Result<Params, ApiError> {
+pub(super) fn params(q: RawQuery, allowed: &[&str]) -> Result<Params, ApiError> {
     let Query(pairs) =
         q.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
     Params::new(pairs, allowed)
@@ -116,7 +117,7 @@ fn path_id(p: RawPath) -> Result<String, ApiError> {
 /// A 200 answer with `body` as JSON. Serialised into a plain `Vec`, a
 /// faster writer than the `BytesMut` axum's `Json` uses (a list of 50 runs
 /// is 70 KiB).
-fn ok<T: serde::Serialize>(body: T) -> Answer {
+pub(super) fn ok<T: serde::Serialize>(body: T) -> Answer {
     let mut buf = Vec::with_capacity(512);
     serde_json::to_writer(&mut buf, &body).map_err(serialise_error)?;
     Ok(json_bytes(buf))
@@ -195,13 +196,21 @@ async fn health(State(s): Shared) -> Response {
     if sched.jobs_total == 0 {
         warnings.push("no jobs are configured".to_string());
     }
-    if let Some(link) = s.ctx.cluster.as_ref().map(|l| l.get()) {
+    if let Some(node) = &s.ctx.cluster {
+        let link = node.link().get();
         if !link.reachable {
             warnings.push(format!(
                 "the cluster database is unreachable ({}): run_on = \"one\" jobs do not start on this node",
                 link.error.as_deref().unwrap_or("unknown error")
             ));
         }
+        warnings.extend(super::cluster::drift_warnings(&node.view()));
+    }
+    if sched.cluster_restart_needed {
+        warnings.push(
+            "[cluster] was changed by a reload: restart needed to apply it (the daemon keeps the settings it started with)"
+                .to_string(),
+        );
     }
     let critical: Vec<&JobSummary> = jobs.iter().filter(|j| j.signals.critical).collect();
     let last = s
@@ -504,6 +513,14 @@ async fn pause(
     let id = path_id(id)?;
     params(q, &[])?;
     let pause = pause_from_body(&body, &key.0, s.ctx.clock.now())?;
+    let pause = match &s.ctx.cluster {
+        Some(node) => {
+            // An unknown job is a 404 before anything is written.
+            s.ctx.handle.job(&id).await?;
+            super::cluster::pause(node, std::slice::from_ref(&id), &pause).await?
+        }
+        None => pause,
+    };
     s.ctx.handle.pause(&id, pause.clone()).await?;
     ok(PauseState {
         job: id,
@@ -515,6 +532,10 @@ async fn pause(
 async fn resume(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
     let id = path_id(id)?;
     params(q, &[])?;
+    if let Some(node) = &s.ctx.cluster {
+        s.ctx.handle.job(&id).await?;
+        super::cluster::resume(node, Some(std::slice::from_ref(&id))).await?;
+    }
     s.ctx.handle.resume(&id).await?;
     ok(PauseState {
         job: id,
@@ -533,6 +554,20 @@ async fn pause_all(
 ) -> Answer {
     params(q, &[])?;
     let pause = pause_from_body(&body, &key.0, s.ctx.clock.now())?;
+    let pause = match &s.ctx.cluster {
+        Some(node) => {
+            let ids: Vec<String> = s
+                .ctx
+                .handle
+                .jobs()
+                .await?
+                .into_iter()
+                .map(|j| j.id)
+                .collect();
+            super::cluster::pause(node, &ids, &pause).await?
+        }
+        None => pause,
+    };
     ok(PausedAll {
         paused: s.ctx.handle.pause_all(pause.clone()).await?,
         pause,
@@ -542,6 +577,9 @@ async fn pause_all(
 /// `POST /api/v1/resume`: answers `{"resumed": [the jobs that were paused]}`.
 async fn resume_all(State(s): Shared, q: RawQuery) -> Answer {
     params(q, &[])?;
+    if let Some(node) = &s.ctx.cluster {
+        super::cluster::resume(node, None).await?;
+    }
     ok(ResumedAll {
         resumed: s.ctx.handle.resume_all().await?,
     })
@@ -671,10 +709,21 @@ async fn run_output(State(s): Shared, run_id: RawPath, q: RawQuery) -> Answer {
             "run {run_id:?} has no attempt {attempt} (its last is {last})"
         )));
     }
-    let Some(dir) = &s.ctx.output_dir else {
-        return Err(ApiError::not_found(
-            "output is not kept: [daemon] output = \"tail\" keeps only the record's tails",
-        ));
+    let dir = match &s.ctx.output {
+        None => {
+            return Err(ApiError::not_found(
+                "output is not kept: [daemon] output = \"tail\" keeps only the record's tails",
+            ));
+        }
+        Some(crate::log::output::Store::Journal) => {
+            let fields = crate::log::journal::Fields {
+                job,
+                run_id,
+                attempt,
+            };
+            return journal_output(&fields, follow).await;
+        }
+        Some(crate::log::output::Store::Files(dir)) => dir,
     };
     let path = crate::log::output::attempt_path(dir, &job, &run_id, attempt);
     let mut follower = match crate::log::output::follow(&path) {
@@ -712,6 +761,51 @@ async fn run_output(State(s): Shared, run_id: RawPath, q: RawQuery) -> Answer {
             Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(Bytes::from(bytes)), f)),
             Ok(None) => None,
             Err(e) => Some((Err(e), f)),
+        }
+    });
+    Ok((text, axum::body::Body::from_stream(stream)).into_response())
+}
+
+/// The output of an attempt kept in the journal, read with `journalctl`:
+/// all of it as one answer, or chunked while following a live attempt.
+async fn journal_output(fields: &crate::log::journal::Fields, follow: bool) -> Answer {
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    let mut reader = crate::log::journal::read(fields, follow).map_err(ApiError::not_found)?;
+    let failed = |e: std::io::Error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read what journalctl writes: {e}"),
+        )
+    };
+    if !reader.is_live() {
+        // Read to the end first: an attempt with no entries is a 404
+        // with journalctl's own words, not an empty answer.
+        let mut body = Vec::new();
+        while let Some(line) = reader.next().await.map_err(failed)? {
+            body.extend_from_slice(&line);
+        }
+        if body.is_empty() {
+            let said = reader.complaint().await;
+            return Err(ApiError::not_found(format!(
+                "the journal has no output of attempt {} of run {:?}{}: journald removes old \
+                 entries by its own retention (journald.conf(5)), and an attempt that did not \
+                 start, wrote nothing or is an HTTP request has none",
+                fields.attempt,
+                fields.run_id,
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (journalctl: {said})")
+                },
+            )));
+        }
+        return Ok((text, body).into_response());
+    }
+    let stream = futures_util::stream::unfold(reader, |mut r| async move {
+        match r.next().await {
+            Ok(Some(line)) => Some((Ok::<_, std::io::Error>(Bytes::from(line)), r)),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), r)),
         }
     });
     Ok((text, axum::body::Body::from_stream(stream)).into_response())

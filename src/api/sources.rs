@@ -49,12 +49,14 @@ pub struct ApiContext {
     /// left on their file systems.
     pub state_dir: PathBuf,
     pub log_file: PathBuf,
-    /// Where output files are (`[daemon] output = "files"`), else `None`,
-    /// and how long they are kept, for the answer when one is gone.
-    pub output_dir: Option<PathBuf>,
+    /// Where whole output is kept (`[daemon] output`; `None` for
+    /// `"tail"`), and how long files are kept, for the answer when one is
+    /// gone.
+    pub output: Option<crate::log::output::Store>,
     pub output_keep: std::time::Duration,
     /// Whether the state file (`<state_dir>/state.json`) can be written.
     pub state_health: SaveHealth,
-    /// With `[cluster]`: this node's link to the database, for `/health`.
-    pub cluster: Option<crate::cluster::LinkHandle>,
+    /// With `[cluster]`: this node, for `/health` (its link to the
+    /// database, drift), `GET /api/v1/cluster` and cluster-wide pauses.
+    pub cluster: Option<crate::cluster::Node>,
 }

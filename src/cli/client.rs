@@ -1,5 +1,5 @@
 //! The client commands (`jobs`, `status`, `trigger`, `pause`, `resume`,
-//! `cancel`, `runs`, `reload`): each is one call of the typed
+//! `cancel`, `runs`, `reload`, `cluster`): each is one call of the typed
 //! [`api::client::Client`](crate::api::client::Client), printed for people
 //! by [`super::format`] or, with `--json`, as the API's document
 //! pretty-printed (its fields in the order the API sends them).
@@ -63,6 +63,17 @@ pub fn status(args: &ClientArgs) -> anyhow::Result<ExitCode> {
         return print_json(&report);
     }
     print!("{}", format::status_text(&report, SystemClock.now()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cronduct cluster`: the nodes as the daemon asked last read them.
+pub fn cluster(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let api = Api::connect(args)?;
+    let view = api.block(api.client.cluster())?;
+    if args.json {
+        return print_json(&view);
+    }
+    print!("{}", format::cluster_text(&view, SystemClock.now()));
     Ok(ExitCode::SUCCESS)
 }
 

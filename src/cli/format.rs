@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::health::Health;
 use crate::record::FinishRecord;
-use crate::wire::{JobPlan, JobView, Pause, ReloadDiff, StatusReport};
+use crate::wire::{ClusterView, JobPlan, JobView, NodeState, Pause, ReloadDiff, StatusReport};
 use crate::zone::{Database, Zone};
 
 /// The most of a pause's reason the `jobs` table shows.
@@ -494,6 +494,92 @@ pub fn line_diff(before: &str, after: &str) -> String {
     out
 }
 
+/// `cronduct cluster`: a line saying whose view it is, the nodes' table
+/// and a line per job the live nodes disagree on.
+pub fn cluster_text(view: &ClusterView, now: DateTime<Utc>) -> String {
+    if !view.enabled {
+        return "cluster mode is off: this daemon's configuration has no [cluster] table\n"
+            .to_string();
+    }
+    let alive = view
+        .nodes
+        .iter()
+        .filter(|n| n.state == NodeState::Alive)
+        .count();
+    let mut out = format!(
+        "{} node{} ({alive} alive, {} gone), as {} read {}\n",
+        view.nodes.len(),
+        if view.nodes.len() == 1 { "" } else { "s" },
+        view.nodes.len() - alive,
+        view.node.as_deref().unwrap_or("this node"),
+        view.read_at.map_or_else(
+            || "nothing yet".to_string(),
+            |t| format!("them {}", ago(t, now))
+        )
+    );
+    if !view.reachable {
+        let _ = writeln!(
+            out,
+            "warning: the cluster database cannot be reached ({}); the list is as last read",
+            view.error.as_deref().unwrap_or("unknown error")
+        );
+    }
+    let rows: Vec<Vec<String>> = view
+        .nodes
+        .iter()
+        .map(|n| {
+            let clock = if n.clock_offset_ms.abs() > crate::cluster::CLOCK_OFFSET_LIMIT_MS {
+                format!("{:+}ms (over 1s)", n.clock_offset_ms)
+            } else {
+                format!("{:+}ms", n.clock_offset_ms)
+            };
+            vec![
+                n.name.clone(),
+                n.state.as_str().to_string(),
+                n.address.clone(),
+                n.version.clone(),
+                ago(n.last_heartbeat, now),
+                n.running.to_string(),
+                clock,
+                n.jobs.to_string(),
+                if n.differing_jobs.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.differing_jobs.join(", ")
+                },
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "NODE",
+            "STATE",
+            "ADDRESS",
+            "VERSION",
+            "HEARTBEAT",
+            "RUNNING",
+            "CLOCK",
+            "JOBS",
+            "DIFFERING JOBS",
+        ],
+        &rows,
+    ));
+    for d in &view.drift {
+        let by_node: Vec<String> = d
+            .definitions
+            .iter()
+            .map(|(node, hash)| format!("{node} {}", hash.as_deref().unwrap_or("(not defined)")))
+            .collect();
+        let _ = writeln!(
+            out,
+            "drift: job {:?} is defined differently on the live nodes: {}",
+            d.job,
+            by_node.join(", ")
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -609,5 +695,56 @@ mod tests {
             "  a\n- b\n+ B\n  c\n+ d\n"
         );
         assert_eq!(line_diff("", "x\n"), "+ x\n");
+    }
+
+    #[test]
+    fn cluster_text_shows_nodes_state_clock_and_drift() {
+        use crate::wire::{ClusterNode, JobDrift};
+        let now: DateTime<Utc> = "2026-12-03T12:00:00Z".parse().expect("time");
+        let node = |name: &str, state, offset, differing: &[&str]| ClusterNode {
+            name: name.to_string(),
+            address: format!("10.0.0.1:{}", name.len()),
+            version: "0.1.0".to_string(),
+            last_heartbeat: now - chrono::Duration::seconds(2),
+            running: 1,
+            clock_offset_ms: offset,
+            state,
+            jobs: 2,
+            differing_jobs: differing.iter().map(|s| s.to_string()).collect(),
+        };
+        let view = ClusterView {
+            enabled: true,
+            node: Some("web1".to_string()),
+            reachable: true,
+            error: None,
+            read_at: Some(now - chrono::Duration::seconds(1)),
+            node_timeout_ms: 30_000,
+            nodes: vec![
+                node("web1", NodeState::Alive, 3, &[]),
+                node("web2", NodeState::Alive, -1500, &["backup"]),
+                node("web3", NodeState::Gone, 0, &[]),
+            ],
+            drift: vec![JobDrift {
+                job: "backup".to_string(),
+                definitions: [
+                    ("web1".to_string(), Some("aaaa".to_string())),
+                    ("web2".to_string(), None),
+                ]
+                .into_iter()
+                .collect(),
+            }],
+        };
+        let text = cluster_text(&view, now);
+        assert_eq!(
+            text,
+            "3 nodes (2 alive, 1 gone), as web1 read them 1s ago\n\
+             NODE  STATE  ADDRESS     VERSION  HEARTBEAT  RUNNING  CLOCK              JOBS  DIFFERING JOBS\n\
+             web1  alive  10.0.0.1:4  0.1.0    2s ago     1        +3ms               2     -\n\
+             web2  alive  10.0.0.1:4  0.1.0    2s ago     1        -1500ms (over 1s)  2     backup\n\
+             web3  gone   10.0.0.1:4  0.1.0    2s ago     1        +0ms               2     -\n\
+             drift: job \"backup\" is defined differently on the live nodes: web1 aaaa, web2 (not defined)\n"
+        );
+        let off = cluster_text(&ClusterView::default(), now);
+        assert!(off.starts_with("cluster mode is off"), "{off}");
     }
 }

@@ -85,11 +85,22 @@ pub enum Command {
     ///
     /// The latest run of JOB and its last attempt by default. With -f a
     /// running attempt is followed live until it ends; the exit status is
-    /// then 0 whatever the run's outcome. Needs `[daemon] output = "files"`
-    /// (the default); files are kept for `output_keep`.
+    /// then 0 whatever the run's outcome. Reads the output file
+    /// (`[daemon] output = "files"`, kept for `output_keep`) or, with
+    /// `output = "journal"`, the journal through journalctl on the
+    /// daemon's machine; there is none with `output = "tail"`.
     Logs(LogsArgs),
     /// Make the daemon re-read its configuration.
     Reload(ClientArgs),
+    /// Show the cluster's nodes and the jobs they define differently.
+    ///
+    /// The nodes as the daemon asked read them from the database at its
+    /// last heartbeat: name, state (alive, or gone when silent longer than
+    /// node_timeout), admin API address, version, last heartbeat, running
+    /// runs, clock offset from the database, number of jobs, and the jobs
+    /// whose definition on that node differs from the other live nodes'.
+    /// A daemon without [cluster] answers that cluster mode is off.
+    Cluster(ClientArgs),
     /// Create or replace managed jobs from a file of [jobs.*] tables.
     ///
     /// Each job is sent to the daemon (PUT /api/v1/jobs/ID), which checks
@@ -328,6 +339,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => client::runs(&args),
         Command::Logs(args) => client::logs(&args),
         Command::Reload(args) => client::reload(&args),
+        Command::Cluster(args) => client::cluster(&args),
         Command::Apply(args) => client::apply(&args),
         Command::Delete(args) => client::delete(&args),
         Command::Import(args) => import::run(&args),

@@ -6,15 +6,23 @@
 //! starts an instant it inserts the claim row keyed by (job, scheduled
 //! instant), and only the node whose insert wins starts it. This module
 //! owns the connection pool, the schema, the node's heartbeat and the
-//! claims; it decides nothing about schedules, which stay the
-//! scheduler's.
+//! claims, what the nodes publish to each other (versions, clock
+//! offsets, job definition hashes: `view.rs`, `drift.rs`) and the
+//! cluster-wide pauses (`pause.rs`); it decides nothing about schedules,
+//! which stay the scheduler's.
 
+mod drift;
 mod node;
+mod pause;
 mod schema;
 mod url;
+mod view;
 
+pub use drift::{definition_hash, definitions};
 pub use node::{CLOCK_OFFSET_LIMIT_MS, Claim, LinkHandle, LinkStatus, Node};
+pub use schema::VERSION as SCHEMA_VERSION;
 pub use url::{DatabaseUrl, TlsMode};
+pub use view::ClusterPauses;
 
 use crate::config::DatabaseSource;
 

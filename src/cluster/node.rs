@@ -1,12 +1,14 @@
 //! This daemon as a node: its pooled connections, its row in
 //! `cronduct_nodes` (heartbeat, epoch) and its claims.
 //!
-//! The heartbeat task owns the node row; claims are made by the scheduler
-//! through [`Node::claim`]. Every database call has a deadline, so a
+//! The heartbeat task owns the node row (and, after each beat, reads the
+//! cluster view: see `view.rs`); claims are made by the scheduler through
+//! [`Node::claim`]. Every database call has a deadline, so a
 //! stalled connection makes the node unreachable rather than stuck, and a
 //! connection that failed or timed out is dropped from the pool, never
 //! reused.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,12 +19,14 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 
 use super::DatabaseUrl;
 use super::schema;
+use super::view::{Definitions, Shared};
 use crate::clock::Clock;
 use crate::config::ClusterSettings;
+use crate::wire::Pause;
 
 /// The deadline of one database call (a claim, a heartbeat, getting a
 /// connection). Past it the database counts as unreachable.
-const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connections kept: the heartbeat's and claims made at the same second.
 const POOL_SIZE: usize = 4;
@@ -56,6 +60,9 @@ pub enum Claim {
     Won,
     /// Another node had claimed the instant already.
     Taken,
+    /// The job is paused in the cluster (from another node, since this
+    /// one had not heard of it yet): nothing was claimed.
+    Paused(Pause),
     /// The database could not be asked (or answered too late): the run
     /// is not started here.
     Unreachable(String),
@@ -74,31 +81,35 @@ impl LinkHandle {
 /// This daemon's membership of the cluster.
 #[derive(Clone)]
 pub struct Node {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     pool: Pool,
-    name: String,
+    pub(super) name: String,
     /// This life's epoch (`cronduct_nodes.epoch`), 0 until registered.
     epoch: AtomicI64,
     status: Arc<Mutex<LinkStatus>>,
-    settings: ClusterSettings,
-    clock: Arc<dyn Clock>,
+    pub(super) settings: ClusterSettings,
+    pub(super) clock: Arc<dyn Clock>,
     address: String,
     started_at: DateTime<Utc>,
+    /// What this node publishes and what it last read of the others.
+    pub(super) shared: Shared,
 }
 
 impl Node {
     /// Sets the node up on `url`, joins the cluster (migrating the schema
-    /// if need be) and starts its heartbeat task on the current runtime.
-    /// An unreachable database is no error: the node runs degraded, and
-    /// the heartbeat task keeps trying.
+    /// if need be) publishing `definitions` (each job's definition hash),
+    /// and starts its heartbeat task on the current runtime. An
+    /// unreachable database is no error: the node runs degraded, and the
+    /// heartbeat task keeps trying.
     pub async fn start(
         settings: &ClusterSettings,
         url: &DatabaseUrl,
         clock: Arc<dyn Clock>,
         address: String,
+        definitions: BTreeMap<String, String>,
     ) -> Result<Node, String> {
         let mut config = url.config.clone();
         config.connect_timeout(CALL_TIMEOUT);
@@ -131,6 +142,7 @@ impl Node {
                 started_at: clock.now(),
                 clock,
                 address,
+                shared: Shared::new(Definitions::new(definitions)),
             }),
         };
         // The first beat is awaited so that a node whose database answers
@@ -148,6 +160,12 @@ impl Node {
         &self.inner.name
     }
 
+    /// `[cluster]` as the node started with it: a reload that changes it
+    /// needs a restart.
+    pub fn settings(&self) -> &ClusterSettings {
+        &self.inner.settings
+    }
+
     /// The link status, readable from any thread.
     pub fn link(&self) -> LinkHandle {
         LinkHandle(Arc::clone(&self.inner.status))
@@ -157,6 +175,10 @@ impl Node {
     /// registered node whose epoch is still current can win: a node that
     /// was declared gone and fenced claims nothing until it registers
     /// again.
+    ///
+    /// A job paused in the cluster at this node's `now` is not claimed,
+    /// so a pause made on another node holds here before this node's next
+    /// heartbeat has brought it.
     pub async fn claim(&self, job: &str, scheduled_at: DateTime<Utc>) -> Claim {
         let epoch = self.inner.epoch.load(Ordering::Acquire);
         if epoch == 0 {
@@ -170,23 +192,39 @@ impl Node {
                 return Claim::Unreachable(e);
             }
         };
+        let now = self.inner.clock.now();
         let inserted = deadline("claiming a run", async {
             let statement = client
                 .prepare_cached(
-                    "INSERT INTO cronduct_claims (job, scheduled_at, node, epoch)
-                     SELECT $1, $2, $3, $4 WHERE EXISTS (
-                         SELECT 1 FROM cronduct_nodes WHERE name = $3 AND epoch = $4)
-                     ON CONFLICT (job, scheduled_at) DO NOTHING",
+                    "WITH paused AS (
+                         SELECT reason, until, paused_by, paused_at FROM cronduct_pauses
+                         WHERE job = $1 AND (until IS NULL OR until > $5)),
+                     claimed AS (
+                         INSERT INTO cronduct_claims (job, scheduled_at, node, epoch)
+                         SELECT $1, $2, $3, $4 WHERE EXISTS (
+                             SELECT 1 FROM cronduct_nodes WHERE name = $3 AND epoch = $4)
+                           AND NOT EXISTS (SELECT 1 FROM paused)
+                         ON CONFLICT (job, scheduled_at) DO NOTHING
+                         RETURNING 1)
+                     SELECT (SELECT count(*) FROM claimed), p.reason, p.until,
+                            p.paused_by, p.paused_at, p.paused_at IS NOT NULL
+                     FROM (SELECT 1) AS one LEFT JOIN paused AS p ON true",
                 )
                 .await?;
             client
-                .execute(&statement, &[&job, &scheduled_at, &name, &epoch])
+                .query_one(&statement, &[&job, &scheduled_at, &name, &epoch, &now])
                 .await
         })
         .await
         .and_then(|r| r.map_err(|e| format!("claiming a run: {e}")));
         match inserted {
-            Ok(1) => Claim::Won,
+            Ok(row) if row.get::<_, i64>(0) == 1 => Claim::Won,
+            Ok(row) if row.get::<_, bool>(5) => Claim::Paused(Pause {
+                reason: row.get(1),
+                until: row.get(2),
+                by: row.get(3),
+                at: row.get(4),
+            }),
             Ok(_) => Claim::Taken,
             Err(e) => {
                 // The connection may be stalled mid-answer: never reuse it.
@@ -218,7 +256,12 @@ impl Node {
                     wait
                 }
             };
-            tokio::time::sleep(wait).await;
+            // A reload publishes its definitions at once, not a heartbeat
+            // later.
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.inner.shared.wake.notified() => {}
+            }
         }
     }
 
@@ -245,7 +288,8 @@ impl Node {
             }
             *migrated = true;
         }
-        self.register_or_beat(client).await
+        self.register_or_beat(client).await?;
+        self.refresh(client).await
     }
 
     /// Writes the heartbeat, registering first (a new epoch) when this
@@ -302,44 +346,68 @@ impl Node {
     ) -> Result<Option<DateTime<Utc>>, String> {
         let offset = self.lock_status().clock_offset_ms;
         let name = self.inner.name.as_str();
-        deadline("writing the heartbeat", async {
+        let running = self.inner.shared.running();
+        // The definitions go only when they changed since last sent.
+        let (generation, definitions) = self.inner.shared.unsent_definitions();
+        let now = deadline("writing the heartbeat", async {
             let statement = client
                 .prepare_cached(
-                    "UPDATE cronduct_nodes SET last_seen = now(), clock_offset_ms = $3
+                    "UPDATE cronduct_nodes SET last_seen = now(), clock_offset_ms = $3,
+                         running = $4, definitions = coalesce($5::text::jsonb, definitions)
                      WHERE name = $1 AND epoch = $2 RETURNING now()",
                 )
                 .await?;
             let row = client
-                .query_opt(&statement, &[&name, &epoch, &offset])
+                .query_opt(
+                    &statement,
+                    &[&name, &epoch, &offset, &running, &definitions],
+                )
                 .await?;
             Ok::<_, tokio_postgres::Error>(row.map(|r| r.get::<_, DateTime<Utc>>(0)))
         })
         .await?
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        if now.is_some() {
+            self.inner.shared.definitions_sent(generation);
+        }
+        Ok(now)
     }
 
     async fn register(&self, client: &Object) -> Result<(i64, DateTime<Utc>), String> {
         let i = &self.inner;
         let version = env!("CARGO_PKG_VERSION");
-        deadline("registering the node", async {
+        let (generation, definitions) = i.shared.all_definitions();
+        let running = i.shared.running();
+        let joined = deadline("registering the node", async {
             let row = client
                 .query_one(
-                    "INSERT INTO cronduct_nodes (name, epoch, address, version, started_at, last_seen)
-                     VALUES ($1, 1, $2, $3, $4, now())
+                    "INSERT INTO cronduct_nodes (name, epoch, address, version, started_at,
+                         last_seen, running, definitions)
+                     VALUES ($1, 1, $2, $3, $4, now(), $5, $6::text::jsonb)
                      ON CONFLICT (name) DO UPDATE SET epoch = cronduct_nodes.epoch + 1,
                          address = EXCLUDED.address, version = EXCLUDED.version,
-                         started_at = EXCLUDED.started_at, last_seen = now()
+                         started_at = EXCLUDED.started_at, last_seen = now(),
+                         running = EXCLUDED.running, definitions = EXCLUDED.definitions
                      RETURNING epoch, now()",
-                    &[&i.name, &i.address, &version, &i.started_at],
+                    &[
+                        &i.name,
+                        &i.address,
+                        &version,
+                        &i.started_at,
+                        &running,
+                        &definitions,
+                    ],
                 )
                 .await?;
             Ok::<_, tokio_postgres::Error>((row.get(0), row.get(1)))
         })
         .await?
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        i.shared.definitions_sent(generation);
+        Ok(joined)
     }
 
-    async fn connection(&self) -> Result<Object, String> {
+    pub(super) async fn connection(&self) -> Result<Object, String> {
         self.inner
             .pool
             .get()
@@ -347,7 +415,7 @@ impl Node {
             .map_err(|e| format!("cannot connect to the cluster database: {e}"))
     }
 
-    fn unreachable(&self, error: &str) {
+    pub(super) fn unreachable(&self, error: &str) {
         let mut status = self.lock_status();
         if status.reachable || status.error.as_deref() != Some(error) {
             tracing::warn!("the cluster database is unreachable: {error}");
@@ -365,7 +433,7 @@ impl Node {
 }
 
 /// `fut` under [`CALL_TIMEOUT`]; `what` names the call in the error.
-async fn deadline<T>(what: &str, fut: impl Future<Output = T>) -> Result<T, String> {
+pub(super) async fn deadline<T>(what: &str, fut: impl Future<Output = T>) -> Result<T, String> {
     tokio::time::timeout(CALL_TIMEOUT, fut)
         .await
         .map_err(|_| format!("{what}: no answer within {}s", CALL_TIMEOUT.as_secs()))

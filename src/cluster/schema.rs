@@ -33,6 +33,69 @@ const MIGRATIONS: &[&str] = &[
         claimed_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (job, scheduled_at)
     );",
+    // 2: finish records, and what failover needs: which attempt of the
+    // claimed run is where (its owner is the claim's node and epoch), and
+    // whether a node was declared gone. Claims made before this version
+    // count as finished, so no survivor takes them over.
+    "ALTER TABLE cronduct_nodes
+        ADD COLUMN state text NOT NULL DEFAULT 'up'
+            CHECK (state IN ('up', 'gone', 'left')),
+        ADD COLUMN gone_at timestamptz;
+    ALTER TABLE cronduct_claims
+        ADD COLUMN run_id text,
+        ADD COLUMN trigger text NOT NULL DEFAULT 'schedule',
+        ADD COLUMN attempt integer NOT NULL DEFAULT 1,
+        ADD COLUMN attempt_at timestamptz NOT NULL DEFAULT now(),
+        ADD COLUMN state text NOT NULL DEFAULT 'finished'
+            CHECK (state IN ('running', 'retrying', 'finished'));
+    ALTER TABLE cronduct_claims ALTER COLUMN state SET DEFAULT 'running';
+    CREATE INDEX cronduct_claims_open ON cronduct_claims (node, epoch)
+        WHERE state <> 'finished';
+    CREATE TABLE cronduct_finishes (
+        run_id text NOT NULL,
+        attempt integer NOT NULL,
+        job text NOT NULL,
+        ts timestamptz NOT NULL,
+        trigger text NOT NULL,
+        scheduled_at timestamptz NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz NOT NULL,
+        duration_ms bigint NOT NULL,
+        status text NOT NULL,
+        exit_code integer,
+        signal text,
+        http_status integer,
+        error text,
+        stdout text NOT NULL,
+        stderr text NOT NULL,
+        output_truncated boolean NOT NULL,
+        cpu_user_ms bigint,
+        cpu_system_ms bigint,
+        max_rss_kib bigint,
+        output_dropped_bytes bigint,
+        result jsonb,
+        result_error text,
+        will_retry boolean NOT NULL,
+        retry_at timestamptz,
+        host text NOT NULL,
+        node text NOT NULL,
+        epoch bigint NOT NULL,
+        written_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (run_id, attempt)
+    );
+    CREATE INDEX cronduct_finishes_job ON cronduct_finishes (job, finished_at);
+    CREATE INDEX cronduct_finishes_finished ON cronduct_finishes (finished_at);",
+    // 3: the hash of each job's definition a node runs (drift), and the
+    // pauses every node obeys.
+    "ALTER TABLE cronduct_nodes ADD COLUMN definitions jsonb NOT NULL DEFAULT '{}';
+    CREATE TABLE cronduct_pauses (
+        job text PRIMARY KEY,
+        reason text,
+        until timestamptz,
+        paused_by text,
+        paused_at timestamptz,
+        node text NOT NULL
+    );",
 ];
 
 /// The schema version this build writes and reads.

@@ -140,15 +140,20 @@ impl Diagnostic {
     ///    |           ^^^^^
     ///    = help: …
     /// ```
+    ///
+    /// A long source line is quoted as a window of [`LINE_WINDOW`] chars
+    /// around the caret, and the message, notes and help are clipped (see
+    /// [`clip`]), so a 10 MB one-line value costs a few hundred bytes
+    /// wherever the problem is shown, not the line twice over.
     pub fn render(&self, source: &Source) -> String {
-        let mut out = format!("error: {}", self.message);
+        let mut out = format!("error: {}", clip(&self.message, MESSAGE_LIMIT));
         let Some(span) = &self.span else {
             let _ = write!(out, "\n  --> {}", source.display);
             for note in &self.notes {
-                let _ = write!(out, "\n   = note: {note}");
+                let _ = write!(out, "\n   = note: {}", clip(note, HELP_LIMIT));
             }
             if let Some(help) = &self.help {
-                let _ = write!(out, "\n   = help: {help}");
+                let _ = write!(out, "\n   = help: {}", clip(help, HELP_LIMIT));
             }
             return out;
         };
@@ -165,29 +170,116 @@ impl Diagnostic {
             text.chars().count().saturating_sub(col)
         }
         .max(1);
+        let window = Window::around(text, col, width);
         // Tabs before the span are copied so the caret lines up however
-        // the terminal expands them.
-        let indent: String = text
+        // the terminal expands them; the leading "…" is one column.
+        let indent: String = window
+            .before
             .chars()
-            .take(col)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         let _ = write!(
             out,
-            "\n{gutter}--> {}:{}:{}\n{gutter} |\n{number} | {text}\n{gutter} | {indent}{}",
+            "\n{gutter}--> {}:{}:{}\n{gutter} |\n{number} | {}{}{}{}\n{gutter} | {}{indent}{}",
             source.display,
             line + 1,
             col + 1,
-            "^".repeat(width),
+            if window.cut_start { ELLIPSIS } else { "" },
+            window.before,
+            window.rest,
+            if window.cut_end { ELLIPSIS } else { "" },
+            if window.cut_start { " " } else { "" },
+            "^".repeat(window.caret),
         );
         for note in &self.notes {
-            let _ = write!(out, "\n{gutter} = note: {note}");
+            let _ = write!(out, "\n{gutter} = note: {}", clip(note, HELP_LIMIT));
         }
         if let Some(help) = &self.help {
-            let _ = write!(out, "\n{gutter} = help: {help}");
+            let _ = write!(out, "\n{gutter} = help: {}", clip(help, HELP_LIMIT));
         }
         out
     }
+}
+
+/// How many chars of a source line are quoted under a problem: enough for
+/// the lines people write (an inline `webhook = { … }` table runs to 150),
+/// so only generated or pasted lines are cut.
+pub(crate) const LINE_WINDOW: usize = 160;
+/// How many of the window's chars come before the caret when the line is
+/// cut: enough to show the key the value belongs to.
+const LEAD: usize = 60;
+/// The longest message (the `error:` line) shown. Messages quote the
+/// user's value, which may be megabytes long.
+pub(crate) const MESSAGE_LIMIT: usize = 300;
+/// The longest note or help shown: longer than a message, because a help
+/// may list every valid key.
+pub(crate) const HELP_LIMIT: usize = 1000;
+/// Marks where text was cut.
+const ELLIPSIS: &str = "…";
+
+/// The part of a source line quoted under a problem.
+struct Window<'a> {
+    /// The quoted chars before the caret's column.
+    before: &'a str,
+    /// The quoted chars from the caret's column on.
+    rest: &'a str,
+    /// Carets under `rest`: the span's width, cut at the window's end.
+    caret: usize,
+    cut_start: bool,
+    cut_end: bool,
+}
+
+impl<'a> Window<'a> {
+    /// At most [`LINE_WINDOW`] chars of `line` around char column `col`,
+    /// whose span is `width` chars wide. A line that fits is whole.
+    fn around(line: &'a str, col: usize, width: usize) -> Self {
+        let len = line.chars().count();
+        let col = col.min(len);
+        let (first, last) = if len <= LINE_WINDOW {
+            (0, len)
+        } else {
+            // Start LEAD chars before the caret, but never so late that the
+            // window runs past the line's end.
+            let first = col.saturating_sub(LEAD).min(len - LINE_WINDOW);
+            (first, first + LINE_WINDOW)
+        };
+        let byte = |char_index: usize| {
+            line.char_indices()
+                .nth(char_index)
+                .map_or(line.len(), |(i, _)| i)
+        };
+        let (first_byte, col_byte, last_byte) = (byte(first), byte(col), byte(last));
+        Window {
+            before: &line[first_byte..col_byte],
+            rest: &line[col_byte..last_byte],
+            caret: width.min(last.saturating_sub(col)).max(1),
+            cut_start: first > 0,
+            cut_end: last < len,
+        }
+    }
+}
+
+/// `text` if it has at most `limit` chars, else its head and tail around
+/// an "…", `limit` chars in all: the head names what the problem is
+/// about, the tail often says what was expected.
+pub(crate) fn clip(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    let len = text.chars().count();
+    if len <= limit {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let keep = limit.saturating_sub(1);
+    let head = keep - keep / 2;
+    let tail = keep / 2;
+    let head_end = text.char_indices().nth(head).map_or(text.len(), |(i, _)| i);
+    let tail_start = text
+        .char_indices()
+        .nth(len - tail)
+        .map_or(text.len(), |(i, _)| i);
+    std::borrow::Cow::Owned(format!(
+        "{}{ELLIPSIS}{}",
+        &text[..head_end],
+        &text[tail_start..]
+    ))
 }
 
 /// Levenshtein distance between two strings, by chars.
@@ -365,6 +457,80 @@ mod tests {
             d.render(&src),
             "error: oops\n --> jobs.toml:2:8\n  |\n2 | \tkey = \"bad\"\n  | \t      ^^^^^\n  = help: fix it"
         );
+    }
+
+    /// A line longer than the window is quoted around the caret with an
+    /// "…" at each cut end, the caret still under the value, and the
+    /// location still its true line and column.
+    #[test]
+    fn a_long_line_is_quoted_as_a_window_around_the_caret() {
+        let pad = "x".repeat(5000);
+        for (line, value, cut_start, cut_end) in [
+            // Caret near the start: cut at the end only.
+            (format!("t = \"bad\" # {pad}"), "\"bad\"", false, true),
+            // In the middle: cut at both ends.
+            (
+                format!("a = \"{pad}\", t = \"bad\", b = \"{pad}\""),
+                "\"bad\"",
+                true,
+                true,
+            ),
+            // At the end: cut at the start only, the window ends with the line.
+            (
+                format!("a = \"{pad}\", t = \"bad\""),
+                "\"bad\"",
+                true,
+                false,
+            ),
+        ] {
+            let text = format!("first = 1\n{line}\n");
+            let src = Source::new("f.toml".into(), text.clone());
+            let start = text.find(value).expect("present");
+            let d = Diagnostic::at(FileId(0), start..start + value.len(), "oops");
+            let out = d.render(&src);
+            let col = line.find(value).expect("present") + 1;
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines[1], format!(" --> f.toml:2:{col}"), "{out}");
+            let quoted = lines[3].strip_prefix("2 | ").expect("the quoted line");
+            let caret = lines[4].strip_prefix("  | ").expect("the caret line");
+            assert_eq!(quoted.starts_with('…'), cut_start, "{quoted}");
+            assert_eq!(quoted.ends_with('…'), cut_end, "{quoted}");
+            let shown = quoted.chars().count();
+            assert!(shown <= LINE_WINDOW + 2, "{shown} chars: {quoted}");
+            // The carets sit under the value, column for column.
+            let at = caret.find('^').expect("a caret");
+            let under: String = quoted.chars().skip(at).take(value.len()).collect();
+            assert_eq!(under, value, "{quoted}\n{caret}");
+            assert_eq!(caret.trim_start(), "^".repeat(value.len()));
+        }
+    }
+
+    /// A span wider than the window (a 10 MB value) gets carets to the
+    /// window's end, not ten million of them.
+    #[test]
+    fn a_span_wider_than_the_window_is_cut_with_the_line() {
+        let value = format!("\"{}\"", "v".repeat(10 << 20));
+        let text = format!("t = {value}\n");
+        let src = Source::new("f.toml".into(), text);
+        let d = Diagnostic::at(FileId(0), 4..4 + value.len(), format!("bad value {value}"))
+            .help(format!("not {value}"))
+            .note(value.clone());
+        let out = d.render(&src);
+        assert!(out.len() < 4096, "{} bytes", out.len());
+        assert!(out.contains("--> f.toml:1:5"), "{out}");
+        let caret = out.lines().nth(4).expect("the caret line");
+        assert_eq!(caret, format!("  |     {}", "^".repeat(LINE_WINDOW - 4)));
+    }
+
+    #[test]
+    fn clipped_text_keeps_its_head_and_tail() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("exactly10!", 10), "exactly10!");
+        let long = format!("head{}tail", "é".repeat(1000));
+        let clipped = clip(&long, 11);
+        assert_eq!(clipped, "headé…étail");
+        assert_eq!(clipped.chars().count(), 11);
+        assert_eq!(clip(&"ü".repeat(1 << 20), 300).chars().count(), 300);
     }
 
     #[test]

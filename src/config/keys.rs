@@ -231,7 +231,7 @@ keys! {
             "how many rotated logs to keep";
         output: Text, Default("files"),
             example r#"output = "files""#,
-            "where the whole output of each attempt is kept: files, or tail for the record's tails only";
+            "where the whole output of each attempt is kept: files, journal (the default under systemd), or tail for the record's tails only";
         output_keep: Duration, Default("14d"),
             example r#"output_keep = "14d""#,
             "how long output files are kept";

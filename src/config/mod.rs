@@ -20,7 +20,7 @@ pub(crate) use validate::valid_id as valid_job_id;
 
 use std::path::{Path, PathBuf};
 
-use diagnostic::{Diagnostic, FileId, Source};
+use diagnostic::{Diagnostic, FileId, HELP_LIMIT, MESSAGE_LIMIT, Source, clip};
 use raw::{RawFile, Sp};
 
 /// Every problem found in a configuration: each as data
@@ -39,6 +39,12 @@ pub struct ConfigErrors {
     pub errors: Vec<String>,
     rendered: String,
 }
+
+/// How many problems are reported of a configuration: each is a few lines
+/// for a person to read, and a generated file can hold millions (a
+/// one-line table of a million empty jobs), which would make `check`'s
+/// output, `/health` and the log line that many times larger.
+pub const MAX_PROBLEMS: usize = 100;
 
 /// One problem in a configuration, as the API reports it (documented in
 /// cronduct.toml(5), ADMIN API). Rendered for people by `check`, logged
@@ -66,11 +72,26 @@ pub struct ConfigError {
 impl ConfigErrors {
     /// The problems found in the config whose main file is `main`, each
     /// with its rendering; adds the summary line.
+    ///
+    /// Only the first [`MAX_PROBLEMS`] are kept; the summary then says how
+    /// many there were in all.
     pub fn new(main: &str, problems: Vec<(ConfigError, String)>) -> Self {
+        let total = problems.len();
+        Self::of(main, problems, total)
+    }
+
+    /// [`ConfigErrors::new`] for the first of `total` problems.
+    fn of(main: &str, mut problems: Vec<(ConfigError, String)>, total: usize) -> Self {
+        problems.truncate(MAX_PROBLEMS);
         let (items, errors): (Vec<_>, Vec<_>) = problems.into_iter().unzip();
-        let n = errors.len();
+        let n = total.max(errors.len());
+        let shown = if n > errors.len() {
+            format!(" (the first {} are shown)", errors.len())
+        } else {
+            String::new()
+        };
         let summary = format!(
-            "error: {n} problem{} in {main}; nothing was changed",
+            "error: {n} problem{} in {main}{shown}; nothing was changed",
             if n == 1 { "" } else { "s" }
         );
         let mut rendered = errors.join("\n\n");
@@ -92,7 +113,7 @@ impl ConfigErrors {
             col: None,
             job: None,
             key: None,
-            message,
+            message: clip(&message, MESSAGE_LIMIT).into_owned(),
             help: None,
         };
         let rendered = format!("error: {}", item.message);
@@ -202,8 +223,10 @@ impl Loader {
         // nothing for it.
         let mut keys: Vec<Option<locate::KeyIndex>> = Vec::new();
         keys.resize_with(self.sources.len(), || None);
+        let total = diags.len();
         let problems = diags
             .iter()
+            .take(MAX_PROBLEMS)
             .map(|d| match self.sources.get(d.file.0) {
                 Some(source) => {
                     let index =
@@ -217,14 +240,15 @@ impl Loader {
                         col: None,
                         job: None,
                         key: d.key.map(str::to_string),
-                        message: d.message.clone(),
-                        help: d.help.clone(),
+                        message: clip(&d.message, MESSAGE_LIMIT).into_owned(),
+                        help: d.help.as_deref().map(|h| clip(h, HELP_LIMIT).into_owned()),
                     };
-                    (item, format!("error: {}", d.message))
+                    let rendered = format!("error: {}", item.message);
+                    (item, rendered)
                 }
             })
             .collect();
-        ConfigErrors::new(&display, problems)
+        ConfigErrors::of(&display, problems, total)
     }
 }
 
@@ -240,10 +264,14 @@ fn item(d: &Diagnostic, source: &Source, index: &locate::KeyIndex) -> ConfigErro
         file: source.display.clone(),
         line: position.map(|(line, _)| line + 1),
         col: position.map(|(_, col)| col + 1),
-        job,
-        key: d.key.map(str::to_string).or(key),
-        message: d.message.clone(),
-        help: d.help.clone(),
+        job: job.map(|job| clip(&job, MESSAGE_LIMIT).into_owned()),
+        key: d
+            .key
+            .map(str::to_string)
+            .or(key)
+            .map(|key| clip(&key, MESSAGE_LIMIT).into_owned()),
+        message: clip(&d.message, MESSAGE_LIMIT).into_owned(),
+        help: d.help.as_deref().map(|h| clip(h, HELP_LIMIT).into_owned()),
     }
 }
 

@@ -77,6 +77,8 @@ pub struct DaemonSettings {
 pub enum OutputMode {
     /// `<log dir>/output/<job>/<run_id>.<attempt>.log`.
     Files,
+    /// One journal entry per line, through journald's socket.
+    Journal,
     /// Only the record's tails.
     Tail,
 }
@@ -85,6 +87,7 @@ impl OutputMode {
     pub fn as_str(self) -> &'static str {
         match self {
             OutputMode::Files => "files",
+            OutputMode::Journal => "journal",
             OutputMode::Tail => "tail",
         }
     }

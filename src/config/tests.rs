@@ -371,6 +371,27 @@ fn every_problem_is_collected_and_counted() {
     assert!(e.to_string().ends_with("; nothing was changed"));
 }
 
+/// A generated file with thousands of problems reports the first
+/// [`MAX_PROBLEMS`] and says how many there were: a one-line table of
+/// empty jobs would otherwise make `check` and `/health` megabytes long.
+#[test]
+fn only_the_first_problems_are_reported_with_the_count_of_all() {
+    let jobs: Vec<String> = (0..1000).map(|i| format!("j{i:04} = {{}}")).collect();
+    let e = errors_of(&format!("jobs = {{ {} }}\n", jobs.join(", ")));
+    assert_eq!(e.items.len(), MAX_PROBLEMS, "{e}");
+    assert_eq!(e.errors.len(), MAX_PROBLEMS);
+    // Each empty job lacks a schedule and an action: two problems each.
+    assert!(
+        e.to_string().ends_with(&format!(
+            " problems in {} (the first 100 are shown); nothing was changed",
+            e.items[0].file
+        )) && e.to_string().contains("error: 2000 problems in "),
+        "{}",
+        &e.to_string()[e.to_string().len().saturating_sub(300)..]
+    );
+    assert_eq!(e.items[0].job.as_deref(), Some("j0000"));
+}
+
 #[test]
 fn a_user_that_exists_is_accepted() {
     let me = nix::unistd::User::from_uid(nix::unistd::getuid())

@@ -29,6 +29,9 @@ pub struct SchedulerStatus {
     pub jobs_enabled: usize,
     pub jobs_paused: usize,
     pub runs_active: usize,
+    /// `[cluster]` was changed by a reload since the daemon started; it
+    /// takes effect at the next start.
+    pub cluster_restart_needed: bool,
     pub next_run: Option<NextRun>,
     pub events: SchedulerEvents,
 }

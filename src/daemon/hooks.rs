@@ -178,6 +178,12 @@ impl Hooks for DaemonHooks {
         self.notifier.set_smtp(config.smtp.clone());
     }
 
+    fn config_refused(&mut self, kept: &Config) {
+        if let Some(watcher) = &mut self.watcher {
+            watcher.update(kept);
+        }
+    }
+
     fn save_state(&mut self, state: &State) -> tokio::task::JoinHandle<()> {
         self.state.save(state.clone())
     }

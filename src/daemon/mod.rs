@@ -11,7 +11,7 @@ mod hooks;
 pub(crate) mod memory;
 mod run;
 pub mod scheduler;
-mod systemd;
+pub(crate) mod systemd;
 mod watch;
 
 use std::io::IsTerminal;
@@ -318,6 +318,7 @@ impl Daemon {
                     &url,
                     Arc::clone(&clock),
                     listen.to_string(),
+                    crate::cluster::definitions(&config),
                 )
                 .await
                 .map_err(anyhow::Error::msg)?;
@@ -326,7 +327,7 @@ impl Daemon {
             }
             None => None,
         };
-        let link = cluster.as_ref().map(|n| n.link());
+        let api_node = cluster.clone();
         let services = scheduler::Services {
             clock: Arc::clone(&clock),
             run: run::RunContext {
@@ -336,8 +337,7 @@ impl Daemon {
                 host: Arc::clone(&host),
                 events: events_tx,
                 results_dir,
-                output_dir: (settings.output == crate::config::OutputMode::Files)
-                    .then(|| crate::log::output::output_dir(&settings.log_file)),
+                output: crate::log::output::Store::of(settings.output, &settings.log_file),
             },
             hooks: Box::new(hooks),
             cluster,
@@ -379,7 +379,7 @@ impl Daemon {
             (notifications, keys, host, state_health),
             shutdown_rx,
             (&settings, &config_path),
-            (Arc::clone(&clock), link),
+            (Arc::clone(&clock), api_node),
         )?;
         systemd::notify("READY=1");
         // What `systemctl status` shows under the unit's name. It names
@@ -447,7 +447,7 @@ fn api_task(
     ),
     mut shutdown: tokio_watch::Receiver<bool>,
     (settings, config_path): (&crate::config::DaemonSettings, &Path),
-    (clock, cluster): (Arc<dyn Clock>, Option<crate::cluster::LinkHandle>),
+    (clock, cluster): (Arc<dyn Clock>, Option<crate::cluster::Node>),
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
     let ctx = crate::api::ApiContext {
         handle,
@@ -467,8 +467,7 @@ fn api_task(
         state_health,
         log_file: settings.log_file.clone(),
         cluster,
-        output_dir: (settings.output == crate::config::OutputMode::Files)
-            .then(|| crate::log::output::output_dir(&settings.log_file)),
+        output: crate::log::output::Store::of(settings.output, &settings.log_file),
         output_keep: settings.output_keep,
     };
     let listener = listener

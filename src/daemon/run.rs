@@ -74,8 +74,8 @@ pub struct RunContext {
     pub events: mpsc::UnboundedSender<RunEvent>,
     /// Where command attempts get their `CRONDUCT_RESULT` directories.
     pub results_dir: std::path::PathBuf,
-    /// Where output files go (`[daemon] output = "files"`), else `None`.
-    pub output_dir: Option<std::path::PathBuf>,
+    /// Where whole output goes (`[daemon] output`); `None` for `"tail"`.
+    pub output: Option<crate::log::output::Store>,
 }
 
 /// Which run to perform.
@@ -141,10 +141,10 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         attempt,
         scheduled_at: spec.scheduled_at,
         results_dir: ctx.results_dir.clone(),
-        output_file: ctx
-            .output_dir
+        output: ctx
+            .output
             .as_ref()
-            .map(|dir| crate::log::output::attempt_path(dir, &job.id, &spec.run_id, attempt)),
+            .map(|store| store.target(&job.id, &spec.run_id, attempt)),
     };
     let announce = |pid: Option<u32>| {
         // The attempt starts when its process does, so `started_at` is

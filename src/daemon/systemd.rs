@@ -47,6 +47,13 @@ pub fn under_journald() -> bool {
     std::env::var_os("JOURNAL_STREAM").is_some()
 }
 
+/// Whether the daemon runs as a systemd service (systemd sets
+/// `INVOCATION_ID` for each, and `JOURNAL_STREAM` when its output goes to
+/// the journal): then whole output goes to the journal by default.
+pub fn under_systemd() -> bool {
+    std::env::var_os("INVOCATION_ID").is_some() || under_journald()
+}
+
 /// Starts the task that pings the watchdog every `every / 2` (see
 /// [`watchdog_interval`]) for as long as the scheduler loop keeps beating
 /// on the returned sender; the loop wakes at least every `every / 2`.

@@ -9,6 +9,13 @@
 //! changed" signal; the scheduler debounces them so a file caught halfway
 //! through a write is re-read once the writer is done.
 //!
+//! A watched folder that is removed or moved away (`rm -rf /etc/cronduct`
+//! and a fresh `mkdir`, as configuration management does) loses its watch;
+//! the folder is then watched through its nearest existing ancestor until
+//! it is back, and watched again once it is. Every reload re-adds each
+//! folder's watch, so a SIGHUP also recovers from what inotify does not
+//! report, like a bind mount replaced over the folder.
+//!
 //! `notify-debouncer-full` is not used: its debounce thread wakes every
 //! `timeout / 4` for as long as the daemon runs, which breaks the promise of
 //! zero CPU while idle. The scheduler's own timer debounces instead.
@@ -17,6 +24,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use notify::event::ModifyKind;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
@@ -29,11 +37,23 @@ struct Interest {
     include_dirs: BTreeSet<PathBuf>,
     /// Folders of `crontabs` globs, where a new file has no extension.
     crontab_dirs: BTreeSet<PathBuf>,
+    /// The folders watched, and those wanted but missing (see
+    /// [`ConfigWatcher::update`]).
+    watched: BTreeSet<PathBuf>,
+    missing: BTreeSet<PathBuf>,
+    /// Watched folders removed or moved away since the last update: their
+    /// watch is gone (or follows the moved folder), whatever now sits at
+    /// their path is not watched.
+    lost: BTreeSet<PathBuf>,
 }
 
 impl Interest {
     fn matches(&self, path: &Path) -> bool {
-        if self.files.contains(path) {
+        if self.files.contains(path) || self.watched.contains(path) {
+            return true;
+        }
+        // A missing folder, or one on the way to it, appearing.
+        if self.missing.iter().any(|d| d.starts_with(path)) {
             return true;
         }
         // An include folder, or a folder on the way to one, appearing or
@@ -61,11 +81,9 @@ impl Interest {
 /// Watches the directories of the config files; dropping it stops watching.
 pub struct ConfigWatcher {
     watcher: RecommendedWatcher,
+    /// Shared with the event callback, which reads it to filter events and
+    /// records lost watches in it.
     interest: Arc<Mutex<Interest>>,
-    watched: BTreeSet<PathBuf>,
-    /// Folders wanted but missing at the last update (a drop-in folder
-    /// not created yet), watched through their nearest existing ancestor.
-    missing: BTreeSet<PathBuf>,
     changed: mpsc::Sender<()>,
 }
 
@@ -85,7 +103,17 @@ impl ConfigWatcher {
             if matches!(event.kind, EventKind::Access(_)) {
                 return;
             }
-            let interest = filter.lock().unwrap_or_else(|e| e.into_inner());
+            let mut interest = filter.lock().unwrap_or_else(|e| e.into_inner());
+            if matches!(
+                event.kind,
+                EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+            ) {
+                for path in &event.paths {
+                    if interest.watched.contains(path) {
+                        interest.lost.insert(path.clone());
+                    }
+                }
+            }
             if event.paths.iter().any(|p| interest.matches(p)) {
                 let _ = changed.try_send(());
             }
@@ -93,8 +121,6 @@ impl ConfigWatcher {
         let mut this = Self {
             watcher,
             interest,
-            watched: BTreeSet::new(),
-            missing: BTreeSet::new(),
             changed: signal,
         };
         this.update(config);
@@ -102,19 +128,23 @@ impl ConfigWatcher {
     }
 
     /// Follows the set of files of a newly loaded config (includes may
-    /// have been added or removed). A directory that cannot be watched is
-    /// logged; SIGHUP and the API still reload.
+    /// have been added or removed), or of the config kept after a refused
+    /// reload (its folder may have been removed). A directory that cannot
+    /// be watched is logged; SIGHUP and the API still reload.
     ///
-    /// A folder that does not exist yet (`include = ["jobs.d/*.toml"]`
-    /// before anyone made `jobs.d`) is watched through its nearest
-    /// existing ancestor, so creating it reloads the config, and this
-    /// update then watches the folder itself. Files written into it before
-    /// that watch was in place are caught by one more reload.
+    /// A folder that does not exist (yet, or any more: `include =
+    /// ["jobs.d/*.toml"]` before anyone made `jobs.d`, a config folder
+    /// removed) is watched through its nearest existing ancestor, so
+    /// creating it reloads the config, and this update then watches the
+    /// folder itself. Files written into it before that watch was in place
+    /// are caught by one more reload. Each folder's watch is added again
+    /// on every update, so one whose inode changed under it is followed.
     pub fn update(&mut self, config: &Config) {
         let mut interest = Interest {
             files: config.files.iter().cloned().collect(),
             include_dirs: config.include_dirs.iter().cloned().collect(),
             crontab_dirs: config.crontab_dirs.iter().cloned().collect(),
+            ..Interest::default()
         };
         // The main file may be missing or renamed away mid-edit; keep it.
         interest.files.insert(config.path.clone());
@@ -135,23 +165,44 @@ impl ConfigWatcher {
             .collect();
         let (present, missing): (BTreeSet<PathBuf>, BTreeSet<PathBuf>) =
             wanted.into_iter().partition(|d| d.is_dir());
-        let appeared = self.missing.iter().any(|d| present.contains(d));
         let dirs: BTreeSet<PathBuf> = missing
             .iter()
             .filter_map(|d| d.ancestors().find(|a| a.is_dir()).map(Path::to_path_buf))
-            .chain(present)
+            .chain(present.iter().cloned())
             .collect();
-        for gone in self.watched.difference(&dirs) {
+        // The lock is not held while (un)watching: the watcher waits for its
+        // event thread, which may be waiting for the lock in the callback.
+        let (watched, was_missing, lost) = {
+            let shared = self.interest.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                shared.watched.clone(),
+                shared.missing.clone(),
+                shared.lost.clone(),
+            )
+        };
+        // A folder back at its path (made again, or first made) may have
+        // received files before it was watched.
+        let appeared = was_missing.iter().chain(&lost).any(|d| present.contains(d));
+        for gone in watched.difference(&dirs) {
             let _ = self.watcher.unwatch(gone);
         }
-        for dir in dirs.difference(&self.watched) {
+        for dir in &dirs {
+            // The watch of a folder moved away follows it: drop it before
+            // watching what is at the path now.
+            if lost.contains(dir) {
+                let _ = self.watcher.unwatch(dir);
+            }
             if let Err(e) = self.watcher.watch(dir, RecursiveMode::NonRecursive) {
                 tracing::warn!("cannot watch {} for config changes: {e}", dir.display());
             }
         }
-        self.watched = dirs;
-        self.missing = missing;
-        *self.interest.lock().unwrap_or_else(|e| e.into_inner()) = interest;
+        interest.watched = dirs;
+        interest.missing = missing;
+        let mut shared = self.interest.lock().unwrap_or_else(|e| e.into_inner());
+        // Folders lost while this update ran stay lost for the next one.
+        interest.lost = shared.lost.difference(&lost).cloned().collect();
+        *shared = interest;
+        drop(shared);
         if appeared {
             let _ = self.changed.try_send(());
         }

@@ -11,6 +11,7 @@
 //! [`LogSink`] (to write) and the [`HistoryHandle`] (for the API).
 
 mod history;
+pub mod journal;
 pub mod output;
 mod recover;
 mod rotate;

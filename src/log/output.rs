@@ -1,7 +1,8 @@
-//! The whole output of each command attempt, in a file of its own
-//! (cronduct.toml(5) WHOLE OUTPUT): `<log dir>/output/<job>/<run_id>.<attempt>.log`,
+//! The whole output of each command attempt (cronduct.toml(5) WHOLE
+//! OUTPUT): in a file of its own, `<log dir>/output/<job>/<run_id>.<attempt>.log`,
 //! stdout and stderr lines interleaved as they came, stderr lines marked
-//! with [`STDERR_MARK`]. The record's tails are not this module's business.
+//! with [`STDERR_MARK`]; or in the journal ([`super::journal`]), behind the
+//! same channel. The record's tails are not this module's business.
 //!
 //! Contract:
 //! - The job is never held up: the readers hand chunks over a bounded
@@ -39,7 +40,46 @@ const CHANNEL_CHUNKS: usize = 32;
 
 /// A line longer than this without a newline is written as one anyway,
 /// so a job writing no newlines cannot grow a line buffer without bound.
-const MAX_LINE: usize = 64 * 1024;
+pub(super) const MAX_LINE: usize = 64 * 1024;
+
+/// Where the daemon keeps whole output (`[daemon] output`, except
+/// `"tail"`, which keeps none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Store {
+    /// Files under this folder.
+    Files(PathBuf),
+    Journal,
+}
+
+impl Store {
+    /// The store of `[daemon] output`; `None` for `"tail"`.
+    pub fn of(mode: crate::config::OutputMode, log_file: &Path) -> Option<Store> {
+        match mode {
+            crate::config::OutputMode::Files => Some(Store::Files(output_dir(log_file))),
+            crate::config::OutputMode::Journal => Some(Store::Journal),
+            crate::config::OutputMode::Tail => None,
+        }
+    }
+
+    /// Where one attempt's output goes.
+    pub fn target(&self, job: &str, run_id: &str, attempt: u32) -> Target {
+        match self {
+            Store::Files(dir) => Target::File(attempt_path(dir, job, run_id, attempt)),
+            Store::Journal => Target::Journal(super::journal::Fields {
+                job: job.to_owned(),
+                run_id: run_id.to_owned(),
+                attempt,
+            }),
+        }
+    }
+}
+
+/// Where one attempt's whole output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    File(PathBuf),
+    Journal(super::journal::Fields),
+}
 
 /// The folder of all output files: `output` beside the run log.
 pub fn output_dir(log_file: &Path) -> PathBuf {
@@ -62,9 +102,9 @@ pub enum Stream {
 }
 
 #[derive(Debug)]
-struct Chunk {
-    stream: Stream,
-    bytes: Vec<u8>,
+pub(super) struct Chunk {
+    pub(super) stream: Stream,
+    pub(super) bytes: Vec<u8>,
 }
 
 /// A reader's end: hands chunks to the writer without ever waiting.
@@ -90,7 +130,7 @@ impl OutputTx {
     }
 }
 
-/// The output file of one running attempt.
+/// The whole output of one running attempt, on its way to the sink.
 #[derive(Debug)]
 pub struct AttemptOutput {
     tx: SyncSender<Chunk>,
@@ -99,9 +139,30 @@ pub struct AttemptOutput {
 }
 
 impl AttemptOutput {
+    /// Starts the thread that writes the attempt's output to `target`;
+    /// a file is capped at `max_size`.
+    pub fn open(target: Target, max_size: u64) -> io::Result<AttemptOutput> {
+        match target {
+            Target::File(path) => Self::file(path, max_size),
+            Target::Journal(fields) => {
+                let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
+                let (done_tx, done) = tokio::sync::oneshot::channel();
+                let dropped = Arc::<AtomicU64>::default();
+                let writer = super::journal::Writer::new(&fields, Arc::clone(&dropped));
+                std::thread::Builder::new()
+                    .name("output".into())
+                    .spawn(move || {
+                        writer.run(rx);
+                        let _ = done_tx.send(());
+                    })?;
+                Ok(AttemptOutput { tx, dropped, done })
+            }
+        }
+    }
+
     /// Creates the file (and its folder) and starts the thread that
     /// writes it.
-    pub fn open(path: PathBuf, max_size: u64) -> io::Result<AttemptOutput> {
+    fn file(path: PathBuf, max_size: u64) -> io::Result<AttemptOutput> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -150,8 +211,8 @@ impl AttemptOutput {
         }
     }
 
-    /// Waits until everything queued is in the file (the readers must be
-    /// done); the bytes dropped because the writer was behind.
+    /// Waits until everything queued is written (the readers must be
+    /// done); the bytes dropped because the sink was behind or missing.
     pub async fn finish(self) -> u64 {
         drop(self.tx);
         let _ = self.done.await;
@@ -449,7 +510,7 @@ mod tests {
     async fn write(max: u64, chunks: &[(Stream, &[u8])]) -> (String, u64) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = attempt_path(dir.path(), "j", "r", 1);
-        let out = AttemptOutput::open(path.clone(), max).expect("open");
+        let out = AttemptOutput::open(Target::File(path.clone()), max).expect("open");
         for (stream, bytes) in chunks {
             out.sender(*stream).send(bytes);
         }

@@ -18,6 +18,7 @@
 //! bounds). Each type has one public path, `crate::wire::Name`.
 
 mod audit;
+mod cluster;
 mod jobs;
 mod runs;
 mod stats;
@@ -25,6 +26,7 @@ mod status;
 
 pub use crate::health::Health;
 pub use audit::AuditList;
+pub use cluster::{ClusterNode, ClusterView, JobDrift, NodeState};
 pub use jobs::{
     Cancelled, HealthSignals, JobDetail, JobDetailView, JobList, JobPlan, JobRemoved, JobSummary,
     JobView, LastRun, Pause, PauseRequest, PauseState, PausedAll, ResumedAll, TriggerAccepted,

@@ -47,7 +47,7 @@ fn results_dir() -> std::path::PathBuf {
 fn info() -> AttemptInfo {
     AttemptInfo {
         results_dir: results_dir(),
-        output_file: None,
+        output: None,
         run_id: "run-1".into(),
         attempt: 2,
         scheduled_at: chrono::Utc

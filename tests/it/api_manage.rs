@@ -173,6 +173,28 @@ fn an_invalid_job_is_a_422_with_every_error_and_no_file() {
     assert_eq!(r.status, 400, "{}", r.body);
 }
 
+/// A value as long as a request body may be (64 KiB) is refused in a
+/// 422 of a few kilobytes: the quoted line and the message are clipped,
+/// not repeated whole for each rendering.
+#[test]
+fn a_huge_refused_value_is_a_small_422() {
+    let d = managed_daemon("");
+    let job = json!({
+        "schedule": "@daily",
+        "command": "true",
+        "user": me(),
+        "timeout": format!("1{}", "x".repeat(60_000)),
+    });
+    let r = put(&d, "big", &job, None);
+    assert_eq!(r.status, 422, "{}", r.body);
+    let size = r.body.to_string().len();
+    assert!(size < 16 << 10, "the 422 is {size} bytes");
+    let items = r.body["diagnostics"].as_array().expect("diagnostics");
+    assert_eq!(items.len(), 1, "{}", r.body);
+    assert_eq!(items[0]["key"], "timeout", "{}", r.body);
+    assert!(!d.path("managed/big.toml").exists());
+}
+
 #[test]
 fn a_hand_written_job_is_refused_with_its_file_and_line() {
     let d = managed_daemon("");

@@ -45,6 +45,7 @@ fn every_endpoint_answers_by_the_keys_role() {
         ("GET", "/api/v1/running", 0),
         ("GET", "/api/v1/stats", 0),
         ("GET", "/api/v1/audit", 0),
+        ("GET", "/api/v1/cluster", 0),
         ("POST", "/api/v1/jobs/idle/pause", 1),
         ("POST", "/api/v1/jobs/idle/resume", 1),
         ("POST", "/api/v1/pause", 1),

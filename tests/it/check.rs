@@ -608,3 +608,28 @@ fn example_config_passes() {
         listed.stdout
     );
 }
+
+/// A generated 10 MB line is quoted as a window around the caret and the
+/// message is clipped: `check` prints a few kilobytes, not the line twice
+/// over, and still names the line and column. Both a value refused by
+/// validation (quoted in the message) and a syntax error at the line's
+/// far end.
+#[test]
+fn a_10_mb_line_is_reported_in_a_few_kilobytes() {
+    let huge = "x".repeat(10 << 20);
+    for (config, location) in [
+        (
+            format!("[jobs.a]\nschedule = \"@daily\"\ncommand = \"true\"\ntimeout = \"1{huge}\"\n"),
+            "jobs.toml:4:11".to_string(),
+        ),
+        (
+            format!("[jobs.a]\nschedule = \"@daily\"\ncommand = \"{huge}\" !\n"),
+            format!("jobs.toml:3:{}", "command = \"\" !".len() + huge.len()),
+        ),
+    ] {
+        let err = errors(&config);
+        assert!(err.len() < 16 << 10, "{} bytes", err.len());
+        assert!(err.contains(&location), "no {location} in:\n{err}");
+        assert!(err.contains('…'), "{err}");
+    }
+}

@@ -126,6 +126,54 @@ fn an_invalid_edit_is_refused_and_a_fix_recovers() {
     assert!(d.listed_job("fixed").is_some());
 }
 
+/// A generated 10 MB one-line value that is refused costs a few kilobytes
+/// wherever the problem is shown: `/health`, the reload endpoint's 422 and
+/// the daemon's log line quote a window of the line and a clipped message
+/// (before, `/health` was 40 MB: the line twice over, and the message
+/// quoting the value), and the daemon keeps its jobs.
+#[test]
+fn a_refused_10_mb_one_line_edit_is_reported_in_a_few_kilobytes() {
+    const SMALL: usize = 16 << 10;
+    let mut d = Daemon::new();
+    let kept = format!("[jobs.kept]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n");
+    d.write_config(&kept);
+    d.start();
+    let before = d.stderr().len();
+
+    let huge = "x".repeat(10 << 20);
+    d.write_config(&format!(
+        "{kept}\n[jobs.huge]\nschedule = \"@daily\"\ncommand = \"true\"\ntimeout = \"1{huge}\"\n"
+    ));
+    // Parsing 10 MB takes seconds in a debug build on a loaded machine.
+    let health = d.poll("/health to turn degraded", 6 * NOTICE, || {
+        let h = d.health();
+        (h.body["status"] == "degraded").then_some(h)
+    });
+    let size = health.body.to_string().len();
+    assert!(size < SMALL, "/health is {size} bytes");
+    let error = health.body["last_reload"]["error"]
+        .as_str()
+        .expect("the error");
+    assert!(
+        error.contains("jobs.toml:8:11") && error.contains("job `huge`, key `timeout`"),
+        "{error}"
+    );
+    assert!(d.listed_job("kept").is_some() && d.listed_job("huge").is_none());
+
+    let reload = d.api("POST", "/api/v1/reload");
+    assert_eq!(reload.status, 422, "{}", reload.body);
+    let size = reload.body.to_string().len();
+    assert!(size < SMALL, "the 422 is {size} bytes");
+    assert_eq!(
+        job_key_line(&reload.body["diagnostics"]),
+        [(Some("huge"), Some("timeout"), 8)]
+    );
+    // Two refusals logged (the watcher's and the endpoint's).
+    let logged = d.stderr().len() - before;
+    assert!(logged < 2 * SMALL, "{logged} bytes logged");
+    assert!(d.listed_job("kept").is_some() && d.listed_job("huge").is_none());
+}
+
 #[test]
 fn sighup_reloads_even_an_unchanged_file() {
     let mut d = Daemon::new();
@@ -400,6 +448,42 @@ fn a_drop_in_folder_created_after_the_start_is_followed() {
         d.listed_job("extra")
     });
     d.wait_starts("extra", 1, SECS_20);
+}
+
+/// `rm -rf` of the config folder and a fresh one made in its place, as
+/// configuration management does: the new `jobs.toml` is loaded, and so
+/// is every later edit (before, the watcher still believed the old folder
+/// watched, and nothing after the removal was ever noticed). Twice: once
+/// with the folder made again at once, once after the removal was seen.
+#[test]
+fn a_removed_and_recreated_config_folder_is_followed() {
+    let mut d = Daemon::new();
+    d.config_file = "etc/jobs.toml";
+    let job = |id: &str| format!("[jobs.{id}]\nschedule = \"{NEVER}\"\ncommand = \"true\"\n");
+    d.write_config(&job("first"));
+    d.start();
+    assert!(d.listed_job("first").is_some());
+
+    std::fs::remove_dir_all(d.path("etc")).expect("rm -rf etc");
+    d.write_config(&job("second"));
+    d.poll("the recreated folder's job", NOTICE, || {
+        d.listed_job("second")
+    });
+    d.write_config(&format!("{}{}", job("second"), job("edited")));
+    d.poll("a later edit's job", NOTICE, || d.listed_job("edited"));
+
+    std::fs::remove_dir_all(d.path("etc")).expect("rm -rf etc");
+    d.poll("the missing config to be refused", NOTICE, || {
+        (d.health().body["status"] == "degraded").then_some(())
+    });
+    std::fs::create_dir(d.path("etc")).expect("mkdir etc");
+    d.write_config(&job("third"));
+    d.poll("the job written after mkdir", NOTICE, || {
+        d.listed_job("third")
+    });
+    d.write_config(&format!("{}{}", job("third"), job("fourth")));
+    d.poll("a later edit's job", NOTICE, || d.listed_job("fourth"));
+    assert!(d.listed_job("first").is_none() && d.listed_job("edited").is_none());
 }
 
 /// Compiles a zone `Test/Shift` at a fixed offset of `hours` with `zic`

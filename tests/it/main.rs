@@ -20,6 +20,7 @@ mod crontab_inplace;
 mod daemon_alerts;
 mod daemon_cli;
 mod daemon_faults;
+mod daemon_journal;
 mod daemon_lifecycle;
 mod daemon_log_schema;
 mod daemon_notify;

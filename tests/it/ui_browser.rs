@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::support::browser::Chrome;
-use crate::support::daemon::{Daemon, SECS_20};
+use crate::support::daemon::{Daemon, NEVER, SECS_20};
 use crate::support::poll;
 
 const JOBS: &str = r#"
@@ -305,5 +305,212 @@ fn a_wrong_key_shows_the_401_message_and_the_prompt_again() {
     // The only errors the browser saw are the refused requests themselves.
     for e in chrome.errors() {
         assert!(e.contains("401"), "an unexpected browser error: {e}");
+    }
+}
+
+/// Opens `job`'s page from the jobs table (as a person would) once the
+/// table shows `rows` jobs.
+fn open_job_page(chrome: &Chrome, rows: usize, job: &str) {
+    chrome.wait(
+        "the jobs table",
+        SECS_20,
+        &format!("document.querySelectorAll('#jobs-body tr').length === {rows}"),
+    );
+    // A refresh may redraw the table between finding the link and
+    // clicking it; a person would click again.
+    let link = format!("#jobs-body tr[data-job=\"{job}\"] a");
+    poll::until("a click on the job's link", SECS_20, || {
+        chrome.try_click(&link).ok()
+    });
+    chrome.wait(
+        "the job page",
+        SECS_20,
+        &format!("document.getElementById('job-title')?.textContent === '{job}'"),
+    );
+}
+
+/// Opens the run's details on the job page and asks for attempt 1's
+/// whole output.
+fn ask_whole_output(chrome: &Chrome, run_id: &str) {
+    let run = format!("details[data-run-id=\"{run_id}\"]");
+    chrome.wait(
+        "the run in the history",
+        SECS_20,
+        &format!("document.querySelector('{run}')"),
+    );
+    chrome.click(&format!("{run} summary"));
+    chrome.click(&format!("{run} button[data-output=\"{run_id}.1\"]"));
+}
+
+#[test]
+fn the_job_page_shows_the_whole_output_that_the_tail_lost_and_a_running_one_live() {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        r#"
+[jobs.chatty]
+description = "<i>not markup</i> & co"
+schedule = "{NEVER}"
+command = "echo first-line-of-chatty; seq 1 20000; echo '<b>not markup</b>' >&2"
+output_limit = "1KiB"
+
+[jobs.slow]
+schedule = "{NEVER}"
+command = "echo live-line-one; sleep 120"
+timeout = "5m"
+"#
+    ));
+    d.start();
+    let run_id = d.trigger("chatty");
+    let rec = d.wait_finish(&run_id, SECS_20);
+    assert!(
+        rec.output_truncated,
+        "the record keeps only a tail: {rec:?}"
+    );
+    assert!(!rec.stdout.contains("first-line-of-chatty"));
+
+    let chrome = Chrome::launch(1280, 900);
+    let downloads = tempfile::tempdir().expect("a download dir");
+    chrome.download_into(downloads.path());
+    open_with_key(&chrome, &d, &d.key());
+    // The table is built as one HTML string: the daemon's text stays text.
+    let description = chrome.wait(
+        "the description",
+        SECS_20,
+        "(() => { const r = document.querySelector('#jobs-body tr[data-job=\"chatty\"]');
+            return r && { text: r.querySelector('td.id .sub').textContent, markup: r.querySelectorAll('i').length }; })()",
+    );
+    assert_eq!(description["text"], "<i>not markup</i> & co");
+    assert_eq!(description["markup"], 0);
+    open_job_page(&chrome, 2, "chatty");
+    ask_whole_output(&chrome, &run_id);
+    let run = format!("details[data-run-id=\"{run_id}\"]");
+    let whole = chrome.wait(
+        "the whole output",
+        SECS_20,
+        &format!(
+            "(() => {{ const b = document.querySelector('{run} .whole-output');
+                return b && !b.querySelector('button[data-output]').disabled
+                  && {{ text: b.querySelector('pre.output').textContent,
+                        state: b.querySelector('.output-state').textContent,
+                        markup: b.querySelectorAll('pre.output *').length }}; }})()"
+        ),
+    );
+    let text = whole["text"].as_str().expect("text");
+    assert!(
+        text.starts_with("first-line-of-chatty\n1\n2\n"),
+        "the head the tail lost: {:?}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text.contains("\n20000\n"), "and the end");
+    assert!(
+        text.contains("[stderr] <b>not markup</b>\n"),
+        "stderr, as text"
+    );
+    assert_eq!(whole["markup"], 0, "the output is text, never HTML");
+    assert_eq!(
+        text.len(),
+        21 + 108_894 + 27,
+        "all of it: {}",
+        whole["state"]
+    );
+    let tail: String = chrome.eval(&format!(
+        "document.querySelector('{run} .stdout').textContent"
+    ));
+    assert!(!tail.contains("first-line-of-chatty") && tail.ends_with("20000\n"));
+
+    // The download is the same text, saved as a file.
+    chrome.click(&format!("{run} button[data-download=\"{run_id}.1\"]"));
+    let saved = downloads.path().join(format!("chatty-{run_id}.1.log"));
+    let file = poll::until("the downloaded file", SECS_20, || {
+        std::fs::read_to_string(&saved)
+            .ok()
+            .filter(|t| t.len() == text.len())
+    });
+    assert_eq!(file, text);
+
+    // A running attempt's output, live, on its job page.
+    let slow = d.trigger("slow");
+    chrome.click("a.brand");
+    open_job_page(&chrome, 2, "slow");
+    chrome.wait(
+        "the running run",
+        SECS_20,
+        &format!("document.querySelector('#running tr[data-run-id=\"{slow}\"]')"),
+    );
+    chrome.click(&format!(".live button[data-output=\"{slow}.1\"]"));
+    let live = chrome.wait(
+        "the live output",
+        SECS_20,
+        &format!(
+            "(() => {{ const b = document.querySelector('.live [data-output-for=\"{slow}.1\"]');
+                const t = b && b.querySelector('pre.output')?.textContent;
+                return t && t.includes('live-line-one') ? {{ text: t, state: b.querySelector('.output-state').textContent }} : null; }})()"
+        ),
+    );
+    assert_eq!(live["text"], "live-line-one\n", "{live}");
+    assert!(
+        live["state"].as_str().expect("state").contains("following"),
+        "{live}"
+    );
+    let cancelled = d.api("POST", "/api/v1/jobs/slow/cancel");
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    // The attempt ended, so the followed answer did too.
+    chrome.wait(
+        "the end of the live output",
+        SECS_20,
+        &format!(
+            "(() => {{ const s = document.querySelector('[data-output-for=\"{slow}.1\"] .output-state');
+                return s && !s.textContent.includes('following'); }})()"
+        ),
+    );
+    assert_eq!(
+        chrome.errors(),
+        Vec::<String>::new(),
+        "the browser reported errors"
+    );
+}
+
+#[test]
+fn without_kept_output_the_job_page_says_why() {
+    let mut d = Daemon::new();
+    let config = format!(
+        "[jobs.quiet]\nschedule = \"{NEVER}\"\ncommand = \"echo hello\"\n\n{}output = \"tail\"\n",
+        d.daemon_table()
+    );
+    d.write_file("jobs.toml", &config);
+    d.start();
+    let run_id = d.trigger("quiet");
+    d.wait_finish(&run_id, SECS_20);
+
+    let chrome = Chrome::launch(1280, 900);
+    open_with_key(&chrome, &d, &d.key());
+    open_job_page(&chrome, 1, "quiet");
+    ask_whole_output(&chrome, &run_id);
+    let reason = chrome.wait(
+        "the reason",
+        SECS_20,
+        &format!(
+            "document.querySelector('details[data-run-id=\"{run_id}\"] .output-reason')?.textContent"
+        ),
+    );
+    let reason = reason.as_str().expect("text");
+    assert!(
+        reason.contains("404")
+            && reason.contains("output = \"tail\" keeps only the record's tails"),
+        "{reason}"
+    );
+    // The tail in the record is still shown.
+    assert_eq!(
+        chrome.eval::<String>(&format!(
+            "document.querySelector('details[data-run-id=\"{run_id}\"] .stdout').textContent"
+        )),
+        "hello\n"
+    );
+    // The browser logs the 404 itself as a failed load; nothing else.
+    for e in chrome.errors() {
+        assert!(
+            e.contains("404") && e.contains(&format!("/api/v1/runs/{run_id}/output")),
+            "an unexpected browser error: {e}"
+        );
     }
 }

@@ -89,6 +89,7 @@ impl Validator<'_> {
         let output = match &raw.output {
             Some(v) => match v.get_ref().as_str() {
                 "files" => Some(OutputMode::Files),
+                "journal" => Some(OutputMode::Journal),
                 "tail" => Some(OutputMode::Tail),
                 other => {
                     self.error_help(
@@ -96,13 +97,19 @@ impl Validator<'_> {
                         v.span(),
                         format!("{}: unknown output \"{other}\"", scope.key("output")),
                         "\"files\" (each attempt's whole output in a file under the log's \
-                         folder) or \"tail\" (only the record's tails); this version has no \
-                         journal sink",
+                         folder), \"journal\" (one journal entry per line) or \"tail\" (only \
+                         the record's tails)",
                     );
                     None
                 }
             },
-            None => Some(OutputMode::Files),
+            // Under systemd the journal is where a sysadmin looks first,
+            // and it has its own retention.
+            None => Some(if crate::daemon::systemd::under_systemd() {
+                OutputMode::Journal
+            } else {
+                OutputMode::Files
+            }),
         };
         let output_keep = match &raw.output_keep {
             Some(v) => self.duration(f, &scope, "output_keep", v),

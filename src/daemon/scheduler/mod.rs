@@ -123,6 +123,9 @@ pub trait Hooks: Send {
     fn load_config(&self) -> tokio::task::JoinHandle<Result<Config, ConfigErrors>>;
     /// A new config was applied.
     fn config_applied(&mut self, config: &Config);
+    /// A reload was refused and `kept` stays in force: what it was read
+    /// from may have moved (a config folder removed), so watch it anew.
+    fn config_refused(&mut self, kept: &Config);
     /// Persist the state (atomically) without blocking the loop; the
     /// handle resolves once this snapshot (or a newer one) is on disk.
     fn save_state(&mut self, state: &State) -> tokio::task::JoinHandle<()>;
@@ -251,8 +254,14 @@ impl Scheduler {
             }
             self.run_ended(&record);
         }
-        // Pauses that ended while the daemon was stopped end first, so a
-        // job whose pause is over takes its `@reboot` or catch-up run.
+        // In a cluster the database's pauses are the ones in force, read
+        // before the first start; then those that ended while the daemon
+        // was stopped end, so a job whose pause is over takes its
+        // `@reboot` or catch-up run.
+        let cluster_pauses = self.services.cluster.as_ref().map(|n| n.pauses());
+        if let Some(Some(pauses)) = cluster_pauses.map(|p| p.borrow().clone()) {
+            self.sync_cluster_pauses(&pauses);
+        }
         self.resume_expired();
         let now = self.services.clock.now();
         let jobs: Vec<Arc<Job>> = self
@@ -355,6 +364,7 @@ impl Scheduler {
         // Due instants are waited for on the clock's precise timer when it
         // has one, so a job due at second S starts within a fraction of a
         // millisecond of S rather than one or two milliseconds later.
+        let mut cluster_pauses = self.services.cluster.as_ref().map(|n| n.pauses());
         let mut due_timer = match self.services.clock.precise_timer() {
             Some(Ok(timer)) => Some(timer),
             Some(Err(e)) => {
@@ -379,6 +389,9 @@ impl Scheduler {
             changed |= self.fire_slow();
             if changed {
                 inputs.control.note_change();
+            }
+            if let Some(node) = &self.services.cluster {
+                node.set_running(self.runs.len());
             }
             if let Some(deadline) = shutting_down {
                 if self.runs.is_empty() {
@@ -431,6 +444,10 @@ impl Scheduler {
                 Some(claimed) = self.claims_rx.recv() => {
                     inputs.control.note_change();
                     self.claimed(claimed, shutting_down.is_some());
+                }
+                Some(pauses) = pauses::next_cluster_pauses(&mut cluster_pauses) => {
+                    inputs.control.note_change();
+                    self.sync_cluster_pauses(&pauses);
                 }
                 Some(()) = inputs.file_changed.recv() => {
                     self.reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
@@ -663,6 +680,11 @@ impl Scheduler {
             }
             Claim::Taken => {
                 tracing::debug!(job = %job.id, "the run due at {scheduled_at} was claimed by another node");
+            }
+            Claim::Paused(pause) => {
+                // Paused on another node since this one's last heartbeat:
+                // take the pause now rather than at the next one.
+                self.take_cluster_pause(&job.id, pause);
             }
             Claim::Unreachable(error) => {
                 tracing::warn!(job = %job.id, "not starting the run due at {scheduled_at}: {error}");

@@ -7,12 +7,18 @@
 //! paused until 12:00 runs its 12:00 instant. No timer runs while no
 //! timed pause exists. At start-up the same step resumes the pauses that
 //! ended while the daemon was stopped.
+//!
+//! In a cluster the database holds the pauses every node obeys: the API
+//! writes them there before asking the scheduler, and each heartbeat's
+//! read of them is applied here ([`Scheduler::sync_cluster_pauses`]), so
+//! a job paused or resumed on another node is so here too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
 use super::Scheduler;
+use crate::cluster::ClusterPauses;
 use crate::record::ts;
 use crate::state::State;
 use crate::wire::Pause;
@@ -103,6 +109,58 @@ impl Scheduler {
             self.services.hooks.save_state(&self.state);
         }
         resumed
+    }
+}
+
+impl Scheduler {
+    /// Makes this node's pauses those of the cluster: each configured job
+    /// paused there is paused here under the same pause, and each paused
+    /// here but not there (resumed on another node) is resumed. Saves the
+    /// state once if anything changed.
+    pub(super) fn sync_cluster_pauses(&mut self, pauses: &BTreeMap<String, Pause>) {
+        let ids: Vec<String> = self.timetable.slots().map(|(id, _)| id.clone()).collect();
+        let mut changed = false;
+        for id in ids {
+            match pauses.get(&id) {
+                Some(p) if self.state.pause_of(&id).as_ref() != Some(p) => {
+                    tracing::info!(job = %id, "paused in the cluster{}", describe(p));
+                    self.pause(&id, p.clone());
+                    changed = true;
+                }
+                None if self.is_paused(&id) => {
+                    self.end_pause(&id);
+                    tracing::info!(job = %id, "resumed in the cluster");
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if changed {
+            self.services.hooks.save_state(&self.state);
+        }
+    }
+
+    /// Takes the cluster's pause of `id` that a claim ran into.
+    pub(super) fn take_cluster_pause(&mut self, id: &str, pause: Pause) {
+        if self.timetable.contains(id) && self.state.pause_of(id).as_ref() != Some(&pause) {
+            tracing::info!(job = %id, "paused in the cluster{}", describe(&pause));
+            self.pause(id, pause);
+            self.services.hooks.save_state(&self.state);
+        }
+    }
+}
+
+/// The cluster's pauses each time a heartbeat found them changed; never
+/// returns without a node.
+pub(super) async fn next_cluster_pauses(
+    pauses: &mut Option<tokio::sync::watch::Receiver<ClusterPauses>>,
+) -> Option<BTreeMap<String, Pause>> {
+    match pauses {
+        Some(rx) => {
+            rx.changed().await.ok()?;
+            rx.borrow_and_update().clone()
+        }
+        None => std::future::pending().await,
     }
 }
 

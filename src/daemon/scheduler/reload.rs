@@ -54,6 +54,7 @@ impl Scheduler {
             }
             Err(errors) => {
                 tracing::error!("configuration refused; the previous jobs keep running:\n{errors}");
+                self.services.hooks.config_refused(&self.config);
                 self.last_reload = LastReload {
                     ok: false,
                     at: now,
@@ -79,7 +80,8 @@ impl Scheduler {
     /// [`super::timetable::Timetable::reload`]). Running attempts are left
     /// alone whatever happens to their job (a removed job's run finishes
     /// under its old definition). `log_max_size` and `log_keep` take
-    /// effect at once; other `[daemon]` changes at the next start.
+    /// effect at once; other `[daemon]` changes and `[cluster]` at the
+    /// next start. In a cluster the new definitions are published.
     fn apply(&mut self, config: Config, now: chrono::DateTime<chrono::Utc>) -> ReloadDiff {
         for (zone, jobs) in rezoned(&self.config, &config) {
             tracing::info!(
@@ -102,6 +104,14 @@ impl Scheduler {
                     "changes to [daemon] other than log_max_size, log_keep, admin_key_file, keys and managed_users take effect when the daemon restarts"
                 );
             }
+        }
+        if config.cluster != self.config.cluster {
+            tracing::warn!(
+                "[cluster] changed: the new settings take effect when the daemon restarts; until then it keeps those it started with"
+            );
+        }
+        if let Some(node) = &self.services.cluster {
+            node.set_definitions(crate::cluster::definitions(&config));
         }
         self.services.hooks.config_applied(&config);
         self.config = Arc::new(config);

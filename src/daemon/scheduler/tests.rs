@@ -27,6 +27,7 @@ impl Hooks for Recorder {
         tokio::task::spawn_blocking(move || crate::config::load(&path))
     }
     fn config_applied(&mut self, _config: &Config) {}
+    fn config_refused(&mut self, _kept: &Config) {}
     fn save_state(&mut self, _state: &State) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async {})
     }
@@ -139,7 +140,7 @@ async fn build_tuned(
             host: Arc::from("test"),
             events: events_tx,
             results_dir: dir.path().join("results"),
-            output_dir: None,
+            output: None,
         },
         cluster: None,
         hooks: Box::new(Recorder {
@@ -903,6 +904,9 @@ async fn idle_wakes_only_for_the_bounded_sleep_and_the_alarm() {
         }
         fn config_applied(&mut self, c: &Config) {
             self.0.config_applied(c);
+        }
+        fn config_refused(&mut self, c: &Config) {
+            self.0.config_refused(c);
         }
         fn save_state(&mut self, s: &State) -> tokio::task::JoinHandle<()> {
             self.0.save_state(s)

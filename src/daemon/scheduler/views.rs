@@ -34,6 +34,10 @@ impl Scheduler {
                 .filter(|(id, _)| self.is_paused(id))
                 .count(),
             runs_active: self.runs.len(),
+            // The node keeps the settings it started with (its pool, its
+            // row, its heartbeat): a reload cannot swap them under it.
+            cluster_restart_needed: self.services.cluster.as_ref().map(|n| n.settings())
+                != self.config.cluster.as_ref(),
             next_run,
             events: SchedulerEvents {
                 skipped: self.skipped_total,

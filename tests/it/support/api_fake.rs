@@ -356,7 +356,7 @@ impl Fixture {
                     state_health: Default::default(),
                     log_file: settings.log_file.clone(),
                     cluster: None,
-                    output_dir: None,
+                    output: None,
                     output_keep: settings.output_keep,
                 };
                 tokio::spawn(fake_scheduler(rx, fake_state, opened.sink.clone()));
@@ -625,6 +625,7 @@ fn answer(req: Request, state: &Arc<Mutex<FakeState>>, log: &LogSink) {
                 jobs_enabled: jobs.iter().filter(|j| j.summary.enabled).count(),
                 jobs_paused: jobs.iter().filter(|j| j.summary.paused).count(),
                 runs_active: jobs.iter().map(|j| j.active.len()).sum(),
+                cluster_restart_needed: false,
                 next_run,
                 events: Default::default(),
             });

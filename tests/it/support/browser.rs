@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::browser::{
+    SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
+};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::log::{EventEntryAdded, LogEntryLevel};
 use chromiumoxide::cdp::browser_protocol::network::{
@@ -205,12 +208,21 @@ impl Chrome {
 
     /// Clicks the element `css` selects, with the mouse, as a user would.
     pub fn click(&self, css: &str) {
+        self.try_click(css)
+            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    }
+
+    /// click(), or why not: no such element, or the page replaced it
+    /// between finding and clicking it (a refresh redrew the table).
+    pub fn try_click(&self, css: &str) -> Result<(), String> {
         self.rt.block_on(async {
-            let el = self.element(css).await;
-            el.click()
+            let el = self
+                .page
+                .find_element(css)
                 .await
-                .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
-        });
+                .map_err(|e| e.to_string())?;
+            el.click().await.map(|_| ()).map_err(|e| e.to_string())
+        })
     }
 
     /// Focuses `css` and types `text` into it, key by key.
@@ -234,6 +246,19 @@ impl Chrome {
                 .await
                 .unwrap_or_else(|e| panic!("cannot press {key} in {css}: {e}"));
         });
+    }
+
+    /// Saves the page's downloads into `dir` under the names the page
+    /// gave them, as a person's "Save" would.
+    pub fn download_into(&self, dir: &Path) {
+        let params = SetDownloadBehaviorParams::builder()
+            .behavior(SetDownloadBehaviorBehavior::Allow)
+            .download_path(dir.display().to_string())
+            .build()
+            .expect("download parameters");
+        self.rt
+            .block_on(self.browser.execute(params))
+            .expect("Browser.setDownloadBehavior");
     }
 
     /// A PNG of the whole page, written to `path`.

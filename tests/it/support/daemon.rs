@@ -52,6 +52,8 @@ pub struct Daemon {
     pub key_in_env: bool,
     /// Extra variables for the daemon process.
     pub env: Vec<(String, String)>,
+    /// The config file, relative to the temp dir (`jobs.toml`).
+    pub config_file: &'static str,
     child: Option<Child>,
     starts: u32,
 }
@@ -89,6 +91,7 @@ impl Daemon {
             shutdown_grace: "1s",
             key_in_env: true,
             env: Vec::new(),
+            config_file: "jobs.toml",
             child: None,
             starts: 0,
         }
@@ -113,7 +116,7 @@ impl Daemon {
     }
 
     pub fn config_path(&self) -> PathBuf {
-        self.path("jobs.toml")
+        self.path(self.config_file)
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -141,7 +144,7 @@ impl Daemon {
     /// renamed over the old one, so the daemon never sees half a file.
     pub fn write_config(&self, rest: &str) {
         let text = format!("{rest}\n{}", self.daemon_table());
-        self.write_file("jobs.toml", &text);
+        self.write_file(self.config_file, &text);
     }
 
     /// Writes `rel` atomically (temp file in the same folder, then rename);
@@ -198,6 +201,10 @@ impl Daemon {
             // Result directories go under the temp dir's state dir, also
             // when the tests themselves run in a systemd service.
             .env_remove("RUNTIME_DIRECTORY")
+            // Whole output goes to files unless a test says otherwise,
+            // also when the tests run in a systemd service.
+            .env_remove("INVOCATION_ID")
+            .env_remove("JOURNAL_STREAM")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

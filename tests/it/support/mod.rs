@@ -3,6 +3,7 @@
 pub mod api_fake;
 pub mod browser;
 pub mod daemon;
+pub mod journald;
 pub mod log;
 pub mod poll;
 pub mod postgres;
