@@ -146,21 +146,29 @@ impl ResultDir {
                 path.display()
             )
         };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(base)
-            .map_err(|e| describe("creating it", base, &e))?;
         let dir = base.join(format!("{run_id}.{attempt}"));
-        // A directory left by a crashed daemon for the same attempt is
-        // not reused: its content is not this attempt's.
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| describe("removing an old one", &dir, &e))?;
+        let make = || std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Usually `base` is there and the attempt's directory is not: one
+        // mkdir, on the way to the job's start (each syscall here delays it).
+        match make() {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o711)
+                    .create(base)
+                    .map_err(|e| describe("creating it", base, &e))?;
+                make().map_err(|e| describe("creating it", &dir, &e))?;
+            }
+            // A directory left by a crashed daemon for the same attempt is
+            // not reused: its content is not this attempt's.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| describe("removing an old one", &dir, &e))?;
+                make().map_err(|e| describe("creating it", &dir, &e))?;
+            }
+            Err(e) => return Err(describe("creating it", &dir, &e)),
         }
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| describe("creating it", &dir, &e))?;
         let made = ResultDir {
             file: dir.join(FILE_NAME),
             dir,
@@ -297,6 +305,19 @@ mod tests {
         assert_eq!(got.error, None);
         assert!(got.result.is_some());
         assert!(!parent.exists());
+    }
+
+    #[test]
+    fn a_directory_left_for_the_same_attempt_is_replaced() {
+        let base = tempfile::tempdir().expect("temp dir");
+        let left = base.path().join("run-1.1");
+        std::fs::create_dir(&left).expect("mkdir");
+        std::fs::write(left.join(FILE_NAME), r#"{"old": 1}"#).expect("write");
+        let dir = ResultDir::create(base.path(), "run-1", 1, None).expect("created");
+        assert!(!dir.file().exists(), "the old result is gone");
+        let got = dir.take();
+        assert!(got.result.is_none());
+        assert_eq!(got.error, None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! job's runs over the last 24 h and 7 days, and the failures of the last
 //! 24 h.
 //!
-//! Neither memo can serve a stale answer: each keeps what its inputs were
+//! No memo serves a stale answer: each keeps what its inputs were
 //! and checks them on every request.
 //! - Jobs: the whole answer, served as it is while the scheduler's
 //!   [`jobs_version`](crate::daemon::control::Handle::jobs_version) and
@@ -17,10 +17,11 @@
 //! - Stats: everything but `period`, reused while the history index has
 //!   taken no new record ([`HistoryHandle::generation`]) and the UTC date and
 //!   `days` are the same; `period` (whose `to` is now) is written fresh.
-//! - Recent windows and failures: reused within the same second while the history's
-//!   generation and the set of jobs are the same. The windows end now, so
-//!   a kept answer is at most a second behind the clock, never behind the
-//!   history.
+//! - Status: `jobs_analysis` (serialised) and `failures_24h`, reused within
+//!   the same second while the scheduler's `jobs_version` and the history's
+//!   generation are those it was made at (the scheduler is not asked for
+//!   the jobs then). The windows end now, so a kept answer is at most a
+//!   second behind the clock, never behind the jobs or the history.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -28,12 +29,12 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::document::Document;
-use super::sources::ApiContext;
 use crate::log::{HistoryHandle, StatsError};
 use crate::record::FinishRecord;
-use crate::wire::{DayStats, Health, JobAnalysis, JobSummary, LastRun, Period, PeriodStats};
+use crate::wire::{DayStats, Health, JobSummary, JobsAnalysis, LastRun, Period, PeriodStats};
 
 /// How many `days` values the stats memo keeps answers for; a dashboard
 /// uses one or two.
@@ -265,56 +266,69 @@ impl StatsMemo {
     }
 }
 
-/// The parts of `/status` that walk the history, at one instant.
-pub(crate) struct Recent {
-    /// Each job's runs over the last 24 h and 7 days.
-    pub(crate) windows: BTreeMap<String, JobAnalysis>,
+/// What [`AnalysisMemo`] keeps an answer under: the scheduler's
+/// [`jobs_version`](crate::daemon::control::Handle::jobs_version) and the
+/// history's [`generation`](HistoryHandle::generation), both read before
+/// asking, and the second (Unix time) it was made at.
+pub(crate) type AnalysisKey = (u64, u64, i64);
+
+/// The part of `/status` that is about jobs, at one instant.
+pub(crate) struct Analysis {
+    /// `jobs_analysis`, serialised.
+    pub(crate) json: Box<RawValue>,
     /// Failed runs over the last 24 h, of every job the index holds.
     pub(crate) failures_24h: usize,
 }
 
-/// What [`AnalysisMemo`] keeps: the history's generation and the second
-/// it was made at, and what the history said then.
-type Kept = (u64, i64, Arc<Recent>);
-
-/// The last `jobs_analysis` windows and `failures_24h` (see the module
-/// comment).
+/// The last `jobs_analysis` and `failures_24h` (see the module comment).
 #[derive(Default)]
 pub(crate) struct AnalysisMemo {
-    last: Mutex<Option<Kept>>,
+    last: Mutex<Option<(AnalysisKey, Arc<Analysis>)>>,
 }
 
 impl AnalysisMemo {
-    /// Each of `jobs`' runs over the last 24 h and 7 days at `now`, and the
-    /// failures of the last 24 h.
-    pub(crate) fn recent(
+    /// The last answer, if it was made at `key`: neither the jobs, their
+    /// runs nor the second have changed since, so it is served without
+    /// asking the scheduler.
+    pub(crate) fn current(&self, key: AnalysisKey) -> Option<Arc<Analysis>> {
+        match &*self.last.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((k, kept)) if *k == key => Some(Arc::clone(kept)),
+            _ => None,
+        }
+    }
+
+    /// The analysis of `jobs` (the scheduler's list) at `now` from
+    /// `history`, kept as the answer for `key`.
+    pub(crate) fn render_at(
         &self,
-        ctx: &ApiContext,
+        key: AnalysisKey,
+        history: &HistoryHandle,
         jobs: &[JobSummary],
         now: DateTime<Utc>,
-    ) -> Arc<Recent> {
-        // Read before computing: an answer stored under it is that fresh.
-        let generation = ctx.history.generation();
-        let second = now.timestamp();
-        if let Some((g, t, recent)) = &*self.last.lock().unwrap_or_else(|e| e.into_inner()) {
-            let windows = &recent.windows;
-            let same_jobs = windows.len() == jobs.len()
-                && jobs.iter().all(|j| windows.contains_key(j.id.as_str()));
-            if (*g, *t) == (generation, second) && same_jobs {
-                return Arc::clone(recent);
-            }
-        }
-        let recent = Arc::new(Recent {
-            windows: ctx
-                .history
-                .recent_windows(jobs.iter().map(|j| j.id.as_str()), now),
-            failures_24h: ctx
-                .history
-                .failures_since(now - chrono::Duration::hours(24)),
+    ) -> serde_json::Result<Arc<Analysis>> {
+        let analysis = Arc::new(Analysis {
+            json: serde_json::value::to_raw_value(&jobs_analysis(history, jobs, now))?,
+            failures_24h: history.failures_since(now - chrono::Duration::hours(24)),
         });
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((generation, second, Arc::clone(&recent)));
-        recent
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, Arc::clone(&analysis)));
+        Ok(analysis)
+    }
+}
+
+/// `jobs_analysis`: the configured jobs by health and their recent runs.
+fn jobs_analysis(history: &HistoryHandle, jobs: &[JobSummary], now: DateTime<Utc>) -> JobsAnalysis {
+    let last = history.last_finished_runs(jobs.iter().map(|j| j.id.as_str()));
+    let mut health: BTreeMap<Health, usize> = Health::ALL.iter().map(|&h| (h, 0)).collect();
+    for (job, last) in jobs.iter().zip(&last) {
+        *health
+            .entry(job.health(last.as_deref().map(|r| r.status)))
+            .or_default() += 1;
+    }
+    let windows = history.recent_windows(jobs.iter().map(|j| j.id.as_str()), now);
+    JobsAnalysis {
+        health,
+        jobs_with_errors: windows.values().filter(|w| w.last_24h.errors > 0).count(),
+        jobs: windows,
     }
 }
 
@@ -426,14 +440,13 @@ mod tests {
         assert_eq!(check(&jobs, &last), 4, "all anew after an empty list");
     }
 
-    #[tokio::test]
-    async fn the_stats_answer_is_recomputed_when_a_record_arrives_or_the_date_changes() {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// The run log in `dir`, opened at t0.
+    async fn open_log(dir: &std::path::Path) -> crate::log::OpenedLog {
         let settings = DaemonSettings {
             listen: "127.0.0.1:0".parse().expect("addr"),
             admin_key_file: None,
-            state_dir: dir.path().to_path_buf(),
-            log_file: dir.path().join("runs.jsonl"),
+            state_dir: dir.to_path_buf(),
+            log_file: dir.join("runs.jsonl"),
             log_max_size: 1 << 20,
             log_keep: 1,
             shutdown_grace: Duration::from_secs(1),
@@ -443,9 +456,15 @@ mod tests {
             managed_dir: None,
             managed_users: Vec::new(),
         };
-        let opened = crate::log::open(&settings, Arc::new(FakeClock::new(t0())), "h".into())
+        crate::log::open(&settings, Arc::new(FakeClock::new(t0())), "h".into())
             .await
-            .expect("open the log");
+            .expect("open the log")
+    }
+
+    #[tokio::test]
+    async fn the_stats_answer_is_recomputed_when_a_record_arrives_or_the_date_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opened = open_log(dir.path()).await;
         let history = &opened.history;
         let write = |rec: FinishRecord| {
             let sink = opened.sink.clone();
@@ -502,5 +521,62 @@ mod tests {
             memo.render(history, 0, t0()),
             Err(StatsRenderError::Days(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn the_kept_analysis_is_served_only_for_the_same_jobs_runs_and_second() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opened = open_log(dir.path()).await;
+        let history = &opened.history;
+        let write = |rec: FinishRecord| {
+            let sink = opened.sink.clone();
+            async move {
+                sink.write(LogEvent::Finish(rec));
+                sink.flush().await.expect("flush");
+            }
+        };
+        write(record("a", "r1", 30)).await;
+        let memo = AnalysisMemo::default();
+        let mut jobs = vec![summary("a"), summary("b")];
+        // Renders at `now` and checks the answer against a fresh analysis.
+        let render = |key: AnalysisKey, jobs: &[JobSummary], now: DateTime<Utc>| {
+            let kept = memo.render_at(key, history, jobs, now).expect("render");
+            let parsed: JobsAnalysis = serde_json::from_str(kept.json.get()).expect("valid JSON");
+            assert_eq!(parsed, jobs_analysis(history, jobs, now));
+            assert_eq!(
+                kept.failures_24h,
+                history.failures_since(now - chrono::Duration::hours(24))
+            );
+            parsed
+        };
+        let key = (1, history.generation(), t0().timestamp());
+        let first = render(key, &jobs, t0());
+        assert_eq!(first.jobs["a"].last_24h.runs, 1);
+        assert_eq!(first.health[&Health::Ok], 1);
+        assert_eq!(first.health[&Health::NeverRun], 1);
+        assert!(memo.current(key).is_some(), "same inputs, same second");
+        for other in [
+            (2, key.1, key.2),
+            (key.0, key.1 + 1, key.2),
+            (key.0, key.1, key.2 + 1),
+        ] {
+            assert!(memo.current(other).is_none(), "{other:?}");
+        }
+
+        // A failure: a new generation, and the answer made for it shows it.
+        let mut failed = record("b", "r2", 1);
+        failed.status = Status::Failed;
+        write(failed).await;
+        let key = (1, history.generation(), t0().timestamp());
+        assert!(memo.current(key).is_none());
+        let after = render(key, &jobs, t0());
+        assert_eq!(after.jobs_with_errors, 1);
+        assert_eq!(after.health[&Health::Failing], 1);
+
+        // A job paused (a new jobs version): counted as paused.
+        jobs[0].paused = true;
+        let after = render((2, key.1, key.2), &jobs, t0());
+        assert_eq!(after.health[&Health::Paused], 1);
+        assert!(memo.current(key).is_none(), "only the last answer is kept");
     }
 }

@@ -3,7 +3,6 @@
 //! the history index, the log and the notifier, and shapes the answer; none
 //! holds state of its own.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -20,7 +19,7 @@ use super::auth::KeyName;
 use super::document::Document;
 use super::error::ApiError;
 use super::manage;
-use super::memo::{Recent, StatsRenderError};
+use super::memo::StatsRenderError;
 use super::metrics::{self, Live};
 use super::params::Params;
 use super::paths::{self, Endpoint, Verb};
@@ -29,9 +28,9 @@ use super::procstat;
 use crate::log::RunFilter;
 use crate::wire::{
     AuditList, Availability, Cancelled, Component, Components, ContainmentMode, ContainmentReport,
-    Health, HealthReport, HealthStatus, JobCounts, JobDetailView, JobSummary, JobsAnalysis,
-    LastDelivery, LastRun, LogReport, PauseState, PausedAll, ResumedAll, RunAttempts, RunList,
-    RunningList, SchedulerReport, StatusReport, SystemReport, TriggerAccepted,
+    Health, HealthReport, HealthStatus, JobCounts, JobDetailView, JobSummary, LastDelivery,
+    LastRun, LogReport, PauseState, PausedAll, ResumedAll, RunAttempts, RunList, RunningList,
+    SchedulerReport, StatusReport, SystemReport, TriggerAccepted,
 };
 
 type Shared = State<Arc<AppState>>;
@@ -272,10 +271,20 @@ fn unhealthy(why: String) -> Response {
 /// page loads first with 1,000 jobs.
 async fn status(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
     params(q, &[])?;
+    // Read before asking: a kept analysis is at least this fresh.
+    let (version, generation) = (s.ctx.handle.jobs_version(), s.ctx.history.generation());
     let sched = s.ctx.handle.status().await?;
-    let jobs = s.ctx.handle.jobs().await?;
     let now = s.ctx.clock.now();
-    let recent = s.analysis_memo.recent(&s.ctx, &jobs, now);
+    let key = (version, generation, now.timestamp());
+    let analysis = match s.analysis_memo.current(key) {
+        Some(kept) => kept,
+        None => {
+            let jobs = s.ctx.handle.jobs().await?;
+            s.analysis_memo
+                .render_at(key, &s.ctx.history, &jobs, now)
+                .map_err(serialise_error)?
+        }
+    };
     let log = s.ctx.log.health();
     let components = Components {
         scheduler: Component {
@@ -353,7 +362,7 @@ async fn status(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
             running: sched.runs_active,
         },
         next_run: sched.next_run,
-        failures_24h: recent.failures_24h,
+        failures_24h: analysis.failures_24h,
         rss_bytes: procstat::rss_bytes(),
         cpu_seconds: procstat::cpu_seconds(),
         log: LogReport {
@@ -371,7 +380,7 @@ async fn status(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
                 .to_string(),
             tzdata: tzdata_report(crate::zone::Database::global()),
         },
-        jobs_analysis: jobs_analysis(&s, &jobs, &recent),
+        jobs_analysis: &*analysis.json,
         components,
         system,
         containment,
@@ -415,26 +424,6 @@ fn delivery_component(last: Option<LastDelivery>) -> Component {
             at: Some(d.at),
             error: d.error,
         },
-    }
-}
-
-/// `jobs_analysis`: the configured jobs by health and their recent runs.
-fn jobs_analysis(s: &AppState, jobs: &[JobSummary], recent: &Recent) -> JobsAnalysis {
-    let last = s
-        .ctx
-        .history
-        .last_finished_runs(jobs.iter().map(|j| j.id.as_str()));
-    let mut health: BTreeMap<Health, usize> = Health::ALL.iter().map(|&h| (h, 0)).collect();
-    for (job, last) in jobs.iter().zip(&last) {
-        *health
-            .entry(job.health(last.as_deref().map(|r| r.status)))
-            .or_default() += 1;
-    }
-    let windows = &recent.windows;
-    JobsAnalysis {
-        health,
-        jobs_with_errors: windows.values().filter(|w| w.last_24h.errors > 0).count(),
-        jobs: BTreeMap::clone(windows),
     }
 }
 

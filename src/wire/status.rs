@@ -117,9 +117,11 @@ pub struct NotifyStats {
     pub ping: ChannelStats,
 }
 
-/// `GET /api/v1/status`.
+/// `GET /api/v1/status`. `A` is what `jobs_analysis` holds: the daemon
+/// writes a copy it serialised earlier (kept for up to a second while
+/// nothing changed, see `api/memo.rs`); clients read a [`JobsAnalysis`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusReport {
+pub struct StatusReport<A = JobsAnalysis> {
     pub version: String,
     pub pid: u32,
     #[serde(with = "ts")]
@@ -138,7 +140,7 @@ pub struct StatusReport {
     pub log: LogReport,
     pub notifications: NotifyStats,
     pub scheduler: SchedulerReport,
-    pub jobs_analysis: JobsAnalysis,
+    pub jobs_analysis: A,
     pub components: Components,
     pub system: SystemReport,
     pub containment: ContainmentReport,
