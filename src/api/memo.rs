@@ -440,6 +440,12 @@ mod tests {
         assert_eq!(check(&jobs, &last), 4, "all anew after an empty list");
     }
 
+    /// Writes `rec` to the log and waits until the history has it.
+    async fn write(opened: &crate::log::OpenedLog, rec: FinishRecord) {
+        opened.sink.write(LogEvent::Finish(rec));
+        opened.sink.flush().await.expect("flush");
+    }
+
     /// The run log in `dir`, opened at t0.
     async fn open_log(dir: &std::path::Path) -> crate::log::OpenedLog {
         let settings = DaemonSettings {
@@ -466,14 +472,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let opened = open_log(dir.path()).await;
         let history = &opened.history;
-        let write = |rec: FinishRecord| {
-            let sink = opened.sink.clone();
-            async move {
-                sink.write(LogEvent::Finish(rec));
-                sink.flush().await.expect("flush");
-            }
-        };
-        write(record("a", "r1", 60 * 30)).await;
+        write(&opened, record("a", "r1", 60 * 30)).await;
 
         let memo = StatsMemo::default();
         let check = |days: u32, now: DateTime<Utc>| {
@@ -492,7 +491,7 @@ mod tests {
         check(1, t0());
         assert_eq!(memo.entries.lock().expect("memo").len(), 2);
 
-        write(record("b", "r2", 1)).await;
+        write(&opened, record("b", "r2", 1)).await;
         let after = check(7, t0() + chrono::Duration::seconds(2));
         assert_eq!(after["totals"]["runs"]["success"], 2);
         assert_eq!(check(1, t0())["totals"]["runs"]["success"], 1);
@@ -528,14 +527,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let opened = open_log(dir.path()).await;
         let history = &opened.history;
-        let write = |rec: FinishRecord| {
-            let sink = opened.sink.clone();
-            async move {
-                sink.write(LogEvent::Finish(rec));
-                sink.flush().await.expect("flush");
-            }
-        };
-        write(record("a", "r1", 30)).await;
+        write(&opened, record("a", "r1", 30)).await;
         let memo = AnalysisMemo::default();
         let mut jobs = vec![summary("a"), summary("b")];
         // Renders at `now` and checks the answer against a fresh analysis.
@@ -566,7 +558,7 @@ mod tests {
         // A failure: a new generation, and the answer made for it shows it.
         let mut failed = record("b", "r2", 1);
         failed.status = Status::Failed;
-        write(failed).await;
+        write(&opened, failed).await;
         let key = (1, history.generation(), t0().timestamp());
         assert!(memo.current(key).is_none());
         let after = render(key, &jobs, t0());

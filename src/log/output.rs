@@ -145,17 +145,9 @@ impl AttemptOutput {
         match target {
             Target::File(path) => Self::file(path, max_size),
             Target::Journal(fields) => {
-                let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
-                let (done_tx, done) = tokio::sync::oneshot::channel();
                 let dropped = Arc::<AtomicU64>::default();
                 let writer = super::journal::Writer::new(&fields, Arc::clone(&dropped));
-                std::thread::Builder::new()
-                    .name("output".into())
-                    .spawn(move || {
-                        writer.run(rx);
-                        let _ = done_tx.send(());
-                    })?;
-                Ok(AttemptOutput { tx, dropped, done })
+                Self::start(dropped, move |rx| writer.run(rx))
             }
         }
     }
@@ -173,8 +165,6 @@ impl AttemptOutput {
             .create(true)
             .truncate(true)
             .open(&path)?;
-        let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
-        let (done_tx, done) = tokio::sync::oneshot::channel();
         let (grown, _) = watch::channel(0u64);
         live().insert(path.clone(), grown.subscribe());
         let writer = Writer {
@@ -189,17 +179,24 @@ impl AttemptOutput {
             pending: [Vec::new(), Vec::new()],
             grown,
         };
+        Self::start(Arc::default(), move |rx| writer.run(rx))
+    }
+
+    /// Starts the thread that drains the attempt's bounded channel into
+    /// a sink; `done` fires when the sink has taken the last chunk.
+    fn start(
+        dropped: Arc<AtomicU64>,
+        run: impl FnOnce(Receiver<Chunk>) + Send + 'static,
+    ) -> io::Result<AttemptOutput> {
+        let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
-                writer.run(rx);
+                run(rx);
                 let _ = done_tx.send(());
             })?;
-        Ok(AttemptOutput {
-            tx,
-            dropped: Arc::default(),
-            done,
-        })
+        Ok(AttemptOutput { tx, dropped, done })
     }
 
     /// The end a reader of `stream` feeds.

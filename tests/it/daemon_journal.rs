@@ -5,10 +5,9 @@
 //! the job up, and a missing journal costs the output, never the run.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::daemon::{BIN, Daemon, KEY, NEVER, SECS_20, proc_status_bytes};
+use crate::support::daemon::{Daemon, NEVER, SECS_20, proc_status_bytes};
 use crate::support::journald::{self, JournalLock, Journald};
 use cronduct::record::Status;
 
@@ -99,14 +98,7 @@ command = "echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo second; ex
     d.start();
     let run_id = d.trigger("slow");
     d.wait_start(&run_id, 1, SECS_20);
-    let mut logs = Command::new(BIN)
-        .args(["logs", "slow", "-f", "-c"])
-        .arg(d.config_path())
-        .env("CRONDUCT_ADMIN_KEY", KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cronduct logs -f");
+    let mut logs = d.cli_spawn(&["logs", "slow", "-f"]);
     let mut out = BufReader::new(logs.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("read a line");

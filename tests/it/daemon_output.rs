@@ -4,10 +4,9 @@
 //! `cronduct logs`, live with `-f`.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::daemon::{BIN, Daemon, KEY, NEVER, SECS_20, proc_status_bytes};
+use crate::support::daemon::{Daemon, NEVER, SECS_20, proc_status_bytes};
 use cronduct::record::Status;
 
 /// 200 MB of 20-byte lines, between two stderr lines.
@@ -107,14 +106,7 @@ command = "echo first; echo warning >&2; while [ ! -e {go} ]; do sleep 0.05; don
     let run_id = d.trigger("slow");
     d.wait_start(&run_id, 1, SECS_20);
 
-    let mut logs = Command::new(BIN)
-        .args(["logs", "slow", "-f", "-c"])
-        .arg(d.config_path())
-        .env("CRONDUCT_ADMIN_KEY", KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cronduct logs -f");
+    let mut logs = d.cli_spawn(&["logs", "slow", "-f"]);
     let mut out = BufReader::new(logs.stdout.take().expect("stdout"));
     let mut line = String::new();
     let mut read_line = |line: &mut String| {

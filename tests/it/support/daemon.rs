@@ -588,6 +588,28 @@ impl Daemon {
     /// fixture's key only when `key_in_env`; otherwise the CLI must find
     /// the key on its own.
     pub fn cli(&self, args: &[&str]) -> Out {
+        let out = self
+            .cli_command(args)
+            .output()
+            .expect("run the cronduct CLI");
+        Out {
+            code: out.status.code().expect("the CLI exited"),
+            stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+            stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+        }
+    }
+
+    /// Starts `cronduct ARGS -c CONFIG` as `cli` would, with stdout and
+    /// stderr piped, for a command that keeps running (`logs -f`).
+    pub fn cli_spawn(&self, args: &[&str]) -> Child {
+        self.cli_command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the cronduct CLI")
+    }
+
+    fn cli_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .arg("-c")
@@ -599,12 +621,7 @@ impl Daemon {
         } else {
             cmd.env_remove("CRONDUCT_ADMIN_KEY");
         }
-        let out = cmd.output().expect("run the cronduct CLI");
-        Out {
-            code: out.status.code().expect("the CLI exited"),
-            stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-            stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-        }
+        cmd
     }
 }
 
