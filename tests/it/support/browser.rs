@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::IntoEventKind;
 use chromiumoxide::cdp::browser_protocol::browser::{
     SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
 };
@@ -57,6 +58,13 @@ pub struct Request {
 struct Recorded {
     requests: Vec<Request>,
     errors: Vec<String>,
+}
+
+impl Recorded {
+    /// The latest request with the browser's `id` (a redirect reuses it).
+    fn request(&mut self, id: &str) -> Option<&mut Request> {
+        self.requests.iter_mut().rev().find(|q| q.id == id)
+    }
 }
 
 pub struct Chrome {
@@ -303,130 +311,99 @@ impl Drop for Chrome {
 
 /// Starts the tasks that copy the page's events into `recorded`.
 async fn record(page: &Page, recorded: &Arc<Mutex<Recorded>>) {
-    let mut sent = page
-        .event_listener::<EventRequestWillBeSent>()
-        .await
-        .expect("request events");
-    let r = recorded.clone();
-    tokio::spawn(async move {
-        while let Some(e) = sent.next().await {
-            let head = e.request.headers.inner().as_object().map_or(0, |h| {
-                h.iter()
-                    .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len) + 4)
-                    .sum()
-            });
-            let sent = e.request.method.len() + e.request.url.len() + 12 + head;
-            r.lock().expect("recorded").requests.push(Request {
-                id: e.request_id.inner().clone(),
-                sent,
-                url: e.request.url.clone(),
-                status: None,
-                headers: Value::Null,
-                transferred: None,
-            });
+    on::<EventRequestWillBeSent>(page, recorded, |rec, e| {
+        let head = e.request.headers.inner().as_object().map_or(0, |h| {
+            h.iter()
+                .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len) + 4)
+                .sum()
+        });
+        let sent = e.request.method.len() + e.request.url.len() + 12 + head;
+        rec.requests.push(Request {
+            id: e.request_id.inner().clone(),
+            sent,
+            url: e.request.url.clone(),
+            status: None,
+            headers: Value::Null,
+            transferred: None,
+        });
+    })
+    .await;
+    on::<EventResponseReceived>(page, recorded, |rec, e| {
+        if let Some(req) = rec.request(e.request_id.inner()) {
+            req.status = Some(e.response.status);
+            req.headers = e.response.headers.inner().clone();
+            req.transferred = Some(e.response.encoded_data_length);
         }
-    });
-    let mut answered = page
-        .event_listener::<EventResponseReceived>()
-        .await
-        .expect("response events");
-    let r = recorded.clone();
-    tokio::spawn(async move {
-        while let Some(e) = answered.next().await {
-            let mut rec = r.lock().expect("recorded");
-            if let Some(req) = rec
-                .requests
-                .iter_mut()
-                .rev()
-                .find(|q| &q.id == e.request_id.inner())
-            {
-                req.status = Some(e.response.status);
-                req.headers = e.response.headers.inner().clone();
-                req.transferred = Some(e.response.encoded_data_length);
-            }
+    })
+    .await;
+    on::<EventLoadingFinished>(page, recorded, |rec, e| {
+        if let Some(req) = rec.request(e.request_id.inner()) {
+            req.transferred = Some(req.transferred.unwrap_or(0.0).max(e.encoded_data_length));
         }
-    });
-    let mut finished = page
-        .event_listener::<EventLoadingFinished>()
-        .await
-        .expect("loading events");
-    let r = recorded.clone();
-    tokio::spawn(async move {
-        while let Some(e) = finished.next().await {
-            let mut rec = r.lock().expect("recorded");
-            if let Some(req) = rec
-                .requests
-                .iter_mut()
-                .rev()
-                .find(|q| &q.id == e.request_id.inner())
-            {
-                req.transferred = Some(req.transferred.unwrap_or(0.0).max(e.encoded_data_length));
-            }
+    })
+    .await;
+    on::<EventConsoleApiCalled>(page, recorded, |rec, e| {
+        if matches!(
+            e.r#type,
+            ConsoleApiCalledType::Error | ConsoleApiCalledType::Assert
+        ) {
+            let args: Vec<String> = e
+                .args
+                .iter()
+                .map(|a| {
+                    a.value
+                        .as_ref()
+                        .map(|v| v.to_string())
+                        .or_else(|| a.description.clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            rec.errors
+                .push(format!("console.error: {}", args.join(" ")));
         }
-    });
-    let mut console = page
-        .event_listener::<EventConsoleApiCalled>()
-        .await
-        .expect("console events");
-    let r = recorded.clone();
-    tokio::spawn(async move {
-        while let Some(e) = console.next().await {
-            if matches!(
-                e.r#type,
-                ConsoleApiCalledType::Error | ConsoleApiCalledType::Assert
-            ) {
-                let args: Vec<String> = e
-                    .args
-                    .iter()
-                    .map(|a| {
-                        a.value
-                            .as_ref()
-                            .map(|v| v.to_string())
-                            .or_else(|| a.description.clone())
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                r.lock()
-                    .expect("recorded")
-                    .errors
-                    .push(format!("console.error: {}", args.join(" ")));
-            }
+    })
+    .await;
+    on::<EventExceptionThrown>(page, recorded, |rec, e| {
+        let d = &e.exception_details;
+        let what = d
+            .exception
+            .as_ref()
+            .and_then(|x| x.description.clone())
+            .unwrap_or_else(|| d.text.clone());
+        rec.errors
+            .push(format!("uncaught: {what} at {:?}:{}", d.url, d.line_number));
+    })
+    .await;
+    on::<EventEntryAdded>(page, recorded, |rec, e| {
+        if matches!(e.entry.level, LogEntryLevel::Error) {
+            rec.errors.push(format!(
+                "log ({:?}): {} {}",
+                e.entry.source,
+                e.entry.text,
+                e.entry.url.clone().unwrap_or_default()
+            ));
         }
-    });
-    let mut thrown = page
-        .event_listener::<EventExceptionThrown>()
+    })
+    .await;
+}
+
+/// Subscribes to the page's events of kind `E` and hands each one, with
+/// `recorded` locked, to `note` on a task of its own.
+async fn on<E>(
+    page: &Page,
+    recorded: &Arc<Mutex<Recorded>>,
+    mut note: impl FnMut(&mut Recorded, &E) + Send + 'static,
+) where
+    E: IntoEventKind + Unpin + Send + Sync + 'static,
+{
+    let mut events = page
+        .event_listener::<E>()
         .await
-        .expect("exception events");
-    let r = recorded.clone();
+        .unwrap_or_else(|e| panic!("listen to {}: {e}", std::any::type_name::<E>()));
+    let recorded = recorded.clone();
     tokio::spawn(async move {
-        while let Some(e) = thrown.next().await {
-            let d = &e.exception_details;
-            let what = d
-                .exception
-                .as_ref()
-                .and_then(|x| x.description.clone())
-                .unwrap_or_else(|| d.text.clone());
-            r.lock()
-                .expect("recorded")
-                .errors
-                .push(format!("uncaught: {what} at {:?}:{}", d.url, d.line_number));
-        }
-    });
-    let mut logged = page
-        .event_listener::<EventEntryAdded>()
-        .await
-        .expect("log events");
-    let r = recorded.clone();
-    tokio::spawn(async move {
-        while let Some(e) = logged.next().await {
-            if matches!(e.entry.level, LogEntryLevel::Error) {
-                r.lock().expect("recorded").errors.push(format!(
-                    "log ({:?}): {} {}",
-                    e.entry.source,
-                    e.entry.text,
-                    e.entry.url.clone().unwrap_or_default()
-                ));
-            }
+        while let Some(e) = events.next().await {
+            note(&mut recorded.lock().expect("recorded"), &e);
         }
     });
 }
