@@ -130,6 +130,18 @@ impl OutputTx {
     }
 }
 
+/// Opens `path` empty, for writing and reading back: the output file
+/// (its end checks whether the head ended a line) and its tail ring
+/// (copied into the file at the end).
+fn open_empty(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+}
+
 /// The whole output of one running attempt, on its way to the sink.
 #[derive(Debug)]
 pub struct AttemptOutput {
@@ -159,12 +171,7 @@ impl AttemptOutput {
             std::fs::create_dir_all(dir)?;
         }
         // Read too: the end checks whether the head ended a line.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)?;
+        let file = open_empty(&path)?;
         let (grown, _) = watch::channel(0u64);
         live().insert(path.clone(), grown.subscribe());
         let writer = Writer {
@@ -337,12 +344,7 @@ impl Writer {
         }
         if self.ring.is_none() {
             let path = self.path.with_extension("log.tail");
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)?;
+            let file = open_empty(&path)?;
             self.ring = Some((path, file));
         }
         let Some((_, ring)) = &self.ring else {
