@@ -13,6 +13,9 @@ import { outcomeChart } from "./chart.js";
 const REFRESH_MS = 4000;
 const SLOW_REFRESH_MS = 30000;
 const RUNS_SHOWN = 50;
+// Rows of the jobs table drawn before the first paint: more than a tall
+// screen shows (a row is about 60 px high, a card at 360 px wide 200 px).
+const FIRST_ROWS = 50;
 // How much of an attempt's whole output is shown in the page; the rest is
 // in the download, which holds all of it.
 const OUTPUT_SHOWN = 256 * 1024;
@@ -43,8 +46,11 @@ const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&
 const esc = (v) => String(v).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 
 // One collator for every sort: String.prototype.localeCompare sets one up
-// per call, which is most of the time of sorting a thousand jobs.
-const collator = new Intl.Collator();
+// per call, which is most of the time of sorting a thousand jobs. Made on
+// first use (see start()): setting up the first one loads the browser's
+// collation data, which should not delay asking for the job list.
+let collator = null;
+const compare = (a, b) => (collator ||= new Intl.Collator()).compare(a, b);
 
 /** An element with attributes (`on…` ones as listeners) and children
  * (strings become text nodes; null and false are skipped). */
@@ -269,18 +275,18 @@ function jobRowHtml(j) {
     ? `<span class="paused">${esc(j.pause && j.pause.reason ? j.pause.reason : "paused")}</span>` +
       (j.pause && j.pause.until ? `<span class="sub">until ${whenHtml(j.pause.until, j.timezone)}</span>` : "")
     : "";
-  return `<tr data-job="${esc(j.id)}">` +
-    `<td class="id" data-label="Job"><a href="#/job/${esc(encodeURIComponent(j.id))}">${esc(j.id)}</a>${j.description ? sub(j.description) : ""}</td>` +
-    `<td data-label="Schedule"><code>${esc(j.schedule)}</code><span class="sub schedule-text">${esc(j.schedule_text)}</span></td>` +
-    `<td data-label="Zone">${esc(j.timezone)}</td>` +
-    `<td data-label="Next run" class="next-run">${j.paused ? '<span class="paused">paused</span>' : whenHtml(j.next_run, j.timezone)}</td>` +
-    `<td data-label="Last run">${last
+  return `<tr role="row" data-job="${esc(j.id)}">` +
+    `<td role="cell" class="id" data-label="Job"><a href="#/job/${esc(encodeURIComponent(j.id))}">${esc(j.id)}</a>${j.description ? sub(j.description) : ""}</td>` +
+    `<td role="cell" data-label="Schedule"><code>${esc(j.schedule)}</code><span class="sub schedule-text">${esc(j.schedule_text)}</span></td>` +
+    `<td role="cell" data-label="Zone">${esc(j.timezone)}</td>` +
+    `<td role="cell" data-label="Next run" class="next-run">${j.paused ? '<span class="paused">paused</span>' : whenHtml(j.next_run, j.timezone)}</td>` +
+    `<td role="cell" data-label="Last run">${last
       ? `<span class="status ${esc(last.status)}">${esc(last.status)}</span>${sub(`${duration(last.duration_ms)}, ${relative(new Date(last.finished_at))}`)}`
       : '<span class="muted">never</span>'}</td>` +
-    `<td data-label="Health"><span class="health-${esc(j.health)}">${esc(j.health.replace("_", " "))}</span>` +
+    `<td role="cell" data-label="Health"><span class="health-${esc(j.health)}">${esc(j.health.replace("_", " "))}</span>` +
       `${j.running ? sub("running") : ""}${j.enabled ? "" : sub("disabled")}</td>` +
-    `<td data-label="Failures in a row">${esc(j.consecutive_failures)}</td>` +
-    `<td data-label="Paused" class="pause">${pause}</td></tr>`;
+    `<td role="cell" data-label="Failures in a row">${esc(j.consecutive_failures)}</td>` +
+    `<td role="cell" data-label="Paused" class="pause">${pause}</td></tr>`;
 }
 
 function sortedJobs() {
@@ -289,10 +295,14 @@ function sortedJobs() {
   return (state.jobs || []).filter((j) => matches(j, state.filter)).sort((a, b) => {
     const x = col.value(a);
     const y = col.value(b);
-    const c = typeof x === "number" ? x - y : collator.compare(String(x), String(y));
-    return c * dir || collator.compare(a.id, b.id);
+    const c = typeof x === "number" ? x - y : compare(String(x), String(y));
+    return c * dir || compare(a.id, b.id);
   });
 }
+
+/** After the next frame is painted (a task queued from the frame's
+ * callback runs after its paint). */
+const afterPaint = (f) => requestAnimationFrame(() => setTimeout(f));
 
 /** Fills the jobs table, unless it already shows this job list with
  * this filter and sort and its relative times ("in 5 min") are recent:
@@ -303,15 +313,28 @@ function fillJobsTable() {
   const f = state.filled;
   if (f && f.body === body && f.jobs === state.jobs && f.filter === state.filter && f.sort === state.sort &&
     Date.now() - f.at < SLOW_REFRESH_MS) return;
-  state.filled = { body, jobs: state.jobs, filter: state.filter, sort: state.sort, at: Date.now() };
+  const fill = { body, jobs: state.jobs, filter: state.filter, sort: state.sort, at: Date.now() };
+  state.filled = fill;
   const rows = sortedJobs();
-  body.innerHTML = rows.map(jobRowHtml).join("");
-  // For profiling (benches/ui.rs, or the browser's performance panel):
-  // when the table first held every job, and when that was first painted
-  // (a task queued from the next frame's callback runs after its paint).
-  if (rows.length && !performance.getEntriesByName("cronduct:jobs-rendered").length) {
-    performance.mark("cronduct:jobs-rendered");
-    requestAnimationFrame(() => setTimeout(() => performance.mark("cronduct:jobs-painted")));
+  // An empty table (the first load, or back from another view) gets the
+  // rows a screen shows first and the rest once those are painted, so a
+  // thousand jobs show as fast as fifty. A table that already has rows is
+  // refilled at once: two steps would cut it short for a frame and lose
+  // the reader's scroll position.
+  const first = body.firstChild ? rows.length : FIRST_ROWS;
+  body.innerHTML = rows.slice(0, first).map(jobRowHtml).join("");
+  // For profiling (benches/ui.rs, or the browser's performance panel): when
+  // the table first held its first screen of rows, when that was painted,
+  // and when every row was in.
+  const firstFill = rows.length > 0 && mark("cronduct:jobs-rendered");
+  if (rows.length > first || firstFill) {
+    afterPaint(() => {
+      if (firstFill) mark("cronduct:jobs-painted");
+      // Refilled meanwhile (a refresh, the filter): that fill has them.
+      if (state.filled !== fill) return;
+      if (rows.length > first) body.insertAdjacentHTML("beforeend", rows.slice(first).map(jobRowHtml).join(""));
+      mark("cronduct:jobs-all");
+    });
   }
   $("jobs-count").textContent = `${rows.length} of ${(state.jobs || []).length} jobs`;
   for (const th of document.querySelectorAll("table.jobs th[data-key]")) {
@@ -320,14 +343,21 @@ function fillJobsTable() {
   }
 }
 
+/** Sets performance mark `name` unless it is set; whether it set it. */
+function mark(name) {
+  if (performance.getEntriesByName(name).length) return false;
+  performance.mark(name);
+  return true;
+}
+
 function homeView() {
-  const head = h("tr", {},
-    COLUMNS.map((c) => h("th", { scope: "col", "data-key": c.key },
+  const head = h("tr", { role: "row" },
+    COLUMNS.map((c) => h("th", { scope: "col", role: "columnheader", "data-key": c.key },
       h("button", { type: "button", onclick: () => {
         state.sort = { key: c.key, dir: state.sort.key === c.key ? -state.sort.dir : 1 };
         fillJobsTable();
       } }, c.label))),
-    h("th", { scope: "col" }, "Paused"));
+    h("th", { scope: "col", role: "columnheader" }, "Paused"));
   const filter = h("input", {
     type: "search", id: "filter", placeholder: "Filter: id, schedule, health, paused…",
     "aria-label": "Filter jobs", value: state.filter,
@@ -338,7 +368,8 @@ function homeView() {
     h("div", { id: "overview" }, overview()),
     h("h2", {}, "Jobs"),
     h("div", { class: "toolbar" }, filter, h("span", { id: "jobs-count", class: "muted", "aria-live": "polite" })),
-    h("div", { class: "table-wrap" }, h("table", { class: "jobs", id: "jobs" }, h("thead", {}, head), h("tbody", { id: "jobs-body" }))),
+    h("div", { class: "table-wrap" }, h("table", { class: "jobs", id: "jobs", role: "table" },
+      h("thead", { role: "rowgroup" }, head), h("tbody", { id: "jobs-body", role: "rowgroup" }))),
   ];
 }
 
@@ -708,31 +739,37 @@ function start() {
   $("forget-key").hidden = false;
   notice("");
   tick();
+  // The first sort and date format set up the browser's collation and time
+  // zone data, which takes as long as drawing the first rows: done while
+  // the job list is on its way.
+  compare("a", "b");
+  formatIn("UTC").format(Date.now());
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  $("key-form").addEventListener("submit", () => {
-    const key = $("key-input").value.trim();
-    if (!key) return;
-    api.storeKey(key);
-    api.forgetAnswers();
-    start();
-  });
-  $("key-dialog").addEventListener("cancel", (e) => e.preventDefault());
-  $("forget-key").addEventListener("click", () => {
-    stop();
-    api.forgetKey();
-    api.forgetAnswers();
-    askKey("");
-  });
-  window.addEventListener("hashchange", () => {
-    notice("");
-    stopOutputs();
-    if (route().view === "job") state.job = null;
-    else render();
-    tick();
-    $("view").focus();
-  });
-  if (api.storedKey()) start();
-  else askKey("");
+// A module runs once the document is parsed, before DOMContentLoaded: the
+// page starts from here, so the job list is asked for without waiting for
+// the event.
+$("key-form").addEventListener("submit", () => {
+  const key = $("key-input").value.trim();
+  if (!key) return;
+  api.storeKey(key);
+  api.forgetAnswers();
+  start();
 });
+$("key-dialog").addEventListener("cancel", (e) => e.preventDefault());
+$("forget-key").addEventListener("click", () => {
+  stop();
+  api.forgetKey();
+  api.forgetAnswers();
+  askKey("");
+});
+window.addEventListener("hashchange", () => {
+  notice("");
+  stopOutputs();
+  if (route().view === "job") state.job = null;
+  else render();
+  tick();
+  $("view").focus();
+});
+if (api.storedKey()) start();
+else askKey("");
