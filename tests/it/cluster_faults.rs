@@ -312,7 +312,7 @@ fn a_node_cut_off_from_the_database_runs_no_one_job_and_nothing_runs_twice() {
         let late: Vec<_> = ONE_JOBS
             .iter()
             .flat_map(|j| a.skips(j))
-            .filter(|s| s.ts > back)
+            .filter(|s| s.scheduled_at > back)
             .collect();
         assert!(late.is_empty(), "A still skips after it is back: {late:?}");
     }
