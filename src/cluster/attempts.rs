@@ -108,8 +108,10 @@ impl Node {
     /// `cronduct_finishes`, with this node's name as `node`. For a
     /// claimed run (`claim` = the epoch it was claimed with) the write is
     /// fenced by the claim and moves the claim on (waiting to retry, or
-    /// finished); for any other run it is fenced by this node's current
-    /// membership. Retried while the database cannot be reached.
+    /// finished); any other run is no other node's, so its record is
+    /// written under this node's current membership, waiting while the
+    /// node has been declared lost and not registered again yet. Retried
+    /// while the database cannot be reached.
     pub async fn record_finish(&self, record: &FinishRecord, claim: Option<i64>) -> Write {
         let op = Op::Finish {
             record,
@@ -202,7 +204,7 @@ impl Node {
                         };
                     }
                     Ok(Err(CallError::NotRegistered)) => {
-                        "this node has not joined the cluster yet".to_string()
+                        "this node has not joined (or rejoined) the cluster yet".to_string()
                     }
                     Ok(Err(CallError::Db(e))) => {
                         // The connection may be broken: never reuse it.
@@ -257,7 +259,15 @@ impl Node {
                 if epoch == 0 {
                     return Err(CallError::NotRegistered);
                 }
-                insert_finish(client, name, record, epoch, claimed).await
+                let accepted = insert_finish(client, name, record, epoch, claimed).await?;
+                if !accepted && !claimed {
+                    // No other node can own an unclaimed run (`run_on =
+                    // "all"`, manual): refused only because this node was
+                    // declared lost and has not registered again yet. Its
+                    // next heartbeat does, and the record goes in then.
+                    return Err(CallError::NotRegistered);
+                }
+                Ok(accepted)
             }
         }
     }

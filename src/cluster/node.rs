@@ -386,7 +386,7 @@ impl Node {
                 if epoch != 0 {
                     tracing::warn!(
                         node = %self.inner.name,
-                        "this node's row was fenced by another life of node {:?}; registering again",
+                        "this node was declared lost by a peer (or another daemon registered as node {:?}); registering again",
                         self.inner.name
                     );
                 }

@@ -8,5 +8,6 @@ pub mod log;
 pub mod poll;
 pub mod postgres;
 pub mod procfs;
+pub mod proxy;
 pub mod smtp_sink;
 pub mod webhook;

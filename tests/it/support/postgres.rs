@@ -108,14 +108,28 @@ impl Postgres {
 
     /// Stops the throwaway server and starts it again on the same port,
     /// keeping its data (clients see their connections closed).
-    #[allow(dead_code)]
     pub fn restart(&self) {
-        let server = self
-            .server
-            .as_ref()
-            .expect("restart needs the tests' own server");
+        let server = self.own_server("restart");
         server.pg_ctl_stop("fast");
         server.pg_ctl_start();
+    }
+
+    /// Stops the throwaway server (`pg_ctl stop -m fast`: clients see
+    /// their connections closed, new ones refused), keeping its data for
+    /// [`Postgres::start_again`].
+    pub fn stop(&self) {
+        self.own_server("stop").pg_ctl_stop("fast");
+    }
+
+    /// Starts the server [`Postgres::stop`] stopped, on the same port.
+    pub fn start_again(&self) {
+        self.own_server("start_again").pg_ctl_start();
+    }
+
+    fn own_server(&self, what: &str) -> &Server {
+        self.server
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what} needs the tests' own server"))
     }
 
     /// Runs one SQL statement on this test's database.
