@@ -627,6 +627,93 @@ impl History {
     }
 }
 
+/// Finish records of one job counted together elsewhere (the cluster
+/// database groups them so): those that finished on one UTC day with one
+/// status, `will_retry` flag and duration histogram bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptGroup {
+    pub job: String,
+    pub day: chrono::NaiveDate,
+    pub status: Status,
+    pub will_retry: bool,
+    /// The bucket of their durations (see `stats::bucket_of`).
+    pub bucket: u16,
+    pub count: u32,
+    pub duration_sum_ms: u64,
+    pub duration_min_ms: u64,
+    pub duration_max_ms: u64,
+    /// How many reported resource use, their CPU time (user + system)
+    /// and their largest resident set.
+    pub measured: u64,
+    pub cpu_ms: u64,
+    pub max_rss_kib: u64,
+}
+
+/// One numeric result key of one job's final attempts on one UTC day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultGroup {
+    pub job: String,
+    pub day: chrono::NaiveDate,
+    pub key: String,
+    pub sum: f64,
+    pub count: u64,
+}
+
+/// Statistics from records counted elsewhere, with the same counting
+/// rules, histogram and shapes as the index's own (see [`super::stats`]).
+#[derive(Debug)]
+pub struct Aggregated(History);
+
+impl Default for Aggregated {
+    fn default() -> Self {
+        let limits = HistoryLimits {
+            max_entries: 0,
+            recent_full: 0,
+        };
+        Aggregated(History::new(PathBuf::new(), 0, limits))
+    }
+}
+
+impl Aggregated {
+    fn day(&mut self, job: &str, day: chrono::NaiveDate) -> &mut DayAgg {
+        let index = self.0.jobs.entry(Arc::from(job)).or_default();
+        index.days.entry(day.num_days_from_ce()).or_default()
+    }
+
+    pub fn add(&mut self, g: &AttemptGroup) {
+        let agg = self.day(&g.job, g.day);
+        agg.attempts = agg.attempts.saturating_add(g.count);
+        agg.usage.record_many(g.measured, g.cpu_ms, g.max_rss_kib);
+        if !g.will_retry {
+            agg.add_runs(g.status, g.count);
+            if g.status != Status::Lost {
+                agg.durations.record_bucket(
+                    g.bucket,
+                    g.count,
+                    g.duration_sum_ms,
+                    g.duration_min_ms,
+                    g.duration_max_ms,
+                );
+            }
+        }
+    }
+
+    pub fn add_result(&mut self, g: &ResultGroup) {
+        self.day(&g.job, g.day)
+            .add_result_sum(&g.key, g.sum, g.count);
+    }
+
+    /// As [`History::stats`].
+    pub fn stats(&self, days: u32, now: DateTime<Utc>) -> Result<Stats, StatsError> {
+        self.0.stats(days, now)
+    }
+
+    /// As [`History::job_stats`], over every day added.
+    pub fn job_stats(&self, job: &str) -> JobStats {
+        self.0.job_stats(job)
+    }
+}
+
 /// Reads and parses the finish line at `loc`.
 fn read_finish(file: &File, loc: Loc) -> Option<FinishRecord> {
     let mut buf = vec![0u8; usize::try_from(loc.len).ok()?];

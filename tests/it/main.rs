@@ -15,6 +15,7 @@ mod api_robustness;
 mod api_roles;
 mod check;
 mod cluster;
+mod cluster_history;
 mod crontab_import;
 mod crontab_inplace;
 mod daemon_alerts;
