@@ -215,6 +215,18 @@ impl Client {
             .await
     }
 
+    /// Starts a run on cluster node `node` (see `?node=` in
+    /// cronduct.toml(5) ADMIN API).
+    pub async fn trigger_on(&self, id: &str, node: &str) -> Result<TriggerAccepted, ClientError> {
+        self.call(
+            paths::TRIGGER,
+            &[job_id(id)?],
+            &[("node", node.to_string())],
+            Deadline::Bounded,
+        )
+        .await
+    }
+
     /// Starts a run and waits, without a deadline, for its final finish
     /// record (after retries), whatever its status.
     pub async fn trigger_and_wait(&self, id: &str) -> Result<FinishRecord, ClientError> {

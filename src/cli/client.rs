@@ -153,6 +153,14 @@ pub fn delete(args: &JobArgs) -> anyhow::Result<ExitCode> {
 pub fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
     job_id(&args.job)?;
     let api = Api::connect(&args.client)?;
+    if let Some(node) = &args.node {
+        let t = api.block(api.client.trigger_on(&args.job, node))?;
+        if args.client.json {
+            return print_json(&t);
+        }
+        println!("started {} run {} on {node}", t.job, t.run_id);
+        return Ok(ExitCode::SUCCESS);
+    }
     if !args.wait {
         let t = api.block(api.client.trigger(&args.job))?;
         if args.client.json {
