@@ -5,9 +5,10 @@
 //! Listings use the table's indexes ((job, finished_at), (finished_at),
 //! the primary key (run_id, attempt)) newest first with a `LIMIT`, so
 //! they read only the rows they answer. Statistics are grouped by the
-//! database per job, UTC day, status, retry flag and duration histogram
-//! bucket (the bucket computed in SQL exactly as the local index does),
-//! so what crosses the network is bounded by jobs × days × buckets,
+//! database: counts per job, UTC day, status and retry flag; durations
+//! and resource use per job, status, retry flag and duration histogram
+//! bucket (the bucket computed in SQL exactly as the local index does).
+//! What crosses the network is bounded by jobs × (days + buckets),
 //! whatever the run rate, and the counting rules and percentiles are the
 //! local ones ([`Aggregated`]).
 
@@ -20,7 +21,7 @@ use tokio_postgres::types::ToSql;
 
 use super::attempts::trigger_of;
 use super::node::{Node, deadline};
-use crate::log::{Aggregated, AttemptGroup, MAX_STATS_DAYS, ResultGroup, RunFilter};
+use crate::log::{Aggregated, CountGroup, DurationGroup, MAX_STATS_DAYS, ResultGroup, RunFilter};
 use crate::record::{FinishRecord, Status};
 use crate::wire::{JobStats, Stats};
 
@@ -44,9 +45,15 @@ impl Node {
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<FinishRecord>, String> {
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
         let status = filter.status.map(Status::as_str);
+        // As in `aggregate`: one job's runs on the (job, finished_at) index.
+        let of_job = if filter.job.is_some() {
+            "job = $1"
+        } else {
+            "$1::text IS NULL"
+        };
         let sql = format!(
             "SELECT {COLUMNS} FROM cronduct_finishes
-             WHERE ($1::text IS NULL OR job = $1) AND ($2::text IS NULL OR status = $2)
+             WHERE {of_job} AND ($2::text IS NULL OR status = $2)
                AND ($3::timestamptz IS NULL OR finished_at >= $3)
              ORDER BY finished_at DESC, run_id DESC, attempt DESC LIMIT $4"
         );
@@ -133,65 +140,89 @@ impl Node {
     }
 
     /// The records that finished at or after `first` (of `job` only, or
-    /// of all jobs), grouped by the database.
+    /// of all jobs), grouped by the database: counts per job and day,
+    /// durations per job and histogram bucket, results per job and key.
     async fn aggregate(
         &self,
         job: Option<&str>,
         first: DateTime<Utc>,
     ) -> Result<Aggregated, String> {
-        let groups = format!(
-            "SELECT job, day, status, will_retry, bucket::integer, count(*),
+        // Two texts rather than `$2 IS NULL OR job = $2`, whose prepared
+        // plan could not use the (job, finished_at) index for one job.
+        let of_job = if job.is_some() {
+            "job = $2"
+        } else {
+            "$2::text IS NULL"
+        };
+        let counts = format!(
+            "SELECT job, (finished_at AT TIME ZONE 'UTC')::date, status, will_retry, count(*)
+             FROM cronduct_finishes
+             WHERE finished_at >= $1 AND {of_job}
+             GROUP BY 1, 2, 3, 4"
+        );
+        let durations = format!(
+            "SELECT job, status, will_retry, bucket::integer, count(*),
                     sum(duration_ms)::bigint, min(duration_ms), max(duration_ms),
                     count(*) FILTER (WHERE measured),
                     coalesce(sum(cpu) FILTER (WHERE measured), 0)::bigint,
                     coalesce(max(rss) FILTER (WHERE measured), 0)::bigint
-             FROM (SELECT job, (finished_at AT TIME ZONE 'UTC')::date AS day, status,
-                          will_retry, duration_ms, {BUCKET_SQL} AS bucket,
+             FROM (SELECT job, status, will_retry, duration_ms, {BUCKET_SQL} AS bucket,
                           (cpu_user_ms IS NOT NULL OR cpu_system_ms IS NOT NULL
                            OR max_rss_kib IS NOT NULL) AS measured,
                           coalesce(cpu_user_ms, 0) + coalesce(cpu_system_ms, 0) AS cpu,
                           coalesce(max_rss_kib, 0) AS rss
                    FROM cronduct_finishes
-                   WHERE finished_at >= $1 AND ($2::text IS NULL OR job = $2)) f
-             GROUP BY 1, 2, 3, 4, 5"
+                   WHERE finished_at >= $1 AND {of_job}) f
+             GROUP BY 1, 2, 3, 4"
         );
-        let results = "SELECT job, (finished_at AT TIME ZONE 'UTC')::date, r.key,
-                    sum((r.value #>> '{}')::float8), count(*)
+        let results = format!(
+            "SELECT job, r.key, sum((r.value #>> '{{}}')::float8), count(*)
              FROM cronduct_finishes, jsonb_each(result) AS r
-             WHERE finished_at >= $1 AND ($2::text IS NULL OR job = $2)
+             WHERE finished_at >= $1 AND {of_job}
                AND NOT will_retry AND jsonb_typeof(r.value) = 'number'
-             GROUP BY 1, 2, 3";
+             GROUP BY 1, 2"
+        );
         let what = "reading the cluster's statistics";
-        let groups = self.read(what, &groups, &[&first, &job]).await?;
-        let results = self.read(what, results, &[&first, &job]).await?;
-        let mut agg = Aggregated::default();
-        let count = |v: i64| u64::try_from(v).unwrap_or(0);
-        for row in &groups {
-            let status: &str = row.get(2);
-            agg.add(&AttemptGroup {
+        let counts = self.read(what, &counts, &[&first, &job]).await?;
+        let durations = self.read(what, &durations, &[&first, &job]).await?;
+        let results = self.read(what, &results, &[&first, &job]).await?;
+        let mut agg = Aggregated::new(first.date_naive());
+        let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
+        let few = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        let status = |s: &str| {
+            s.parse::<Status>()
+                .map_err(|e| format!("a finish record in the database: {e}"))
+        };
+        for row in &counts {
+            agg.add_counts(&CountGroup {
                 job: row.get(0),
                 day: row.get(1),
-                status: status
-                    .parse()
-                    .map_err(|e| format!("a finish record in the database: {e}"))?,
+                status: status(row.get(2))?,
                 will_retry: row.get(3),
-                bucket: u16::try_from(row.get::<_, i32>(4)).unwrap_or(u16::MAX),
-                count: u32::try_from(row.get::<_, i64>(5)).unwrap_or(u32::MAX),
-                duration_sum_ms: count(row.get(6)),
-                duration_min_ms: count(row.get(7)),
-                duration_max_ms: count(row.get(8)),
-                measured: count(row.get(9)),
-                cpu_ms: count(row.get(10)),
-                max_rss_kib: count(row.get(11)),
+                count: few(row.get(4)),
+            });
+        }
+        for row in &durations {
+            agg.add_durations(&DurationGroup {
+                job: row.get(0),
+                status: status(row.get(1))?,
+                will_retry: row.get(2),
+                bucket: u16::try_from(row.get::<_, i32>(3)).unwrap_or(u16::MAX),
+                count: few(row.get(4)),
+                duration_sum_ms: unsigned(row.get(5)),
+                duration_min_ms: unsigned(row.get(6)),
+                duration_max_ms: unsigned(row.get(7)),
+                measured: unsigned(row.get(8)),
+                cpu_ms: unsigned(row.get(9)),
+                max_rss_kib: unsigned(row.get(10)),
             });
         }
         for row in &results {
             agg.add_result(&ResultGroup {
                 job: row.get(0),
-                day: row.get(1),
-                key: row.get(2),
-                sum: row.get(3),
-                count: count(row.get(4)),
+                key: row.get(1),
+                sum: row.get(2),
+                count: unsigned(row.get(3)),
             });
         }
         Ok(agg)

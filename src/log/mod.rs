@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use history::{
-    Aggregated, AttemptGroup, HistoryHandle, HistoryLimits, MAX_STATS_DAYS, ResultGroup, RunFilter,
+    Aggregated, CountGroup, DurationGroup, HistoryHandle, HistoryLimits, MAX_STATS_DAYS,
+    ResultGroup, RunFilter,
 };
 pub use recover::LOST_RUNNING;
 pub use stats::{DURATION_BUCKETS_MS, DurationHistogram, JobCounters, MetricsSnapshot, StatsError};

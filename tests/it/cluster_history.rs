@@ -120,8 +120,30 @@ fn every_node_answers_for_the_runs_of_all_nodes() {
         .map(|r| r.duration_ms)
         .collect();
     let stats = nodes[1].get("/api/v1/stats?days=1");
+    let hello = &stats["jobs"]["hello"];
     let avg = durations.iter().sum::<u64>() / 3;
-    assert_eq!(stats["jobs"]["hello"]["avg_duration_ms"], avg, "{stats}");
+    assert_eq!(hello["avg_duration_ms"], avg, "{stats}");
+    // Fewer than 20 runs: the p95 is the longest, exactly.
+    assert_eq!(
+        hello["p95_duration_ms"],
+        serde_json::json!(durations.iter().max()),
+        "{stats}"
+    );
+    let cpu: u64 = nodes
+        .iter()
+        .flat_map(|d| d.finishes("hello"))
+        .map(|r| r.cpu_user_ms.unwrap_or(0) + r.cpu_system_ms.unwrap_or(0))
+        .sum();
+    assert_eq!(hello["cpu_ms"]["total"], cpu, "{stats}");
+    let detail = nodes[2].get("/api/v1/jobs/hello");
+    assert_eq!(
+        detail["stats"]["min_duration_ms"],
+        serde_json::json!(durations.iter().min())
+    );
+    assert_eq!(
+        detail["stats"]["max_duration_ms"],
+        serde_json::json!(durations.iter().max())
+    );
     let cli = nodes[1].cli(&["runs", "hello"]);
     assert_eq!(cli.code, 0, "{}", cli.stderr);
     let header = cli.stdout.lines().next().unwrap_or_default();
