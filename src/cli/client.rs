@@ -259,15 +259,20 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let api = Api::connect(&args.client)?;
-    let list = match &args.job {
+    let (list, history) = match &args.job {
         // The job's own endpoint, which says so when the job is unknown.
-        Some(job) => api.block(api.client.job_runs(job, status, Some(args.limit)))?,
-        None => api.block(api.client.runs(&RunQuery {
+        Some(job) => api.block(api.client.job_runs_from(job, status, Some(args.limit)))?,
+        None => api.block(api.client.runs_from(&RunQuery {
             status,
             limit: Some(args.limit),
             ..RunQuery::default()
         }))?,
     };
+    if history.as_deref() == Some("local") {
+        eprintln!(
+            "cronduct: the daemon cannot read the cluster database: these are its own runs only"
+        );
+    }
     if args.client.json {
         return print_json(&list);
     }

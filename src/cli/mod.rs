@@ -83,7 +83,7 @@ pub enum Command {
     ///
     /// In cluster mode, the runs of every node, with a NODE column; while
     /// the cluster database cannot be read, the daemon answers with its
-    /// own runs only.
+    /// own runs only, and a note on stderr says so.
     Runs(RunsArgs),
     /// Print the whole output of a run, or follow a running one.
     ///

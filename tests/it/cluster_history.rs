@@ -146,6 +146,7 @@ fn every_node_answers_for_the_runs_of_all_nodes() {
     );
     let cli = nodes[1].cli(&["runs", "hello"]);
     assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert!(cli.stderr.is_empty(), "{}", cli.stderr);
     let header = cli.stdout.lines().next().unwrap_or_default();
     assert!(header.contains("NODE"), "{}", cli.stdout);
     for name in ["node1", "node2", "node3"] {
@@ -240,6 +241,14 @@ fn without_its_database_a_node_answers_from_its_own_log() {
     assert!(head_of(d, "/api/v1/stats").contains("\r\ncronduct-history: local"));
     assert_eq!(d.get("/api/v1/jobs/hello")["stats"]["total"], 1);
     // Asking another node needs the database: refused, nothing started.
+    let cli = d.cli(&["runs"]);
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert!(cli.stdout.contains(&run_id), "{}", cli.stdout);
+    assert!(
+        cli.stderr.contains("cannot read the cluster database"),
+        "{}",
+        cli.stderr
+    );
     let elsewhere = d.api("POST", "/api/v1/jobs/hello/run?node=node2");
     assert_eq!(elsewhere.status, 503, "{}", elsewhere.body);
 }
