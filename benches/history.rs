@@ -55,6 +55,7 @@ fn record(
         will_retry,
         retry_at: will_retry.then(|| at + chrono::Duration::seconds(30)),
         host: "bench-host".into(),
+        node: None,
         ..cronduct::testkit::finish(
             &format!("job-{job:04}"),
             &format!("01J{job:05}R{run:04}XXXXXXXXXXXXXX"),

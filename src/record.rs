@@ -177,6 +177,12 @@ pub struct FinishRecord {
     #[serde(with = "ts::option")]
     pub retry_at: Option<DateTime<Utc>>,
     pub host: String,
+    /// In cluster mode, the name of the node that ran the attempt
+    /// (`[cluster] node`); absent otherwise. The log writer fills it in
+    /// for the records this daemon writes, so a record read from any
+    /// node's log or from the cluster database says where it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl FinishRecord {
@@ -224,6 +230,7 @@ impl FinishRecord {
             will_retry: false,
             retry_at: None,
             host,
+            node: None,
         }
     }
 }

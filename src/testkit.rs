@@ -55,6 +55,7 @@ pub fn finish(
         will_retry: false,
         retry_at: None,
         host: "testhost".into(),
+        node: None,
     }
 }
 

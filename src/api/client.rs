@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+use super::cluster::HISTORY_HEADER;
 use super::paths::{self, Endpoint, Segment, Verb};
 use crate::record::{FinishRecord, Status, ts};
 use crate::wire::{
@@ -215,6 +216,18 @@ impl Client {
             .await
     }
 
+    /// Starts a run on cluster node `node` (see `?node=` in
+    /// cronduct.toml(5) ADMIN API).
+    pub async fn trigger_on(&self, id: &str, node: &str) -> Result<TriggerAccepted, ClientError> {
+        self.call(
+            paths::TRIGGER,
+            &[job_id(id)?],
+            &[("node", node.to_string())],
+            Deadline::Bounded,
+        )
+        .await
+    }
+
     /// Starts a run and waits, without a deadline, for its final finish
     /// record (after retries), whatever its status.
     pub async fn trigger_and_wait(&self, id: &str) -> Result<FinishRecord, ClientError> {
@@ -288,21 +301,41 @@ impl Client {
         status: Option<Status>,
         limit: Option<u32>,
     ) -> Result<RunList, ClientError> {
-        let mut query = Vec::new();
-        push(&mut query, "status", status.map(Status::as_str));
-        push(&mut query, "limit", limit);
-        self.call(paths::JOB_RUNS, &[job_id(id)?], &query, Deadline::Bounded)
+        self.job_runs_from(id, status, limit)
             .await
+            .map(|(list, _)| list)
     }
 
     /// Runs of every job, newest first.
     pub async fn runs(&self, q: &RunQuery) -> Result<RunList, ClientError> {
+        self.runs_from(q).await.map(|(list, _)| list)
+    }
+
+    /// [`Client::runs`] and where the daemon took them from: in cluster
+    /// mode `Some("cluster")`, or `Some("local")` when it could not read
+    /// the cluster database and answered with its own runs only.
+    pub async fn runs_from(&self, q: &RunQuery) -> Result<(RunList, Option<String>), ClientError> {
         let mut query = Vec::new();
         push(&mut query, "job", q.job.as_deref());
         push(&mut query, "status", q.status.map(Status::as_str));
         push(&mut query, "since", q.since.as_ref().map(ts::format));
         push(&mut query, "limit", q.limit);
-        self.call(paths::RUNS, &[], &query, Deadline::Bounded).await
+        self.call_history(paths::RUNS, &[], &query).await
+    }
+
+    /// [`Client::job_runs`] and where the daemon took them from (see
+    /// [`Client::runs_from`]).
+    pub async fn job_runs_from(
+        &self,
+        id: &str,
+        status: Option<Status>,
+        limit: Option<u32>,
+    ) -> Result<(RunList, Option<String>), ClientError> {
+        let mut query = Vec::new();
+        push(&mut query, "status", status.map(Status::as_str));
+        push(&mut query, "limit", limit);
+        self.call_history(paths::JOB_RUNS, &[job_id(id)?], &query)
+            .await
     }
 
     /// Every attempt of one run; refused (404) for an unknown run.
@@ -423,6 +456,35 @@ impl Client {
         body: Option<Vec<u8>>,
         deadline: Deadline,
     ) -> Result<(StatusCode, String), ClientError> {
+        self.exchange(endpoint, params, query, body, deadline)
+            .await
+            .map(|(status, body, _)| (status, body))
+    }
+
+    /// Calls `endpoint` and answers the parsed body with the answer's
+    /// `Cronduct-History` header (cluster mode: `cluster`, or `local`
+    /// when the daemon could not read the cluster database).
+    async fn call_history<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        params: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<(T, Option<String>), ClientError> {
+        let (status, body, history) = self
+            .exchange(endpoint, params, query, None, Deadline::Bounded)
+            .await?;
+        Ok((parse_answer(status, body)?, history))
+    }
+
+    /// One request: the answer's status, body and history header.
+    async fn exchange(
+        &self,
+        endpoint: Endpoint,
+        params: &[&str],
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+        deadline: Deadline,
+    ) -> Result<(StatusCode, String, Option<String>), ClientError> {
         let url = self.url(endpoint, params, query)?;
         let method = match endpoint.verb {
             Verb::Get => Method::GET,
@@ -442,7 +504,12 @@ impl Client {
         let answer = async {
             let resp = req.send().await?;
             let status = resp.status();
-            Ok::<_, reqwest::Error>((status, resp.text().await?))
+            let history = resp
+                .headers()
+                .get(HISTORY_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            Ok::<_, reqwest::Error>((status, resp.text().await?, history))
         };
         answer.await.map_err(|error| self.transport_error(error))
     }

@@ -54,8 +54,12 @@ impl ApiError {
         }
     }
 
+    /// The answer's status.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// What the answer's `error` says.
-    #[cfg(test)]
     pub(crate) fn message(&self) -> &str {
         &self.body.error
     }

@@ -228,7 +228,7 @@ async fn change(
     } else {
         StatusCode::OK
     };
-    let mut response = super::routes::job_detail_answer(s, job.clone())?;
+    let mut response = super::routes::job_detail_answer(s, job.clone()).await?;
     *response.status_mut() = status;
     Ok(with_tag(response, &job))
 }

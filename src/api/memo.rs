@@ -122,7 +122,7 @@ impl JobsMemo {
     /// The `/jobs` document for `jobs` (the scheduler's list, in its order)
     /// and their last finished runs (same order), serialising only the
     /// jobs whose summary or last run changed since the previous answer.
-    fn render(
+    pub(crate) fn render(
         &self,
         jobs: Vec<JobSummary>,
         last: Vec<Option<Arc<FinishRecord>>>,
@@ -376,6 +376,7 @@ mod tests {
             scheduled_at: at,
             started_at: at,
             host: "h".into(),
+            node: None,
             ..crate::testkit::finish(job, run_id, Status::Success, at, 1000 + minutes_ago as u64)
         }
     }

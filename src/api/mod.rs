@@ -192,6 +192,12 @@ pub async fn serve_with(
             header: limits.header_timeout,
         },
     );
+    if let Some(node) = &ctx.cluster {
+        tokio::spawn(
+            node.clone()
+                .serve_requests(cluster::start_for_peer(ctx.handle.clone())),
+        );
+    }
     let state = Arc::new(AppState {
         ctx,
         limits,

@@ -85,6 +85,11 @@ impl Params {
     }
 
     /// `job`: any text; an unknown job simply matches no runs.
+    /// `node`: a cluster node's name.
+    pub(crate) fn node(&self) -> Option<String> {
+        self.get("node").map(str::to_string)
+    }
+
     pub(crate) fn job(&self) -> Option<String> {
         self.get("job").map(str::to_string)
     }

@@ -16,6 +16,7 @@ use axum::{Extension, Json, Router};
 
 use super::AppState;
 use super::auth::KeyName;
+use super::cluster::{self, Source};
 use super::document::Document;
 use super::error::ApiError;
 use super::manage;
@@ -213,10 +214,9 @@ async fn health(State(s): Shared) -> Response {
         );
     }
     let critical: Vec<&JobSummary> = jobs.iter().filter(|j| j.signals.critical).collect();
-    let last = s
-        .ctx
-        .history
-        .last_finished_runs(critical.iter().map(|j| j.id.as_str()));
+    let last = last_finished_runs(&s, critical.iter().map(|j| j.id.clone()).collect())
+        .await
+        .0;
     for (job, last) in critical.iter().zip(&last) {
         let health = job.health(last.as_deref().map(|r| r.status));
         if health.alarms_when_critical() {
@@ -432,6 +432,16 @@ fn delivery_component(last: Option<LastDelivery>) -> Component {
 /// `If-None-Match`, nothing); see `api/document.rs`.
 async fn jobs(State(s): Shared, q: RawQuery, request: HeaderMap) -> Answer {
     params(q, &[])?;
+    if s.ctx.cluster.is_some() {
+        // Other nodes' runs change the answer without this node knowing:
+        // rendered afresh each time (one statement for all the jobs).
+        let jobs = s.ctx.handle.jobs().await?;
+        let (last, source) =
+            last_finished_runs(&s, jobs.iter().map(|j| j.id.clone()).collect()).await;
+        let doc = s.jobs_memo.render(jobs, last).map_err(serialise_error)?;
+        let response = Document::new(doc).respond(&request).await;
+        return Ok(cluster::mark(response, source));
+    }
     // Read before asking: the answer is at least this fresh.
     let key = (s.ctx.handle.jobs_version(), s.ctx.history.generation());
     let doc = match s.jobs_memo.current(key) {
@@ -456,21 +466,51 @@ async fn job(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
     let id = path_id(id)?;
     params(q, &[])?;
     let job = s.ctx.handle.job(&id).await?;
-    let answer = job_detail_answer(&s, job.clone())?;
+    let answer = job_detail_answer(&s, job.clone()).await?;
     Ok(manage::with_tag(answer, &job))
 }
 
-/// The answer of `GET /api/v1/jobs/{id}` for `job`.
-pub(super) fn job_detail_answer(s: &AppState, job: crate::wire::JobDetail) -> Answer {
+/// The answer of `GET /api/v1/jobs/{id}` for `job`: its last run and
+/// statistics from the whole cluster in cluster mode.
+pub(super) async fn job_detail_answer(s: &AppState, job: crate::wire::JobDetail) -> Answer {
     let id = job.summary.id.clone();
-    let last = s.ctx.history.last_finished_runs([id.as_str()]);
+    let (last, from_last) = last_finished_runs(s, vec![id.clone()]).await;
     let last = last.into_iter().flatten().next();
-    ok(JobDetailView {
+    let (stats, from_stats) = match &s.ctx.cluster {
+        Some(node) => cluster::or_local(node, node.job_stats(&id, s.ctx.clock.now()).await, || {
+            s.ctx.history.job_stats(&id)
+        }),
+        None => (s.ctx.history.job_stats(&id), Source::Alone),
+    };
+    let answer = ok(JobDetailView {
         health: job.summary.health(last.as_deref().map(|r| r.status)),
         job,
         last_run: last.as_deref().map(LastRun::from),
-        stats: s.ctx.history.job_stats(&id),
-    })
+        stats,
+    })?;
+    let source = if from_last == Source::Local || from_stats == Source::Local {
+        Source::Local
+    } else {
+        from_stats
+    };
+    Ok(cluster::mark(answer, source))
+}
+
+/// For each of `jobs`, the final attempt of its latest finished run: on
+/// any node in cluster mode.
+async fn last_finished_runs(
+    s: &AppState,
+    jobs: Vec<String>,
+) -> (Vec<Option<Arc<crate::record::FinishRecord>>>, Source) {
+    let local = || {
+        s.ctx
+            .history
+            .last_finished_runs(jobs.iter().map(String::as_str))
+    };
+    match &s.ctx.cluster {
+        Some(node) => cluster::or_local(node, node.last_finished_runs(&jobs).await, local),
+        None => (local(), Source::Alone),
+    }
 }
 
 /// A 200 answer of `body` as JSON, or the 500 saying why it could not be
@@ -600,7 +640,28 @@ async fn resume_all(State(s): Shared, q: RawQuery) -> Answer {
 /// up does not stop the run.
 async fn run(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
     let id = path_id(id)?;
-    let wait = params(q, &["wait"])?.wait()?;
+    let p = params(q, &["wait", "node"])?;
+    let wait = p.wait()?;
+    let elsewhere = match (p.node(), &s.ctx.cluster) {
+        (None, _) => None,
+        (Some(name), Some(node)) if name == node.name() => None,
+        (Some(name), Some(node)) => Some((name, node)),
+        (Some(_), None) => {
+            return Err(ApiError::bad_request(
+                "node is for cluster mode: this daemon has no [cluster]",
+            ));
+        }
+    };
+    if let Some((name, node)) = elsewhere {
+        if wait {
+            return Err(ApiError::bad_request(
+                "wait is not available with node: follow the run with GET /api/v1/runs/{run_id}",
+            ));
+        }
+        let run_id = cluster::run_on(node, &name, &id).await?;
+        let body = TriggerAccepted { job: id, run_id };
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
     let triggered = s.ctx.handle.trigger(&id).await?;
     if !wait {
         let body = TriggerAccepted {
@@ -637,12 +698,25 @@ async fn job_runs(State(s): Shared, id: RawPath, q: RawQuery) -> Answer {
         since: None,
         limit: p.limit()?,
     };
-    let runs = s.ctx.history.runs(&filter);
+    let (runs, source) = runs_matching(&s, &filter).await;
     if runs.is_empty() && s.ctx.history.last_run(&id).is_none() {
         // Answers 404 for an id the scheduler does not know either.
         s.ctx.handle.job(&id).await?;
     }
-    ok(RunList { runs })
+    Ok(cluster::mark(ok(RunList { runs })?, source))
+}
+
+/// The finish records matching `filter`: every node's in cluster mode.
+async fn runs_matching(
+    s: &AppState,
+    filter: &RunFilter,
+) -> (Vec<crate::record::FinishRecord>, Source) {
+    match &s.ctx.cluster {
+        Some(node) => {
+            cluster::or_local(node, node.runs(filter).await, || s.ctx.history.runs(filter))
+        }
+        None => (s.ctx.history.runs(filter), Source::Alone),
+    }
 }
 
 async fn runs(State(s): Shared, q: RawQuery) -> Answer {
@@ -653,9 +727,8 @@ async fn runs(State(s): Shared, q: RawQuery) -> Answer {
         since: p.since(s.ctx.clock.now())?,
         limit: p.limit()?,
     };
-    ok(RunList {
-        runs: s.ctx.history.runs(&filter),
-    })
+    let (runs, source) = runs_matching(&s, &filter).await;
+    Ok(cluster::mark(ok(RunList { runs })?, source))
 }
 
 /// `GET /api/v1/audit?since=&limit=`: the audit trail, newest first.
@@ -670,18 +743,25 @@ async fn audit(State(s): Shared, q: RawQuery) -> Answer {
 async fn run_attempts(State(s): Shared, run_id: RawPath, q: RawQuery) -> Answer {
     let run_id = path_id(run_id)?;
     params(q, &[])?;
-    let attempts = s
-        .ctx
-        .history
-        .run(&run_id)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| ApiError::not_found(format!("unknown run {run_id:?}")))?;
-    let job = attempts[0].job.clone();
-    ok(RunAttempts {
+    let local = || s.ctx.history.run(&run_id).unwrap_or_default();
+    let (mut attempts, source) = match &s.ctx.cluster {
+        Some(node) => cluster::or_local(node, node.run(&run_id).await, local),
+        None => (local(), Source::Alone),
+    };
+    if attempts.is_empty() && source == Source::Cluster {
+        // A record whose database write is still being retried (or was
+        // given up) is in this node's log only.
+        attempts = local();
+    }
+    let Some(job) = attempts.first().map(|a| a.job.clone()) else {
+        return Err(ApiError::not_found(format!("unknown run {run_id:?}")));
+    };
+    let answer = ok(RunAttempts {
         run_id,
         job,
         attempts,
-    })
+    })?;
+    Ok(cluster::mark(answer, source))
 }
 
 /// `GET /api/v1/runs/{run_id}/output?attempt=&follow=`: the output file
@@ -833,6 +913,30 @@ async fn running(State(s): Shared, q: RawQuery) -> Answer {
 async fn stats(State(s): Shared, headers: HeaderMap, q: RawQuery) -> Answer {
     let p = params(q, &["days", "job"])?;
     let days = p.days()?;
+    if let Some(node) = &s.ctx.cluster {
+        if !(1..=crate::log::MAX_STATS_DAYS).contains(&days) {
+            let e = crate::log::StatsError::Days {
+                days,
+                max: crate::log::MAX_STATS_DAYS,
+            };
+            return Err(ApiError::bad_request(e.to_string()));
+        }
+        let now = s.ctx.clock.now();
+        let local = || match p.job() {
+            Some(job) => s.ctx.history.job_stats_by_day(&job, days, now),
+            None => s.ctx.history.stats(days, now),
+        };
+        let from_db = match p.job() {
+            Some(job) => node.job_stats_by_day(&job, days, now).await,
+            None => node.stats(days, now).await,
+        };
+        let (stats, source) = cluster::or_local(node, from_db.map(Ok), local);
+        let stats = stats.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut body = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut body, &stats).map_err(serialise_error)?;
+        let response = Document::new(body.into()).respond(&headers).await;
+        return Ok(cluster::mark(response, source));
+    }
     if let Some(job) = p.job() {
         let stats = s
             .ctx

@@ -153,6 +153,14 @@ pub fn delete(args: &JobArgs) -> anyhow::Result<ExitCode> {
 pub fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
     job_id(&args.job)?;
     let api = Api::connect(&args.client)?;
+    if let Some(node) = &args.node {
+        let t = api.block(api.client.trigger_on(&args.job, node))?;
+        if args.client.json {
+            return print_json(&t);
+        }
+        println!("started {} run {} on {node}", t.job, t.run_id);
+        return Ok(ExitCode::SUCCESS);
+    }
     if !args.wait {
         let t = api.block(api.client.trigger(&args.job))?;
         if args.client.json {
@@ -251,15 +259,20 @@ pub fn runs(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let api = Api::connect(&args.client)?;
-    let list = match &args.job {
+    let (list, history) = match &args.job {
         // The job's own endpoint, which says so when the job is unknown.
-        Some(job) => api.block(api.client.job_runs(job, status, Some(args.limit)))?,
-        None => api.block(api.client.runs(&RunQuery {
+        Some(job) => api.block(api.client.job_runs_from(job, status, Some(args.limit)))?,
+        None => api.block(api.client.runs_from(&RunQuery {
             status,
             limit: Some(args.limit),
             ..RunQuery::default()
         }))?,
     };
+    if history.as_deref() == Some("local") {
+        eprintln!(
+            "cronduct: the daemon cannot read the cluster database: these are its own runs only"
+        );
+    }
     if args.client.json {
         return print_json(&list);
     }

@@ -385,13 +385,18 @@ fn max_rss(r: &FinishRecord) -> String {
     r.max_rss_kib.map_or_else(|| "-".to_string(), kib)
 }
 
+/// The runs as a table; in cluster mode (records that name their node)
+/// with a NODE column after JOB, saying where each attempt ran.
 pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
+    let clustered = runs.iter().any(|r| r.node.is_some());
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            vec![
-                r.run_id.clone(),
-                r.job.clone(),
+            let mut row = vec![r.run_id.clone(), r.job.clone()];
+            if clustered {
+                row.push(r.node.clone().unwrap_or_else(|| "-".to_string()));
+            }
+            row.extend([
                 r.attempt.to_string(),
                 r.trigger.as_str().to_string(),
                 local(r.started_at),
@@ -405,16 +410,19 @@ pub(super) fn runs_table(runs: &[FinishRecord]) -> String {
                 cpu(r),
                 max_rss(r),
                 reported(r, RESULT_CELL),
-            ]
+            ]);
+            row
         })
         .collect();
-    table(
-        &[
-            "RUN ID", "JOB", "ATTEMPT", "TRIGGER", "STARTED", "DURATION", "STATUS", "OUTCOME",
-            "CPU", "MAX RSS", "RESULT",
-        ],
-        &rows,
-    )
+    let mut header = vec!["RUN ID", "JOB"];
+    if clustered {
+        header.push("NODE");
+    }
+    header.extend([
+        "ATTEMPT", "TRIGGER", "STARTED", "DURATION", "STATUS", "OUTCOME", "CPU", "MAX RSS",
+        "RESULT",
+    ]);
+    table(&header, &rows)
 }
 
 pub(super) fn finish_text(r: &FinishRecord) -> String {

@@ -80,6 +80,10 @@ pub enum Command {
     /// Cancel a job's running attempts.
     Cancel(JobArgs),
     /// Show recent runs, of one job or of all.
+    ///
+    /// In cluster mode, the runs of every node, with a NODE column; while
+    /// the cluster database cannot be read, the daemon answers with its
+    /// own runs only, and a note on stderr says so.
     Runs(RunsArgs),
     /// Print the whole output of a run, or follow a running one.
     ///
@@ -279,6 +283,10 @@ pub struct TriggerArgs {
     /// Wait for the run to finish; exit 1 unless it succeeded.
     #[arg(long)]
     pub wait: bool,
+    /// In cluster mode, start it on this node (which takes the request at
+    /// its next heartbeat) rather than on the one asked.
+    #[arg(long, value_name = "NAME", conflicts_with = "wait")]
+    pub node: Option<String>,
     #[command(flatten)]
     pub client: ClientArgs,
 }

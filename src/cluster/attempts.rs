@@ -363,7 +363,7 @@ async fn insert_finish(
 
 /// The trigger a claim row names; a claim always names one this build
 /// knows, `schedule` being the safe reading of anything else.
-fn trigger_of(name: &str) -> Trigger {
+pub(super) fn trigger_of(name: &str) -> Trigger {
     match name {
         "catch_up" => Trigger::CatchUp,
         "manual" => Trigger::Manual,

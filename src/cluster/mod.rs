@@ -13,8 +13,10 @@
 
 mod attempts;
 mod drift;
+mod history;
 mod node;
 mod pause;
+mod requests;
 mod schema;
 mod url;
 mod view;
@@ -22,6 +24,7 @@ mod view;
 pub use attempts::{TakenOver, Write};
 pub use drift::{definition_hash, definitions};
 pub use node::{CLOCK_OFFSET_LIMIT_MS, Claim, LinkHandle, LinkStatus, Node};
+pub use requests::{Answer as RequestAnswer, Asked};
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use url::{DatabaseUrl, TlsMode};
 pub use view::ClusterPauses;

@@ -96,6 +96,21 @@ const MIGRATIONS: &[&str] = &[
         paused_at timestamptz,
         node text NOT NULL
     );",
+    // 4: manual runs asked of another node (`?node=`), taken by that node
+    // at its next poll and answered with the run id or a refusal.
+    "CREATE TABLE cronduct_requests (
+        id bigserial PRIMARY KEY,
+        node text NOT NULL,
+        job text NOT NULL,
+        asked_by text NOT NULL,
+        asked_at timestamptz NOT NULL DEFAULT now(),
+        taken_at timestamptz,
+        answered_at timestamptz,
+        run_id text,
+        status integer,
+        error text
+    );
+    CREATE INDEX cronduct_requests_open ON cronduct_requests (node) WHERE taken_at IS NULL;",
 ];
 
 /// The schema version this build writes and reads.

@@ -342,6 +342,7 @@ async fn attempt_once(ctx: &RunContext, spec: &RunSpec, attempt: u32) -> FinishR
         will_retry,
         retry_at,
         host: ctx.host.to_string(),
+        node: None,
     }
 }
 

@@ -627,6 +627,120 @@ impl History {
     }
 }
 
+/// Finish records of one job counted together elsewhere (the cluster
+/// database groups them so): those that finished on one UTC day with one
+/// status and `will_retry` flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountGroup {
+    pub job: String,
+    pub day: chrono::NaiveDate,
+    pub status: Status,
+    pub will_retry: bool,
+    pub count: u32,
+}
+
+/// One job's finish records over a whole period with one status,
+/// `will_retry` flag and duration histogram bucket: their durations and
+/// resource use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationGroup {
+    pub job: String,
+    pub status: Status,
+    pub will_retry: bool,
+    /// The bucket of their durations (see `stats::bucket_of`).
+    pub bucket: u16,
+    pub count: u32,
+    pub duration_sum_ms: u64,
+    pub duration_min_ms: u64,
+    pub duration_max_ms: u64,
+    /// How many reported resource use, their CPU time (user + system)
+    /// and their largest resident set.
+    pub measured: u64,
+    pub cpu_ms: u64,
+    pub max_rss_kib: u64,
+}
+
+/// One numeric result key of one job's final attempts over a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultGroup {
+    pub job: String,
+    pub key: String,
+    pub sum: f64,
+    pub count: u64,
+}
+
+/// Statistics from records counted elsewhere, with the same counting
+/// rules, histogram and shapes as the index's own (see [`super::stats`]).
+///
+/// The counts go on their own days; what is only ever summed over the
+/// whole period (durations, resource use, results) goes on the period's
+/// first day, so that what is read is bounded by jobs × days plus jobs ×
+/// buckets rather than their product. An answer only ever reports the
+/// per-day counts, never per-day durations, so nothing is lost.
+#[derive(Debug)]
+pub struct Aggregated {
+    history: History,
+    first: chrono::NaiveDate,
+}
+
+impl Aggregated {
+    /// Aggregates of a period starting on `first`.
+    pub fn new(first: chrono::NaiveDate) -> Aggregated {
+        let limits = HistoryLimits {
+            max_entries: 0,
+            recent_full: 0,
+        };
+        Aggregated {
+            history: History::new(PathBuf::new(), 0, limits),
+            first,
+        }
+    }
+
+    fn day(&mut self, job: &str, day: chrono::NaiveDate) -> &mut DayAgg {
+        let index = self.history.jobs.entry(Arc::from(job)).or_default();
+        index.days.entry(day.num_days_from_ce()).or_default()
+    }
+
+    pub fn add_counts(&mut self, g: &CountGroup) {
+        let agg = self.day(&g.job, g.day);
+        agg.attempts = agg.attempts.saturating_add(g.count);
+        if !g.will_retry {
+            agg.add_runs(g.status, g.count);
+        }
+    }
+
+    pub fn add_durations(&mut self, g: &DurationGroup) {
+        let first = self.first;
+        let agg = self.day(&g.job, first);
+        agg.usage.record_many(g.measured, g.cpu_ms, g.max_rss_kib);
+        if !g.will_retry && g.status != Status::Lost {
+            agg.durations.record_bucket(
+                g.bucket,
+                g.count,
+                g.duration_sum_ms,
+                g.duration_min_ms,
+                g.duration_max_ms,
+            );
+        }
+    }
+
+    pub fn add_result(&mut self, g: &ResultGroup) {
+        let first = self.first;
+        self.day(&g.job, first)
+            .add_result_sum(&g.key, g.sum, g.count);
+    }
+
+    /// As [`History::stats`].
+    pub fn stats(&self, days: u32, now: DateTime<Utc>) -> Result<Stats, StatsError> {
+        self.history.stats(days, now)
+    }
+
+    /// As [`History::job_stats`], over every day added.
+    pub fn job_stats(&self, job: &str) -> JobStats {
+        self.history.job_stats(job)
+    }
+}
+
 /// Reads and parses the finish line at `loc`.
 fn read_finish(file: &File, loc: Loc) -> Option<FinishRecord> {
     let mut buf = vec![0u8; usize::try_from(loc.len).ok()?];

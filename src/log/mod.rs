@@ -23,7 +23,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use history::{HistoryHandle, HistoryLimits, MAX_STATS_DAYS, RunFilter};
+pub use history::{
+    Aggregated, CountGroup, DurationGroup, HistoryHandle, HistoryLimits, MAX_STATS_DAYS,
+    ResultGroup, RunFilter,
+};
 pub use recover::LOST_RUNNING;
 pub use stats::{DURATION_BUCKETS_MS, DurationHistogram, JobCounters, MetricsSnapshot, StatsError};
 pub use writer::{FlushError, LogHealth, LogSink, RestartRequired};

@@ -159,6 +159,7 @@ fn lost_running(s: StartRecord, now: DateTime<Utc>, host: &str) -> FinishRecord 
         will_retry: false,
         retry_at: None,
         host: host.to_string(),
+        node: None,
     }
 }
 

@@ -41,7 +41,8 @@ const EXACT: u64 = 2 * SUB;
 /// The number of buckets: `bucket_of(u64::MAX) + 1`.
 const BUCKETS: usize = 1920;
 
-/// The histogram bucket of a duration in milliseconds.
+/// The histogram bucket of a duration in milliseconds. The cluster's
+/// statistics compute the same in SQL (`cluster/history.rs`).
 fn bucket_of(ms: u64) -> u16 {
     if ms < EXACT {
         return ms as u16;
@@ -78,6 +79,28 @@ pub(crate) struct Durations {
 }
 
 impl Durations {
+    /// Adds `count` durations (summing to `sum`, between `min` and `max`)
+    /// that fall in histogram bucket `bucket`: what a database grouped by
+    /// bucket answers.
+    pub(crate) fn record_bucket(&mut self, bucket: u16, count: u32, sum: u64, min: u64, max: u64) {
+        if count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            self.min = min;
+            self.max = max;
+        } else {
+            self.min = self.min.min(min);
+            self.max = self.max.max(max);
+        }
+        self.count += u64::from(count);
+        self.sum = self.sum.saturating_add(sum);
+        match self.buckets.binary_search_by_key(&bucket, |&(k, _)| k) {
+            Ok(i) => self.buckets[i].1 = self.buckets[i].1.saturating_add(count),
+            Err(i) => self.buckets.insert(i, (bucket, count)),
+        }
+    }
+
     pub(crate) fn record(&mut self, ms: u64) {
         if self.count == 0 {
             self.min = ms;
@@ -249,6 +272,18 @@ impl UsageSum {
         self.max_rss_kib = self.max_rss_kib.max(max_rss_kib.unwrap_or(0));
     }
 
+    /// Adds the figures of `measured` attempts at once.
+    pub(crate) fn record_many(&mut self, measured: u64, cpu_ms: u64, max_rss_kib: u64) {
+        if measured == 0 {
+            return;
+        }
+        self.add(&UsageSum {
+            measured,
+            cpu_ms,
+            max_rss_kib,
+        });
+    }
+
     fn add(&mut self, other: &UsageSum) {
         self.measured += other.measured;
         self.cpu_ms = self.cpu_ms.saturating_add(other.cpu_ms);
@@ -264,6 +299,27 @@ impl UsageSum {
 
     fn max_rss(&self) -> Option<u64> {
         (self.measured > 0).then_some(self.max_rss_kib)
+    }
+}
+
+impl DayAgg {
+    /// Adds `count` runs' values of result key `key`, summing to `sum`.
+    pub(crate) fn add_result_sum(&mut self, key: &str, sum: f64, count: u64) {
+        match self.results.get_mut(key) {
+            Some(n) => n.add(sum, count),
+            None => {
+                let mut n = NumSum::default();
+                n.add(sum, count);
+                self.results.insert(key.into(), n);
+            }
+        }
+    }
+
+    /// Adds `count` runs with final status `status`, counted by
+    /// [`DayAgg::add_run`] one at a time elsewhere.
+    pub(crate) fn add_runs(&mut self, status: Status, count: u32) {
+        let slot = &mut self.runs[status_index(status)];
+        *slot = slot.saturating_add(count);
     }
 }
 

@@ -218,8 +218,9 @@ struct Writer {
     drop_reported: bool,
 }
 
-/// Adds `"node"` to a serialised record. Every record's last field is
-/// `host`, so the name lands next to it, where cronduct.toml(5)
+/// Adds `"node"` to a serialised record other than a finish record
+/// (which has the field). Every record's last field is `host`, so the
+/// name lands next to it, where cronduct.toml(5)
 /// EXECUTION LOG puts it.
 fn with_node(line: &mut Vec<u8>, node: &str) {
     if line.last() != Some(&b'}') {
@@ -345,7 +346,12 @@ impl Writer {
         }
     }
 
-    fn enqueue(&mut self, event: LogEvent) {
+    fn enqueue(&mut self, mut event: LogEvent) {
+        // A finish record carries its node as a field, so the history
+        // index and the API see it too; other lines get it appended.
+        if let (LogEvent::Finish(f), Some(node)) = (&mut event, &self.options.node) {
+            f.node.get_or_insert_with(|| node.to_string());
+        }
         let mut line = match serde_json::to_vec(&event) {
             Ok(line) => line,
             Err(e) => {
@@ -354,7 +360,7 @@ impl Writer {
                 return;
             }
         };
-        if let Some(node) = &self.options.node {
+        if let (Some(node), false) = (&self.options.node, matches!(event, LogEvent::Finish(_))) {
             with_node(&mut line, node);
         }
         line.push(b'\n');

@@ -374,6 +374,7 @@ mod tests {
                 will_retry: false,
                 retry_at: None,
                 host: "web1".into(),
+                node: None,
             }),
         }
     }

@@ -16,6 +16,7 @@ mod api_roles;
 mod check;
 mod cluster;
 mod cluster_faults;
+mod cluster_history;
 mod crontab_import;
 mod crontab_inplace;
 mod daemon_alerts;

@@ -128,6 +128,7 @@ fn record(job: &str, run_id: &str, status: Status) -> FinishRecord {
             String::new()
         },
         host: "web1".into(),
+        node: None,
         ..cronduct::testkit::finish(
             job,
             run_id,

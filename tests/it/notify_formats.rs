@@ -81,6 +81,7 @@ fn record(run_id: &str, status: Status, stderr: &str) -> FinishRecord {
         stdout: "dumping table users\n".into(),
         stderr: stderr.into(),
         host: "web1".into(),
+        node: None,
         ..finish(
             "db-backup",
             run_id,

@@ -520,6 +520,7 @@ fn lost(job: &str, trigger: Trigger, scheduled_at: DateTime<Utc>) -> FinishRecor
         will_retry: false,
         retry_at: None,
         host: "test".into(),
+        node: None,
         result: None,
         result_error: None,
     }
